@@ -1,0 +1,30 @@
+// @ts-check
+import tseslint from "typescript-eslint"
+
+/** Folders whose code must stay pure: no I/O clients, no Node built-ins, so it runs the same in replay. */
+const pureFolders = ["src/events/schema/**", "src/actors/decider/**", "src/projections/mapping/**", "src/**/*.pure.ts"]
+const ioModules = ["ioredis", "pg", "piscina", "@electric-sql/pglite", "fastify", "telegraf", "node:*", "fs", "net", "http", "worker_threads", "child_process"]
+
+export default tseslint.config(
+  { ignores: ["node_modules/**", "coverage/**", "dist/**", "data/**", ".data/**"] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "no-console": "off"
+    }
+  },
+  {
+    files: pureFolders,
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ group: ioModules, message: "pure code must not do I/O: move it behind a port" }]
+      }],
+      "no-restricted-globals": ["error",
+        { name: "Date", message: "time reaches pure code only as recorded input" },
+        { name: "setTimeout", message: "pure code must not schedule" },
+        { name: "process", message: "pure code must not read the environment" }]
+    }
+  }
+)

@@ -1,0 +1,125 @@
+import { Either } from "effect"
+import { InvalidEvent } from "./errors.js"
+import type { EventEnvelope, NewEvent, RecordedEvent } from "./schema/envelope.js"
+import { decodePayload, encodePayload, registry } from "./schema/registry.js"
+
+/**
+ * Stream fields of one event. Plain, readable names so `redis-cli XRANGE` shows what happened:
+ * ids, type and versions as their own fields, the payload as JSON.
+ */
+export interface EventFields {
+  readonly eventId: string
+  readonly botId: string
+  readonly v: string
+  readonly type: string
+  readonly schemaVersion: string
+  readonly occurredAt: string
+  readonly correlationId: string
+  readonly causationId: string
+  readonly actor: string
+  readonly data: string
+}
+
+export const FIELD_NAMES = [
+  "eventId", "botId", "v", "type", "schemaVersion", "occurredAt", "correlationId", "causationId", "actor", "data"
+] as const
+
+/** An event validated and encoded, waiting for its version. */
+export interface EncodedEvent {
+  readonly eventId: string
+  readonly type: string
+  readonly schemaVersion: number
+  readonly occurredAt: string
+  readonly correlationId: string
+  readonly causationId: string
+  readonly actor: string
+  readonly data: string
+}
+
+/** Validates a new event against its schema and encodes it; nothing about it is stored yet. */
+export const encodeNewEvent = (botId: string, e: NewEvent, newId: () => string): Either.Either<EncodedEvent, InvalidEvent> => {
+  const type = (e?.data as { _tag?: unknown } | undefined)?._tag
+  const fail = (reason: InvalidEvent["reason"], detail: string) =>
+    Either.left(new InvalidEvent({ reason, detail, type: typeof type === "string" ? type : undefined, botId }))
+  if (!e || typeof e !== "object") return fail("BadRequest", "an event must be an object")
+  if (typeof e.occurredAt !== "string" || Number.isNaN(Date.parse(e.occurredAt))) {
+    return fail("MissingField", "occurredAt must be an ISO-8601 time")
+  }
+  if (typeof e.correlationId !== "string" || e.correlationId.length === 0) return fail("MissingField", "correlationId is required")
+  if (typeof e.actor !== "string" || e.actor.length === 0) return fail("MissingField", "actor is required")
+  return encodePayload(e.data).pipe(
+    Either.mapLeft((p) => new InvalidEvent({ reason: p.reason, detail: p.detail, type: typeof type === "string" ? type : undefined, botId })),
+    Either.map((p) => ({
+      eventId: e.eventId ?? newId(),
+      type: p.type,
+      schemaVersion: p.schemaVersion,
+      occurredAt: e.occurredAt,
+      correlationId: e.correlationId,
+      causationId: e.causationId ?? "",
+      actor: e.actor,
+      data: JSON.stringify(p.json)
+    }))
+  )
+}
+
+export const toFields = (botId: string, version: number, e: EncodedEvent): EventFields => ({
+  eventId: e.eventId,
+  botId,
+  v: String(version),
+  type: e.type,
+  schemaVersion: String(e.schemaVersion),
+  occurredAt: e.occurredAt,
+  correlationId: e.correlationId,
+  causationId: e.causationId,
+  actor: e.actor,
+  data: e.data
+})
+
+/** Flattens fields into the `[k1, v1, k2, v2, ...]` argument list XADD takes. */
+export const fieldsToArgs = (f: EventFields): string[] => FIELD_NAMES.flatMap((k) => [k, f[k]])
+
+/** Reads the `[k1, v1, ...]` list Redis returns into a field map. */
+export const argsToFields = (args: ReadonlyArray<string>): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (let i = 0; i + 1 < args.length; i += 2) out[args[i]!] = args[i + 1]!
+  return out
+}
+
+/** Decodes stored fields into an envelope, upcasting older payload versions. */
+export const decodeFields = (raw: Readonly<Record<string, string | undefined>>): Either.Either<EventEnvelope, InvalidEvent> => {
+  for (const k of FIELD_NAMES) {
+    if (typeof raw[k] !== "string") {
+      return Either.left(new InvalidEvent({ reason: "MissingField", detail: `field ${k} is missing`, type: raw["type"], botId: raw["botId"] }))
+    }
+  }
+  const f = raw as unknown as EventFields
+  let json: unknown
+  try {
+    json = JSON.parse(f.data)
+  } catch (e) {
+    return Either.left(new InvalidEvent({ reason: "MalformedJson", detail: (e as Error).message, type: f.type, botId: f.botId }))
+  }
+  const version = Number(f.v)
+  if (!Number.isSafeInteger(version) || version < 1) {
+    return Either.left(new InvalidEvent({ reason: "SchemaMismatch", detail: `v must be a positive integer, got ${f.v}`, type: f.type, botId: f.botId }))
+  }
+  const schemaVersion = Number(f.schemaVersion)
+  return decodePayload(f.type, schemaVersion, json).pipe(
+    Either.mapLeft((p) => new InvalidEvent({ reason: p.reason, detail: p.detail, type: f.type, botId: f.botId })),
+    Either.map((data) => ({
+      eventId: f.eventId,
+      botId: f.botId,
+      version,
+      type: data._tag,
+      // data has been upcast: it is now of the current version, whatever was stored
+      schemaVersion: registry[data._tag].current,
+      occurredAt: f.occurredAt,
+      correlationId: f.correlationId,
+      causationId: f.causationId === "" ? null : f.causationId,
+      actor: f.actor,
+      data
+    }))
+  )
+}
+
+export const withPosition = (e: EventEnvelope, position: string, partition: number): RecordedEvent => ({ ...e, position, partition })

@@ -1,0 +1,31 @@
+/**
+ * A bot's partition: FNV-1a of its id, modulo the partition count. Stable across processes,
+ * machines and Node versions, so every node agrees on where a bot lives.
+ */
+export const partitionOf = (botId: string, partitions: number): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < botId.length; i++) {
+    h ^= botId.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) % partitions
+}
+
+/** `p07`: the hash tag of a partition, so all its keys land in one Redis Cluster slot. */
+export const partitionTag = (partition: number): string => `p${String(partition).padStart(2, "0")}`
+
+/** Key names of the Redis layout (DESIGN.md). `prefix` isolates deployments and test suites. */
+export const redisKeys = (prefix: string, partition: number) => {
+  const base = `${prefix}:{${partitionTag(partition)}}`
+  return {
+    stream: (botId: string) => `${base}:bot:${botId}`,
+    log: `${base}:log`,
+    inbox: (botId: string) => `${base}:inbox:${botId}`,
+    lease: (botId: string) => `${base}:lease:${botId}`,
+    snapshot: (botId: string) => `${base}:snap:${botId}`,
+    deadLetter: `${base}:dlq`
+  }
+}
+
+/** Bot ids are used in keys, URLs and file names: keep them to a safe alphabet. */
+export const BOT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/

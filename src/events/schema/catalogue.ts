@@ -1,0 +1,151 @@
+import { Schema } from "effect"
+
+/*
+ * Every event botfleet records, as past-tense facts. Each payload schema is the CURRENT version;
+ * older versions are upcast on read (see registry.ts), never rewritten in the log.
+ * Secrets never appear here in clear: tokens travel only as ciphertext.
+ */
+
+const Json = Schema.Unknown
+
+export const BotMode = Schema.Literal("webhook", "polling", "sandbox")
+
+/** v2 added `kind` (v1 bots were all of the built-in kind) and `mode`. */
+export const BotRegistered = Schema.TaggedStruct("BotRegistered", {
+  ownerId: Schema.String,
+  name: Schema.String,
+  kind: Schema.String,
+  mode: BotMode,
+  tokenCiphertext: Schema.optional(Schema.String),
+  config: Schema.optional(Json)
+})
+
+export const BotConfigChanged = Schema.TaggedStruct("BotConfigChanged", {
+  /** A JSON merge patch (RFC 7386) of the bot's configuration. */
+  patch: Json
+})
+
+export const BotTokenRotated = Schema.TaggedStruct("BotTokenRotated", {
+  tokenCiphertext: Schema.String
+})
+
+export const BotStarted = Schema.TaggedStruct("BotStarted", { nodeId: Schema.String, fence: Schema.Number })
+export const BotStopped = Schema.TaggedStruct("BotStopped", { nodeId: Schema.String, reason: Schema.String })
+export const BotCrashed = Schema.TaggedStruct("BotCrashed", {
+  nodeId: Schema.String,
+  reason: Schema.String,
+  attempt: Schema.Number
+})
+export const BotGaveUp = Schema.TaggedStruct("BotGaveUp", { lastError: Schema.String, attempts: Schema.Number })
+export const BotRemoved = Schema.TaggedStruct("BotRemoved", { reason: Schema.String })
+
+/** An inbox entry reached the bot. `inboxId` is the inbox cursor the append advances. */
+export const UpdateReceived = Schema.TaggedStruct("UpdateReceived", {
+  inboxId: Schema.String,
+  updateId: Schema.Number,
+  update: Json,
+  receivedAt: Schema.String
+})
+export const UpdateDuplicateDropped = Schema.TaggedStruct("UpdateDuplicateDropped", {
+  inboxId: Schema.String,
+  updateId: Schema.Number
+})
+export const UpdateFailed = Schema.TaggedStruct("UpdateFailed", {
+  inboxId: Schema.String,
+  updateId: Schema.Number,
+  reason: Schema.String
+})
+
+export const BotApiCallIntended = Schema.TaggedStruct("BotApiCallIntended", {
+  callId: Schema.String,
+  method: Schema.String,
+  params: Json
+})
+export const BotApiCallSucceeded = Schema.TaggedStruct("BotApiCallSucceeded", {
+  callId: Schema.String,
+  result: Json
+})
+export const BotApiCallFailed = Schema.TaggedStruct("BotApiCallFailed", {
+  callId: Schema.String,
+  errorCode: Schema.Number,
+  description: Schema.String,
+  retryAfter: Schema.optional(Schema.Number)
+})
+/** A crash between intent and result: whether Telegram acted is unknown, so it is never re-sent. */
+export const BotApiCallOutcomeUnknown = Schema.TaggedStruct("BotApiCallOutcomeUnknown", {
+  callId: Schema.String,
+  reason: Schema.String
+})
+
+export const MessageReceived = Schema.TaggedStruct("MessageReceived", {
+  chatId: Schema.Number,
+  chatType: Schema.String,
+  userId: Schema.optional(Schema.Number),
+  messageId: Schema.Number,
+  text: Schema.optional(Schema.String),
+  at: Schema.String
+})
+export const ReplySent = Schema.TaggedStruct("ReplySent", {
+  chatId: Schema.Number,
+  messageId: Schema.Number,
+  text: Schema.String,
+  inReplyTo: Schema.optional(Schema.Number),
+  at: Schema.String
+})
+
+/** v2 split `name` into first/last name and added the language. */
+export const UserSeen = Schema.TaggedStruct("UserSeen", {
+  userId: Schema.Number,
+  firstName: Schema.String,
+  lastName: Schema.optional(Schema.String),
+  username: Schema.optional(Schema.String),
+  languageCode: Schema.optional(Schema.String),
+  at: Schema.String
+})
+export const UserBlockedBot = Schema.TaggedStruct("UserBlockedBot", { userId: Schema.Number, at: Schema.String })
+
+export const SessionChanged = Schema.TaggedStruct("SessionChanged", {
+  key: Schema.String,
+  /** A JSON merge patch of the session, never the whole session. */
+  patch: Json
+})
+
+export const SnapshotTaken = Schema.TaggedStruct("SnapshotTaken", { atVersion: Schema.Number })
+
+/** A record brought over from the legacy JSON bot; `source` names file and JSON path. */
+export const LegacyRecordImported = Schema.TaggedStruct("LegacyRecordImported", {
+  importId: Schema.String,
+  collection: Schema.String,
+  key: Schema.String,
+  record: Json,
+  source: Schema.String,
+  checksum: Schema.String
+})
+
+export const DomainEvent = Schema.Union(
+  BotRegistered,
+  BotConfigChanged,
+  BotTokenRotated,
+  BotStarted,
+  BotStopped,
+  BotCrashed,
+  BotGaveUp,
+  BotRemoved,
+  UpdateReceived,
+  UpdateDuplicateDropped,
+  UpdateFailed,
+  BotApiCallIntended,
+  BotApiCallSucceeded,
+  BotApiCallFailed,
+  BotApiCallOutcomeUnknown,
+  MessageReceived,
+  ReplySent,
+  UserSeen,
+  UserBlockedBot,
+  SessionChanged,
+  SnapshotTaken,
+  LegacyRecordImported
+)
+export type DomainEvent = typeof DomainEvent.Type
+export type EventType = DomainEvent["_tag"]
+export type EventOf<T extends EventType> = Extract<DomainEvent, { _tag: T }>

@@ -1,0 +1,109 @@
+import { Either, ParseResult, Schema } from "effect"
+import * as C from "./catalogue.js"
+import type { DomainEvent, EventType } from "./catalogue.js"
+
+/** Turns the JSON of version n into the JSON of version n + 1. Pure, total on valid input. */
+export type Upcaster = (old: Record<string, unknown>) => Record<string, unknown>
+
+export interface EventTypeSpec {
+  readonly schema: Schema.Schema<any, any>
+  /** The version new events are written with. */
+  readonly current: number
+  /** `upcasters[n]` reads version n and returns version n + 1. */
+  readonly upcasters: Readonly<Record<number, Upcaster>>
+}
+
+const v1 = (schema: Schema.Schema<any, any>): EventTypeSpec => ({ schema, current: 1, upcasters: {} })
+
+export const registry: { readonly [T in EventType]: EventTypeSpec } = {
+  BotRegistered: {
+    schema: C.BotRegistered,
+    current: 2,
+    upcasters: { 1: (old) => ({ ...old, kind: "builtin", mode: old["mode"] ?? "polling" }) }
+  },
+  BotConfigChanged: v1(C.BotConfigChanged),
+  BotTokenRotated: v1(C.BotTokenRotated),
+  BotStarted: v1(C.BotStarted),
+  BotStopped: v1(C.BotStopped),
+  BotCrashed: v1(C.BotCrashed),
+  BotGaveUp: v1(C.BotGaveUp),
+  BotRemoved: v1(C.BotRemoved),
+  UpdateReceived: v1(C.UpdateReceived),
+  UpdateDuplicateDropped: v1(C.UpdateDuplicateDropped),
+  UpdateFailed: v1(C.UpdateFailed),
+  BotApiCallIntended: v1(C.BotApiCallIntended),
+  BotApiCallSucceeded: v1(C.BotApiCallSucceeded),
+  BotApiCallFailed: v1(C.BotApiCallFailed),
+  BotApiCallOutcomeUnknown: v1(C.BotApiCallOutcomeUnknown),
+  MessageReceived: v1(C.MessageReceived),
+  ReplySent: v1(C.ReplySent),
+  UserSeen: {
+    schema: C.UserSeen,
+    current: 2,
+    upcasters: {
+      1: (old) => {
+        const { name, ...rest } = old
+        const [firstName = "", ...others] = String(name ?? "").split(" ")
+        return others.length > 0 ? { ...rest, firstName, lastName: others.join(" ") } : { ...rest, firstName }
+      }
+    }
+  },
+  UserBlockedBot: v1(C.UserBlockedBot),
+  SessionChanged: v1(C.SessionChanged),
+  SnapshotTaken: v1(C.SnapshotTaken),
+  LegacyRecordImported: v1(C.LegacyRecordImported)
+}
+
+export const isEventType = (type: string): type is EventType => Object.prototype.hasOwnProperty.call(registry, type)
+
+/** Why a payload could not be read or written; mirrors InvalidEventReason without depending on errors.ts. */
+export interface PayloadProblem {
+  readonly reason: "UnknownType" | "UnknownSchemaVersion" | "SchemaMismatch"
+  readonly detail: string
+}
+
+/** Encodes a payload for storage: its JSON without `_tag` (the envelope's `type` says it), at the current version. */
+export const encodePayload = (
+  event: DomainEvent
+): Either.Either<{ readonly type: EventType; readonly schemaVersion: number; readonly json: Record<string, unknown> }, PayloadProblem> => {
+  const tag: unknown = (event as { _tag?: unknown })?._tag
+  if (typeof tag !== "string" || !isEventType(tag)) {
+    return Either.left({ reason: "UnknownType", detail: `no event type named ${JSON.stringify(tag)}` })
+  }
+  const spec = registry[tag]
+  return Schema.encodeUnknownEither(spec.schema)(event).pipe(
+    Either.mapLeft((e) => ({ reason: "SchemaMismatch" as const, detail: ParseResult.TreeFormatter.formatErrorSync(e) })),
+    Either.map((encoded) => {
+      const { _tag, ...json } = encoded as Record<string, unknown>
+      return { type: tag, schemaVersion: spec.current, json }
+    })
+  )
+}
+
+/** Decodes stored JSON of any known version: upcasts step by step to the current one, then validates. */
+export const decodePayload = (
+  type: string,
+  schemaVersion: number,
+  json: unknown
+): Either.Either<DomainEvent, PayloadProblem> => {
+  if (!isEventType(type)) return Either.left({ reason: "UnknownType", detail: `no event type named ${JSON.stringify(type)}` })
+  const spec = registry[type]
+  if (!Number.isInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > spec.current) {
+    return Either.left({
+      reason: "UnknownSchemaVersion",
+      detail: `${type} has versions 1..${spec.current}, not ${schemaVersion}`
+    })
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Either.left({ reason: "SchemaMismatch", detail: "data must be a JSON object" })
+  }
+  let payload = json as Record<string, unknown>
+  for (let v = schemaVersion; v < spec.current; v++) {
+    const up = spec.upcasters[v]
+    if (!up) return Either.left({ reason: "UnknownSchemaVersion", detail: `${type} has no upcaster from v${v}` })
+    payload = up(payload)
+  }
+  return Schema.decodeUnknownEither(spec.schema)({ ...payload, _tag: type }).pipe(
+    Either.mapLeft((e) => ({ reason: "SchemaMismatch" as const, detail: ParseResult.TreeFormatter.formatErrorSync(e) }))
+  ) as Either.Either<DomainEvent, PayloadProblem>
+}

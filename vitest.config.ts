@@ -1,0 +1,28 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    globalSetup: ["test/support/globalSetup.ts"],
+    projects: [
+      {
+        extends: true,
+        test: { name: "unit", include: ["test/**/*.unit.test.ts"] }
+      },
+      {
+        extends: true,
+        test: {
+          name: "int",
+          include: ["test/**/*.int.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000
+        }
+      }
+    ],
+    coverage: {
+      provider: "v8",
+      include: ["src/**/*.ts"],
+      exclude: ["src/main.ts", "src/**/*.d.ts"],
+      reporter: ["text-summary", "text"]
+    }
+  }
+})
