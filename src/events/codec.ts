@@ -7,7 +7,7 @@ import { decodePayload, encodePayload, registry } from "./schema/registry.js"
  * Stream fields of one event. Plain, readable names so `redis-cli XRANGE` shows what happened:
  * ids, type and versions as their own fields, the payload as JSON.
  */
-export interface EventFields {
+export type EventFields = {
   readonly eventId: string
   readonly botId: string
   readonly v: string

@@ -6,14 +6,14 @@ import type { DomainEvent, EventType } from "./catalogue.js"
 export type Upcaster = (old: Record<string, unknown>) => Record<string, unknown>
 
 export interface EventTypeSpec {
-  readonly schema: Schema.Schema<any, any>
+  readonly schema: Schema.Schema.AnyNoContext
   /** The version new events are written with. */
   readonly current: number
   /** `upcasters[n]` reads version n and returns version n + 1. */
   readonly upcasters: Readonly<Record<number, Upcaster>>
 }
 
-const v1 = (schema: Schema.Schema<any, any>): EventTypeSpec => ({ schema, current: 1, upcasters: {} })
+const v1 = (schema: Schema.Schema.AnyNoContext): EventTypeSpec => ({ schema, current: 1, upcasters: {} })
 
 export const registry: { readonly [T in EventType]: EventTypeSpec } = {
   BotRegistered: {
