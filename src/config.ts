@@ -1,0 +1,340 @@
+import { randomBytes } from "node:crypto"
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises"
+import { hostname } from "node:os"
+import { join, resolve } from "node:path"
+import { Config, ConfigError, ConfigProvider, Context, Data, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+
+/*
+ * Every setting botfleet reads, read and validated here and nowhere else. Sources, strongest first:
+ * the environment, then the JSON file named by BOTFLEET_CONFIG (flat, same keys as the variables:
+ * `{"PARTITIONS": 32, "LOG_LEVEL": "debug"}`). An empty variable counts as unset.
+ */
+
+/** Embedded: PGlite + the Postgres log adapter under DATA_DIR. Production: Redis + a Postgres server. */
+export type Mode = "embedded" | "production"
+
+export interface BotfleetConfig {
+  readonly mode: Mode
+  /** Set in production mode (it may hold a password, hence redacted). */
+  readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  /** Absolute path; PGlite files, the embedded secret key and backups live here. */
+  readonly dataDir: string
+  readonly partitions: number
+  readonly nodeId: string
+  readonly httpPort: number
+  /** Bot API root without trailing slash, e.g. https://api.telegram.org or the local sandbox. */
+  readonly telegramApiRoot: string
+  /** 32 bytes for AES-256-GCM token encryption. */
+  readonly secretKey: Redacted.Redacted<Uint8Array>
+  readonly logLevel: LogLevel.LogLevel
+  /** A snapshot every this many events of a bot's stream. */
+  readonly snapshotEvery: number
+  readonly leaseTtlMs: number
+  /** Renew interval; always below leaseTtlMs. */
+  readonly leaseRenewMs: number
+  /** An idle bot is passivated (state dropped from memory) after this long without input. */
+  readonly passivateAfterMs: number
+  /** Worker threads hosting bot actors (piscina). */
+  readonly workerThreads: number
+}
+
+/** One documented setting: what `botfleet config` prints and the docs list. */
+export interface Setting {
+  readonly name: string
+  readonly expects: string
+  readonly default?: string
+  readonly secret?: boolean
+}
+
+/** Start-up refused: one entry per bad or missing setting, each naming the variable and what it expects. */
+export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
+  readonly problems: ReadonlyArray<{ readonly variable: string; readonly problem: string }>
+}> {
+  override get message() {
+    return [
+      "botfleet cannot start: its configuration is invalid.",
+      ...this.problems.map((p) => `  ${p.variable}: ${p.problem}`),
+      "Set these in the environment (or in the JSON file named by BOTFLEET_CONFIG) and start again."
+    ].join("\n")
+  }
+}
+
+const invalid = (name: string, expects: string, raw: string, secret: boolean) =>
+  ConfigError.InvalidData([name], `expects ${expects}${secret ? "" : `, got ${JSON.stringify(raw)}`}`)
+
+/** A setting read as text, blank = absent, then parsed; failures name the variable and what it expects. */
+const setting = <A>(
+  s: Setting,
+  parse: (raw: string) => A | undefined
+): Config.Config<Option.Option<A>> =>
+  Config.option(Config.string(s.name)).pipe(
+    Config.mapOrFail((raw) => {
+      const text = Option.getOrUndefined(raw)?.trim()
+      if (text === undefined || text === "") return Either.right(Option.none())
+      const value = parse(text)
+      return value === undefined ? Either.left(invalid(s.name, s.expects, text, s.secret === true)) : Either.right(Option.some(value))
+    })
+  )
+
+const withDefault = <A>(c: Config.Config<Option.Option<A>>, fallback: A): Config.Config<A> =>
+  Config.map(c, Option.getOrElse(() => fallback))
+
+const intIn = (min: number, max: number) => (raw: string) => {
+  if (!/^-?\d+$/.test(raw)) return undefined
+  const n = Number(raw)
+  return n >= min && n <= max ? n : undefined
+}
+
+const urlWith = (protocols: ReadonlyArray<string>) => (raw: string) => {
+  try {
+    const u = new URL(raw)
+    return protocols.includes(u.protocol) ? raw : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const logLevels: Record<string, LogLevel.LogLevel> = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  warn: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None
+}
+
+/** Decodes a base64 key that must be exactly 32 bytes. */
+export const decodeSecretKey = (raw: string): Uint8Array | undefined => {
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(raw)) return undefined
+  const bytes = Buffer.from(raw, raw.includes("-") || raw.includes("_") ? "base64url" : "base64")
+  return bytes.length === 32 ? new Uint8Array(bytes) : undefined
+}
+
+export const settings = {
+  databaseUrl: { name: "DATABASE_URL", expects: "a postgres:// or postgresql:// URL", secret: true },
+  redisUrl: { name: "REDIS_URL", expects: "a redis:// or rediss:// URL", secret: true },
+  dataDir: { name: "DATA_DIR", expects: "a folder path", default: "./.data" },
+  partitions: { name: "PARTITIONS", expects: "an integer from 1 to 1024", default: "16" },
+  nodeId: { name: "NODE_ID", expects: "a name of letters, digits, '.', '_' or '-' (at most 64)", default: "<hostname>-<pid>" },
+  httpPort: { name: "HTTP_PORT", expects: "a TCP port from 0 to 65535", default: "8080" },
+  telegramApiRoot: { name: "TELEGRAM_API_ROOT", expects: "an http:// or https:// URL", default: "https://api.telegram.org" },
+  secretKey: {
+    name: "BOTFLEET_SECRET_KEY",
+    expects: "32 random bytes in base64 (e.g. `openssl rand -base64 32`)",
+    default: "embedded: generated into DATA_DIR/secret.key; production: required",
+    secret: true
+  },
+  logLevel: { name: "LOG_LEVEL", expects: "one of trace, debug, info, warning, error, fatal, none", default: "info" },
+  snapshotEvery: { name: "SNAPSHOT_EVERY", expects: "an integer from 1 to 1000000 (events)", default: "500" },
+  leaseTtlMs: { name: "LEASE_TTL_MS", expects: "an integer from 1000 to 3600000 (milliseconds)", default: "15000" },
+  leaseRenewMs: { name: "LEASE_RENEW_MS", expects: "an integer from 100 to 3600000 (milliseconds), below LEASE_TTL_MS", default: "5000" },
+  passivateAfterMs: { name: "PASSIVATE_AFTER_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "300000" },
+  workerThreads: { name: "WORKER_THREADS", expects: "an integer from 1 to 256", default: "2" }
+} as const satisfies Record<string, Setting>
+
+/** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
+export const rawConfig = Config.all({
+  databaseUrl: setting(settings.databaseUrl, urlWith(["postgres:", "postgresql:"])),
+  redisUrl: setting(settings.redisUrl, urlWith(["redis:", "rediss:"])),
+  dataDir: withDefault(setting(settings.dataDir, (s) => s), settings.dataDir.default),
+  partitions: withDefault(setting(settings.partitions, intIn(1, 1024)), 16),
+  nodeId: setting(settings.nodeId, (s) => (/^[A-Za-z0-9._-]{1,64}$/.test(s) ? s : undefined)),
+  httpPort: withDefault(setting(settings.httpPort, intIn(0, 65535)), 8080),
+  telegramApiRoot: withDefault(
+    setting(settings.telegramApiRoot, (s) => urlWith(["http:", "https:"])(s)?.replace(/\/+$/, "")),
+    settings.telegramApiRoot.default
+  ),
+  secretKey: setting(settings.secretKey, decodeSecretKey),
+  logLevel: withDefault(setting(settings.logLevel, (s) => logLevels[s.toLowerCase()]), LogLevel.Info),
+  snapshotEvery: withDefault(setting(settings.snapshotEvery, intIn(1, 1_000_000)), 500),
+  leaseTtlMs: withDefault(setting(settings.leaseTtlMs, intIn(1000, 3_600_000)), 15_000),
+  leaseRenewMs: withDefault(setting(settings.leaseRenewMs, intIn(100, 3_600_000)), 5_000),
+  passivateAfterMs: withDefault(setting(settings.passivateAfterMs, intIn(1000, 86_400_000)), 300_000),
+  workerThreads: withDefault(setting(settings.workerThreads, intIn(1, 256)), 2)
+}).pipe(
+  Config.mapOrFail((c) =>
+    c.leaseRenewMs < c.leaseTtlMs
+      ? Either.right(c)
+      : Either.left(
+          ConfigError.InvalidData(
+            [settings.leaseRenewMs.name],
+            `expects a value below LEASE_TTL_MS (${c.leaseTtlMs}), got ${c.leaseRenewMs}`
+          )
+        )
+  )
+)
+
+export type RawConfig = Config.Config.Success<typeof rawConfig>
+
+/** Flattens Effect's ConfigError tree into one problem per variable. */
+export const toConfigInvalid = (error: ConfigError.ConfigError): ConfigInvalid => {
+  const problems: Array<{ variable: string; problem: string }> = []
+  const walk = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        walk(e.left)
+        walk(e.right)
+        return
+      case "InvalidData":
+      case "MissingData":
+      case "SourceUnavailable":
+      case "Unsupported":
+        problems.push({ variable: e.path.join("_") || "(configuration)", problem: e.message })
+        return
+    }
+  }
+  walk(error)
+  const seen = new Set<string>()
+  return new ConfigInvalid({
+    problems: problems.filter((p) => (seen.has(p.variable + p.problem) ? false : (seen.add(p.variable + p.problem), true)))
+  })
+}
+
+/**
+ * Turns what was read into the final config: mode from DATABASE_URL/REDIS_URL (both or neither),
+ * the secret key from the setting or, in embedded mode only, from `embeddedKey` (called lazily).
+ */
+export const finalize = <E, R>(
+  raw: RawConfig,
+  embeddedKey: (dataDir: string) => Effect.Effect<Uint8Array, E, R>
+): Effect.Effect<BotfleetConfig, ConfigInvalid | E, R> =>
+  Effect.gen(function* () {
+    const hasDb = Option.isSome(raw.databaseUrl)
+    const hasRedis = Option.isSome(raw.redisUrl)
+    if (hasDb !== hasRedis) {
+      const missing = hasDb ? settings.redisUrl : settings.databaseUrl
+      return yield* new ConfigInvalid({
+        problems: [
+          {
+            variable: missing.name,
+            problem: `expects ${missing.expects}: production mode needs both DATABASE_URL and REDIS_URL (unset both for embedded mode)`
+          }
+        ]
+      })
+    }
+    const mode: Mode = hasDb ? "production" : "embedded"
+    const dataDir = resolve(raw.dataDir)
+    let key: Uint8Array
+    if (Option.isSome(raw.secretKey)) key = raw.secretKey.value
+    else if (mode === "embedded") key = yield* embeddedKey(dataDir)
+    else {
+      return yield* new ConfigInvalid({
+        problems: [
+          {
+            variable: settings.secretKey.name,
+            problem: `expects ${settings.secretKey.expects}; production mode requires it (every node must share the same key)`
+          }
+        ]
+      })
+    }
+    return {
+      mode,
+      databaseUrl: Option.map(raw.databaseUrl, Redacted.make),
+      redisUrl: Option.map(raw.redisUrl, Redacted.make),
+      dataDir,
+      partitions: raw.partitions,
+      nodeId: Option.getOrElse(raw.nodeId, () => `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 40)}-${process.pid}`),
+      httpPort: raw.httpPort,
+      telegramApiRoot: raw.telegramApiRoot,
+      secretKey: Redacted.make(key),
+      logLevel: raw.logLevel,
+      snapshotEvery: raw.snapshotEvery,
+      leaseTtlMs: raw.leaseTtlMs,
+      leaseRenewMs: raw.leaseRenewMs,
+      passivateAfterMs: raw.passivateAfterMs,
+      workerThreads: raw.workerThreads
+    }
+  })
+
+/**
+ * Embedded mode's key: read from DATA_DIR/secret.key, or generated there (mode 0600) on first start.
+ * A malformed key file stops start-up rather than being silently replaced: tokens encrypted with it
+ * would otherwise become unreadable.
+ */
+export const embeddedSecretKey = (dataDir: string): Effect.Effect<Uint8Array, ConfigInvalid> => {
+  const file = join(dataDir, "secret.key")
+  const problem = (p: string) => new ConfigInvalid({ problems: [{ variable: settings.secretKey.name, problem: p }] })
+  return Effect.tryPromise({
+    try: async () => {
+      const existing = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+        if (e.code === "ENOENT") return undefined
+        throw e
+      })
+      if (existing !== undefined) {
+        const key = decodeSecretKey(existing.trim())
+        if (key === undefined) throw new Error(`${file} does not hold 32 bytes in base64; restore it from a backup or set BOTFLEET_SECRET_KEY`)
+        return key
+      }
+      await mkdir(dataDir, { recursive: true })
+      const key = new Uint8Array(randomBytes(32))
+      await writeFile(file, Buffer.from(key).toString("base64") + "\n", { mode: 0o600, flag: "wx" })
+      await chmod(file, 0o600)
+      return key
+    },
+    catch: (e) => problem(`unset, and the embedded key file could not be used: ${e instanceof Error ? e.message : String(e)}`)
+  })
+}
+
+/** The environment, backed by the JSON file named by BOTFLEET_CONFIG when set. */
+export const configProvider = (env: Readonly<Record<string, string | undefined>> = process.env): Effect.Effect<ConfigProvider.ConfigProvider, ConfigInvalid> => {
+  const envProvider = ConfigProvider.fromMap(
+    new Map(Object.entries(env).filter((kv): kv is [string, string] => kv[1] !== undefined))
+  )
+  const path = env["BOTFLEET_CONFIG"]?.trim()
+  if (!path) return Effect.succeed(envProvider)
+  const problem = (p: string) => new ConfigInvalid({ problems: [{ variable: "BOTFLEET_CONFIG", problem: p }] })
+  return Effect.tryPromise({ try: () => readFile(path, "utf8"), catch: (e) => problem(`expects a readable JSON file, but ${path}: ${e instanceof Error ? e.message : String(e)}`) }).pipe(
+    Effect.flatMap((text) =>
+      Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => problem(`expects a JSON file, but ${path} is not JSON: ${e instanceof Error ? e.message : String(e)}`) })
+    ),
+    Effect.filterOrFail(
+      (json): json is Record<string, unknown> => typeof json === "object" && json !== null && !Array.isArray(json),
+      () => problem(`expects a JSON object of settings in ${path}, e.g. {"PARTITIONS": 32}`)
+    ),
+    Effect.map((json) => {
+      const flat = new Map<string, string>()
+      for (const [k, v] of Object.entries(json)) {
+        if (v !== null && v !== undefined) flat.set(k, typeof v === "string" ? v : JSON.stringify(v))
+      }
+      return envProvider.pipe(ConfigProvider.orElse(() => ConfigProvider.fromMap(flat)))
+    })
+  )
+}
+
+/** Reads, validates and finalizes the configuration from `env` (default: process.env) and BOTFLEET_CONFIG. */
+export const loadConfig = (env?: Readonly<Record<string, string | undefined>>): Effect.Effect<BotfleetConfig, ConfigInvalid> =>
+  Effect.gen(function* () {
+    const provider = yield* configProvider(env)
+    const raw = yield* Effect.withConfigProvider(rawConfig, provider).pipe(Effect.mapError(toConfigInvalid))
+    return yield* finalize(raw, embeddedSecretKey)
+  })
+
+/** The validated configuration; provide with `AppConfigLive` (or `Layer.succeed` in tests). */
+export class AppConfig extends Context.Tag("botfleet/AppConfig")<AppConfig, BotfleetConfig>() {}
+
+/** Loads the configuration once at start-up; a bad setting fails the layer with ConfigInvalid. */
+export const AppConfigLive: Layer.Layer<AppConfig, ConfigInvalid> = Layer.effect(AppConfig, loadConfig())
+
+/** The effective configuration for display: secrets replaced by "[redacted]" or "(unset)". */
+export const describeConfig = (c: BotfleetConfig): Record<string, string | number> => ({
+  mode: c.mode,
+  DATABASE_URL: Option.isSome(c.databaseUrl) ? "[redacted]" : "(unset)",
+  REDIS_URL: Option.isSome(c.redisUrl) ? "[redacted]" : "(unset)",
+  DATA_DIR: c.dataDir,
+  PARTITIONS: c.partitions,
+  NODE_ID: c.nodeId,
+  HTTP_PORT: c.httpPort,
+  TELEGRAM_API_ROOT: c.telegramApiRoot,
+  BOTFLEET_SECRET_KEY: "[redacted]",
+  LOG_LEVEL: c.logLevel.label,
+  SNAPSHOT_EVERY: c.snapshotEvery,
+  LEASE_TTL_MS: c.leaseTtlMs,
+  LEASE_RENEW_MS: c.leaseRenewMs,
+  PASSIVATE_AFTER_MS: c.passivateAfterMs,
+  WORKER_THREADS: c.workerThreads
+})

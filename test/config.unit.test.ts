@@ -1,0 +1,90 @@
+import { Effect, Either, LogLevel, Option, Redacted } from "effect"
+import { describe, expect, it } from "vitest"
+import { ConfigInvalid, describeConfig, loadConfig } from "../src/config.js"
+
+const key = Buffer.alloc(32, 7).toString("base64")
+const load = (env: Record<string, string>) => Effect.runPromise(Effect.either(loadConfig({ BOTFLEET_SECRET_KEY: key, ...env })))
+const problems = async (env: Record<string, string>) => {
+  const r = await load(env)
+  if (Either.isRight(r)) throw new Error("expected the configuration to be refused")
+  expect(r.left).toBeInstanceOf(ConfigInvalid)
+  return r.left
+}
+
+describe("configuration", () => {
+  it("runs embedded with documented defaults when nothing is set", async () => {
+    const r = await load({})
+    const c = Either.getOrThrow(r)
+    expect(c.mode).toBe("embedded")
+    expect(c.partitions).toBe(16)
+    expect(c.httpPort).toBe(8080)
+    expect(c.dataDir.endsWith(".data")).toBe(true)
+    expect(c.telegramApiRoot).toBe("https://api.telegram.org")
+    expect(c.logLevel).toBe(LogLevel.Info)
+    expect(c.leaseRenewMs).toBeLessThan(c.leaseTtlMs)
+    expect(c.nodeId).toMatch(/^[A-Za-z0-9._-]+$/)
+    expect(Buffer.from(Redacted.value(c.secretKey)).equals(Buffer.alloc(32, 7))).toBe(true)
+  })
+
+  it("reads production settings and keeps URLs redacted", async () => {
+    const c = Either.getOrThrow(
+      await load({
+        DATABASE_URL: "postgres://u:pw@db:5432/bf",
+        REDIS_URL: "redis://r:6379",
+        PARTITIONS: "32",
+        NODE_ID: "node-a",
+        HTTP_PORT: "0",
+        TELEGRAM_API_ROOT: "http://localhost:9000/",
+        LOG_LEVEL: "DEBUG"
+      })
+    )
+    expect(c.mode).toBe("production")
+    expect(Option.map(c.databaseUrl, Redacted.value)).toEqual(Option.some("postgres://u:pw@db:5432/bf"))
+    expect(String(Option.getOrThrow(c.databaseUrl))).not.toContain("pw")
+    expect(c.partitions).toBe(32)
+    expect(c.nodeId).toBe("node-a")
+    expect(c.httpPort).toBe(0)
+    expect(c.telegramApiRoot).toBe("http://localhost:9000")
+    expect(c.logLevel).toBe(LogLevel.Debug)
+    const shown = JSON.stringify(describeConfig(c))
+    expect(shown).not.toContain("pw")
+    expect(shown).not.toContain(key)
+  })
+
+  it("treats a blank variable as unset", async () => {
+    const c = Either.getOrThrow(await load({ PARTITIONS: "  ", DATABASE_URL: "" }))
+    expect(c.partitions).toBe(16)
+    expect(c.mode).toBe("embedded")
+  })
+
+  it("refuses every malformed setting at once, naming each variable and what it expects", async () => {
+    const e = await problems({ PARTITIONS: "abc", HTTP_PORT: "99999", LOG_LEVEL: "loud", TELEGRAM_API_ROOT: "ftp://x" })
+    const byVar = Object.fromEntries(e.problems.map((p) => [p.variable, p.problem]))
+    expect(Object.keys(byVar).sort()).toEqual(["HTTP_PORT", "LOG_LEVEL", "PARTITIONS", "TELEGRAM_API_ROOT"])
+    expect(byVar["PARTITIONS"]).toBe('expects an integer from 1 to 1024, got "abc"')
+    expect(byVar["HTTP_PORT"]).toContain("a TCP port from 0 to 65535")
+    expect(e.message).toContain("PARTITIONS: expects an integer from 1 to 1024")
+  })
+
+  it("never echoes a malformed secret back", async () => {
+    const e = await problems({ BOTFLEET_SECRET_KEY: "c2hvcnQ=", DATABASE_URL: "mysql://u:hunter2@x/db", REDIS_URL: "redis://x" })
+    expect(e.problems.map((p) => p.variable).sort()).toEqual(["BOTFLEET_SECRET_KEY", "DATABASE_URL"])
+    expect(e.message).not.toContain("hunter2")
+    expect(e.message).not.toContain("c2hvcnQ=")
+  })
+
+  it("needs both DATABASE_URL and REDIS_URL for production", async () => {
+    const e = await problems({ DATABASE_URL: "postgres://db/bf" })
+    expect(e.problems).toEqual([{ variable: "REDIS_URL", problem: expect.stringContaining("production mode needs both") }])
+  })
+
+  it("needs BOTFLEET_SECRET_KEY in production", async () => {
+    const r = await Effect.runPromise(Effect.either(loadConfig({ DATABASE_URL: "postgres://db/bf", REDIS_URL: "redis://r" })))
+    expect(Either.isLeft(r) && r.left.problems[0]?.variable).toBe("BOTFLEET_SECRET_KEY")
+  })
+
+  it("refuses a lease renew interval that is not below the lease TTL", async () => {
+    const e = await problems({ LEASE_TTL_MS: "5000", LEASE_RENEW_MS: "5000" })
+    expect(e.problems[0]?.variable).toBe("LEASE_RENEW_MS")
+  })
+})
