@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makePgliteSql } from "../../src/db/pgliteSql.js"
+import { makePgSql } from "../../src/db/pgSql.js"
+import type { SqlClient } from "../../src/db/sql.js"
+import { createTestDatabase } from "../support/db.js"
+
+const suite = (name: string, make: () => Promise<{ sql: SqlClient; cleanup: () => Promise<void> }>) =>
+  describe(`SqlClient on ${name}`, () => {
+    let sql: SqlClient
+    let cleanup: () => Promise<void>
+    beforeAll(async () => {
+      ;({ sql, cleanup } = await make())
+      await sql.exec("CREATE TABLE t (id int PRIMARY KEY, big bigint, at timestamptz, doc jsonb, ok boolean)")
+    })
+    afterAll(async () => cleanup())
+
+    it("returns values the same way on every adapter: bigint and time as text, int/bool/json parsed", async () => {
+      await sql.query("INSERT INTO t VALUES ($1, $2, $3, $4, $5)", [1, "9007199254740993", "2026-01-02T03:04:05.678Z", { a: [1] }, true])
+      const { rows, rowCount } = await sql.query("SELECT * FROM t WHERE id = 1")
+      expect(rowCount).toBe(1)
+      expect(rows[0]).toEqual({ id: 1, big: "9007199254740993", at: "2026-01-02 03:04:05.678+00", doc: { a: [1] }, ok: true })
+    })
+
+    it("reports affected rows for writes", async () => {
+      const r = await sql.query("INSERT INTO t (id) SELECT g FROM generate_series(10, 14) g")
+      expect(r.rowCount).toBe(5)
+      expect((await sql.query("DELETE FROM t WHERE id >= 10")).rowCount).toBe(5)
+    })
+
+    it("commits a transaction and returns its result", async () => {
+      const out = await sql.transaction(async (tx) => {
+        await tx.query("INSERT INTO t (id) VALUES (2)")
+        return (await tx.query<{ n: string }>("SELECT count(*) AS n FROM t")).rows[0]!.n
+      })
+      expect(out).toBe("2")
+      expect((await sql.query("SELECT id FROM t WHERE id = 2")).rowCount).toBe(1)
+    })
+
+    it("rolls a transaction back when its function throws, leaving nothing", async () => {
+      await expect(
+        sql.transaction(async (tx) => {
+          await tx.query("INSERT INTO t (id) VALUES (3)")
+          await tx.exec("INSERT INTO t (id) VALUES (4); INSERT INTO t (id) VALUES (5)")
+          throw new Error("boom")
+        })
+      ).rejects.toThrow("boom")
+      expect((await sql.query("SELECT id FROM t WHERE id IN (3, 4, 5)")).rowCount).toBe(0)
+      // the client is still usable afterwards
+      expect((await sql.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }])
+    })
+
+    it("surfaces SQL errors with their SQLSTATE code", async () => {
+      await expect(sql.query("INSERT INTO t (id) VALUES (1)")).rejects.toMatchObject({ code: "23505" })
+    })
+  })
+
+suite("a Postgres server", async () => {
+  const db = await createTestDatabase("sqlclient")
+  const sql = makePgSql(db.url)
+  return { sql, cleanup: async () => { await sql.close(); await db.drop() } }
+})
+
+suite("PGlite in memory", async () => {
+  const sql = await makePgliteSql()
+  return { sql, cleanup: () => sql.close() }
+})
