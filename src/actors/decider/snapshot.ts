@@ -1,0 +1,70 @@
+import { Either, Schema } from "effect"
+import type { Json, JsonObject } from "./mergePatch.js"
+import type { BotState, KnownUser } from "./state.js"
+
+/**
+ * Version of the snapshot layout. Bump it whenever BotState or evolve changes meaning: snapshots
+ * of another version are ignored and the state is rebuilt from events, so a schema change never
+ * breaks a bot (it only makes its next activation slower).
+ */
+export const SNAPSHOT_SCHEMA_VERSION = 1
+
+const Optional = Schema.optional(Schema.String)
+const StateJson = Schema.Struct({
+  status: Schema.Literal("unregistered", "registered", "running", "stopped", "failed", "removed"),
+  ownerId: Schema.NullOr(Schema.String),
+  name: Schema.NullOr(Schema.String),
+  kind: Schema.NullOr(Schema.String),
+  mode: Schema.NullOr(Schema.Literal("webhook", "polling", "sandbox")),
+  tokenCiphertext: Schema.NullOr(Schema.String),
+  config: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  inboxCursor: Schema.NullOr(Schema.String),
+  recentUpdates: Schema.Array(Schema.Tuple(Schema.Number, Schema.Number)),
+  updatesHandled: Schema.Number,
+  updatesFailed: Schema.Number,
+  duplicatesDropped: Schema.Number,
+  sessions: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  users: Schema.Array(
+    Schema.Tuple(
+      Schema.Number,
+      Schema.Struct({
+        firstName: Schema.String,
+        lastName: Optional,
+        username: Optional,
+        languageCode: Optional,
+        firstSeen: Schema.String,
+        lastSeen: Schema.String,
+        blocked: Schema.Boolean
+      })
+    )
+  ),
+  pendingCalls: Schema.Array(Schema.Tuple(Schema.String, Schema.String)),
+  node: Schema.NullOr(Schema.Struct({ nodeId: Schema.String, fence: Schema.Number })),
+  crashes: Schema.Number,
+  lastError: Schema.NullOr(Schema.String)
+})
+
+/** A state as JSON-safe data (maps become entry lists). */
+export const encodeState = (s: BotState): JsonObject =>
+  ({
+    ...s,
+    recentUpdates: [...s.recentUpdates],
+    users: [...s.users],
+    pendingCalls: [...s.pendingCalls]
+  }) as unknown as JsonObject
+
+/** The state of a snapshot, or null when it is of another schema version or does not decode. */
+export const decodeState = (schemaVersion: number, json: unknown): BotState | null => {
+  if (schemaVersion !== SNAPSHOT_SCHEMA_VERSION) return null
+  const r = Schema.decodeUnknownEither(StateJson)(json)
+  if (Either.isLeft(r)) return null
+  const s = r.right
+  return {
+    ...s,
+    config: s.config as JsonObject,
+    sessions: s.sessions as Record<string, Json>,
+    recentUpdates: new Map(s.recentUpdates),
+    users: new Map(s.users as ReadonlyArray<readonly [number, KnownUser]>),
+    pendingCalls: new Map(s.pendingCalls)
+  }
+}

@@ -1,0 +1,200 @@
+import type { DomainEvent } from "../../events/schema/catalogue.js"
+import { mergeObject, mergePatch } from "./mergePatch.js"
+import type { Json, JsonObject } from "./mergePatch.js"
+import { isoToMs } from "./time.js"
+
+export type BotStatus = "unregistered" | "registered" | "running" | "stopped" | "failed" | "removed"
+
+export interface KnownUser {
+  readonly firstName: string
+  readonly lastName?: string | undefined
+  readonly username?: string | undefined
+  readonly languageCode?: string | undefined
+  readonly firstSeen: string
+  readonly lastSeen: string
+  readonly blocked: boolean
+}
+
+/**
+ * A bot's state: the fold of its events, nothing else. Immutable: `evolve` returns a new state
+ * sharing what did not change.
+ */
+export interface BotState {
+  readonly status: BotStatus
+  readonly ownerId: string | null
+  readonly name: string | null
+  readonly kind: string | null
+  readonly mode: "webhook" | "polling" | "sandbox" | null
+  /** Ciphertext only; the token is never held in clear in the state. */
+  readonly tokenCiphertext: string | null
+  readonly config: JsonObject
+  /** Inbox position of the last entry handled (received, dropped or failed); null before the first. */
+  readonly inboxCursor: string | null
+  /** update_id → recorded receive time (ms) of updates seen within the dedupe window. */
+  readonly recentUpdates: ReadonlyMap<number, number>
+  readonly updatesHandled: number
+  readonly updatesFailed: number
+  readonly duplicatesDropped: number
+  readonly sessions: Readonly<Record<string, Json>>
+  readonly users: ReadonlyMap<number, KnownUser>
+  /** Bot API calls whose intent is recorded and whose outcome is not (callId → method). */
+  readonly pendingCalls: ReadonlyMap<string, string>
+  readonly node: { readonly nodeId: string; readonly fence: number } | null
+  readonly crashes: number
+  readonly lastError: string | null
+}
+
+/**
+ * How long an update_id is remembered. Telegram redelivers for up to 24 h; the window is measured
+ * in recorded time, so replay drops exactly what the live run dropped.
+ */
+export const DEDUPE_WINDOW_MS = 25 * 60 * 60 * 1000
+
+export const initialState: BotState = {
+  status: "unregistered",
+  ownerId: null,
+  name: null,
+  kind: null,
+  mode: null,
+  tokenCiphertext: null,
+  config: {},
+  inboxCursor: null,
+  recentUpdates: new Map(),
+  updatesHandled: 0,
+  updatesFailed: 0,
+  duplicatesDropped: 0,
+  sessions: {},
+  users: new Map(),
+  pendingCalls: new Map(),
+  node: null,
+  crashes: 0,
+  lastError: null
+}
+
+const remember = (seen: ReadonlyMap<number, number>, updateId: number, at: string): ReadonlyMap<number, number> => {
+  const t = isoToMs(at)
+  const next = new Map(seen)
+  if (Number.isFinite(t)) {
+    // insertion order is receive order, so expired entries sit at the front
+    for (const [id, seenAt] of next) {
+      if (seenAt >= t - DEDUPE_WINDOW_MS) break
+      next.delete(id)
+    }
+    next.set(updateId, t)
+  } else {
+    next.set(updateId, Number.MAX_SAFE_INTEGER)
+  }
+  return next
+}
+
+const without = <K, V>(m: ReadonlyMap<K, V>, k: K): ReadonlyMap<K, V> => {
+  if (!m.has(k)) return m
+  const next = new Map(m)
+  next.delete(k)
+  return next
+}
+
+/** Applies one event. Total: every event type has a case, and none can fail. */
+export const evolve = (state: BotState, event: DomainEvent): BotState => {
+  switch (event._tag) {
+    case "BotRegistered":
+      return {
+        ...state,
+        status: state.status === "unregistered" ? "registered" : state.status,
+        ownerId: event.ownerId,
+        name: event.name,
+        kind: event.kind,
+        mode: event.mode,
+        tokenCiphertext: event.tokenCiphertext ?? null,
+        config: event.config === undefined ? state.config : mergeObject({}, event.config)
+      }
+    case "BotConfigChanged":
+      return { ...state, config: mergeObject(state.config, event.patch) }
+    case "BotTokenRotated":
+      return { ...state, tokenCiphertext: event.tokenCiphertext }
+    case "BotStarted":
+      return { ...state, status: "running", node: { nodeId: event.nodeId, fence: event.fence } }
+    case "BotStopped":
+      return { ...state, status: state.status === "removed" ? "removed" : "stopped" }
+    case "BotCrashed":
+      return { ...state, crashes: state.crashes + 1, lastError: event.reason }
+    case "BotGaveUp":
+      return { ...state, status: "failed", lastError: event.lastError }
+    case "BotRemoved":
+      return { ...state, status: "removed" }
+    case "UpdateReceived":
+      return {
+        ...state,
+        inboxCursor: event.inboxId,
+        recentUpdates: remember(state.recentUpdates, event.updateId, event.receivedAt),
+        updatesHandled: state.updatesHandled + 1
+      }
+    case "UpdateDuplicateDropped":
+      return { ...state, inboxCursor: event.inboxId, duplicatesDropped: state.duplicatesDropped + 1 }
+    case "UpdateFailed":
+      return { ...state, inboxCursor: event.inboxId, updatesFailed: state.updatesFailed + 1 }
+    case "BotApiCallIntended": {
+      const pendingCalls = new Map(state.pendingCalls)
+      pendingCalls.set(event.callId, event.method)
+      return { ...state, pendingCalls }
+    }
+    case "BotApiCallSucceeded":
+    case "BotApiCallFailed":
+    case "BotApiCallOutcomeUnknown":
+      return { ...state, pendingCalls: without(state.pendingCalls, event.callId) }
+    case "UserSeen": {
+      const users = new Map(state.users)
+      const before = users.get(event.userId)
+      users.set(event.userId, {
+        firstName: event.firstName,
+        lastName: event.lastName,
+        username: event.username,
+        languageCode: event.languageCode,
+        firstSeen: before?.firstSeen ?? event.at,
+        lastSeen: event.at,
+        blocked: before?.blocked ?? false
+      })
+      return { ...state, users }
+    }
+    case "UserBlockedBot": {
+      const users = new Map(state.users)
+      const before = users.get(event.userId)
+      users.set(event.userId, {
+        firstName: before?.firstName ?? "",
+        lastName: before?.lastName,
+        username: before?.username,
+        languageCode: before?.languageCode,
+        firstSeen: before?.firstSeen ?? event.at,
+        lastSeen: before?.lastSeen ?? event.at,
+        blocked: true
+      })
+      return { ...state, users }
+    }
+    case "SessionChanged": {
+      const merged = mergePatch(state.sessions[event.key] ?? null, event.patch)
+      const sessions = { ...state.sessions }
+      if (merged === null) delete sessions[event.key]
+      else sessions[event.key] = merged
+      return { ...state, sessions }
+    }
+    case "MessageReceived":
+    case "ReplySent":
+    case "SnapshotTaken":
+    case "LegacyRecordImported":
+      return state
+    default:
+      return absurd(event)
+  }
+}
+
+/** Exhaustiveness: a new event type without a case fails type checking here. */
+export const absurd = (x: never): never => {
+  throw new Error(`unhandled case ${JSON.stringify(x)}`)
+}
+
+/** Folds events onto a state. */
+export const fold = (events: Iterable<DomainEvent>, from: BotState = initialState): BotState => {
+  let s = from
+  for (const e of events) s = evolve(s, e)
+  return s
+}

@@ -1,0 +1,187 @@
+import { describe, expect, it } from "vitest"
+import fc from "fast-check"
+import { makeBotDecider } from "../../../src/actors/decider/decide.js"
+import type { BotInput } from "../../../src/actors/decider/input.js"
+import { SNAPSHOT_SCHEMA_VERSION, decodeState, encodeState } from "../../../src/actors/decider/snapshot.js"
+import { fold, initialState } from "../../../src/actors/decider/state.js"
+import { isoToMs } from "../../../src/actors/decider/time.js"
+import { echoHandler } from "../../../src/actors/decider/updateHandler.js"
+import type { UpdateHandler } from "../../../src/actors/decider/updateHandler.js"
+import type { DomainEvent } from "../../../src/events/schema/catalogue.js"
+import { deciderSpec } from "../deciderSpec.js"
+
+const decider = makeBotDecider(() => echoHandler)
+const given = deciderSpec(decider)
+const at = "2026-01-01T10:00:00.000Z"
+const registered: DomainEvent = { _tag: "BotRegistered", ownerId: "o1", name: "Echo", kind: "echo", mode: "sandbox", config: { greeting: "hi" } }
+const text = (updateId: number, body: string, chatId = 7) => ({
+  update_id: updateId,
+  message: { message_id: updateId * 10, chat: { id: chatId, type: "private" }, from: { id: 99 }, text: body }
+})
+const received = (inboxId: string, updateId: number, body: string, receivedAt = at): DomainEvent => ({
+  _tag: "UpdateReceived",
+  inboxId,
+  updateId,
+  update: text(updateId, body),
+  receivedAt
+})
+
+describe("bot decider", () => {
+  it("records the update, the message and the echo reply together", async () => {
+    const state = await given([registered]).when({ _tag: "HandleUpdate", inboxId: "1-0", update: text(1, "hello"), at }).then([
+      received("1-0", 1, "hello"),
+      { _tag: "MessageReceived", chatId: 7, chatType: "private", userId: 99, messageId: 10, text: "hello", at },
+      { _tag: "ReplySent", chatId: 7, messageId: -10, text: "hello", inReplyTo: 10, at }
+    ])
+    expect(state.inboxCursor).toBe("1-0")
+    expect(state.updatesHandled).toBe(1)
+  })
+
+  it("drops a redelivered update_id with no second effect, and still moves the cursor", async () => {
+    const state = await given([registered, received("1-0", 1, "hello")])
+      .when({ _tag: "HandleUpdate", inboxId: "2-0", update: text(1, "hello"), at })
+      .then([{ _tag: "UpdateDuplicateDropped", inboxId: "2-0", updateId: 1 }])
+    expect(state.inboxCursor).toBe("2-0")
+  })
+
+  it("remembers update ids for at least 24 hours of recorded time, not as a high-water mark", async () => {
+    // a lower id arriving after a higher one is new, not a duplicate
+    await given([registered, received("1-0", 5, "a")])
+      .when({ _tag: "HandleUpdate", inboxId: "2-0", update: text(3, "b"), at })
+      .then([received("2-0", 3, "b"), ...(await echoHandler.handle({ state: initialState, update: text(3, "b"), updateId: 3, inboxId: "2-0", at }))])
+    const dayLater = "2026-01-02T09:59:59.000Z"
+    await given([registered, received("1-0", 5, "a"), received("2-0", 6, "c", dayLater)])
+      .when({ _tag: "HandleUpdate", inboxId: "3-0", update: text(5, "a"), at: dayLater })
+      .then([{ _tag: "UpdateDuplicateDropped", inboxId: "3-0", updateId: 5 }])
+  })
+
+  it("forgets update ids once they fall out of the window, so the state stays bounded", () => {
+    const days = ["2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z"]
+    const state = fold([registered, received("1-0", 1, "a", days[0]), received("2-0", 2, "b", days[1]), received("3-0", 3, "c", days[2])])
+    expect([...state.recentUpdates.keys()]).toEqual([3])
+  })
+
+  it("records an entry without update_id as failed instead of handling it", async () => {
+    await given([registered])
+      .when({ _tag: "HandleUpdate", inboxId: "1-0", update: { nope: true }, at })
+      .then([{ _tag: "UpdateFailed", inboxId: "1-0", updateId: -1, reason: "the entry has no numeric update_id" }])
+  })
+
+  it("lets the bot kind decide what an update causes, async handlers included", async () => {
+    const handler: UpdateHandler = {
+      handle: async ({ updateId }) => [{ _tag: "SessionChanged", key: "7:99", patch: { last: updateId } }]
+    }
+    const spec = deciderSpec(makeBotDecider(() => handler))
+    const state = await spec([registered])
+      .when({ _tag: "HandleUpdate", inboxId: "1-0", update: text(4, "x"), at })
+      .then([received("1-0", 4, "x"), { _tag: "SessionChanged", key: "7:99", patch: { last: 4 } }])
+    expect(state.sessions).toEqual({ "7:99": { last: 4 } })
+  })
+
+  it("applies config changes as merge patches without a restart", async () => {
+    const state = await given([registered, { _tag: "BotStarted", nodeId: "n1", fence: 1 }])
+      .when({ _tag: "ChangeConfig", patch: { greeting: null, tone: "dry" }, at })
+      .then([{ _tag: "BotConfigChanged", patch: { greeting: null, tone: "dry" } }])
+    expect(state.config).toEqual({ tone: "dry" })
+    expect(state.status).toBe("running")
+  })
+
+  it("refuses a config patch that is not an object", async () => {
+    await given([registered]).when({ _tag: "ChangeConfig", patch: [1], at }).thenThrows((e) => expect(String(e)).toMatch(/JSON object/))
+  })
+
+  it("walks the lifecycle: started, crashed, gave up, and a stop only when running", async () => {
+    await given([registered]).when({ _tag: "Start", nodeId: "n1", fence: 3, at }).then([{ _tag: "BotStarted", nodeId: "n1", fence: 3 }])
+    await given([registered, { _tag: "BotStarted", nodeId: "n1", fence: 3 }]).when({ _tag: "Start", nodeId: "n1", fence: 3, at }).then([])
+    await given([registered]).when({ _tag: "Stop", nodeId: "n1", reason: "drain", at }).then([])
+    const crashed = await given([registered, { _tag: "BotStarted", nodeId: "n1", fence: 3 }])
+      .when({ _tag: "RecordCrash", nodeId: "n1", reason: "worker exited", attempt: 1, at })
+      .then([{ _tag: "BotCrashed", nodeId: "n1", reason: "worker exited", attempt: 1 }])
+    expect(crashed.crashes).toBe(1)
+    const failed = await given([registered]).when({ _tag: "GiveUp", lastError: "boom", attempts: 5, at }).then([
+      { _tag: "BotGaveUp", lastError: "boom", attempts: 5 }
+    ])
+    expect(failed.status).toBe("failed")
+  })
+
+  it("refuses to start or register a removed bot twice", async () => {
+    await given([registered, { _tag: "BotRemoved", reason: "owner" }]).when({ _tag: "Start", nodeId: "n", fence: 1, at }).thenThrows()
+    await given([registered])
+      .when({ _tag: "Register", ownerId: "o", name: "n", kind: "echo", mode: "polling", at })
+      .thenThrows()
+  })
+
+  it("records a handler failure so the cursor moves past the poison update", async () => {
+    const state = await given([registered])
+      .when({ _tag: "FailUpdate", inboxId: "9-0", update: text(9, "boom"), reason: "Error: boom", at })
+      .then([{ _tag: "UpdateFailed", inboxId: "9-0", updateId: 9, reason: "Error: boom" }])
+    expect(state.inboxCursor).toBe("9-0")
+    expect(state.updatesFailed).toBe(1)
+  })
+
+  it("tracks Bot API calls whose outcome is not recorded yet", () => {
+    const state = fold([
+      registered,
+      { _tag: "BotApiCallIntended", callId: "c1", method: "sendMessage", params: {} },
+      { _tag: "BotApiCallIntended", callId: "c2", method: "sendMessage", params: {} },
+      { _tag: "BotApiCallSucceeded", callId: "c1", result: {} }
+    ])
+    expect([...state.pendingCalls.keys()]).toEqual(["c2"])
+  })
+
+  it("replays deterministically: the same inputs over the same events decide the same events", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 1, max: 20 }), fc.string()), { maxLength: 30 }), async (updates) => {
+        const run = async () => {
+          let state = fold([registered])
+          const events: DomainEvent[] = []
+          for (const [i, [id, body]] of updates.entries()) {
+            const input: BotInput = { _tag: "HandleUpdate", inboxId: `${i + 1}-0`, update: text(id, body), at }
+            const es = await decider.decide(input, state)
+            events.push(...es)
+            state = fold(es, state)
+          }
+          return { events, state }
+        }
+        const a = await run()
+        const b = await run()
+        expect(b.events).toEqual(a.events)
+        // each distinct update_id is handled once, however often it is delivered
+        expect(a.state.updatesHandled).toBe(new Set(updates.map(([id]) => id)).size)
+        expect(fold(a.events, fold([registered]))).toEqual(a.state)
+      })
+    )
+  })
+})
+
+describe("snapshots of the state", () => {
+  it("round-trip through JSON", () => {
+    const state = fold([
+      registered,
+      received("1-0", 1, "a"),
+      { _tag: "UserSeen", userId: 99, firstName: "Ann", at },
+      { _tag: "SessionChanged", key: "k", patch: { a: 1 } },
+      { _tag: "BotApiCallIntended", callId: "c", method: "sendMessage", params: {} }
+    ])
+    const json = JSON.parse(JSON.stringify(encodeState(state)))
+    expect(decodeState(SNAPSHOT_SCHEMA_VERSION, json)).toEqual(state)
+  })
+
+  it("are ignored when of another schema version or malformed, so the bot is rebuilt from events", () => {
+    const json = JSON.parse(JSON.stringify(encodeState(fold([registered]))))
+    expect(decodeState(SNAPSHOT_SCHEMA_VERSION + 1, json)).toBeNull()
+    expect(decodeState(SNAPSHOT_SCHEMA_VERSION, { ...json, status: "dancing" })).toBeNull()
+  })
+})
+
+describe("isoToMs", () => {
+  it("agrees with Date.parse on ISO instants", () => {
+    fc.assert(
+      fc.property(fc.date({ min: new Date("1970-01-01"), max: new Date("2200-01-01"), noInvalidDate: true }), (d) => {
+        expect(isoToMs(d.toISOString())).toBe(d.getTime())
+      })
+    )
+    expect(isoToMs("2026-01-01T12:00:00+02:00")).toBe(Date.parse("2026-01-01T12:00:00+02:00"))
+    expect(isoToMs("yesterday")).toBeNaN()
+  })
+})
