@@ -1,0 +1,310 @@
+import { randomBytes } from "node:crypto"
+import { EventEmitter } from "node:events"
+import { TokenBuckets, bucketsFor, defaultSendLimits, isSendingMethod } from "../limits.pure.js"
+import type { SendLimits } from "../limits.pure.js"
+
+/**
+ * The state of the Bot API sandbox: bots, their pending updates, the chats users opened with
+ * them and every message a bot sent. Only the sandbox server touches it; tests and people reach it
+ * over HTTP, or in-process through the same methods.
+ */
+
+/** A Bot API error exactly as Telegram returns it. */
+export class ApiError extends Error {
+  constructor(
+    readonly errorCode: number,
+    readonly description: string,
+    readonly retryAfter?: number
+  ) {
+    super(description)
+  }
+  toJSON() {
+    return {
+      ok: false,
+      error_code: this.errorCode,
+      description: this.description,
+      ...(this.retryAfter !== undefined ? { parameters: { retry_after: this.retryAfter } } : {})
+    }
+  }
+}
+
+export interface SandboxUser {
+  readonly id: number
+  readonly is_bot: false
+  readonly first_name: string
+  readonly last_name?: string
+  readonly username?: string
+  readonly language_code?: string
+}
+
+export interface SandboxChat {
+  readonly id: number
+  readonly type: "private" | "group" | "supergroup"
+  readonly title?: string
+  readonly first_name?: string
+}
+
+export interface SandboxMessage {
+  readonly message_id: number
+  readonly date: number
+  readonly chat: SandboxChat
+  readonly from?: SandboxUser | { id: number; is_bot: true; first_name: string; username: string }
+  text?: string
+  edit_date?: number
+  readonly reply_to_message_id?: number
+  readonly reply_markup?: unknown
+}
+
+export type Update = { readonly update_id: number } & Record<string, unknown>
+
+export interface Webhook {
+  readonly url: string
+  readonly secretToken?: string
+  readonly allowedUpdates?: ReadonlyArray<string>
+}
+
+/** A scripted failure: the next matching call answers this instead of doing its work. */
+export interface Fault {
+  readonly method?: string
+  readonly errorCode: number
+  readonly description?: string
+  readonly retryAfter?: number
+}
+
+export interface SandboxBot {
+  readonly id: number
+  readonly username: string
+  readonly firstName: string
+  readonly token: string
+  webhook: Webhook | null
+  /** Updates not yet confirmed (getUpdates offset) or not yet delivered (webhook). */
+  pending: Update[]
+  nextUpdateId: number
+  readonly sent: SandboxMessage[]
+  /** Messages users wrote to the bot, for the chat page's transcript. */
+  readonly heard: SandboxMessage[]
+  readonly chats: Map<number, SandboxChat>
+  readonly blockedBy: Set<number>
+  readonly faults: Fault[]
+  /** The getUpdates call currently holding the long poll, ended when another one arrives. */
+  poller: { readonly end: (e: ApiError | null) => void } | null
+  lastWebhookError: string | null
+  /** Calls answered per method, for tests that check nothing was sent. */
+  readonly calls: Map<string, number>
+}
+
+export interface SandboxOptions {
+  /** Telegram's sending limits, answered with 429s; `false` turns them off (benchmarks). */
+  readonly limits?: SendLimits | false
+  /** Clock in ms, replaceable in tests. */
+  readonly now?: () => number
+}
+
+/** Emitted as `"message"` whenever a bot sends or edits a message. */
+export interface MessageEvent {
+  readonly bot: string
+  readonly message: SandboxMessage
+  readonly edited: boolean
+}
+
+export class SandboxWorld extends EventEmitter {
+  private readonly byToken = new Map<string, SandboxBot>()
+  private readonly byUsername = new Map<string, SandboxBot>()
+  private readonly buckets = new TokenBuckets()
+  private nextBotId = 7_000_000_000
+  private nextMessageId = 1
+  readonly now: () => number
+  limits: SendLimits | false
+
+  constructor(options: SandboxOptions = {}) {
+    super()
+    this.setMaxListeners(0)
+    this.now = options.now ?? Date.now
+    this.limits = options.limits === undefined ? defaultSendLimits : options.limits
+  }
+
+  /** Creates a bot and its token, as @BotFather would. */
+  createBot(args: { username: string; firstName?: string; token?: string }): SandboxBot {
+    const username = args.username.replace(/^@/, "")
+    if (this.byUsername.has(username.toLowerCase())) throw new ApiError(400, `Bad Request: bot @${username} already exists`)
+    const id = this.nextBotId++
+    const token = args.token ?? `${id}:${randomBytes(26).toString("base64url")}`
+    const bot: SandboxBot = {
+      id,
+      username,
+      firstName: args.firstName ?? username,
+      token,
+      webhook: null,
+      pending: [],
+      nextUpdateId: 100_000 + Math.floor(Math.random() * 1_000_000),
+      sent: [],
+      heard: [],
+      chats: new Map(),
+      blockedBy: new Set(),
+      faults: [],
+      poller: null,
+      lastWebhookError: null,
+      calls: new Map()
+    }
+    this.byToken.set(token, bot)
+    this.byUsername.set(username.toLowerCase(), bot)
+    return bot
+  }
+
+  /** Revokes a token: later calls with it answer 401, as after /revoke in @BotFather. */
+  revoke(username: string): void {
+    const bot = this.bot(username)
+    this.byToken.delete(bot.token)
+  }
+
+  botByToken(token: string): SandboxBot {
+    const bot = this.byToken.get(token)
+    if (!bot) throw new ApiError(401, "Unauthorized")
+    return bot
+  }
+
+  bot(username: string): SandboxBot {
+    const bot = this.byUsername.get(username.replace(/^@/, "").toLowerCase())
+    if (!bot) throw new ApiError(404, `Not Found: no bot @${username} in the sandbox`)
+    return bot
+  }
+
+  bots(): ReadonlyArray<SandboxBot> {
+    return [...this.byUsername.values()]
+  }
+
+  /** Appends an update for the bot; the server delivers it (webhook) or hands it out (getUpdates). */
+  pushUpdate(bot: SandboxBot, body: Record<string, unknown>): Update {
+    const update = { update_id: bot.nextUpdateId++, ...body } as Update
+    bot.pending.push(update)
+    this.emit("update", bot)
+    return update
+  }
+
+  /** A user writes `text` in a chat with the bot. The chat becomes known to the bot. */
+  say(
+    username: string,
+    args: { chatId?: number; userId: number; text: string; firstName?: string; languageCode?: string; chatType?: SandboxChat["type"] }
+  ): { update: Update; message: SandboxMessage } {
+    const bot = this.bot(username)
+    const chatId = args.chatId ?? args.userId
+    const type = args.chatType ?? (chatId < 0 ? "supergroup" : "private")
+    const from: SandboxUser = {
+      id: args.userId,
+      is_bot: false,
+      first_name: args.firstName ?? `User ${args.userId}`,
+      ...(args.languageCode ? { language_code: args.languageCode } : {})
+    }
+    const chat: SandboxChat = type === "private" ? { id: chatId, type, first_name: from.first_name } : { id: chatId, type, title: `Group ${chatId}` }
+    bot.chats.set(chatId, chat)
+    const message: SandboxMessage = { message_id: this.nextMessageId++, date: Math.floor(this.now() / 1000), chat, from, text: args.text }
+    if (args.text.startsWith("/")) {
+      const len = args.text.split(/\s/)[0]!.length
+      ;(message as unknown as Record<string, unknown>)["entities"] = [{ type: "bot_command", offset: 0, length: len }]
+    }
+    bot.heard.push(message)
+    return { update: this.pushUpdate(bot, { message }), message }
+  }
+
+  /** The user presses an inline button of one of the bot's messages. */
+  click(username: string, args: { userId: number; chatId?: number; messageId: number; data: string }): Update {
+    const bot = this.bot(username)
+    const message = bot.sent.find((m) => m.message_id === args.messageId)
+    if (!message) throw new ApiError(400, "Bad Request: message not found")
+    const from: SandboxUser = { id: args.userId, is_bot: false, first_name: `User ${args.userId}` }
+    return this.pushUpdate(bot, {
+      callback_query: { id: randomBytes(8).toString("hex"), from, message, chat_instance: String(message.chat.id), data: args.data }
+    })
+  }
+
+  block(username: string, userId: number, blocked = true): void {
+    const bot = this.bot(username)
+    if (blocked) bot.blockedBy.add(userId)
+    else bot.blockedBy.delete(userId)
+  }
+
+  /** Messages the bot sent (with edits applied), oldest first; only one chat's when `chatId` is given. */
+  messages(username: string, chatId?: number): ReadonlyArray<SandboxMessage> {
+    const sent = this.bot(username).sent
+    return chatId === undefined ? sent : sent.filter((m) => m.chat.id === chatId)
+  }
+
+  /** Both sides of one chat, oldest first: what the web chat page shows. */
+  conversation(username: string, chatId: number): ReadonlyArray<SandboxMessage> {
+    const bot = this.bot(username)
+    return [...bot.heard, ...bot.sent].filter((m) => m.chat.id === chatId).sort((a, b) => a.message_id - b.message_id)
+  }
+
+  /** Scripts failures for the bot's next calls (all methods, or the one named). */
+  injectFaults(username: string, faults: ReadonlyArray<Fault>): void {
+    this.bot(username).faults.push(...faults)
+  }
+
+  /** Checks the scripted faults and the limits before a method runs; throws the error Telegram would answer. */
+  gate(bot: SandboxBot, method: string, chatId: unknown): void {
+    const i = bot.faults.findIndex((f) => f.method === undefined || f.method === method)
+    if (i >= 0) {
+      const [f] = bot.faults.splice(i, 1)
+      throw new ApiError(f!.errorCode, f!.description ?? defaultDescription(f!.errorCode, f!.retryAfter), f!.retryAfter)
+    }
+    if (this.limits && isSendingMethod(method) && (typeof chatId === "number" || typeof chatId === "string")) {
+      const wait = this.buckets.take(bucketsFor(this.limits, bot.username, chatId), this.now())
+      if (wait > 0) {
+        const retryAfter = Math.max(1, Math.ceil(wait / 1000))
+        throw new ApiError(429, `Too Many Requests: retry after ${retryAfter}`, retryAfter)
+      }
+    }
+  }
+
+  /** Records a message the bot sent, after checking the chat exists and the user has not blocked the bot. */
+  botSends(bot: SandboxBot, chatId: number, text: string, extra: { replyTo?: number; replyMarkup?: unknown }): SandboxMessage {
+    const chat = this.chatOf(bot, chatId)
+    const message: SandboxMessage = {
+      message_id: this.nextMessageId++,
+      date: Math.floor(this.now() / 1000),
+      chat,
+      from: { id: bot.id, is_bot: true, first_name: bot.firstName, username: bot.username },
+      text,
+      ...(extra.replyTo !== undefined ? { reply_to_message_id: extra.replyTo } : {}),
+      ...(extra.replyMarkup !== undefined ? { reply_markup: extra.replyMarkup } : {})
+    }
+    bot.sent.push(message)
+    this.emit("message", { bot: bot.username, message, edited: false } satisfies MessageEvent)
+    return message
+  }
+
+  botEdits(bot: SandboxBot, chatId: number, messageId: number, text: string): SandboxMessage {
+    this.chatOf(bot, chatId)
+    const message = bot.sent.find((m) => m.chat.id === chatId && m.message_id === messageId)
+    if (!message) throw new ApiError(400, "Bad Request: message to edit not found")
+    if (message.text === text) {
+      throw new ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+    }
+    message.text = text
+    message.edit_date = Math.floor(this.now() / 1000)
+    this.emit("message", { bot: bot.username, message, edited: true } satisfies MessageEvent)
+    return message
+  }
+
+  chatOf(bot: SandboxBot, chatId: number): SandboxChat {
+    const chat = bot.chats.get(chatId)
+    if (!chat) throw new ApiError(400, "Bad Request: chat not found")
+    if (chat.type === "private" && bot.blockedBy.has(chatId)) throw new ApiError(403, "Forbidden: bot was blocked by the user")
+    return chat
+  }
+
+  count(bot: SandboxBot, method: string): void {
+    bot.calls.set(method, (bot.calls.get(method) ?? 0) + 1)
+  }
+}
+
+const defaultDescription = (code: number, retryAfter?: number): string =>
+  code === 429
+    ? `Too Many Requests: retry after ${retryAfter ?? 1}`
+    : code === 403
+      ? "Forbidden: bot was blocked by the user"
+      : code === 401
+        ? "Unauthorized"
+        : code >= 500
+          ? "Internal Server Error"
+          : "Bad Request"
