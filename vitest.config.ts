@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     globalSetup: ["test/support/globalSetup.ts"],
+    reporters: ["default", "./test/support/summaryReporter.ts"],
     projects: [
       {
         extends: true,
