@@ -1,0 +1,322 @@
+import { randomUUID } from "node:crypto"
+import { Effect, Either, Layer } from "effect"
+import { Redis } from "ioredis"
+import type { RedisOptions } from "ioredis"
+import { argsToFields, decodeFields, encodeNewEvent, fieldsToArgs, toFields, withPosition } from "./codec.js"
+import type { EncodedEvent } from "./codec.js"
+import { InvalidEvent, LogUnavailable, StaleFence, WrongExpectedVersion } from "./errors.js"
+import type { AppendError } from "./errors.js"
+import { EventLog } from "./eventLog.js"
+import type { AppendRequest, AppendResult, DeadLetter, Delivery, EventLogService, Lease, RawFields } from "./eventLog.js"
+import { partitionOf, redisKeys } from "./partition.js"
+import { APPEND_OK, APPEND_STALE_FENCE, scriptedPipeline, withScripts } from "./redisScripts.js"
+import { makeBlockingPool } from "./redisBlockingPool.js"
+import type { RecordedEvent } from "./schema/envelope.js"
+
+export interface RedisEventLogOptions {
+  /** A Redis URL (the log owns and closes the connection), or... */
+  readonly url?: string
+  /** ...a client the caller owns (not closed by `close`). */
+  readonly redis?: Redis
+  /** Options for the connections the log opens itself from `url`. */
+  readonly redisOptions?: RedisOptions
+  /** Isolates deployments and test suites (default "bf"). */
+  readonly prefix?: string
+  /** Partition count (default 16). Every node of a fleet must agree on it. */
+  readonly partitions?: number
+}
+
+type StreamEntry = [id: string, fields: string[]]
+
+const range = (redis: Redis, command: "xrange" | "xrevrange", key: string, start: string, end: string, limit: number | undefined) =>
+  limit === undefined ? redis[command](key, start, end) : redis[command](key, start, end, "COUNT", limit)
+
+const unavailable = (operation: string) => (cause: unknown) => new LogUnavailable({ operation, cause })
+
+/**
+ * The Redis Streams adapter of the event log (DESIGN.md "Redis layout").
+ *
+ * Guarantees: an append is ONE Lua call that checks the fence and the expected version and writes
+ * every event to the bot stream and the partition log, so it is all or nothing and two writers can
+ * never interleave; events are validated before any Redis call, so an invalid append writes
+ * nothing; every key of a call shares the partition's hash tag (Redis Cluster ready).
+ * Blocking group reads use their own connections so they never hold up appends.
+ *
+ * Redis is the fast log, not the system of record (docs/redis.md): the Postgres archive is.
+ */
+export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Effect<EventLogService> =>
+  Effect.sync(() => {
+    const prefix = options.prefix ?? "bf"
+    const partitions = options.partitions ?? 16
+    const owned = options.redis === undefined
+    const base = options.redis ?? new Redis(options.url ?? "redis://127.0.0.1:6379", options.redisOptions ?? {})
+    const redis = withScripts(base)
+    const blocking = makeBlockingPool(() => base.duplicate())
+
+    const pOf = (botId: string) => partitionOf(botId, partitions)
+    const keysOf = (partition: number) => {
+      if (!Number.isInteger(partition) || partition < 0 || partition >= partitions) {
+        throw new RangeError(`partition ${partition} is not in 0..${partitions - 1}`)
+      }
+      return redisKeys(prefix, partition)
+    }
+    const call = <A>(operation: string, f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: unavailable(operation) })
+
+    const toDelivery = (partition: number, [id, fields]: StreamEntry, deliveryCount: number): Delivery => {
+      const raw = argsToFields(fields)
+      return { partition, position: id, deliveryCount, raw, event: Either.map(decodeFields(raw), (env) => withPosition(env, id, partition)) }
+    }
+
+    /** Validates and encodes an append before Redis sees it: nothing is written for a bad request. */
+    const prepare = (req: AppendRequest): Either.Either<{ req: AppendRequest; args: Array<string | number> }, InvalidEvent> => {
+      if (!req || typeof req.botId !== "string" || req.botId.length === 0) {
+        return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "botId is required" }))
+      }
+      if (!Array.isArray(req.events) || req.events.length === 0) {
+        return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "an append needs at least one event", botId: req.botId }))
+      }
+      if (!Number.isSafeInteger(req.expectedVersion) || req.expectedVersion < 0 || !Number.isSafeInteger(req.fence)) {
+        return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "expectedVersion and fence must be integers", botId: req.botId }))
+      }
+      const encoded: EncodedEvent[] = []
+      for (const e of req.events) {
+        const r = encodeNewEvent(req.botId, e, randomUUID)
+        if (Either.isLeft(r)) return Either.left(r.left)
+        encoded.push(r.right)
+      }
+      // versions are known up front: the script writes them only if the stream is at expectedVersion
+      const eventArgs = encoded.map((e, i) => fieldsToArgs(toFields(req.botId, req.expectedVersion + i + 1, e)))
+      const args: Array<string | number> = [req.expectedVersion, req.fence, encoded.length, eventArgs[0]!.length, ...eventArgs.flat()]
+      return Either.right({ req, args })
+    }
+
+    const appendKeys = (botId: string) => {
+      const k = keysOf(pOf(botId))
+      return [k.stream(botId), k.log, k.lease(botId)] as const
+    }
+
+    const interpret = (req: AppendRequest, reply: ReadonlyArray<number | string>): Either.Either<AppendResult, AppendError> => {
+      const [status, value] = reply as [number, number]
+      if (status === APPEND_OK) {
+        return Either.right({ botId: req.botId, version: Number(value), positions: reply.slice(2).map(String) })
+      }
+      if (status === APPEND_STALE_FENCE) return Either.left(new StaleFence({ botId: req.botId, fence: req.fence, current: Number(value) }))
+      return Either.left(new WrongExpectedVersion({ botId: req.botId, expected: req.expectedVersion, actual: Number(value) }))
+    }
+
+    const decodeStream = (botId: string, entries: ReadonlyArray<StreamEntry>) =>
+      Effect.gen(function* () {
+        const partition = pOf(botId)
+        const out: RecordedEvent[] = []
+        for (const [, fields] of entries) {
+          const raw = argsToFields(fields)
+          const env = yield* decodeFields(raw)
+          out.push(withPosition(env, raw["pos"] ?? "", partition))
+        }
+        return out
+      })
+
+    const toLease = (botId: string, nodeId: string, fence: number, expiresAt: number): Lease => ({ botId, nodeId, fence, expiresAt })
+
+    const service: EventLogService = {
+      partitions,
+      partitionOf: pOf,
+
+      append: (req) =>
+        Effect.suspend(() => {
+          const prepared = prepare(req)
+          if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+          return call("append", () => redis.bfAppend(...appendKeys(req.botId), ...prepared.right.args)).pipe(
+            Effect.flatMap((reply) => interpret(req, reply))
+          )
+        }),
+
+      appendMany: (reqs) =>
+        Effect.suspend(() => {
+          const prepared = reqs.map(prepare)
+          const pipeline = scriptedPipeline(redis)
+          let queued = 0
+          for (const p of prepared) {
+            if (Either.isRight(p)) {
+              pipeline.bfAppend(...appendKeys(p.right.req.botId), ...p.right.args)
+              queued++
+            }
+          }
+          if (queued === 0) return Effect.succeed(prepared.map((p) => p as Either.Either<never, AppendError>))
+          return call("appendMany", () => pipeline.exec()).pipe(
+            Effect.map((results) => {
+              let i = 0
+              return prepared.map((p): Either.Either<AppendResult, AppendError> => {
+                if (Either.isLeft(p)) return Either.left(p.left)
+                const [err, reply] = results?.[i++] ?? [new Error("no reply from Redis"), null]
+                if (err) return Either.left(new LogUnavailable({ operation: "appendMany", cause: err }))
+                return interpret(p.right.req, reply as Array<number | string>)
+              })
+            })
+          )
+        }),
+
+      readStream: (botId, opts = {}) =>
+        Effect.suspend(() => {
+          if (opts.limit !== undefined && opts.limit <= 0) return Effect.succeed([])
+          const key = keysOf(pOf(botId)).stream(botId)
+          const read =
+            opts.direction === "backward"
+              ? call("readStream", () => range(redis, "xrevrange", key, opts.from === undefined ? "+" : `${opts.from}-0`, "-", opts.limit))
+              : call("readStream", () => range(redis, "xrange", key, `${Math.max(1, opts.from ?? 1)}-0`, "+", opts.limit))
+          return read.pipe(Effect.flatMap((entries) => decodeStream(botId, entries as StreamEntry[])))
+        }),
+
+      streamVersion: (botId) => call("streamVersion", () => redis.bfVersion(keysOf(pOf(botId)).stream(botId))).pipe(Effect.map(Number)),
+
+      readPartition: (partition, opts = {}) =>
+        Effect.suspend(() => {
+          if (opts.limit !== undefined && opts.limit <= 0) return Effect.succeed([])
+          const key = keysOf(partition).log
+          const start = opts.after === undefined ? "-" : `(${opts.after}`
+          return call("readPartition", () => range(redis, "xrange", key, start, "+", opts.limit)).pipe(
+            Effect.map((entries) => (entries as StreamEntry[]).map((e) => toDelivery(partition, e, 1)))
+          )
+        }),
+
+      ensureGroup: (partition, group, from = "start") =>
+        Effect.suspend(() => {
+          const key = keysOf(partition).log
+          return call("ensureGroup", async () => {
+            try {
+              await redis.xgroup("CREATE", key, group, from === "start" ? "0" : "$", "MKSTREAM")
+            } catch (e) {
+              // the group already exists: ensureGroup is idempotent
+              if (!(e instanceof Error && e.message.startsWith("BUSYGROUP"))) throw e
+            }
+          })
+        }),
+
+      readGroup: ({ partition, group, consumer, count, blockMs }) =>
+        Effect.suspend(() => {
+          const key = keysOf(partition).log
+          const read = (client: Redis) =>
+            blockMs !== undefined && blockMs > 0
+              ? client.xreadgroup("GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", key, ">")
+              : client.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", key, ">")
+          // a blocking read parks its connection: it gets one of its own so appends never wait behind it
+          const run = blockMs !== undefined && blockMs > 0 ? () => blocking.use(read) : () => read(redis)
+          return call("readGroup", run).pipe(
+            Effect.map((reply) => {
+              const streams = (reply ?? []) as Array<[string, StreamEntry[]]>
+              return (streams[0]?.[1] ?? []).map((e) => toDelivery(partition, e, 1))
+            })
+          )
+        }),
+
+      ack: (partition, group, positions) =>
+        Effect.suspend(() => {
+          if (positions.length === 0) return Effect.void
+          const key = keysOf(partition).log
+          return call("ack", () => redis.xack(key, group, ...positions)).pipe(Effect.asVoid)
+        }),
+
+      reclaim: ({ partition, group, consumer, minIdleMs, count }) =>
+        Effect.suspend(() => {
+          const key = keysOf(partition).log
+          return call("reclaim", () => redis.bfReclaim(key, group, consumer, minIdleMs, count)).pipe(
+            Effect.map(([entries, trimmed, counts]) => ({
+              deliveries: entries.map((e, i) => toDelivery(partition, e, Number(counts[i] ?? 1))),
+              trimmedAcked: trimmed.map(String)
+            }))
+          )
+        }),
+
+      pendingCount: (partition, group) =>
+        Effect.suspend(() => {
+          const key = keysOf(partition).log
+          return call("pendingCount", () => redis.xpending(key, group)).pipe(Effect.map((r) => Number((r as [number])[0] ?? 0)))
+        }),
+
+      deadLetter: ({ group, delivery, reason }) =>
+        Effect.suspend(() => {
+          const k = keysOf(delivery.partition)
+          return call("deadLetter", () =>
+            redis.bfDeadLetter(k.deadLetter, k.log, group, delivery.position, reason, delivery.deliveryCount, JSON.stringify(delivery.raw))
+          ).pipe(Effect.asVoid)
+        }),
+
+      readDeadLetters: (partition) =>
+        Effect.suspend(() => {
+          const key = keysOf(partition).deadLetter
+          return call("readDeadLetters", () => redis.xrange(key, "-", "+")).pipe(
+            Effect.map((entries) => (entries as StreamEntry[]).map(([id, fields]) => toDeadLetter(partition, id, argsToFields(fields))))
+          )
+        }),
+
+      trimPartition: (partition, below) =>
+        Effect.suspend(() => call("trimPartition", () => redis.xtrim(keysOf(partition).log, "MINID", below))),
+
+      trimStream: (botId, belowVersion) =>
+        Effect.suspend(() => {
+          if (!Number.isSafeInteger(belowVersion) || belowVersion <= 1) return Effect.succeed(0)
+          return call("trimStream", () => redis.xtrim(keysOf(pOf(botId)).stream(botId), "MINID", `${belowVersion}-0`))
+        }),
+
+      acquireLease: (botId, nodeId, ttlMs) =>
+        Effect.suspend(() =>
+          call("acquireLease", () => redis.bfAcquireLease(keysOf(pOf(botId)).lease(botId), nodeId, Math.ceil(ttlMs))).pipe(
+            Effect.map((r) => (r === null ? null : toLease(botId, nodeId, Number(r[0]), Number(r[1]))))
+          )
+        ),
+
+      renewLease: (lease, ttlMs) =>
+        Effect.suspend(() =>
+          call("renewLease", () => redis.bfRenewLease(keysOf(pOf(lease.botId)).lease(lease.botId), lease.nodeId, lease.fence, Math.ceil(ttlMs))).pipe(
+            Effect.map((expiresAt) => (expiresAt === null ? null : { ...lease, expiresAt: Number(expiresAt) }))
+          )
+        ),
+
+      releaseLease: (lease) =>
+        Effect.suspend(() =>
+          call("releaseLease", () => redis.bfReleaseLease(keysOf(pOf(lease.botId)).lease(lease.botId), lease.fence)).pipe(
+            Effect.map((r) => Number(r) === 1)
+          )
+        ),
+
+      readLease: (botId) =>
+        Effect.suspend(() =>
+          call("readLease", () => redis.hmget(keysOf(pOf(botId)).lease(botId), "nodeId", "fence", "expiresAt")).pipe(
+            Effect.map(([nodeId, fence, expiresAt]) =>
+              !nodeId ? null : toLease(botId, nodeId, Number(fence ?? 0), Number(expiresAt ?? 0))
+            )
+          )
+        ),
+
+      close: Effect.promise(async () => {
+        await blocking.close()
+        if (owned) await redis.quit().catch(() => redis.disconnect())
+      })
+    }
+    return service
+  })
+
+const toDeadLetter = (partition: number, id: string, f: Record<string, string>): DeadLetter => {
+  let raw: RawFields = {}
+  try {
+    raw = JSON.parse(f["raw"] ?? "{}") as RawFields
+  } catch {
+    // written by this adapter as JSON; a hand-made entry keeps an empty raw rather than failing the read
+  }
+  return {
+    partition,
+    id,
+    group: f["group"] ?? "",
+    position: f["position"] ?? "",
+    reason: f["reason"] ?? "",
+    deliveryCount: Number(f["deliveryCount"] ?? 0),
+    raw,
+    // the entry id's first part is the server's time in ms when it was dead-lettered
+    at: new Date(Number(id.split("-")[0])).toISOString()
+  }
+}
+
+/** The Redis log as the `EventLog` service; its connections close with the layer's scope. */
+export const RedisEventLogLive = (options: RedisEventLogOptions = {}) =>
+  Layer.scoped(EventLog, Effect.acquireRelease(makeRedisEventLog(options), (log) => log.close))
+
