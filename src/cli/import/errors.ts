@@ -1,0 +1,30 @@
+import { Data } from "effect"
+import { formatProblem } from "./records.pure.js"
+import type { ImportProblem } from "./records.pure.js"
+
+/** Input refused before anything was written: every problem names the file, the JSON path and the reason. */
+export class ImportRefused extends Data.TaggedError("ImportRefused")<{
+  readonly problems: ReadonlyArray<ImportProblem>
+}> {
+  override get message() {
+    return [
+      `import refused, nothing was written: ${this.problems.length} problem${this.problems.length === 1 ? "" : "s"} in the input`,
+      ...this.problems.map((p) => `  ${formatProblem(p)}`),
+      "Fix the files (see docs/import.md for the layouts) and run the import again."
+    ].join("\n")
+  }
+}
+
+/** The bot has no stream yet: a legacy import adds to a registered bot. */
+export class BotNotFound extends Data.TaggedError("BotNotFound")<{ readonly botId: string }> {
+  override get message() {
+    return `bot ${this.botId} has no events: register it first (botfleet bots add, or the REST API), then import into it`
+  }
+}
+
+/** Another node holds the bot's lease: importing now would race the running bot. */
+export class BotBusy extends Data.TaggedError("BotBusy")<{ readonly botId: string; readonly nodeId: string }> {
+  override get message() {
+    return `bot ${this.botId} is running on node ${this.nodeId}: stop it (botfleet bots stop ${this.botId}), import, then start it again`
+  }
+}

@@ -1,0 +1,142 @@
+import { createHash } from "node:crypto"
+import { readFile } from "node:fs/promises"
+import { Effect } from "effect"
+import type { AppendError, InvalidEvent, LogUnavailable } from "../../events/errors.js"
+import { EventLog } from "../../events/eventLog.js"
+import type { EventLogService } from "../../events/eventLog.js"
+import type { RecordedEvent } from "../../events/schema/envelope.js"
+import { BotBusy, BotNotFound, ImportRefused } from "./errors.js"
+import { parseLegacyFile } from "./legacyFile.pure.js"
+import { importEvents, importRunId, indexImported, mergeFiles, planImport, reconcile } from "./plan.pure.js"
+import type { ImportPlan, Reconciliation } from "./plan.pure.js"
+import type { Hasher, ImportProblem, LegacyFormat, ParsedFile } from "./records.pure.js"
+
+export const sha256: Hasher = (text) => createHash("sha256").update(text).digest("hex")
+
+export type ImportPhase = "read" | "write" | "verify"
+
+export interface ImportOptions {
+  readonly botId: string
+  readonly files: ReadonlyArray<string>
+  readonly dryRun?: boolean
+  /** Node name the import takes the bot's lease as. */
+  readonly nodeId?: string
+  readonly now?: () => Date
+  /** Called as work advances (records read, events written, records verified). */
+  readonly onProgress?: (phase: ImportPhase, done: number, total: number) => void
+  /** Events per page when reading the bot's stream. */
+  readonly pageSize?: number
+}
+
+export interface ImportReport {
+  readonly botId: string
+  readonly runId: string
+  readonly dryRun: boolean
+  readonly files: ReadonlyArray<{ readonly file: string; readonly format: LegacyFormat; readonly records: number; readonly notes: Readonly<Record<string, number>> }>
+  /** Identical records found in more than one file (counted once). */
+  readonly repeated: number
+  readonly plan: Omit<ImportPlan, "toImport">
+  /** Versions of the appended events; absent when nothing was written. */
+  readonly appended?: { readonly fromVersion: number; readonly toVersion: number; readonly events: number }
+  /** Absent on a dry run. */
+  readonly reconciliation?: Reconciliation
+}
+
+export type ImportError = ImportRefused | BotNotFound | BotBusy | AppendError | LogUnavailable | InvalidEvent
+
+/** Reads a bot's whole stream, page by page. */
+export const readWholeStream = (
+  log: EventLogService,
+  botId: string,
+  pageSize = 5000
+): Effect.Effect<ReadonlyArray<RecordedEvent>, LogUnavailable | InvalidEvent> =>
+  Effect.gen(function* () {
+    const all: Array<RecordedEvent> = []
+    for (;;) {
+      const page = yield* log.readStream(botId, { from: all.length === 0 ? 1 : all[all.length - 1]!.version + 1, limit: pageSize })
+      for (const e of page) all.push(e)
+      if (page.length < pageSize) return all
+    }
+  })
+
+/** Reads and validates every file; all problems of all files are reported together. */
+export const readLegacyFiles = (
+  files: ReadonlyArray<string>,
+  hash: Hasher = sha256,
+  onFile?: (done: number, total: number) => void
+): Effect.Effect<ReadonlyArray<ParsedFile>, ImportRefused> =>
+  Effect.gen(function* () {
+    const parsed: Array<ParsedFile> = []
+    const problems: Array<ImportProblem> = []
+    for (const [i, file] of files.entries()) {
+      const text = yield* Effect.tryPromise(() => readFile(file, "utf8")).pipe(
+        Effect.catchAll((e) => {
+          const cause = (e.cause as NodeJS.ErrnoException | undefined)?.code ?? String(e.cause)
+          problems.push({ file, path: "$", reason: `cannot read the file (${cause}): check the path and permissions` })
+          return Effect.succeed(undefined)
+        })
+      )
+      if (text !== undefined) {
+        const r = parseLegacyFile(file, text, hash)
+        if (r.ok) parsed.push(r.parsed)
+        else problems.push(...r.problems)
+      }
+      onFile?.(i + 1, files.length)
+    }
+    if (problems.length > 0) return yield* new ImportRefused({ problems })
+    return parsed
+  })
+
+/**
+ * Imports legacy JSON files into a bot's stream as LegacyRecordImported events.
+ * - Everything is validated before anything is written; a problem anywhere refuses the whole import.
+ * - All-or-nothing: the events go in ONE append (version-checked and fenced under the bot's lease).
+ * - Idempotent: a record already imported with the same content is skipped (ids derive from content).
+ * - Afterwards the stream is read back and every file record reconciled against it.
+ */
+export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport, ImportError, EventLog> =>
+  Effect.gen(function* () {
+    const log = yield* EventLog
+    const hash = sha256
+    const parsed = yield* readLegacyFiles(options.files, hash, (done, total) => options.onProgress?.("read", done, total))
+    const merged = mergeFiles(parsed)
+    if (!merged.ok) return yield* new ImportRefused({ problems: merged.problems })
+    const records = merged.records
+    const runId = importRunId(records, hash)
+
+    const before = yield* readWholeStream(log, options.botId, options.pageSize)
+    if (before.length === 0) return yield* new BotNotFound({ botId: options.botId })
+    const version = before[before.length - 1]!.version
+    const plan = planImport(records, indexImported(before))
+    const base = {
+      botId: options.botId,
+      runId,
+      dryRun: options.dryRun === true,
+      files: parsed.map((f) => ({ file: f.file, format: f.format, records: f.records.length, notes: f.notes })),
+      repeated: merged.repeated,
+      plan: { collections: plan.collections, totals: plan.totals }
+    }
+    if (options.dryRun) return base
+
+    let appended: ImportReport["appended"]
+    if (plan.toImport.length > 0) {
+      const events = importEvents(plan.toImport, { runId, occurredAt: (options.now?.() ?? new Date()).toISOString(), hash })
+      const nodeId = options.nodeId ?? `import-${runId}`
+      const lease = yield* log.acquireLease(options.botId, nodeId, 120_000)
+      if (!lease) {
+        const holder = yield* log.readLease(options.botId)
+        return yield* new BotBusy({ botId: options.botId, nodeId: holder?.nodeId ?? "another node" })
+      }
+      options.onProgress?.("write", 0, events.length)
+      const result = yield* log
+        .append({ botId: options.botId, expectedVersion: version, fence: lease.fence, events })
+        .pipe(Effect.ensuring(log.releaseLease(lease).pipe(Effect.ignore)))
+      options.onProgress?.("write", events.length, events.length)
+      appended = { fromVersion: version + 1, toVersion: result.version, events: events.length }
+    }
+
+    const after = yield* readWholeStream(log, options.botId, options.pageSize)
+    const reconciliation = reconcile(records, indexImported(after, hash))
+    options.onProgress?.("verify", records.length, records.length)
+    return { ...base, ...(appended ? { appended } : {}), reconciliation }
+  })

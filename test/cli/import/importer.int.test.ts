@@ -1,0 +1,167 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect, Either } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { importLegacy, readWholeStream } from "../../../src/cli/import/importer.js"
+import type { ImportOptions } from "../../../src/cli/import/importer.js"
+import { EventLog } from "../../../src/events/eventLog.js"
+import type { EventLogService } from "../../../src/events/eventLog.js"
+import { makeMemoryEventLog } from "../../../src/events/memoryEventLog.js"
+
+/*
+ * The legacy import end to end on the memory log (the adapters run the same code path in
+ * importer.adapters.int.test.ts): fixtures on disk, real files, events read back.
+ */
+
+const fixture = (name: string) => fileURLToPath(new URL(`../../fixtures/legacy/${name}`, import.meta.url))
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "bf-import-"))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const registerBot = (log: EventLogService, botId: string) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const lease = (yield* log.acquireLease(botId, "test", 10_000))!
+      yield* log.append({
+        botId,
+        expectedVersion: 0,
+        fence: lease.fence,
+        events: [{ occurredAt: new Date().toISOString(), correlationId: "c", actor: "owner:o", data: { _tag: "BotRegistered", ownerId: "o", name: "legacy", kind: "builtin", mode: "sandbox" } }]
+      })
+      yield* log.releaseLease(lease)
+    })
+  )
+
+const setup = async (botId = "legacy-bot") => {
+  const log = makeMemoryEventLog()
+  await registerBot(log, botId)
+  const run = (files: ReadonlyArray<string>, extra: Partial<ImportOptions> = {}) =>
+    Effect.runPromise(Effect.either(importLegacy({ botId, files, ...extra }).pipe(Effect.provideService(EventLog, log))))
+  const events = () => Effect.runPromise(readWholeStream(log, botId))
+  return { log, run, events }
+}
+
+describe("legacy import", () => {
+  it("imports every record of both layouts, and the reconciliation matches counts and checksums", async () => {
+    const { run, events } = await setup()
+    const r = Either.getOrThrow(await run([fixture("sessions.json"), fixture("generic.json")]))
+    const totals = Object.fromEntries(r.plan.collections.map((c) => [c.collection, c.inFiles]))
+    expect(totals).toEqual({
+      sessions: 5,
+      "data.todos": 2,
+      "data.counters": 2,
+      "data.schemaVersion": 1,
+      "data.archived": 1,
+      users: 3,
+      chats: 2,
+      messages: 3,
+      settings: 5
+    })
+    expect(r.plan.totals).toMatchObject({ inFiles: 24, new: 24, changed: 0, unchanged: 0 })
+    expect(r.appended).toEqual({ fromVersion: 2, toVersion: 25, events: 24 })
+    expect(r.reconciliation?.ok).toBe(true)
+    expect(r.reconciliation?.collections.every((c) => c.matched === c.inFiles && c.inLog === c.inFiles)).toBe(true)
+
+    const imported = (await events()).filter((e) => e.data._tag === "LegacyRecordImported")
+    expect(imported).toHaveLength(24)
+    expect(new Set(imported.map((e) => e.actor))).toEqual(new Set([`import:${r.runId}`]))
+    const session = imported.find((e) => e.data._tag === "LegacyRecordImported" && e.data.key === "-1001234567890:42")!
+    expect(session.data).toMatchObject({
+      collection: "sessions",
+      source: `${fixture("sessions.json")}#$.sessions[0].data`,
+      record: expect.objectContaining({ name: 'Zoë 🐱 — "quoted" \\ back\\slash\ttab\nnewline', zeroWidth: "a\u200bb", nothing: null, emptyArray: [] })
+    })
+  })
+
+  it("imports nothing the second time, and only what changed after an edit", async () => {
+    const { run, events, log } = await setup()
+    Either.getOrThrow(await run([fixture("generic.json")]))
+    const v1 = (await events()).length
+    const again = Either.getOrThrow(await run([fixture("generic.json")]))
+    expect(again.appended).toBeUndefined()
+    expect(again.plan.totals).toMatchObject({ new: 0, changed: 0, unchanged: 13 })
+    expect(again.reconciliation?.ok).toBe(true)
+    expect((await events()).length).toBe(v1)
+
+    const edited = join(dir, "edited.json")
+    await writeFile(edited, JSON.stringify({ users: [{ id: 42, first_name: "Zoë", last_name: "Changed" }, { id: 7, first_name: "New" }] }))
+    const third = Either.getOrThrow(await run([edited]))
+    expect(third.plan.totals).toMatchObject({ new: 1, changed: 1, unchanged: 0 })
+    expect(third.appended?.events).toBe(2)
+    expect(third.reconciliation?.ok).toBe(true)
+    expect(await Effect.runPromise(log.streamVersion("legacy-bot"))).toBe(v1 + 2)
+  })
+
+  it("a dry run reports the plan and writes nothing", async () => {
+    const { run, events } = await setup()
+    const r = Either.getOrThrow(await run([fixture("sessions.json")], { dryRun: true }))
+    expect(r.dryRun).toBe(true)
+    expect(r.plan.totals.new).toBe(11)
+    expect(r.reconciliation).toBeUndefined()
+    expect(await events()).toHaveLength(1)
+  })
+
+  it("refuses malformed input with file, JSON path and reason, writing nothing even for the good files", async () => {
+    const { run, events } = await setup()
+    const r = await run([fixture("generic.json"), fixture("broken.json"), fixture("empty.json"), fixture("duplicate-sessions.json"), fixture("bad-generic.json"), fixture("big-number.json"), join(dir, "missing.json")])
+    if (Either.isRight(r)) throw new Error("expected a refusal")
+    expect(r.left._tag).toBe("ImportRefused")
+    const lines = r.left.message.split("\n")
+    expect(lines[0]).toMatch(/^import refused, nothing was written: 9 problems/)
+    const at = (file: string) => lines.filter((l) => l.includes(`${file}: `)).map((l) => l.slice(l.indexOf(`${file}: `) + file.length + 2))
+    expect(at("broken.json")).toEqual([expect.stringMatching(/^\$: not valid JSON at line 5, column 3/)])
+    expect(at("empty.json")).toEqual([expect.stringMatching(/^\$: the file is empty \(0 bytes\)/)])
+    expect(at("duplicate-sessions.json")).toEqual(['$.sessions[2].id: duplicate session id "10:20", first at $.sessions[0].id'])
+    expect(at("bad-generic.json")).toHaveLength(4)
+    expect(at("big-number.json")).toEqual([expect.stringMatching(/^\$\.sessions\[0\]\.data\.orderId: the number/)])
+    expect(at("missing.json")).toEqual(["$: cannot read the file (ENOENT): check the path and permissions"])
+    expect(await events()).toHaveLength(1)
+  })
+
+  it("refuses two different records under one key across files, naming both", async () => {
+    const { run } = await setup()
+    const r = await run([fixture("generic.json"), fixture("conflicting.json")])
+    if (Either.isRight(r)) throw new Error("expected a refusal")
+    expect(r.left.message).toContain(`conflicting.json: $.users[0]: a different users record with key "42" is also at ${fixture("generic.json")}#$.users[0]`)
+  })
+
+  it("counts a record repeated identically in two files once", async () => {
+    const { run } = await setup()
+    const r = Either.getOrThrow(await run([fixture("generic.json"), fixture("generic.json")]))
+    expect(r.repeated).toBe(13)
+    expect(r.appended?.events).toBe(13)
+  })
+
+  it("accepts an empty store and imports nothing from it", async () => {
+    const { run } = await setup()
+    const r = Either.getOrThrow(await run([fixture("empty-store.json")]))
+    expect(r.plan.totals.inFiles).toBe(0)
+    expect(r.reconciliation?.ok).toBe(true)
+  })
+
+  it("imports a huge store (20,000 sessions) in one all-or-nothing append", async () => {
+    const { run, events } = await setup()
+    const huge = join(dir, "huge.json")
+    const sessions = Array.from({ length: 20_000 }, (_, i) => ({ id: `${-1000 - (i % 50)}:${i}`, data: { i, text: `сообщение ${i} ✓`, tags: [i % 3, "x"], ok: i % 2 === 0 } }))
+    await writeFile(huge, JSON.stringify({ sessions }))
+    const r = Either.getOrThrow(await run([huge]))
+    expect(r.appended?.events).toBe(20_000)
+    expect(r.reconciliation).toMatchObject({ ok: true, differenceCount: 0 })
+    expect(await events()).toHaveLength(20_001)
+  })
+
+  it("refuses a bot that does not exist, and one that is running elsewhere", async () => {
+    const { run, log } = await setup()
+    const missing = await Effect.runPromise(Effect.either(importLegacy({ botId: "nobody", files: [fixture("generic.json")] }).pipe(Effect.provideService(EventLog, log))))
+    expect(Either.isLeft(missing) && missing.left.message).toMatch(/bot nobody has no events: register it first/)
+    await Effect.runPromise(log.acquireLease("legacy-bot", "node-7", 60_000))
+    const busy = await run([fixture("generic.json")])
+    expect(Either.isLeft(busy) && busy.left.message).toMatch(/running on node node-7: stop it/)
+  })
+})
