@@ -1,0 +1,314 @@
+import { Data, Effect, Either } from "effect"
+import type { EventLogService } from "../events/eventLog.js"
+import type { DomainEvent } from "../events/schema/catalogue.js"
+import type { NewEvent } from "../events/schema/envelope.js"
+import { makeBotDecider } from "./decider/decide.js"
+import type { BotInput } from "./decider/input.js"
+import { SNAPSHOT_SCHEMA_VERSION, decodeState, encodeState } from "./decider/snapshot.js"
+import { evolve, initialState } from "./decider/state.js"
+import type { BotState, BotStatus } from "./decider/state.js"
+import type { UpdateHandler } from "./decider/updateHandler.js"
+import { compareInboxIds } from "./inbox.js"
+import type { InboxEntry, InboxService } from "./inbox.js"
+import type { SnapshotStoreService } from "./snapshotStore.js"
+
+/** What an actor needs from its thread: the ports, and the bot kinds. */
+export interface ActorDeps {
+  readonly log: EventLogService
+  readonly inbox: InboxService
+  readonly snapshots: SnapshotStoreService
+  /** The update handler of a bot's kind (the extension point). */
+  readonly handlerFor: (state: BotState) => UpdateHandler
+  readonly now?: () => number
+}
+
+export interface ActorConfig {
+  readonly botId: string
+  readonly nodeId: string
+  /** The fencing token of the lease the supervisor holds for this bot. */
+  readonly fence: number
+  /** Snapshot every N events (default 100). */
+  readonly snapshotEvery?: number
+  /** Inbox entries read per round (default 32). */
+  readonly batchSize?: number
+  /** Longest wait for new inbox entries before reading again anyway (default 2000 ms). */
+  readonly idleWaitMs?: number
+  /** A handler slower than this fails its update (dead-lettered, default 10 s). */
+  readonly inputBudgetMs?: number
+}
+
+/** Commands an actor takes from its host while running. */
+export type ActorCommand =
+  | { readonly _tag: "ChangeConfig"; readonly patch: unknown }
+  | { readonly _tag: "Stop"; readonly reason: string }
+  | { readonly _tag: "Status" }
+
+export interface ActorStatus {
+  readonly botId: string
+  readonly status: BotStatus
+  readonly version: number
+  readonly inboxCursor: string | null
+  readonly updatesHandled: number
+  readonly updatesFailed: number
+  readonly duplicatesDropped: number
+  readonly config: unknown
+}
+
+export interface ActorHealth {
+  /** Last time the actor's loop made progress or waited idle (ms). */
+  readonly beatAt: number
+  /** Since when the current input has been in the handler; null when idle. */
+  readonly busySince: number | null
+}
+
+/** Another node holds the bot's lease now: this actor must stop writing. Not retryable here. */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly botId: string; readonly fence: number; readonly current: number }> {
+  override get message() {
+    return `bot ${this.botId}: lease lost (fence ${this.fence}, current ${this.current})`
+  }
+}
+
+const run = <A, E>(eff: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(eff)
+
+export const errorText = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
+
+const userActor = (update: unknown): string => {
+  const from = (update as { message?: { from?: { id?: unknown } } } | null)?.message?.from?.id
+  return typeof from === "number" ? `user:${from}` : "system"
+}
+
+/**
+ * One bot's actor: the imperative shell around the pure decider. Its state lives only here, on
+ * the thread that runs it.
+ *
+ * Why it is exactly-once: each inbox entry is decided against the current state, and the events
+ * it caused are appended together with `UpdateReceived`/`UpdateDuplicateDropped`/`UpdateFailed`,
+ * which carry the entry id: the cursor moves in the same atomic append, checked against the
+ * expected version and the lease's fence. The state changes only after the append succeeded. A
+ * crash before the append leaves the cursor behind the entry (it is handled again, from the same
+ * state); after it, the rehydrated cursor is past it.
+ */
+export class BotActor {
+  private state: BotState = initialState
+  private version = 0
+  private snapshotVersion = 0
+  private readonly decider
+  private readonly commands: Array<{ cmd: ActorCommand; resolve: (s: ActorStatus) => void; reject: (e: unknown) => void }> = []
+  private wakeCommand: (() => void) | null = null
+  private stopReason: string | null = null
+  private beatAt: number
+  private busySince: number | null = null
+  private readonly now: () => number
+
+  constructor(
+    private readonly deps: ActorDeps,
+    private readonly config: ActorConfig
+  ) {
+    this.decider = makeBotDecider(deps.handlerFor)
+    this.now = deps.now ?? Date.now
+    this.beatAt = this.now()
+  }
+
+  get botId() {
+    return this.config.botId
+  }
+
+  health(): ActorHealth {
+    return { beatAt: this.beatAt, busySince: this.busySince }
+  }
+
+  status(): ActorStatus {
+    const s = this.state
+    return {
+      botId: this.config.botId,
+      status: s.status,
+      version: this.version,
+      inboxCursor: s.inboxCursor,
+      updatesHandled: s.updatesHandled,
+      updatesFailed: s.updatesFailed,
+      duplicatesDropped: s.duplicatesDropped,
+      config: s.config
+    }
+  }
+
+  /** Queues a command; it runs between inputs, never concurrently with one. */
+  send(cmd: ActorCommand): Promise<ActorStatus> {
+    return new Promise((resolve, reject) => {
+      this.commands.push({ cmd, resolve, reject })
+      this.wakeCommand?.()
+    })
+  }
+
+  /**
+   * Hydrates, records BotStarted, then handles inbox entries and commands until a Stop command;
+   * then drains (the input in hand finishes), records BotStopped and snapshots. Resolves with
+   * the final status; rejects when the actor cannot go on (lease lost, log unreachable, a bug).
+   */
+  async run(onStarted?: (s: ActorStatus) => void): Promise<ActorStatus> {
+    await this.hydrate()
+    await this.apply({ _tag: "Start", nodeId: this.config.nodeId, fence: this.config.fence, at: this.iso() }, `node:${this.config.nodeId}`)
+    onStarted?.(this.status())
+    const batch = this.config.batchSize ?? 32
+    while (this.stopReason === null) {
+      this.beatAt = this.now()
+      if (this.commands.length > 0) {
+        await this.runCommand(this.commands.shift()!)
+        continue
+      }
+      const entries = await run(this.deps.inbox.readAfter(this.botId, this.state.inboxCursor, batch))
+      if (entries.length === 0) {
+        await this.idle()
+        continue
+      }
+      for (const entry of entries) {
+        if (this.state.inboxCursor !== null && compareInboxIds(entry.id, this.state.inboxCursor) <= 0) continue
+        await this.handleEntry(entry)
+        // commands (config, stop) take effect between inputs, not after the whole batch
+        if (this.commands.length > 0) break
+      }
+    }
+    await this.apply({ _tag: "Stop", nodeId: this.config.nodeId, reason: this.stopReason, at: this.iso() }, `node:${this.config.nodeId}`)
+    await this.snapshot()
+    for (const c of this.commands.splice(0)) c.resolve(this.status())
+    return this.status()
+  }
+
+  private iso() {
+    return new Date(this.now()).toISOString()
+  }
+
+  private async idle() {
+    const woken = Effect.async<void>((resume) => {
+      this.wakeCommand = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.wakeCommand = null
+      })
+    })
+    await run(
+      Effect.raceFirst(this.deps.inbox.waitFor(this.botId, this.state.inboxCursor, this.config.idleWaitMs ?? 2000), woken).pipe(
+        Effect.ensuring(Effect.sync(() => (this.wakeCommand = null)))
+      )
+    )
+  }
+
+  private async runCommand(c: { cmd: ActorCommand; resolve: (s: ActorStatus) => void; reject: (e: unknown) => void }) {
+    try {
+      switch (c.cmd._tag) {
+        case "ChangeConfig":
+          await this.apply({ _tag: "ChangeConfig", patch: c.cmd.patch, at: this.iso() }, "system")
+          break
+        case "Stop":
+          this.stopReason = c.cmd.reason
+          break
+        case "Status":
+          break
+      }
+      c.resolve(this.status())
+    } catch (e) {
+      // a refused command (InputRejected) is the caller's problem, not the actor's
+      if ((e as { _tag?: string })._tag === "InputRejected") c.reject(e)
+      else {
+        c.reject(e)
+        throw e
+      }
+    }
+  }
+
+  private async hydrate() {
+    const snap = await run(this.deps.snapshots.load(this.botId))
+    const restored = snap ? decodeState(snap.schemaVersion, snap.state) : null
+    if (snap && restored) {
+      this.state = restored
+      this.version = snap.version
+      this.snapshotVersion = snap.version
+    } else {
+      this.state = initialState
+      this.version = 0
+    }
+    await this.catchUp()
+  }
+
+  /** Folds the events after our version (others may have appended, e.g. a config change). */
+  private async catchUp() {
+    for (;;) {
+      const events = await run(this.deps.log.readStream(this.botId, { from: this.version + 1, limit: 1000 }))
+      for (const e of events) {
+        this.state = evolve(this.state, e.data)
+        this.version = e.version
+      }
+      if (events.length < 1000) return
+    }
+  }
+
+  private async handleEntry(entry: InboxEntry) {
+    const input: BotInput = { _tag: "HandleUpdate", inboxId: entry.id, update: entry.update, at: entry.receivedAt }
+    const meta = `inbox:${entry.id}`
+    try {
+      await this.apply(input, userActor(entry.update), meta, true)
+    } catch (e) {
+      if (!(e instanceof HandlerFailed)) throw e
+      // dead letter first: a crash before the append re-runs the handler (at-least-once in the
+      // dead-letter stream), never loses the reason
+      await run(this.deps.inbox.deadLetter(this.botId, entry, e.reason))
+      await this.apply({ _tag: "FailUpdate", inboxId: entry.id, update: entry.update, reason: e.reason, at: entry.receivedAt }, "system", meta)
+    }
+  }
+
+  private async decide(input: BotInput, guarded: boolean): Promise<ReadonlyArray<DomainEvent>> {
+    if (!guarded) return this.decider.decide(input, this.state)
+    this.busySince = this.now()
+    const budget = this.config.inputBudgetMs ?? 10_000
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      const decided = this.decider.decide(input, this.state)
+      if (!(typeof (decided as PromiseLike<unknown>).then === "function")) return decided as ReadonlyArray<DomainEvent>
+      return await Promise.race([
+        decided,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new HandlerFailed({ reason: `the handler took longer than its ${budget} ms budget` })), budget)
+        })
+      ])
+    } catch (e) {
+      throw e instanceof HandlerFailed ? e : new HandlerFailed({ reason: errorText(e) })
+    } finally {
+      clearTimeout(timer)
+      this.busySince = null
+    }
+  }
+
+  /** Decides, appends with version + fence, and only then evolves. Retries after a concurrent append. */
+  private async apply(input: BotInput, actor: string, correlationId = `${input._tag}:${this.botId}`, guarded = false) {
+    for (let attempt = 0; ; attempt++) {
+      const events = await this.decide(input, guarded)
+      if (events.length === 0) return
+      const at = "at" in input ? input.at : this.iso()
+      const news: NewEvent[] = events.map((data) => ({ data, occurredAt: at, correlationId, causationId: null, actor }))
+      const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events: news })))
+      if (Either.isRight(r)) {
+        for (const e of events) this.state = evolve(this.state, e)
+        this.version = r.right.version
+        if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
+        return
+      }
+      const err = r.left
+      if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
+      if (err._tag === "WrongExpectedVersion" && attempt < 5) {
+        await this.catchUp()
+        if (input._tag === "HandleUpdate" && this.state.inboxCursor !== null && compareInboxIds(input.inboxId, this.state.inboxCursor) <= 0) return
+        continue
+      }
+      throw err
+    }
+  }
+
+  private async snapshot() {
+    if (this.version === this.snapshotVersion) return
+    const version = this.version
+    await run(this.deps.snapshots.save(this.botId, { version, schemaVersion: SNAPSHOT_SCHEMA_VERSION, state: encodeState(this.state) }))
+    this.snapshotVersion = version
+    if (this.state.inboxCursor !== null) await run(this.deps.inbox.trim(this.botId, this.state.inboxCursor))
+  }
+}
+
+/** The bot's handler failed (threw, or ran past its budget) on one input. */
+export class HandlerFailed extends Data.TaggedError("HandlerFailed")<{ readonly reason: string }> {}

@@ -1,0 +1,62 @@
+import { Effect } from "effect"
+import { checkUpdate } from "./inbox.js"
+import type { InboxDeadLetter, InboxEntry, InboxService } from "./inbox.js"
+
+/**
+ * In-memory inboxes for one process (unit tests, the in-process host over the memory log).
+ * Ids are `<seq>-0`, comparable numerically like Redis stream ids.
+ */
+export const makeMemoryInbox = (now: () => number = Date.now): InboxService => {
+  const boxes = new Map<string, InboxEntry[]>()
+  const dead = new Map<string, InboxDeadLetter[]>()
+  const waiters = new Map<string, Set<() => void>>()
+  let seq = 0
+  const seqOf = (id: string | null) => (id === null ? 0 : Number(id.split("-")[0]))
+  const after = (botId: string, id: string | null) => (boxes.get(botId) ?? []).filter((e) => seqOf(e.id) > seqOf(id))
+
+  return {
+    enqueue: (botId, update) =>
+      Effect.suspend(() => {
+        const bad = checkUpdate(botId, update)
+        if (bad) return Effect.fail(bad)
+        const entry: InboxEntry = { id: `${++seq}-0`, update: structuredClone(update), receivedAt: new Date(now()).toISOString() }
+        const box = boxes.get(botId) ?? []
+        box.push(entry)
+        boxes.set(botId, box)
+        for (const wake of waiters.get(botId) ?? []) wake()
+        return Effect.succeed(entry.id)
+      }),
+    readAfter: (botId, id, count) => Effect.sync(() => after(botId, id).slice(0, count)),
+    waitFor: (botId, id, maxWaitMs) =>
+      Effect.async<void>((resume) => {
+        if (after(botId, id).length > 0) return resume(Effect.void)
+        const set = waiters.get(botId) ?? new Set()
+        waiters.set(botId, set)
+        const done = () => {
+          clearTimeout(timer)
+          set.delete(done)
+          resume(Effect.void)
+        }
+        const timer = setTimeout(done, maxWaitMs)
+        set.add(done)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          set.delete(done)
+        })
+      }),
+    lag: (botId, id, cap = 10_000) => Effect.sync(() => Math.min(cap, after(botId, id).length)),
+    trim: (botId, upTo) =>
+      Effect.sync(() => {
+        const box = boxes.get(botId)
+        if (box) boxes.set(botId, box.filter((e) => seqOf(e.id) > seqOf(upTo)))
+      }),
+    deadLetter: (botId, entry, reason) =>
+      Effect.sync(() => {
+        const list = dead.get(botId) ?? []
+        list.push({ entryId: entry.id, update: entry.update, reason, at: new Date(now()).toISOString() })
+        dead.set(botId, list)
+      }),
+    readDeadLetters: (botId) => Effect.sync(() => [...(dead.get(botId) ?? [])]),
+    close: Effect.void
+  }
+}

@@ -1,0 +1,176 @@
+import { Effect } from "effect"
+import { Redis } from "ioredis"
+import { partitionOf, redisKeys } from "../events/partition.js"
+import { InboxUnavailable, checkUpdate } from "./inbox.js"
+import type { InvalidUpdate } from "./inbox.js"
+import type { InboxDeadLetter, InboxEntry, InboxService } from "./inbox.js"
+
+export interface RedisInboxOptions {
+  readonly url?: string
+  /** A client the caller owns (not closed by `close`); else one is opened from `url`. */
+  readonly redis?: Redis
+  readonly prefix?: string
+  readonly partitions?: number
+}
+
+type StreamEntry = [id: string, fields: string[]]
+
+const field = (fields: ReadonlyArray<string>, name: string): string | undefined => {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
+  return undefined
+}
+
+/** Entry ids are `<server ms>-<seq>`: the receive time is the server's clock at XADD, for every node alike. */
+const receivedAtOf = (id: string) => new Date(Number(id.split("-")[0])).toISOString()
+
+const toEntry = ([id, fields]: StreamEntry): InboxEntry => {
+  let update: unknown = null
+  try {
+    update = JSON.parse(field(fields, "u") ?? "null")
+  } catch {
+    // a hand-written entry that is not JSON: the decider records it as failed, the bot goes on
+  }
+  return { id, update, receivedAt: receivedAtOf(id) }
+}
+
+/**
+ * Inboxes as Redis streams, `bf:{pNN}:inbox:<botId>` (DESIGN.md), dead letters beside them in
+ * `...:inbox:<botId>:dead` (same hash tag).
+ *
+ * `waitFor` is served by ONE blocking connection per process: a single XREAD BLOCK over every
+ * waiting bot's inbox, re-issued (CLIENT UNBLOCK) when a new bot starts waiting. So a thousand
+ * idle bots cost one connection, not a thousand. Multi-key XREAD needs one node: on Redis Cluster
+ * this would have to be one reader per slot (not built).
+ */
+export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService => {
+  const prefix = options.prefix ?? "bf"
+  const partitions = options.partitions ?? 16
+  const owned = options.redis === undefined
+  const redis = options.redis ?? new Redis(options.url ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 2 })
+  const keyOf = (botId: string) => redisKeys(prefix, partitionOf(botId, partitions)).inbox(botId)
+  const deadKeyOf = (botId: string) => `${keyOf(botId)}:dead`
+  const call = <A>(operation: string, f: () => Promise<A>) =>
+    Effect.tryPromise({ try: f, catch: (cause) => new InboxUnavailable({ operation, cause }) })
+
+  // --- the shared blocking reader behind waitFor ---
+  interface Waiter {
+    after: string
+    readonly wakes: Set<() => void>
+  }
+  const waiting = new Map<string, Waiter>()
+  let blocker: Redis | null = null
+  let blockerId: number | null = null
+  let looping = false
+  let inFlight = false
+  let unblockQueued = false
+  let closed = false
+
+  const wakeAll = (key: string) => {
+    const w = waiting.get(key)
+    if (!w) return
+    waiting.delete(key)
+    for (const wake of w.wakes) wake()
+  }
+  const loop = async () => {
+    looping = true
+    try {
+      if (!blocker) {
+        blocker = redis.duplicate()
+        blockerId = Number(await blocker.client("ID"))
+      }
+      while (waiting.size > 0 && !closed) {
+        const keys = [...waiting.keys()]
+        const ids = keys.map((k) => waiting.get(k)!.after)
+        inFlight = true
+        unblockQueued = false
+        let res: unknown
+        try {
+          res = await blocker.call("XREAD", ["COUNT", 1, "BLOCK", 2000, "STREAMS", ...keys, ...ids])
+        } finally {
+          inFlight = false
+        }
+        for (const [key] of (res as Array<[string, unknown]> | null) ?? []) wakeAll(key)
+      }
+    } catch {
+      // the connection failed or closed: wake everyone, they read again and come back if needed
+      for (const key of [...waiting.keys()]) wakeAll(key)
+    } finally {
+      looping = false
+    }
+  }
+  const nudge = () => {
+    if (!looping) {
+      void loop()
+    } else if (inFlight && !unblockQueued && blockerId !== null) {
+      // coalesce: one unblock per XREAD round, sent after this tick's registrations
+      unblockQueued = true
+      setImmediate(() => {
+        if (inFlight && blockerId !== null && !closed) redis.client("UNBLOCK", blockerId).catch(() => undefined)
+      })
+    }
+  }
+
+  return {
+    enqueue: (botId, update) =>
+      Effect.suspend((): Effect.Effect<string, InboxUnavailable | InvalidUpdate> => {
+        const bad = checkUpdate(botId, update)
+        return bad ? Effect.fail(bad) : call("enqueue", async () => (await redis.xadd(keyOf(botId), "*", "u", JSON.stringify(update)))!)
+      }),
+    readAfter: (botId, after, count) =>
+      call("readAfter", async () => {
+        const entries = (await redis.xrange(keyOf(botId), after === null ? "-" : `(${after}`, "+", "COUNT", count)) as StreamEntry[]
+        return entries.map(toEntry)
+      }),
+    waitFor: (botId, after, maxWaitMs) =>
+      Effect.async<void>((resume) => {
+        if (closed) return resume(Effect.void)
+        const key = keyOf(botId)
+        const w = waiting.get(key) ?? { after: after ?? "0-0", wakes: new Set<() => void>() }
+        w.after = after ?? "0-0"
+        waiting.set(key, w)
+        const done = () => {
+          clearTimeout(timer)
+          w.wakes.delete(done)
+          if (w.wakes.size === 0 && waiting.get(key) === w) waiting.delete(key)
+          resume(Effect.void)
+        }
+        const timer = setTimeout(done, maxWaitMs)
+        w.wakes.add(done)
+        nudge()
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          w.wakes.delete(done)
+          if (w.wakes.size === 0 && waiting.get(key) === w) waiting.delete(key)
+        })
+      }),
+    lag: (botId, after, cap = 10_000) =>
+      call("lag", async () => {
+        const entries = await redis.xrange(keyOf(botId), after === null ? "-" : `(${after}`, "+", "COUNT", cap)
+        return entries.length
+      }),
+    trim: (botId, upTo) =>
+      call("trim", async () => {
+        // MINID keeps ids >= its argument, so trim at the next possible id to drop `upTo` itself
+        const [ms, seq] = upTo.split("-")
+        await redis.xtrim(keyOf(botId), "MINID", `${ms}-${Number(seq ?? 0) + 1}`)
+      }),
+    deadLetter: (botId, entry, reason) =>
+      call("deadLetter", async () => {
+        await redis.xadd(deadKeyOf(botId), "*", "entryId", entry.id, "u", JSON.stringify(entry.update), "reason", reason)
+      }),
+    readDeadLetters: (botId) =>
+      call("readDeadLetters", async () => {
+        const entries = (await redis.xrange(deadKeyOf(botId), "-", "+")) as StreamEntry[]
+        return entries.map(([id, fields]): InboxDeadLetter => {
+          const e = toEntry([id, fields])
+          return { entryId: field(fields, "entryId") ?? "", update: e.update, reason: field(fields, "reason") ?? "", at: e.receivedAt }
+        })
+      }),
+    close: Effect.promise(async () => {
+      closed = true
+      for (const key of [...waiting.keys()]) wakeAll(key)
+      blocker?.disconnect()
+      if (owned) await redis.quit().catch(() => undefined)
+    })
+  }
+}
