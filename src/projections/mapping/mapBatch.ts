@@ -1,0 +1,323 @@
+import type { DomainEvent } from "../../events/schema/catalogue.js"
+import type { RecordedEvent } from "../../events/schema/envelope.js"
+import { actorKind, auditSummary } from "./audit.js"
+import type {
+  ActiveUserRow, BatchRows, BotUpdateRow, ChatRow, DailyCountRow, MappingFailure, MessageOutcomeRow, OwnerRow,
+  ProjectionInput, UserRow
+} from "./rows.js"
+import { epochMs, utcDay } from "./time.js"
+
+export interface MappedBatch {
+  readonly rows: BatchRows
+  readonly failures: ReadonlyArray<MappingFailure>
+  /** Positions mapped (or refused), in input order. */
+  readonly positions: ReadonlyArray<string>
+}
+
+class Refused {
+  constructor(readonly reason: string) {}
+}
+
+const safeInt = (n: unknown, what: string): number => {
+  if (typeof n !== "number" || !Number.isSafeInteger(n)) throw new Refused(`${what} must be an integer, got ${String(n)}`)
+  return n
+}
+const optInt = (n: unknown, what: string): number | null => (n === undefined || n === null ? null : safeInt(n, what))
+
+const state: Partial<Record<DomainEvent["_tag"], string>> = {
+  BotRegistered: "registered",
+  BotStarted: "running",
+  BotStopped: "stopped",
+  BotCrashed: "crashed",
+  BotGaveUp: "failed",
+  BotRemoved: "removed"
+}
+
+/**
+ * Maps a batch of log entries, in log order, to the rows every projection writes. Pure and
+ * deterministic: the same entries give the same rows, which is what makes a rebuild equal the
+ * live tables. Rows are collapsed per key (one upsert per bot, user, chat, day), so each
+ * multi-row statement touches a row at most once. An entry that cannot be projected (unknown
+ * bot, malformed time or id) is refused with a reason and contributes nothing.
+ *
+ * `owners` maps bot id -> owner id for bots registered before this batch (looked up in the bots
+ * table by the caller); bots registered in the batch are added as they come.
+ */
+export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: ReadonlyMap<string, string>): MappedBatch => {
+  const ownerOf = new Map(owners)
+  const seen = new Set<string>()
+  const failures: MappingFailure[] = []
+  const positions: string[] = []
+
+  const ownerRows = new Map<string, OwnerRow>()
+  const botsRegistered: BatchRows["botsRegistered"] = []
+  const botUpdates = new Map<string, BotUpdateRow>()
+  const configPatches: BatchRows["configPatches"] = []
+  const users = new Map<string, UserRow>()
+  const chats = new Map<string, ChatRow>()
+  const messages: BatchRows["messages"] = []
+  const outcomes = new Map<string, MessageOutcomeRow>()
+  const daily = new Map<string, DailyCountRow>()
+  const active = new Map<string, ActiveUserRow>()
+  const firstSeen = new Map<string, BatchRows["firstSeen"][number]>()
+  const audit: BatchRows["audit"] = []
+  const archive: BatchRows["archive"] = []
+
+  const mapOne = ({ event: e, raw }: ProjectionInput) => {
+    const occurredMs = epochMs(e.occurredAt)
+    if (occurredMs === undefined) throw new Refused(`occurredAt is not an ISO-8601 instant: ${e.occurredAt}`)
+    if (!Number.isSafeInteger(e.version) || e.version < 1) throw new Refused(`version must be a positive integer, got ${e.version}`)
+    const d = e.data
+    const owner = ownerOf.get(e.botId) ?? (d._tag === "BotRegistered" ? d.ownerId : undefined)
+    if (owner === undefined) throw new Refused(`bot ${e.botId} has no BotRegistered before this event: its owner is unknown`)
+    const bot_id = e.botId
+    // the time of a message-like fact: its own `at` when well-formed, else when the event occurred
+    const atOf = (at: string | undefined): { at: string; ms: number } => {
+      const ms = at === undefined ? undefined : epochMs(at)
+      return ms === undefined ? { at: e.occurredAt, ms: occurredMs } : { at: at!, ms }
+    }
+
+    // validate everything first, so a refused event leaves no partial rows behind
+    const ids = {
+      chat: "chatId" in d ? safeInt(d.chatId, "chatId") : null,
+      user: "userId" in d ? optInt(d.userId, "userId") : null,
+      message: "messageId" in d ? safeInt(d.messageId, "messageId") : null,
+      inReplyTo: d._tag === "ReplySent" ? optInt(d.inReplyTo, "inReplyTo") : null
+    }
+    const schemaVersion = Number(raw["schemaVersion"])
+    let dataJson: string
+    try {
+      dataJson = JSON.stringify(JSON.parse(raw["data"] ?? ""))
+    } catch {
+      throw new Refused("stored data is not JSON")
+    }
+    if (!Number.isSafeInteger(schemaVersion)) throw new Refused("stored schemaVersion is not an integer")
+    // valid: from here on nothing throws, so a refused event never leaves partial rows behind
+    ownerOf.set(bot_id, owner)
+
+    // --- archive: every event, as stored
+    archive.push({
+      bot_id, version: e.version, owner_id: owner, log_partition: e.partition, position: e.position, event_id: e.eventId,
+      type: e.type, schema_version: schemaVersion, occurred_at: e.occurredAt, correlation_id: e.correlationId,
+      causation_id: e.causationId, actor: e.actor, data: dataJson
+    })
+
+    // --- audit
+    const summary = auditSummary(d)
+    if (summary !== null) {
+      audit.push({
+        bot_id, version: e.version, owner_id: owner, actor: e.actor, actor_kind: actorKind(e.actor), event_type: e.type,
+        summary: JSON.stringify(summary), occurred_at: e.occurredAt, log_partition: e.partition, position: e.position
+      })
+    }
+
+    // --- bots (and owners)
+    const upd = botUpdates.get(bot_id) ?? {
+      bot_id, version: e.version, last_event_at: e.occurredAt, state: null, node_id: null, last_error: null,
+      removed_at: null, has_token: null, token_rotated_at: null, last_activity_at: null, inbox_lag_ms: null
+    }
+    botUpdates.set(bot_id, upd)
+    upd.version = e.version
+    upd.last_event_at = e.occurredAt
+    upd.state = state[d._tag] ?? upd.state
+
+    const day = utcDay
+    const dailyRow = (ms: number) => {
+      const key = `${bot_id}\u0000${day(ms)}`
+      const row = daily.get(key) ?? { bot_id, day: day(ms), owner_id: owner, messages_in: 0, messages_out: 0 }
+      daily.set(key, row)
+      return row
+    }
+    const userRow = (userId: number, at: string, ms: number) => {
+      const key = `${bot_id}\u0000${userId}`
+      let row = users.get(key)
+      if (!row) {
+        row = {
+          bot_id, user_id: userId, owner_id: owner, first_name: null, last_name: null, username: null, language_code: null,
+          first_seen_at: at, last_seen_at: at, blocked_at: null, messages_in: 0
+        }
+        users.set(key, row)
+      }
+      if (ms < (epochMs(row.first_seen_at) ?? ms)) row.first_seen_at = at
+      if (ms > (epochMs(row.last_seen_at) ?? ms)) row.last_seen_at = at
+      const fkey = key
+      if (!firstSeen.has(fkey)) firstSeen.set(fkey, { bot_id, user_id: userId, owner_id: owner, day: day(ms) })
+      return row
+    }
+    const chatRow = (chatId: number, chatType: string | null, at: string, ms: number) => {
+      const key = `${bot_id}\u0000${chatId}`
+      let row = chats.get(key)
+      if (!row) {
+        row = { bot_id, chat_id: chatId, owner_id: owner, chat_type: null, first_message_at: at, last_message_at: at, messages_in: 0, messages_out: 0 }
+        chats.set(key, row)
+      }
+      if (chatType !== null) row.chat_type = chatType
+      if (ms < (epochMs(row.first_message_at) ?? ms)) row.first_message_at = at
+      if (ms > (epochMs(row.last_message_at) ?? ms)) row.last_message_at = at
+      return row
+    }
+
+    switch (d._tag) {
+      case "BotRegistered": {
+        botsRegistered.push({
+          bot_id, owner_id: owner, name: d.name, kind: d.kind, mode: d.mode,
+          config: JSON.stringify(typeof d.config === "object" && d.config !== null && !Array.isArray(d.config) ? d.config : {}),
+          has_token: d.tokenCiphertext !== undefined, registered_at: e.occurredAt, version: e.version, log_partition: e.partition
+        })
+        const o = ownerRows.get(owner) ?? { owner_id: owner, first_bot_at: e.occurredAt, bots: 0 }
+        ownerRows.set(owner, o)
+        o.bots += 1
+        if (occurredMs < (epochMs(o.first_bot_at) ?? occurredMs)) o.first_bot_at = e.occurredAt
+        break
+      }
+      case "BotConfigChanged":
+        configPatches.push({ bot_id, patch: JSON.stringify(d.patch ?? null) })
+        break
+      case "BotTokenRotated":
+        upd.has_token = true
+        upd.token_rotated_at = e.occurredAt
+        break
+      case "BotStarted":
+        upd.node_id = d.nodeId
+        break
+      case "BotStopped":
+        upd.node_id = d.nodeId
+        break
+      case "BotCrashed":
+        upd.node_id = d.nodeId
+        upd.last_error = auditSummary(d)?.["reason"] as string
+        break
+      case "BotGaveUp":
+        upd.last_error = auditSummary(d)?.["lastError"] as string
+        break
+      case "BotRemoved": {
+        upd.removed_at = e.occurredAt
+        const o = ownerRows.get(owner) ?? { owner_id: owner, first_bot_at: e.occurredAt, bots: 0 }
+        ownerRows.set(owner, o)
+        o.bots -= 1
+        break
+      }
+      case "UpdateReceived": {
+        const received = epochMs(d.receivedAt)
+        if (received !== undefined) upd.inbox_lag_ms = Math.max(0, Math.min(2_147_483_647, occurredMs - received))
+        break
+      }
+      case "MessageReceived": {
+        const { at, ms } = atOf(d.at)
+        upd.last_activity_at = at
+        chatRow(ids.chat!, d.chatType, at, ms).messages_in += 1
+        messages.push({
+          bot_id, version: e.version, owner_id: owner, direction: "in", chat_id: ids.chat!, user_id: ids.user,
+          message_id: ids.message, in_reply_to: null, text: d.text ?? null, delivery_state: "received", call_id: null, at
+        })
+        dailyRow(ms).messages_in += 1
+        if (ids.user !== null) {
+          userRow(ids.user, at, ms).messages_in += 1
+          const key = `${bot_id}\u0000${day(ms)}\u0000${ids.user}`
+          if (!active.has(key)) active.set(key, { bot_id, day: day(ms), user_id: ids.user, owner_id: owner })
+        }
+        break
+      }
+      case "ReplySent": {
+        const { at, ms } = atOf(d.at)
+        upd.last_activity_at = at
+        chatRow(ids.chat!, null, at, ms).messages_out += 1
+        messages.push({
+          bot_id, version: e.version, owner_id: owner, direction: "out", chat_id: ids.chat!, user_id: null,
+          message_id: ids.message, in_reply_to: ids.inReplyTo, text: d.text, delivery_state: "sent", call_id: null, at
+        })
+        dailyRow(ms).messages_out += 1
+        break
+      }
+      case "BotApiCallIntended": {
+        const p = d.params as Record<string, unknown> | null
+        if (d.method === "sendMessage" && typeof p === "object" && p !== null && Number.isSafeInteger(p["chat_id"])) {
+          messages.push({
+            bot_id, version: e.version, owner_id: owner, direction: "out", chat_id: p["chat_id"] as number, user_id: null,
+            message_id: null, in_reply_to: null, text: typeof p["text"] === "string" ? p["text"] : null,
+            delivery_state: "pending", call_id: d.callId, at: e.occurredAt
+          })
+        }
+        break
+      }
+      case "BotApiCallSucceeded": {
+        const r = d.result as Record<string, unknown> | null
+        const messageId = typeof r === "object" && r !== null && Number.isSafeInteger(r["message_id"]) ? (r["message_id"] as number) : null
+        outcomes.set(`${bot_id}\u0000${d.callId}`, { bot_id, call_id: d.callId, delivery_state: "sent", message_id: messageId, error: null })
+        break
+      }
+      case "BotApiCallFailed":
+        outcomes.set(`${bot_id}\u0000${d.callId}`, {
+          bot_id, call_id: d.callId, delivery_state: "failed", message_id: null,
+          error: auditSummary(d)?.["description"] as string
+        })
+        break
+      case "BotApiCallOutcomeUnknown":
+        outcomes.set(`${bot_id}\u0000${d.callId}`, {
+          bot_id, call_id: d.callId, delivery_state: "unknown", message_id: null, error: auditSummary(d)?.["reason"] as string
+        })
+        break
+      case "UserSeen": {
+        const { at, ms } = atOf(d.at)
+        const row = userRow(ids.user!, at, ms)
+        row.first_name = d.firstName
+        row.last_name = d.lastName ?? null
+        row.username = d.username ?? null
+        row.language_code = d.languageCode ?? null
+        break
+      }
+      case "UserBlockedBot": {
+        const { at, ms } = atOf(d.at)
+        const row = userRow(ids.user!, at, ms)
+        row.blocked_at ??= at
+        break
+      }
+      case "UpdateDuplicateDropped":
+      case "UpdateFailed":
+      case "SessionChanged":
+      case "SnapshotTaken":
+      case "LegacyRecordImported":
+        break
+      default:
+        absurd(d)
+    }
+  }
+
+  for (const input of inputs) {
+    const e: RecordedEvent = input.event
+    positions.push(e.position)
+    const key = `${e.botId}\u0000${e.version}`
+    if (seen.has(key)) continue // the same event twice in one batch: once is enough
+    seen.add(key)
+    try {
+      mapOne(input)
+    } catch (err) {
+      if (err instanceof Refused) failures.push({ position: e.position, reason: err.reason })
+      else throw err
+    }
+  }
+
+  return {
+    positions,
+    failures,
+    rows: {
+      owners: [...ownerRows.values()],
+      botsRegistered,
+      botUpdates: [...botUpdates.values()],
+      configPatches,
+      users: [...users.values()],
+      chats: [...chats.values()],
+      messages,
+      messageOutcomes: [...outcomes.values()],
+      dailyCounts: [...daily.values()],
+      activeUsers: [...active.values()],
+      firstSeen: [...firstSeen.values()],
+      audit,
+      archive
+    }
+  }
+}
+
+const absurd = (x: never): never => {
+  throw new Error(`unhandled event ${JSON.stringify(x)}`)
+}

@@ -1,0 +1,191 @@
+import { Effect, Either } from "effect"
+import type { LogUnavailable } from "../events/errors.js"
+import type { Delivery, EventLogService } from "../events/eventLog.js"
+import type { SqlClient, SqlTx } from "../db/sql.js"
+import { ProjectionFailed, isTransientSqlError } from "./errors.js"
+import { mapBatch } from "./mapping/mapBatch.js"
+import { comparePositions } from "./mapping/positions.js"
+import { LIVE_TABLES, PROJECTIONS } from "./mapping/rows.js"
+import type { MappedBatch } from "./mapping/mapBatch.js"
+import type { MappingFailure, ProjectionInput } from "./mapping/rows.js"
+import { projectionStatements } from "./mapping/statements.js"
+
+export interface ProjectorOptions {
+  readonly log: EventLogService
+  readonly sql: SqlClient
+  readonly partition: number
+  /** Consumer group on the partition log (default `projections`). */
+  readonly group?: string
+  readonly consumer?: string
+  /** Entries per transaction (default 1000). */
+  readonly batchSize?: number
+  /** How long a caught-up projector waits for new entries in the group (default 1000 ms). */
+  readonly blockMs?: number
+  /** Fault injection for tests: runs inside the transaction after the rows are written, before commit. */
+  readonly beforeCommit?: (positions: ReadonlyArray<string>) => void | Promise<void>
+}
+
+export interface StepResult {
+  /** Entries whose rows were written (refused ones excluded). */
+  readonly projected: number
+  /** Entries dead-lettered in this step. */
+  readonly deadLettered: number
+  /** The checkpoint after the step (null: nothing projected yet). */
+  readonly checkpoint: string | null
+  /** True when the log had no more entries after the checkpoint. */
+  readonly caughtUp: boolean
+}
+
+export interface Projector {
+  readonly partition: number
+  /** One batch: read, map, write rows + checkpoint in one transaction, dead-letter refusals, ack. */
+  readonly step: Effect.Effect<StepResult, ProjectionFailed | LogUnavailable>
+}
+
+/** '' in the table means "nothing projected yet" (the column is NOT NULL so rows can be locked). */
+const START = ""
+
+/** Reads the partition's checkpoint; creates the rows on first use. All projections move together. */
+export const readCheckpoint = async (sql: SqlClient | SqlTx, partition: number): Promise<string | null> => {
+  await sql.query(
+    `INSERT INTO projection_checkpoints (projection, log_partition, position)
+     SELECT p, $2, $3 FROM unnest($1::text[]) AS p ON CONFLICT DO NOTHING`,
+    [PROJECTIONS, partition, START]
+  )
+  const { rows } = await sql.query<{ position: string }>(
+    "SELECT DISTINCT position FROM projection_checkpoints WHERE log_partition = $1 AND projection = ANY($2::text[])",
+    [partition, PROJECTIONS]
+  )
+  if (rows.length !== 1) throw new Error(`checkpoints of partition ${partition} disagree: ${rows.map((r) => r.position).join(", ")}`)
+  return rows[0]!.position === START ? null : rows[0]!.position
+}
+
+/**
+ * The projector of one partition. Correctness does not depend on how the consumer group delivers:
+ * the rows come from the partition log read in order from the checkpoint (so a redelivered entry,
+ * or one delivered after later ones, never changes a row), and the checkpoint moves in the same
+ * transaction as the rows, under a row lock that also makes a second projector of the same
+ * partition back off instead of writing twice. The group provides the wake-up (blocking read),
+ * the pending list (what was delivered and is not yet projected) and the dead-letter route; an
+ * entry is acked only once a committed checkpoint covers it.
+ */
+export const makeProjector = (opts: ProjectorOptions): Projector => {
+  const { log, sql, partition } = opts
+  const group = opts.group ?? "projections"
+  const consumer = opts.consumer ?? `projector-${partition}`
+  const batchSize = opts.batchSize ?? 1000
+  let started = false
+  let caughtUp = false
+  // after a data error, batches of one find the poisoned entry
+  let isolate = false
+  const unacked = new Set<string>()
+
+  const fail = (stage: ProjectionFailed["stage"]) => (cause: unknown) =>
+    new ProjectionFailed({ partition, stage, retryable: isTransientSqlError(cause), cause })
+
+  const ackCovered = (checkpoint: string | null) =>
+    Effect.gen(function* () {
+      if (checkpoint === null) return
+      const covered = [...unacked].filter((p) => comparePositions(p, checkpoint) <= 0)
+      if (covered.length === 0) return
+      yield* log.ack(partition, group, covered)
+      for (const p of covered) unacked.delete(p)
+    })
+
+  const write = (expected: string | null, mapped: MappedBatch, last: Delivery) =>
+    Effect.tryPromise({
+      try: () =>
+        sql.transaction(async (tx) => {
+          const { rows } = await tx.query<{ position: string }>(
+            "SELECT position FROM projection_checkpoints WHERE log_partition = $1 AND projection = ANY($2::text[]) FOR UPDATE",
+            [partition, PROJECTIONS]
+          )
+          const now = rows.length === PROJECTIONS.length && rows.every((r) => r.position === (expected ?? START))
+          // someone else moved the checkpoint since we read it: write nothing, read again
+          if (!now) return { moved: true }
+          for (const p of PROJECTIONS) {
+            for (const s of projectionStatements(p, mapped.rows, LIVE_TABLES)) await tx.query(s.text, s.params)
+          }
+          if (opts.beforeCommit) await opts.beforeCommit(mapped.positions)
+          const lastAt = Either.isRight(last.event) ? last.event.right.occurredAt : null
+          await tx.query(
+            `UPDATE projection_checkpoints SET position = $3, events = events + $4, last_event_at = COALESCE($5::timestamptz, last_event_at),
+             updated_at = now() WHERE log_partition = $1 AND projection = ANY($2::text[])`,
+            [partition, PROJECTIONS, last.position, mapped.positions.length - mapped.failures.length, lastAt]
+          )
+          return { moved: false }
+        }),
+      catch: fail("write")
+    })
+
+  const step: Projector["step"] = Effect.gen(function* () {
+    if (!started) {
+      yield* log.ensureGroup(partition, group, "start")
+      // entries this consumer had pending before a restart: remember them so they get acked
+      for (;;) {
+        const r = yield* log.reclaim({ partition, group, consumer, minIdleMs: 0, count: 1000 })
+        for (const d of r.deliveries) unacked.add(d.position)
+        if (r.deliveries.length + r.trimmedAcked.length < 1000) break
+      }
+      started = true
+    }
+    const delivered = yield* log.readGroup({ partition, group, consumer, count: batchSize, ...(caughtUp && opts.blockMs !== 0 ? { blockMs: opts.blockMs ?? 1000 } : {}) })
+    for (const d of delivered) unacked.add(d.position)
+
+    const checkpoint = yield* Effect.tryPromise({ try: () => readCheckpoint(sql, partition), catch: fail("checkpoint") })
+    const limit = isolate ? 1 : batchSize
+    const entries = yield* log.readPartition(partition, checkpoint === null ? { limit } : { after: checkpoint, limit })
+    caughtUp = entries.length < limit
+    if (entries.length === 0) {
+      yield* ackCovered(checkpoint)
+      return { projected: 0, deadLettered: 0, checkpoint, caughtUp: true }
+    }
+
+    const inputs: ProjectionInput[] = []
+    const refused: MappingFailure[] = []
+    for (const d of entries) {
+      if (Either.isLeft(d.event)) refused.push({ position: d.position, reason: d.event.left.message })
+      else inputs.push({ event: d.event.right, raw: d.raw })
+    }
+    // owners of bots registered before this batch; the batch's own registrations are mapped in order
+    const botIds = [...new Set(inputs.map((i) => i.event.botId))]
+    const owners = yield* Effect.tryPromise({
+      try: () => sql.query<{ bot_id: string; owner_id: string }>("SELECT bot_id, owner_id FROM bots WHERE bot_id = ANY($1::text[])", [botIds]),
+      catch: fail("owners")
+    })
+    const ownerMap = new Map(owners.rows.map((r) => [r.bot_id, r.owner_id]))
+    const mapped = mapBatch(inputs, ownerMap)
+    refused.push(...mapped.failures)
+    // refusals are known before the transaction (mapping is pure): dead-letter them first, so a
+    // crash after the commit cannot lose them (a crash before it may dead-letter one twice)
+    for (const f of refused) {
+      const d = entries.find((e) => e.position === f.position)!
+      yield* log.deadLetter({ group, delivery: d, reason: f.reason })
+    }
+
+    const last = entries[entries.length - 1]!
+    const written = yield* Effect.either(write(checkpoint, mapped, last))
+    if (Either.isLeft(written)) {
+      const err = written.left
+      if (err.retryable) return yield* Effect.fail(err)
+      if (entries.length > 1) {
+        // a data error somewhere in the batch: find it with batches of one
+        isolate = true
+        return { projected: 0, deadLettered: refused.length, checkpoint, caughtUp: false }
+      }
+      // this one entry fails on its own: dead-letter it with the SQL error and move past it
+      yield* log.deadLetter({ group, delivery: last, reason: `projection failed: ${String((err.cause as Error)?.message ?? err.cause)}` })
+      const skipped = yield* Effect.either(write(checkpoint, mapBatch([], ownerMap), last))
+      if (Either.isLeft(skipped)) return yield* Effect.fail(skipped.left)
+      isolate = false
+      yield* ackCovered(last.position)
+      return { projected: 0, deadLettered: 1, checkpoint: last.position, caughtUp }
+    }
+    if (written.right.moved) return { projected: 0, deadLettered: refused.length, checkpoint, caughtUp: false }
+    isolate = false
+    yield* ackCovered(last.position)
+    return { projected: inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }
+  })
+
+  return { partition, step }
+}
