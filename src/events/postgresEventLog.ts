@@ -74,6 +74,16 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
       return rows[0]?.version ?? 0
     })
 
+  /** The highest version stored, whoever wrote it (a writer that bypassed the locks may not have moved `streams`). */
+  const highestVersion = (botId: string) =>
+    call("append", async () => {
+      const { rows } = await sql.query<{ version: number }>(
+        `SELECT greatest((SELECT version FROM streams WHERE bot_id = $1), (SELECT max(version) FROM events WHERE bot_id = $1), 0) AS version`,
+        [botId]
+      )
+      return rows[0]!.version
+    })
+
   /**
    * Runs a batch; a unique violation (a writer that bypassed the stream locks) aborts its
    * transaction, so each append is retried alone and the one that collided reports
@@ -86,7 +96,7 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
         if (!isUniqueViolation(cause)) return Effect.fail(new LogUnavailable({ operation: "append", cause }))
         if (batch.length === 1) {
           const { botId, expectedVersion } = batch[0]!.req
-          return Effect.map(versionOf(botId), (actual) => [Either.left(new WrongExpectedVersion({ botId, expected: expectedVersion, actual }))])
+          return Effect.map(highestVersion(botId), (actual) => [Either.left(new WrongExpectedVersion({ botId, expected: expectedVersion, actual }))])
         }
         return Effect.forEach(batch, (p) => Effect.map(runBatch([p]), (r) => r[0]!))
       })
