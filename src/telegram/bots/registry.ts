@@ -1,0 +1,53 @@
+import type { Composer } from "telegraf"
+import type { BotState } from "../../actors/decider/state.js"
+import type { UpdateHandler } from "../../actors/decider/updateHandler.js"
+import { builtinComposer } from "./builtin.js"
+import { telegrafHandler } from "./telegrafHandler.js"
+import type { BotContext } from "./telegrafHandler.js"
+
+/**
+ * Bot kinds by name. `builtin` is the no-code kind; owners who write code register their own
+ * Composer module under a name (`registerBotModule`), and a bot whose `kind` is that name runs it
+ * with the same guarantees (recorded calls, session patches, replay).
+ */
+export type BotModule = (config: unknown) => Composer<BotContext>
+
+export class BotModuleRegistry {
+  private readonly modules = new Map<string, BotModule>([["builtin", builtinComposer]])
+  /** Handlers cached per configuration object: a config change (a new state object) builds a new one. */
+  private readonly cache = new WeakMap<object, Map<string, UpdateHandler>>()
+
+  register(name: string, module: BotModule): void {
+    if (!/^[a-z][a-z0-9_-]{0,63}$/.test(name)) throw new Error(`bot module name ${JSON.stringify(name)} must be lower-case letters, digits, _ or -`)
+    if (this.modules.has(name)) throw new Error(`a bot module named ${name} is already registered`)
+    this.modules.set(name, module)
+  }
+
+  has(name: string): boolean {
+    return this.modules.has(name)
+  }
+
+  names(): ReadonlyArray<string> {
+    return [...this.modules.keys()]
+  }
+
+  /**
+   * The handler for a bot's state: its kind's module built with its configuration. An unknown kind
+   * throws, which the actor records as a failed update (the bot goes on with the next one).
+   */
+  handlerFor = (state: BotState): UpdateHandler => {
+    const kind = state.kind ?? "builtin"
+    let byKind = this.cache.get(state.config)
+    const hit = byKind?.get(kind)
+    if (hit) return hit
+    const module = this.modules.get(kind)
+    if (!module) throw new Error(`no bot module named ${kind} is registered on this node`)
+    const handler = telegrafHandler(module(state.config))
+    if (!byKind) {
+      byKind = new Map()
+      this.cache.set(state.config, byKind)
+    }
+    byKind.set(kind, handler)
+    return handler
+  }
+}

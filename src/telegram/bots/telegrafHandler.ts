@@ -1,0 +1,161 @@
+import { Context, Telegram, TelegramError } from "telegraf"
+import type { Composer } from "telegraf"
+import type { Update, UserFromGetMe } from "telegraf/types"
+import type { UpdateContext, UpdateHandler } from "../../actors/decider/updateHandler.js"
+import type { BotState } from "../../actors/decider/state.js"
+import type { DomainEvent } from "../../events/schema/catalogue.js"
+import { diffMergePatch, jsonClone } from "./sessionPatch.pure.js"
+
+/**
+ * Runs telegraf `Composer` middleware as a bot's decide step for one update.
+ *
+ * - `ctx.telegram` never reaches the network: each call becomes a `BotApiCallIntended` event
+ *   (call id `<update_id>:<n>`, deterministic), appended with the update, then sent by the
+ *   outbox (recordedCalls.ts). The handler gets a provisional answer at once: `true`, or for a
+ *   send the message as it will look, with `message_id: 0` (the real one is recorded in
+ *   `BotApiCallSucceeded` / `ReplySent`).
+ * - Chats whose user blocked the bot get a telegraf `TelegramError` 403 without any call: a
+ *   blocked user is never messaged again.
+ * - `ctx.session` is the bot state's session for the key `<from.id>:<chat.id>` (telegraf's
+ *   default); whatever the middleware changes is recorded as ONE `SessionChanged` merge patch.
+ * - Per-user memory: a `UserSeen` event when a user is new or their name or language changed, and
+ *   a `MessageReceived` for every message.
+ * Deterministic in (update, state, recorded time): telegraf's Context reads no clock.
+ */
+
+/** The context bot code sees: telegraf's, with the session and our recorded time. */
+export interface BotContext extends Context {
+  session: Record<string, unknown> | undefined
+  /** The update's recorded receive time (ISO-8601): the clock a handler may read. */
+  readonly at: string
+  /** The bot's state before this update (configuration, user memory). Read-only. */
+  readonly botState: BotState
+}
+
+const sessionKeyOf = (update: Update): string | undefined => {
+  const u = update as unknown as Record<string, { from?: { id?: number }; chat?: { id?: number }; message?: { chat?: { id?: number } } } | undefined>
+  for (const kind of Object.keys(u)) {
+    const v = u[kind]
+    if (!v || typeof v !== "object") continue
+    const fromId = v.from?.id
+    const chatId = v.chat?.id ?? v.message?.chat?.id
+    if (fromId !== undefined && chatId !== undefined) return `${fromId}:${chatId}`
+  }
+  return undefined
+}
+
+const provisionalResult = (method: string, payload: Record<string, unknown>, botInfo: UserFromGetMe, at: string, update: Update): unknown => {
+  if (method === "sendMessage") {
+    const chatId = payload["chat_id"]
+    const chat = (update as { message?: { chat?: { id?: unknown } } }).message?.chat
+    return {
+      message_id: 0,
+      date: Math.floor(Date.parse(at) / 1000),
+      chat: chat && chat.id === chatId ? chat : { id: chatId, type: typeof chatId === "number" && chatId < 0 ? "supergroup" : "private" },
+      from: { id: botInfo.id, is_bot: true, first_name: botInfo.first_name, username: botInfo.username },
+      text: payload["text"],
+      provisional: true
+    }
+  }
+  return true
+}
+
+const botInfoOf = (state: BotState): UserFromGetMe => {
+  const cfg = state.config as { username?: unknown; telegramId?: unknown }
+  const name = state.name ?? "bot"
+  return {
+    id: typeof cfg.telegramId === "number" ? cfg.telegramId : 0,
+    is_bot: true,
+    first_name: name,
+    username: typeof cfg.username === "string" ? cfg.username : name,
+    can_join_groups: true,
+    can_read_all_group_messages: false,
+    supports_inline_queries: false
+  }
+}
+
+const memoryEvents = (ctx: UpdateContext): DomainEvent[] => {
+  const m = ctx.update.message
+  const events: DomainEvent[] = []
+  const from = (m?.from ?? (ctx.update["callback_query"] as { from?: unknown } | undefined)?.from) as
+    | { id: number; first_name?: string; last_name?: string; username?: string; language_code?: string; is_bot?: boolean }
+    | undefined
+  if (from && !from.is_bot) {
+    const known = ctx.state.users.get(from.id)
+    const changed =
+      !known ||
+      known.firstName !== (from.first_name ?? "") ||
+      known.lastName !== from.last_name ||
+      known.username !== from.username ||
+      known.languageCode !== from.language_code
+    if (changed) {
+      events.push({
+        _tag: "UserSeen",
+        userId: from.id,
+        firstName: from.first_name ?? "",
+        ...(from.last_name !== undefined ? { lastName: from.last_name } : {}),
+        ...(from.username !== undefined ? { username: from.username } : {}),
+        ...(from.language_code !== undefined ? { languageCode: from.language_code } : {}),
+        at: ctx.at
+      })
+    }
+  }
+  if (m) {
+    events.push({
+      _tag: "MessageReceived",
+      chatId: m.chat.id,
+      chatType: m.chat.type,
+      ...(m.from ? { userId: m.from.id } : {}),
+      messageId: m.message_id,
+      ...(typeof m.text === "string" ? { text: m.text } : {}),
+      at: ctx.at
+    })
+  }
+  return events
+}
+
+/** Marks the refusals this module raises itself for chats recorded as blocked. */
+const BLOCKED = Object.freeze({ recorded: "the user blocked the bot" })
+
+/** Wraps a Composer as the decider's `UpdateHandler`. */
+export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler => {
+  const middleware = composer.middleware()
+  return {
+    handle: async (uctx) => {
+      const update = uctx.update as unknown as Update
+      const botInfo = botInfoOf(uctx.state)
+      const events: DomainEvent[] = memoryEvents(uctx)
+      let n = 0
+      // a throwaway client: the token is never needed because nothing is sent from here
+      const telegram = new Telegram("recorded", { apiRoot: "http://recorded.invalid" })
+      telegram.callApi = (async (method: string, payload: Record<string, unknown> = {}) => {
+        const chatId = payload["chat_id"]
+        if (typeof chatId === "number" && chatId > 0 && uctx.state.users.get(chatId)?.blocked) {
+          throw new TelegramError({ error_code: 403, description: "Forbidden: bot was blocked by the user" }, BLOCKED)
+        }
+        const params = jsonClone(payload)
+        events.push({ _tag: "BotApiCallIntended", callId: `${uctx.updateId}:${n++}`, method, params })
+        return provisionalResult(method, params, botInfo, uctx.at, update)
+      }) as Telegram["callApi"]
+
+      const ctx = new Context(update, telegram, botInfo) as BotContext
+      const key = sessionKeyOf(update)
+      const before = key !== undefined ? uctx.state.sessions[key] : undefined
+      Object.assign(ctx, { at: uctx.at, botState: uctx.state })
+      ctx.session = before !== undefined && before !== null && typeof before === "object" ? (jsonClone(before) as Record<string, unknown>) : undefined
+
+      try {
+        await middleware(ctx, () => Promise.resolve())
+      } catch (e) {
+        // bot code that did not catch the refusal of a blocked chat: the update is still handled
+        if (!(e instanceof TelegramError && e.on === BLOCKED)) throw e
+      }
+
+      if (key !== undefined) {
+        const patch = diffMergePatch(before ?? undefined, ctx.session)
+        if (patch !== undefined) events.push({ _tag: "SessionChanged", key, patch })
+      }
+      return events
+    }
+  }
+}
