@@ -21,6 +21,8 @@ export interface ProjectorOptions {
   readonly batchSize?: number
   /** How long a caught-up projector waits for new entries in the group (default 1000 ms). */
   readonly blockMs?: number
+  /** Entries another consumer left pending this long are taken over and acked once covered (default 30 s). */
+  readonly reclaimIdleMs?: number
   /** Fault injection for tests: runs inside the transaction after the rows are written, before commit. */
   readonly beforeCommit?: (positions: ReadonlyArray<string>) => void | Promise<void>
 }
@@ -128,6 +130,10 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
         if (r.deliveries.length + r.trimmedAcked.length < 1000) break
       }
       started = true
+    } else {
+      // a dead consumer's pending entries: projected from the log anyway, only their acks are owed
+      const r = yield* log.reclaim({ partition, group, consumer, minIdleMs: opts.reclaimIdleMs ?? 30_000, count: batchSize })
+      for (const d of r.deliveries) unacked.add(d.position)
     }
     const delivered = yield* log.readGroup({ partition, group, consumer, count: batchSize, ...(caughtUp && opts.blockMs !== 0 ? { blockMs: opts.blockMs ?? 1000 } : {}) })
     for (const d of delivered) unacked.add(d.position)

@@ -63,6 +63,18 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
   const audit: BatchRows["audit"] = []
   const archive: BatchRows["archive"] = []
 
+  // Collapsing a batch must give what applying its events one batch at a time gives, so each
+  // merge below mirrors the SQL that merges a batch into stored rows (GREATEST, COALESCE...).
+  const latestActivity = (upd: BotUpdateRow, at: string, ms: number) => {
+    if (upd.last_activity_at === null || ms > (epochMs(upd.last_activity_at) ?? ms)) upd.last_activity_at = at
+  }
+  // callIds are unique per bot (the decider makes them); later outcomes win, as the UPDATE's COALESCEs do
+  const outcome = (o: MessageOutcomeRow) => {
+    const key = `${o.bot_id}\u0000${o.call_id}`
+    const before = outcomes.get(key)
+    outcomes.set(key, before ? { ...o, message_id: o.message_id ?? before.message_id, error: o.error ?? before.error } : o)
+  }
+
   const mapOne = ({ event: e, raw }: ProjectionInput) => {
     const occurredMs = epochMs(e.occurredAt)
     if (occurredMs === undefined) throw new Refused(`occurredAt is not an ISO-8601 instant: ${e.occurredAt}`)
@@ -204,7 +216,7 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
       }
       case "MessageReceived": {
         const { at, ms } = atOf(d.at)
-        upd.last_activity_at = at
+        latestActivity(upd, at, ms)
         chatRow(ids.chat!, d.chatType, at, ms).messages_in += 1
         messages.push({
           bot_id, version: e.version, owner_id: owner, direction: "in", chat_id: ids.chat!, user_id: ids.user,
@@ -220,7 +232,7 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
       }
       case "ReplySent": {
         const { at, ms } = atOf(d.at)
-        upd.last_activity_at = at
+        latestActivity(upd, at, ms)
         chatRow(ids.chat!, null, at, ms).messages_out += 1
         messages.push({
           bot_id, version: e.version, owner_id: owner, direction: "out", chat_id: ids.chat!, user_id: null,
@@ -243,17 +255,17 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
       case "BotApiCallSucceeded": {
         const r = d.result as Record<string, unknown> | null
         const messageId = typeof r === "object" && r !== null && Number.isSafeInteger(r["message_id"]) ? (r["message_id"] as number) : null
-        outcomes.set(`${bot_id}\u0000${d.callId}`, { bot_id, call_id: d.callId, delivery_state: "sent", message_id: messageId, error: null })
+        outcome({ bot_id, call_id: d.callId, delivery_state: "sent", message_id: messageId, error: null })
         break
       }
       case "BotApiCallFailed":
-        outcomes.set(`${bot_id}\u0000${d.callId}`, {
+        outcome({
           bot_id, call_id: d.callId, delivery_state: "failed", message_id: null,
           error: auditSummary(d)?.["description"] as string
         })
         break
       case "BotApiCallOutcomeUnknown":
-        outcomes.set(`${bot_id}\u0000${d.callId}`, {
+        outcome({
           bot_id, call_id: d.callId, delivery_state: "unknown", message_id: null, error: auditSummary(d)?.["reason"] as string
         })
         break

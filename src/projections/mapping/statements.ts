@@ -54,7 +54,8 @@ export const projectionStatements = (p: ProjectionName, rows: BatchRows, t: Tabl
           ["state", "text"], ["node_id", "text"], ["last_error", "text"], ["removed_at", "timestamptz"], ["has_token", "bool"],
           ["token_rotated_at", "timestamptz"], ["last_activity_at", "timestamptz"], ["inbox_lag_ms", "int"]])
         out.push({
-          text: `UPDATE ${t.bots} b SET version = GREATEST(b.version, u.version), last_event_at = GREATEST(b.last_event_at, u.last_event_at), ` +
+          text: `UPDATE ${t.bots} b SET version = GREATEST(b.version, u.version), ` +
+            `last_event_at = CASE WHEN u.version >= b.version THEN u.last_event_at ELSE b.last_event_at END, ` +
             `state = COALESCE(u.state, b.state), node_id = COALESCE(u.node_id, b.node_id), last_error = COALESCE(u.last_error, b.last_error), ` +
             `removed_at = COALESCE(u.removed_at, b.removed_at), has_token = COALESCE(u.has_token, b.has_token), ` +
             `token_rotated_at = COALESCE(u.token_rotated_at, b.token_rotated_at), ` +
