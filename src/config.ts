@@ -18,8 +18,12 @@ export interface BotfleetConfig {
   /** Set in production mode (it may hold a password, hence redacted). */
   readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  /** Prefix of every Redis key (isolates deployments sharing a Redis, and test suites). */
+  readonly redisPrefix: string
   /** Absolute path; PGlite files, the embedded secret key and backups live here. */
   readonly dataDir: string
+  /** Embedded mode's PGlite database folder: DATA_DIR/pglite. */
+  readonly pgliteDir: string
   readonly partitions: number
   readonly nodeId: string
   readonly httpPort: number
@@ -117,6 +121,7 @@ export const decodeSecretKey = (raw: string): Uint8Array | undefined => {
 export const settings = {
   databaseUrl: { name: "DATABASE_URL", expects: "a postgres:// or postgresql:// URL", secret: true },
   redisUrl: { name: "REDIS_URL", expects: "a redis:// or rediss:// URL", secret: true },
+  redisPrefix: { name: "REDIS_PREFIX", expects: "letters, digits, '_', '-' or ':' (at most 32)", default: "bf" },
   dataDir: { name: "DATA_DIR", expects: "a folder path", default: "./.data" },
   partitions: { name: "PARTITIONS", expects: "an integer from 1 to 1024", default: "16" },
   nodeId: { name: "NODE_ID", expects: "a name of letters, digits, '.', '_' or '-' (at most 64)", default: "<hostname>-<pid>" },
@@ -140,6 +145,7 @@ export const settings = {
 export const rawConfig = Config.all({
   databaseUrl: setting(settings.databaseUrl, urlWith(["postgres:", "postgresql:"])),
   redisUrl: setting(settings.redisUrl, urlWith(["redis:", "rediss:"])),
+  redisPrefix: withDefault(setting(settings.redisPrefix, (s) => (/^[A-Za-z0-9_:-]{1,32}$/.test(s) ? s : undefined)), "bf"),
   dataDir: withDefault(setting(settings.dataDir, (s) => s), settings.dataDir.default),
   partitions: withDefault(setting(settings.partitions, intIn(1, 1024)), 16),
   nodeId: setting(settings.nodeId, (s) => (/^[A-Za-z0-9._-]{1,64}$/.test(s) ? s : undefined)),
@@ -236,7 +242,9 @@ export const finalize = <E, R>(
       mode,
       databaseUrl: Option.map(raw.databaseUrl, Redacted.make),
       redisUrl: Option.map(raw.redisUrl, Redacted.make),
+      redisPrefix: raw.redisPrefix,
       dataDir,
+      pgliteDir: join(dataDir, "pglite"),
       partitions: raw.partitions,
       nodeId: Option.getOrElse(raw.nodeId, () => `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 40)}-${process.pid}`),
       httpPort: raw.httpPort,
@@ -325,6 +333,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   mode: c.mode,
   DATABASE_URL: Option.isSome(c.databaseUrl) ? "[redacted]" : "(unset)",
   REDIS_URL: Option.isSome(c.redisUrl) ? "[redacted]" : "(unset)",
+  REDIS_PREFIX: c.redisPrefix,
   DATA_DIR: c.dataDir,
   PARTITIONS: c.partitions,
   NODE_ID: c.nodeId,

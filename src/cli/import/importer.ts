@@ -3,8 +3,7 @@ import { readFile } from "node:fs/promises"
 import { Effect } from "effect"
 import type { AppendError, InvalidEvent, LogUnavailable } from "../../events/errors.js"
 import { EventLog } from "../../events/eventLog.js"
-import type { EventLogService } from "../../events/eventLog.js"
-import type { RecordedEvent } from "../../events/schema/envelope.js"
+import { readWholeStream } from "../streamReader.js"
 import { BotBusy, BotNotFound, ImportRefused } from "./errors.js"
 import { parseLegacyFile } from "./legacyFile.pure.js"
 import { importEvents, importRunId, indexImported, mergeFiles, planImport, reconcile } from "./plan.pure.js"
@@ -43,21 +42,6 @@ export interface ImportReport {
 }
 
 export type ImportError = ImportRefused | BotNotFound | BotBusy | AppendError | LogUnavailable | InvalidEvent
-
-/** Reads a bot's whole stream, page by page. */
-export const readWholeStream = (
-  log: EventLogService,
-  botId: string,
-  pageSize = 5000
-): Effect.Effect<ReadonlyArray<RecordedEvent>, LogUnavailable | InvalidEvent> =>
-  Effect.gen(function* () {
-    const all: Array<RecordedEvent> = []
-    for (;;) {
-      const page = yield* log.readStream(botId, { from: all.length === 0 ? 1 : all[all.length - 1]!.version + 1, limit: pageSize })
-      for (const e of page) all.push(e)
-      if (page.length < pageSize) return all
-    }
-  })
 
 /** Reads and validates every file; all problems of all files are reported together. */
 export const readLegacyFiles = (

@@ -1,0 +1,71 @@
+import { Command } from "commander"
+import { Effect } from "effect"
+import { AppConfig } from "../../config.js"
+import { BOT_ID_PATTERN } from "../../events/partition.js"
+import { importLegacy } from "../import/importer.js"
+import type { ImportReport } from "../import/importer.js"
+import { makeProgress, printJson, printTable } from "../io.js"
+import type { CliIo } from "../io.js"
+import { CommandFailed, eventLogLayer, runCommand, UsageError } from "../runtime.js"
+
+export const checkBotId = (botId: string): Effect.Effect<string, UsageError> =>
+  BOT_ID_PATTERN.test(botId)
+    ? Effect.succeed(botId)
+    : Effect.fail(new UsageError({ detail: `bot id ${JSON.stringify(botId)} is not valid: use 1 to 64 letters, digits, '_' or '-'` }))
+
+const printReport = (io: CliIo, r: ImportReport): void => {
+  printTable(io, r.files.map((f) => ({ file: f.file, format: f.format, records: f.records })))
+  io.stdout("")
+  printTable(
+    io,
+    r.plan.collections.map((c) => ({ collection: c.collection, "in files": c.inFiles, new: c.new, changed: c.changed, unchanged: c.unchanged }))
+  )
+  const t = r.plan.totals
+  io.stdout(
+    `\n${r.dryRun ? "dry run: would import" : "to import"}: ${t.new + t.changed} of ${t.inFiles} records (${t.new} new, ${t.changed} changed, ${t.unchanged} already imported)` +
+      (r.repeated > 0 ? `; ${r.repeated} identical repeats across files counted once` : "")
+  )
+  if (r.dryRun) return
+  io.stdout(r.appended ? `appended ${r.appended.events} events to bot ${r.botId} (versions ${r.appended.fromVersion}..${r.appended.toVersion}), actor import:${r.runId}` : "nothing to append: every record is already in the log")
+  const rec = r.reconciliation
+  if (!rec) return
+  io.stdout("\nreconciliation (files vs the bot's stream, read back):")
+  printTable(
+    io,
+    rec.collections.map((c) => ({ collection: c.collection, "in files": c.inFiles, "in log": c.inLog, matched: c.matched, missing: c.missing, different: c.different }))
+  )
+  if (rec.ok) io.stdout(`reconciled: all ${t.inFiles} records are in the log with the same checksum`)
+  else {
+    io.stdout(`RECONCILIATION FAILED: ${rec.differenceCount} records differ`)
+    for (const d of rec.differences) io.stdout(`  ${d.collection} ${JSON.stringify(d.key)} (${d.source}): ${d.problem}`)
+  }
+}
+
+/** `botfleet import <bot> <files...> [--dry-run] [--json]` (docs/import.md). */
+export const importCommand = (io: CliIo, setExit: (code: number) => void): Command =>
+  new Command("import")
+    .description("import a legacy bot's JSON files (telegraf-session-local or the generic layout) into a bot's stream, losslessly")
+    .argument("<bot>", "id of the (registered) bot to import into")
+    .argument("<files...>", "legacy JSON files")
+    .option("--dry-run", "validate and report what would be imported; write nothing")
+    .option("--json", "print the report as JSON")
+    .action(async (bot: string, files: Array<string>, opts: { dryRun?: boolean; json?: boolean }) => {
+      const progress = makeProgress(io, opts.json !== true)
+      const program = Effect.gen(function* () {
+        const botId = yield* checkBotId(bot)
+        const config = yield* AppConfig
+        const report = yield* importLegacy({
+          botId,
+          files,
+          dryRun: opts.dryRun === true,
+          nodeId: `import-${config.nodeId}`,
+          onProgress: (phase, done, total) => progress.update(phase, done, total)
+        }).pipe(Effect.ensuring(Effect.sync(() => progress.stop())))
+        if (opts.json) printJson(io, report)
+        else printReport(io, report)
+        if (report.reconciliation && !report.reconciliation.ok) {
+          return yield* new CommandFailed({ detail: "the import wrote events, but the log does not match the files: see the differences above" })
+        }
+      })
+      setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
+    })

@@ -1,0 +1,55 @@
+import { MultiBar, Presets } from "cli-progress"
+import type { SingleBar } from "cli-progress"
+
+/** Where a command writes: stdout for its output (data, --json), stderr for progress and errors. */
+export interface CliIo {
+  readonly stdout: (text: string) => void
+  readonly stderr: (text: string) => void
+  /** Progress bars are drawn only on a terminal. */
+  readonly stderrIsTTY: boolean
+  readonly env: Readonly<Record<string, string | undefined>>
+}
+
+export const processIo = (): CliIo => ({
+  stdout: (t) => void process.stdout.write(t.endsWith("\n") ? t : t + "\n"),
+  stderr: (t) => void process.stderr.write(t.endsWith("\n") ? t : t + "\n"),
+  stderrIsTTY: process.stderr.isTTY === true,
+  env: process.env
+})
+
+/** Prints a value as one JSON document on stdout. */
+export const printJson = (io: CliIo, value: unknown): void => io.stdout(JSON.stringify(value, null, 2))
+
+/** Prints rows as an aligned table (header from the first row's keys). */
+export const printTable = (io: CliIo, rows: ReadonlyArray<Record<string, unknown>>): void => {
+  if (rows.length === 0) return
+  const keys = Object.keys(rows[0]!)
+  const cells = [keys, ...rows.map((r) => keys.map((k) => String(r[k] ?? "")))]
+  const widths = keys.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)))
+  io.stdout(cells.map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n"))
+}
+
+export interface Progress {
+  /** Sets the bar for `label` to `done` of `total` (creating it on first call). */
+  readonly update: (label: string, done: number, total: number) => void
+  readonly stop: () => void
+}
+
+/** Progress bars on stderr when it is a terminal and the output is not --json; otherwise silent. */
+export const makeProgress = (io: CliIo, enabled: boolean): Progress => {
+  if (!enabled || !io.stderrIsTTY) return { update: () => {}, stop: () => {} }
+  const multi = new MultiBar({ stream: process.stderr, format: "{label} [{bar}] {value}/{total}", hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
+  const bars = new Map<string, SingleBar>()
+  return {
+    update: (label, done, total) => {
+      let bar = bars.get(label)
+      if (!bar) {
+        bar = multi.create(total, 0, { label: label.padEnd(8) })
+        bars.set(label, bar)
+      }
+      bar.setTotal(total)
+      bar.update(done)
+    },
+    stop: () => multi.stop()
+  }
+}

@@ -1,0 +1,50 @@
+import { Command, CommanderError } from "commander"
+import { importCommand } from "./commands/importCommand.js"
+import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCommands.js"
+import { configCommand, dlqCommand, migrateCommand } from "./commands/opsCommands.js"
+import { processIo } from "./io.js"
+import type { CliIo } from "./io.js"
+import { EXIT_OK, EXIT_USAGE } from "./runtime.js"
+
+/**
+ * The `botfleet` command. Exit codes: 0 success, 1 failure or difference found, 2 usage error.
+ * Only commands whose backing code exists are listed (docs/cli.md).
+ */
+export const buildProgram = (io: CliIo, setExit: (code: number) => void): Command => {
+  const program = new Command("botfleet")
+    .description("botfleet: an event-sourced runtime for a fleet of Telegram bots")
+    .version("0.1.0")
+    .showHelpAfterError("(run botfleet --help for the list of commands)")
+    .configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) })
+    .exitOverride()
+  for (const c of [
+    configCommand(io, setExit),
+    migrateCommand(io, setExit),
+    importCommand(io, setExit),
+    inspectCommand(io, setExit),
+    tailCommand(io, setExit),
+    eventsCommand(io, setExit),
+    dlqCommand(io, setExit)
+  ]) {
+    program.addCommand(c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) }))
+  }
+  return program
+}
+
+/** Runs the CLI on `argv` (without node and script) and resolves with the exit code. */
+export const main = async (argv: ReadonlyArray<string>, io: CliIo = processIo()): Promise<number> => {
+  let code = EXIT_OK
+  const program = buildProgram(io, (c) => {
+    code = c
+  })
+  try {
+    await program.parseAsync([...argv], { from: "user" })
+    return code
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version end with exit code 0; anything else commander refuses is a usage error
+      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE
+    }
+    throw e
+  }
+}

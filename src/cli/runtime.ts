@@ -1,0 +1,120 @@
+import { Cause, Data, Effect, Exit, Layer, Option, Redacted } from "effect"
+import { AppConfig, loadConfig } from "../config.js"
+import type { BotfleetConfig, ConfigInvalid } from "../config.js"
+import { PgliteSqlLive } from "../db/pgliteSql.js"
+import { PgSqlLive } from "../db/pgSql.js"
+import type { Sql } from "../db/sql.js"
+import type { EventLog } from "../events/eventLog.js"
+import { RedisEventLogLive } from "../events/redisEventLog.js"
+import { jsonLoggerLayer, redactString } from "../logging.js"
+
+/*
+ * How every command runs: configuration loaded and validated once, logs as JSON lines on stderr
+ * (stdout carries only the command's output), the adapters the mode calls for, and one mapping
+ * from failures to exit codes and messages that say what to do next.
+ */
+
+/** Exit codes scripts can rely on (docs/cli.md). */
+export const EXIT_OK = 0
+/** The command failed, or found a difference (reconciliation, replay divergence). */
+export const EXIT_FAILURE = 1
+/** The command line was wrong: unknown command or option, missing or malformed argument. */
+export const EXIT_USAGE = 2
+
+/** A malformed argument found after parsing (commander's own usage errors are mapped too). */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail: string }> {
+  override get message() {
+    return `${this.detail}\nRun botfleet <command> --help for the usage.`
+  }
+}
+
+/** The command ran and its answer is "no": a difference found, a check failed. Output already printed. */
+export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly detail: string }> {
+  override get message() {
+    return this.detail
+  }
+}
+
+/** The mode's adapter for this need is not part of botfleet yet. */
+export class NotAvailable extends Data.TaggedError("NotAvailable")<{ readonly detail: string }> {
+  override get message() {
+    return this.detail
+  }
+}
+
+/**
+ * The event log for the configured mode: Redis Streams in production. Embedded mode's log (the
+ * Postgres adapter over PGlite) is refused with a clear message until that adapter is wired here.
+ */
+export const eventLogLayer = (config: BotfleetConfig): Layer.Layer<EventLog, NotAvailable> =>
+  Option.match(config.redisUrl, {
+    onSome: (url) => RedisEventLogLive({ url: Redacted.value(url), prefix: config.redisPrefix, partitions: config.partitions }),
+    onNone: () =>
+      Layer.fail(
+        new NotAvailable({
+          detail: "embedded mode has no event log adapter wired into the CLI yet: set REDIS_URL and DATABASE_URL to use a Redis log"
+        })
+      )
+  })
+
+/** Postgres for the configured mode: the DATABASE_URL server, or PGlite under DATA_DIR/pglite. */
+export const sqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
+  Option.match(config.databaseUrl, {
+    onSome: (url) => PgSqlLive(Redacted.value(url), { applicationName: "botfleet-cli" }),
+    onNone: () => PgliteSqlLive({ dataDir: config.pgliteDir })
+  })
+
+const hints: Record<string, string> = {
+  LogUnavailable: "Is Redis (or Postgres) running and reachable? Check REDIS_URL / DATABASE_URL, then run the command again.",
+  WrongExpectedVersion: "The bot's stream moved on while the command ran (is the bot running?). Run the command again.",
+  StaleFence: "Another node took the bot's lease while the command ran. Stop the bot, then run the command again."
+}
+
+/** Exit code and text for a failure. */
+export const describeFailure = (error: unknown): { readonly code: number; readonly text: string } => {
+  const tag = typeof error === "object" && error !== null && "_tag" in error ? String((error as { _tag: unknown })._tag) : ""
+  const message = error instanceof Error ? error.message : String(error)
+  const code = tag === "UsageError" ? EXIT_USAGE : EXIT_FAILURE
+  return { code, text: redactString(hints[tag] ? `${message}\n${hints[tag]}` : message) }
+}
+
+export interface RunOptions {
+  /** Environment to read configuration from (tests pass their own). */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  readonly stderr?: (text: string) => void
+}
+
+/**
+ * Runs a command's effect with the configuration, the stderr JSON logger, and whatever layer the
+ * command builds from the configuration; returns the exit code (printing failures on stderr).
+ */
+export const runCommand = async <A, E, R extends AppConfig | EventLog | Sql | never>(
+  program: Effect.Effect<A, E, R>,
+  provide: (config: BotfleetConfig) => Layer.Layer<Exclude<R, AppConfig>, unknown> = () => Layer.empty as never,
+  options: RunOptions = {}
+): Promise<number> => {
+  const stderr = options.stderr ?? ((t: string) => void process.stderr.write(t.endsWith("\n") ? t : t + "\n"))
+  const exit = await Effect.runPromiseExit(
+    Effect.gen(function* () {
+      const config: BotfleetConfig = yield* (loadConfig(options.env) as Effect.Effect<BotfleetConfig, ConfigInvalid>)
+      const layer = Layer.merge(Layer.succeed(AppConfig, config), provide(config))
+      return yield* program.pipe(
+        Effect.provide(layer as Layer.Layer<R, unknown>),
+        Effect.provide(jsonLoggerLayer({ level: config.logLevel, write: (l) => stderr(l) }))
+      )
+    }).pipe(Effect.scoped)
+  )
+  if (Exit.isSuccess(exit)) return EXIT_OK
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) {
+    const { code, text } = describeFailure(failure.value)
+    stderr(text)
+    return code
+  }
+  if (Cause.isInterruptedOnly(exit.cause)) {
+    stderr("interrupted")
+    return EXIT_FAILURE
+  }
+  stderr(`botfleet failed unexpectedly (a bug; please report it with this output):\n${redactString(Cause.pretty(exit.cause))}`)
+  return EXIT_FAILURE
+}
