@@ -8,8 +8,11 @@ import type { RecordedEvent } from "../events/schema/envelope.js"
 const secretKey = /token|secret|password|authorization|ciphertext/i
 const bulky = new Set(["update", "record", "params", "result", "patch", "config"])
 
+/** A Telegram bot token anywhere in a text (same pattern as the logger's redaction). */
+const botToken = /\d+:[A-Za-z0-9_-]{35}/g
+
 const short = (v: unknown, max = 60): string => {
-  const s = typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v)
+  const s = (JSON.stringify(v) ?? String(v)).replace(botToken, "[redacted]")
   return s.length > max ? s.slice(0, max - 1) + "…" : s
 }
 

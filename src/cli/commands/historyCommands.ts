@@ -1,6 +1,7 @@
 import { Command, Option as Opt } from "commander"
 import { Effect } from "effect"
 import { EventLog } from "../../events/eventLog.js"
+import { redact } from "../../logging.js"
 import { exportEvents, importEvents } from "../eventsTransfer.js"
 import { formatEventLine, matches } from "../eventText.pure.js"
 import type { EventFilter } from "../eventText.pure.js"
@@ -23,7 +24,7 @@ export const inspectCommand = (io: CliIo, setExit: SetExit): Command =>
       const program = Effect.gen(function* () {
         const botId = yield* checkBotId(bot)
         const at = yield* parseAt(opts.at)
-        printJson(io, yield* inspectBot(botId, at))
+        printJson(io, redact(yield* inspectBot(botId, at)))
       })
       setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
     })
@@ -66,7 +67,7 @@ export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<voi
         const poll = Effect.gen(function* () {
           const events = yield* readStreamRange(log, botId, { from: next })
           for (const e of events) {
-            if (matches(filter, e)) io.stdout(opts.json ? JSON.stringify(e) : formatEventLine(e))
+            if (matches(filter, e)) io.stdout(opts.json ? JSON.stringify(redact(e)) : formatEventLine(e))
             next = e.version + 1
           }
         })

@@ -1,0 +1,179 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { main } from "../../src/cli/main.js"
+import type { CliIo } from "../../src/cli/io.js"
+import type { EventLogService } from "../../src/events/eventLog.js"
+import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
+import { createTestDatabase } from "../support/db.js"
+import { createTestPrefix } from "../support/redis.js"
+
+/*
+ * The botfleet command end to end in production mode: real Redis (the log) and Postgres (migrate),
+ * output captured, exit codes checked.
+ */
+
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/legacy/${name}`, import.meta.url))
+const token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+
+let env: Record<string, string>
+let log: EventLogService
+let dir: string
+let cleanup: () => Promise<void>
+
+const cli = async (...argv: Array<string>) => {
+  const out: Array<string> = []
+  const err: Array<string> = []
+  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stderrIsTTY: false, env }
+  const code = await main(argv, io)
+  return { code, out: out.join("\n"), err: err.join("\n") }
+}
+
+const register = (botId: string) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const lease = (yield* log.acquireLease(botId, "test", 10_000))!
+      yield* log.append({
+        botId,
+        expectedVersion: 0,
+        fence: lease.fence,
+        events: [
+          { occurredAt: "2025-01-01T00:00:00.000Z", correlationId: "c1", actor: "owner:o", data: { _tag: "BotRegistered", ownerId: "o", name: "shop", kind: "builtin", mode: "sandbox", tokenCiphertext: "v1:abc" } },
+          { occurredAt: "2025-01-02T00:00:00.000Z", correlationId: "c2", actor: "owner:o", data: { _tag: "BotConfigChanged", patch: { greeting: "hi" } } },
+          { occurredAt: "2025-01-03T00:00:00.000Z", correlationId: "c3", actor: "system", data: { _tag: "ReplySent", chatId: -100, messageId: 5, text: `never print ${token}`, at: "2025-01-03T00:00:00.000Z" } }
+        ]
+      })
+      yield* log.releaseLease(lease)
+    })
+  )
+
+beforeAll(async () => {
+  const db = await createTestDatabase("cli")
+  const redis = createTestPrefix("cli")
+  dir = await mkdtemp(join(tmpdir(), "bf-cli-"))
+  env = {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    BOTFLEET_SECRET_KEY: Buffer.alloc(32, 1).toString("base64"),
+    DATA_DIR: dir,
+    LOG_LEVEL: "warning"
+  }
+  log = await Effect.runPromise(makeRedisEventLog({ url: redis.url, prefix: redis.prefix }))
+  await register("shop")
+  cleanup = async () => {
+    await Effect.runPromise(log.close)
+    await redis.cleanup()
+    await db.drop()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+afterAll(async () => {
+  await cleanup()
+})
+
+describe("botfleet CLI", () => {
+  it("prints help and exits 0; an unknown command or option is a usage error (exit 2)", async () => {
+    const help = await cli("--help")
+    expect(help.code).toBe(0)
+    expect(help.out).toContain("import [options] <bot> <files...>")
+    expect((await cli("frobnicate")).code).toBe(2)
+    expect((await cli("inspect", "shop", "--bogus")).code).toBe(2)
+    const bad = await cli("inspect", "shop", "--at", "yesterday-ish")
+    expect(bad.code).toBe(2)
+    expect(bad.err).toContain("--at \"yesterday-ish\" is neither a version")
+  })
+
+  it("refuses a bad configuration naming the variable (exit 1)", async () => {
+    const saved = env
+    env = { ...env, PARTITIONS: "many" }
+    const r = await cli("config")
+    env = saved
+    expect(r.code).toBe(1)
+    expect(r.err).toContain('PARTITIONS: expects an integer from 1 to 1024, got "many"')
+  })
+
+  it("applies migrations once", async () => {
+    const first = await cli("migrate", "--json")
+    expect(first.code).toBe(0)
+    expect(JSON.parse(first.out).applied.length).toBeGreaterThan(0)
+    const second = await cli("migrate")
+    expect(second).toMatchObject({ code: 0, out: "the database is up to date: no migration to apply" })
+  })
+
+  it("imports legacy files with a reconciliation report, and imports nothing the second time", async () => {
+    const dry = await cli("import", "shop", fixture("sessions.json"), fixture("generic.json"), "--dry-run", "--json")
+    expect(dry.code).toBe(0)
+    expect(JSON.parse(dry.out).plan.totals).toMatchObject({ inFiles: 24, new: 24 })
+    expect(await Effect.runPromise(log.streamVersion("shop"))).toBe(3)
+
+    const first = await cli("import", "shop", fixture("sessions.json"), fixture("generic.json"))
+    expect(first.code).toBe(0)
+    expect(first.out).toContain("appended 24 events to bot shop (versions 4..27)")
+    expect(first.out).toContain("reconciled: all 24 records are in the log with the same checksum")
+
+    const second = await cli("import", "shop", fixture("sessions.json"), fixture("generic.json"), "--json")
+    const report = JSON.parse(second.out)
+    expect(second.code).toBe(0)
+    expect(report.appended).toBeUndefined()
+    expect(report.plan.totals).toMatchObject({ new: 0, changed: 0, unchanged: 24 })
+    expect(report.reconciliation.ok).toBe(true)
+    expect(await Effect.runPromise(log.streamVersion("shop"))).toBe(27)
+  })
+
+  it("refuses malformed files with file, path and reason, writing nothing (exit 1)", async () => {
+    const r = await cli("import", "shop", fixture("generic.json"), fixture("bad-generic.json"))
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(`${fixture("bad-generic.json")}: $.users[0].id: expected an integer Telegram user id, got the string "42"`)
+    expect(await Effect.runPromise(log.streamVersion("shop"))).toBe(27)
+  })
+
+  it("inspects the state at the end, at a version and at a time", async () => {
+    const now = JSON.parse((await cli("inspect", "shop")).out)
+    expect(now).toMatchObject({ botId: "shop", version: 27, state: { status: "registered", name: "shop", config: { greeting: "hi" } } })
+    expect(now.eventCounts.LegacyRecordImported).toBe(24)
+    const v1 = JSON.parse((await cli("inspect", "shop", "--at", "1")).out)
+    expect(v1).toMatchObject({ version: 1, state: { config: {} } })
+    const t = JSON.parse((await cli("inspect", "shop", "--at", "2025-01-02T12:00:00Z")).out)
+    expect(t.version).toBe(2)
+    const none = await cli("inspect", "shop", "--at", "99")
+    expect(none.code).toBe(1)
+    expect(none.err).toContain("its stream runs from version 1 to 27")
+  })
+
+  it("tails events readably with filters, never showing a token", async () => {
+    const r = await cli("tail", "shop", "--from", "1", "--no-follow", "--type", "ReplySent,BotRegistered")
+    expect(r.code).toBe(0)
+    const lines = r.out.split("\n")
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toMatch(/^v1 {2}2025-01-01T00:00:00.000Z {2}BotRegistered +ownerId="o" name="shop".* tokenCiphertext=\[redacted\]/)
+    expect(lines[1]).toMatch(/^v3 .*ReplySent .*chatId=-100/)
+    const byChat = await cli("tail", "shop", "--from", "1", "--no-follow", "--chat", "-100", "--json")
+    expect(byChat.out.split("\n").map((l) => JSON.parse(l).version)).toEqual([3])
+    for (const out of [r.out, byChat.out]) expect(out).not.toContain("AAHdqTcv")
+  })
+
+  it("exports a stream to ndjson and imports it under a new bot id, identical", async () => {
+    const file = join(dir, "shop.ndjson")
+    expect((await cli("events", "shop", "--export", file)).code).toBe(0)
+    const lines = (await readFile(file, "utf8")).trim().split("\n")
+    expect(lines).toHaveLength(27)
+    const imported = await cli("events", "shop-copy", "--import", file, "--json")
+    expect(imported.code).toBe(0)
+    expect(JSON.parse(imported.out).imported).toBe(27)
+    const a = JSON.parse((await cli("inspect", "shop")).out)
+    const b = JSON.parse((await cli("inspect", "shop-copy")).out)
+    expect(b.state).toEqual(a.state)
+    const again = await cli("events", "shop-copy", "--import", file)
+    expect(again.code).toBe(1)
+    expect(again.err).toContain("bot shop-copy already has 27 events: import into a new bot id")
+  })
+
+  it("lists dead letters (none here)", async () => {
+    expect(await cli("dlq", "list")).toMatchObject({ code: 0, out: "no dead-letter entries" })
+    expect(JSON.parse((await cli("dlq", "list", "--json")).out)).toEqual([])
+  })
+})
