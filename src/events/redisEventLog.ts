@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto"
 import { Effect, Either, Layer } from "effect"
 import { Redis } from "ioredis"
 import type { RedisOptions } from "ioredis"
-import { argsToFields, decodeFields, encodeNewEvent, fieldsToArgs, toFields, withPosition } from "./codec.js"
+import { argsToFields, decodeFields, encodeNewEvent, FIELD_NAMES, toFields, withPosition } from "./codec.js"
 import type { EncodedEvent } from "./codec.js"
 import { InvalidEvent, LogUnavailable, StaleFence, WrongExpectedVersion } from "./errors.js"
 import type { AppendError } from "./errors.js"
@@ -85,8 +85,12 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
         encoded.push(r.right)
       }
       // versions are known up front: the script writes them only if the stream is at expectedVersion
-      const eventArgs = encoded.map((e, i) => fieldsToArgs(toFields(req.botId, req.expectedVersion + i + 1, e)))
-      const args: Array<string | number> = [req.expectedVersion, req.fence, encoded.length, eventArgs[0]!.length, ...eventArgs.flat()]
+      const args: Array<string | number> = [req.expectedVersion, req.fence, encoded.length, FIELD_NAMES.length * 2]
+      encoded.forEach((e, i) => {
+        // the same fields as codec's fieldsToArgs, pushed into one array: this is the hot path
+        const f = toFields(req.botId, req.expectedVersion + i + 1, e)
+        for (const k of FIELD_NAMES) args.push(k, f[k])
+      })
       return Either.right({ req, args })
     }
 

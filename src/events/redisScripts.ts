@@ -61,12 +61,8 @@ local per = tonumber(ARGV[4])
 local reply = {${APPEND_OK}, actual + n}
 local i = 5
 for k = 1, n do
-  local fields = {}
-  for j = 0, per - 1 do fields[j + 1] = ARGV[i + j] end
-  local pos = redis.call('XADD', KEYS[2], '*', unpack(fields))
-  fields[per + 1] = 'pos'
-  fields[per + 2] = pos
-  redis.call('XADD', KEYS[1], string.format('%d-0', actual + k), unpack(fields))
+  local pos = redis.call('XADD', KEYS[2], '*', unpack(ARGV, i, i + per - 1))
+  redis.call('XADD', KEYS[1], (actual + k) .. '-0', 'pos', pos, unpack(ARGV, i, i + per - 1))
   reply[k + 2] = pos
   i = i + per
 end
