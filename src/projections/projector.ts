@@ -81,6 +81,8 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
   // after a data error, batches of one find the poisoned entry
   let isolate = false
   const unacked = new Set<string>()
+  // dead-lettered by this process and not yet behind the checkpoint: a retried batch must not repeat them
+  const deadLettered = new Set<string>()
 
   const fail = (stage: ProjectionFailed["stage"]) => (cause: unknown) =>
     new ProjectionFailed({ partition, stage, retryable: isTransientSqlError(cause), cause })
@@ -88,6 +90,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
   const ackCovered = (checkpoint: string | null) =>
     Effect.gen(function* () {
       if (checkpoint === null) return
+      for (const p of deadLettered) if (comparePositions(p, checkpoint) <= 0) deadLettered.delete(p)
       const covered = [...unacked].filter((p) => comparePositions(p, checkpoint) <= 0)
       if (covered.length === 0) return
       yield* log.ack(partition, group, covered)
@@ -163,10 +166,12 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     const mapped = mapBatch(inputs, ownerMap)
     refused.push(...mapped.failures)
     // refusals are known before the transaction (mapping is pure): dead-letter them first, so a
-    // crash after the commit cannot lose them (a crash before it may dead-letter one twice)
+    // crash after the commit cannot lose them (a crash before the commit may dead-letter one twice)
     for (const f of refused) {
+      if (deadLettered.has(f.position)) continue
       const d = entries.find((e) => e.position === f.position)!
       yield* log.deadLetter({ group, delivery: d, reason: f.reason })
+      deadLettered.add(f.position)
     }
 
     const last = entries[entries.length - 1]!

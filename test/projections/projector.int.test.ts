@@ -4,6 +4,7 @@ import { migrate } from "../../src/db/migrator.js"
 import { makePgSql } from "../../src/db/pgSql.js"
 import type { SqlClient } from "../../src/db/sql.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
+import { partitionLag } from "../../src/projections/lag.js"
 import { makeProjector } from "../../src/projections/projector.js"
 import { createTestDatabase } from "../support/db.js"
 import { appendFacts, dumpTables, received, registered, truncateProjections } from "./fixtures.js"
@@ -62,5 +63,58 @@ describe("projector", () => {
     // no secret reaches the audit log or the archive's audit summary
     expect(dump["audit_log"]!.join("\n")).not.toContain("secret-ciphertext")
     expect(await Effect.runPromise(log.pendingCount(0, "projections"))).toBe(0)
+  })
+
+  it("a projector killed mid-batch leaves nothing behind; its successor projects each event once", async () => {
+    const log = makeMemoryEventLog({ partitions: 1 })
+    await appendFacts(log, "bot-k", [registered("owner-1"), received(1, 1, 1), received(1, 2, 2), received(2, 1, 3)])
+    const killed = makeProjector({ log, sql, partition: 0, blockMs: 0, batchSize: 3, beforeCommit: () => { throw new Error("SIGKILL") } })
+    const r = await Effect.runPromise(Effect.either(killed.step))
+    expect(r._tag).toBe("Left")
+    const empty = await dumpTables(sql)
+    expect(Object.values(empty).flat()).toEqual([])
+
+    await drain(makeProjector({ log, sql, partition: 0, blockMs: 0, batchSize: 3 }))
+    const after = await dumpTables(sql)
+    await truncateProjections(sql)
+    await drain(makeProjector({ log, sql, partition: 0, group: "clean", blockMs: 0 }))
+    expect(after).toEqual(await dumpTables(sql))
+    const stats = (await sql.query("SELECT messages_in, active_users, new_users FROM daily_stats")).rows
+    expect(stats).toEqual([{ messages_in: 3, active_users: 2, new_users: 2 }])
+  })
+
+  it("dead-letters what cannot be projected, with the reason, and goes on", async () => {
+    const log = makeMemoryEventLog({ partitions: 1 })
+    await appendFacts(log, "bot-ok", [registered("owner-1"), received(1, 1, 1)])
+    const garbled = log.injectRaw(0, { eventId: "x", botId: "bot-ok", v: "3", type: "MessageReceived", schemaVersion: "1", occurredAt: "2026-01-01T00:00:00Z", correlationId: "c", causationId: "", actor: "system", data: "{not json" })
+    await appendFacts(log, "bot-unknown", [received(1, 1, 1)])
+    // valid to the schema, refused by Postgres (text cannot hold NUL): found by retrying one by one
+    await appendFacts(log, "bot-ok", [received(1, 1, 4, "nul\u0000byte"), received(1, 1, 5, "after")])
+    await drain(makeProjector({ log, sql, partition: 0, blockMs: 0 }))
+    const dead = Effect.runSync(log.readDeadLetters(0))
+    expect(dead.map((d) => d.reason)).toEqual([
+      expect.stringContaining("MalformedJson"),
+      expect.stringContaining("owner is unknown"),
+      expect.stringContaining("projection failed")
+    ])
+    expect(dead[0]!.position).toBe(garbled)
+    const texts = (await sql.query<{ text: string }>("SELECT text FROM messages ORDER BY version")).rows.map((r) => r.text)
+    expect(texts).toEqual(["hello", "after"])
+    expect(await Effect.runPromise(log.pendingCount(0, "projections"))).toBe(0)
+  })
+
+  it("measures lag per partition and reports a stalled projector", async () => {
+    const log = makeMemoryEventLog({ partitions: 2 })
+    const t0 = Date.UTC(2026, 0, 1)
+    await appendFacts(log, "bot-lag", [registered("owner-1"), received(1, 1, 1), received(1, 1, 2)])
+    const partition = log.partitionOf("bot-lag")
+    const early = await Effect.runPromise(partitionLag({ log, sql, partition, stallAfterMs: 30_000, now: () => t0 + 5_000 }))
+    expect(early).toMatchObject({ waiting: 3, oldestWaitingAgeMs: 5_000, stalled: false, checkpoint: null })
+    const late = await Effect.runPromise(partitionLag({ log, sql, partition, stallAfterMs: 30_000, now: () => t0 + 60_000 }))
+    expect(late).toMatchObject({ waiting: 3, stalled: true })
+    await drain(makeProjector({ log, sql, partition, blockMs: 0 }))
+    const done = await Effect.runPromise(partitionLag({ log, sql, partition, stallAfterMs: 30_000 }))
+    expect(done).toMatchObject({ waiting: 0, oldestWaitingAgeMs: null, stalled: false })
+    expect(done.checkpoint).not.toBeNull()
   })
 })
