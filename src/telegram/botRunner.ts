@@ -1,0 +1,61 @@
+import { Effect } from "effect"
+import { BotActor } from "../actors/actor.js"
+import type { ActorDeps, ActorStatus } from "../actors/actor.js"
+import { makeBotApi } from "./botApi.js"
+import { startOutboxRunner } from "./outboxRunner.js"
+import type { OutboxRunner } from "./outboxRunner.js"
+import type { Sender } from "./sender.js"
+
+/**
+ * One bot on this node with its Telegram side: the lease, then the outbox runner (which first
+ * closes out calls a previous holder left without outcome), then the actor. The order matters:
+ * see outboxRunner.ts. The supervisor can do the same composition; this is the seam it plugs.
+ */
+export interface RunningBot {
+  readonly botId: string
+  readonly fence: number
+  readonly outbox: OutboxRunner
+  /** Resolves when the actor stopped (after `stop`, or on a failure). */
+  readonly done: Promise<ActorStatus>
+  /** Drains: the actor finishes its input in hand and records BotStopped, then the outbox stops. */
+  readonly stop: (reason?: string) => Promise<void>
+}
+
+export interface RunBotOptions {
+  readonly deps: ActorDeps
+  readonly botId: string
+  readonly nodeId: string
+  /** The bot's token in clear, held only in the Bot API client's closure. */
+  readonly token: string
+  readonly apiRoot: string
+  readonly sender: Sender
+  readonly leaseTtlMs?: number
+  readonly onError?: (e: unknown) => void
+}
+
+export class LeaseBusy extends Error {
+  constructor(readonly botId: string) {
+    super(`bot ${botId}: another node holds the lease`)
+  }
+}
+
+export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
+  const lease = await Effect.runPromise(o.deps.log.acquireLease(o.botId, o.nodeId, o.leaseTtlMs ?? 60_000))
+  if (!lease) throw new LeaseBusy(o.botId)
+  const api = makeBotApi(o.token, { apiRoot: o.apiRoot })
+  const outbox = await startOutboxRunner({ log: o.deps.log, botId: o.botId, fence: lease.fence, sender: o.sender, call: api.call, ...(o.onError ? { onError: o.onError } : {}) })
+  const actor = new BotActor(o.deps, { botId: o.botId, nodeId: o.nodeId, fence: lease.fence, idleWaitMs: 500 })
+  const done = actor.run()
+  return {
+    botId: o.botId,
+    fence: lease.fence,
+    outbox,
+    done,
+    stop: async (reason = "stop requested") => {
+      await actor.send({ _tag: "Stop", reason }).catch(() => undefined)
+      await done.catch(() => undefined)
+      await outbox.stop()
+      await Effect.runPromise(Effect.ignore(o.deps.log.releaseLease(lease)))
+    }
+  }
+}

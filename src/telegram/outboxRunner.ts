@@ -1,0 +1,133 @@
+import { Effect, Either } from "effect"
+import type { EventLogService } from "../events/eventLog.js"
+import type { DomainEvent } from "../events/schema/catalogue.js"
+import { abandonPendingCalls, executeIntents } from "./recordedCalls.js"
+import type { Intent } from "./recordedCalls.js"
+import type { CallFn, Sender } from "./sender.js"
+
+/**
+ * Executes a bot's recorded Bot API intents, beside its actor, on the node holding its lease.
+ *
+ * It tails the bot's stream. At start it folds the stream and records `BotApiCallOutcomeUnknown`
+ * for every intent without an outcome: those were left by a previous holder that stopped between
+ * intent and result, and are never sent again. Start it BEFORE the bot's actor, so every intent it
+ * meets later is new. From then on each new intent is sent (outbox sender: limits, 429 retries,
+ * no duplicating retries) and its outcome appended with the lease's fence.
+ *
+ * Its appends race the actor's: both check the expected version, so neither overwrites the other.
+ * The actor, refused with WrongExpectedVersion, catches up and decides again from a state that
+ * now includes the outcomes (a user who blocked the bot is then never messaged again).
+ */
+export interface OutboxRunnerOptions {
+  readonly log: EventLogService
+  readonly botId: string
+  /** The fencing token of the lease this node holds for the bot. */
+  readonly fence: number
+  readonly sender: Sender
+  readonly call: CallFn
+  /** Pause between stream reads when idle; reads come back-to-back while there is work. */
+  readonly idlePollMs?: number
+  readonly onError?: (e: unknown) => void
+}
+
+export interface OutboxRunner {
+  /** Stops after every intent recorded so far is sent and its outcome recorded. */
+  readonly stop: () => Promise<void>
+  /** Outcomes recorded so far (for tests and metrics). */
+  readonly recorded: () => number
+}
+
+const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
+
+export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxRunner> => {
+  let version = 0
+  const pending = new Map<string, Intent>()
+  const done = new Set<string>()
+  let stopped = false
+  let recorded = 0
+
+  const fold = (e: DomainEvent) => {
+    if (e._tag === "BotApiCallIntended") {
+      if (!done.has(e.callId)) pending.set(e.callId, e)
+    } else if (e._tag === "BotApiCallSucceeded" || e._tag === "BotApiCallFailed" || e._tag === "BotApiCallOutcomeUnknown") {
+      pending.delete(e.callId)
+      done.add(e.callId)
+    }
+  }
+  const readNew = async (): Promise<number> => {
+    let n = 0
+    for (;;) {
+      const events = await run(o.log.readStream(o.botId, { from: version + 1, limit: 500 }))
+      for (const e of events) {
+        fold(e.data)
+        version = e.version
+      }
+      n += events.length
+      if (events.length < 500) return n
+    }
+  }
+  /** Appends outcomes, re-reading and retrying when the actor appended first. */
+  const record = async (events: ReadonlyArray<DomainEvent>) => {
+    let todo = events
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      const at = new Date().toISOString()
+      const r = await run(
+        Effect.either(
+          o.log.append({
+            botId: o.botId,
+            expectedVersion: version,
+            fence: o.fence,
+            events: todo.map((data) => ({ data, occurredAt: at, correlationId: `outbox:${o.botId}`, causationId: null, actor: "system" }))
+          })
+        )
+      )
+      if (Either.isRight(r)) {
+        for (const e of todo) fold(e)
+        version = r.right.version
+        recorded += todo.filter((e) => e._tag.startsWith("BotApiCall")).length
+        return
+      }
+      if (r.left._tag !== "WrongExpectedVersion" || attempt > 50) throw r.left
+      await readNew()
+      // never record an outcome twice (another writer may have recorded it meanwhile)
+      todo = todo.filter((e) => !("callId" in e) || !done.has(e.callId) || pending.has(e.callId))
+    }
+  }
+
+  await readNew()
+  if (pending.size > 0) {
+    const abandoned = new Map([...pending.keys()].map((id) => [id, pending.get(id)!.method]))
+    await record(abandonPendingCalls(abandoned))
+  }
+
+  const loop = async () => {
+    for (;;) {
+      try {
+        // read once more after stop was asked: the actor's last intents still get sent
+        const finishing = stopped
+        const n = await readNew()
+        if (pending.size > 0) {
+          const batch = [...pending.values()]
+          for (const i of batch) pending.delete(i.callId)
+          const outcomes = await executeIntents(batch, { botKey: o.botId, sender: o.sender, call: o.call, now: () => new Date().toISOString() })
+          await record(outcomes)
+          continue
+        }
+        if (finishing) return
+        if (n === 0) await new Promise((r) => setTimeout(r, o.idlePollMs ?? 20))
+      } catch (e) {
+        o.onError?.(e)
+        if ((e as { _tag?: string })._tag === "StaleFence" || stopped) return
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    }
+  }
+  const loopDone = loop()
+  return {
+    stop: async () => {
+      stopped = true
+      await loopDone
+    },
+    recorded: () => recorded
+  }
+}
