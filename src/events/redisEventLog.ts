@@ -166,8 +166,8 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
           const key = keysOf(pOf(botId)).stream(botId)
           const read =
             opts.direction === "backward"
-              ? call("readStream", () => range(redis, "xrevrange", key, opts.from === undefined ? "+" : `${opts.from}-0`, "-", opts.limit))
-              : call("readStream", () => range(redis, "xrange", key, `${Math.max(1, opts.from ?? 1)}-0`, "+", opts.limit))
+              ? call("readStream", () => range(redis, "xrevrange", key, opts.from === undefined ? "+" : `${Math.floor(opts.from)}-0`, "-", opts.limit))
+              : call("readStream", () => range(redis, "xrange", key, `${Math.max(1, Math.floor(opts.from ?? 1))}-0`, "+", opts.limit))
           return read.pipe(Effect.flatMap((entries) => decodeStream(botId, entries as StreamEntry[])))
         }),
 
