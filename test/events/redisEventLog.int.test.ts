@@ -130,6 +130,18 @@ describe("redis event log specifics", () => {
     expect(await run(log.streamVersion(bot))).toBe(4)
   })
 
+  it("times leases by the Redis server's clock, and keeps the fence counter after release", async () => {
+    const bot = "clock-bot"
+    const [seconds, micros] = await redis.time()
+    const serverNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    const lease = await run(log.acquireLease(bot, "node-a", 60_000))
+    expect(lease!.expiresAt - serverNow).toBeGreaterThanOrEqual(60_000)
+    expect(lease!.expiresAt - serverNow).toBeLessThan(70_000)
+    expect(await run(log.releaseLease(lease!))).toBe(true)
+    expect(await redis.hgetall(redisKeys(t.prefix, log.partitionOf(bot)).lease(bot))).toMatchObject({ nodeId: "", fence: String(lease!.fence) })
+    expect((await run(log.acquireLease(bot, "node-a", 1000)))!.fence).toBe(lease!.fence + 1)
+  })
+
   it("a blocking group read waits for new entries without holding up appends", async () => {
     const bot = "blocking-bot"
     const p = log.partitionOf(bot)
