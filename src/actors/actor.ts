@@ -99,6 +99,7 @@ export class BotActor {
   private beatAt: number
   private busySince: number | null = null
   private readonly now: () => number
+  private killedFor: string | null = null
 
   constructor(
     private readonly deps: ActorDeps,
@@ -111,6 +112,15 @@ export class BotActor {
 
   get botId() {
     return this.config.botId
+  }
+
+  /**
+   * Forbids any further append: for an actor abandoned on a live thread (stuck, in-process), whose
+   * successor holds the same fence, so the fence alone would not stop a late write.
+   */
+  kill(reason: string) {
+    this.killedFor = reason
+    this.wakeCommand?.()
   }
 
   health(): ActorHealth {
@@ -150,6 +160,7 @@ export class BotActor {
     onStarted?.(this.status())
     const batch = this.config.batchSize ?? 32
     while (this.stopReason === null) {
+      if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
       this.beatAt = this.now()
       if (this.commands.length > 0) {
         await this.runCommand(this.commands.shift()!)
@@ -281,6 +292,7 @@ export class BotActor {
     for (let attempt = 0; ; attempt++) {
       const events = await this.decide(input, guarded)
       if (events.length === 0) return
+      if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
       const at = "at" in input ? input.at : this.iso()
       const news: NewEvent[] = events.map((data) => ({ data, occurredAt: at, correlationId, causationId: null, actor }))
       const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events: news })))

@@ -5,8 +5,8 @@ import type { ActorHandle, ActorHost } from "./host.js"
 
 /**
  * Actors on the calling thread: for tests, replay and the memory log (which one thread owns).
- * `abort` cannot interrupt JavaScript that is running, so it only fails `done`; the actor's own
- * appends are still fenced by its lease.
+ * `abort` cannot interrupt JavaScript that is running: it fails `done` and kills the actor, which
+ * then refuses to append anything (its successor shares the fence, so the fence alone would not).
  */
 export const makeInProcessHost = (deps: ActorDeps): ActorHost => {
   const live = new Set<ActorHandle>()
@@ -30,7 +30,10 @@ export const makeInProcessHost = (deps: ActorDeps): ActorHost => {
         done,
         send: (command) => actor.send(command),
         health: () => actor.health(),
-        abort: (reason) => abort(new ActorDied({ botId: spec.botId, where: "actor", name: "Aborted", reason }))
+        abort: (reason) => {
+          actor.kill(reason)
+          abort(new ActorDied({ botId: spec.botId, where: "actor", name: "Aborted", reason }))
+        }
       }
       live.add(handle)
       done.then(() => live.delete(handle), () => live.delete(handle))

@@ -56,7 +56,7 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
   return {
     start: (spec) => {
       const { port1, port2 } = new MessageChannel()
-      const abort = new AbortController()
+      let threadId: number | null = null
       const pending = new Map<number, { resolve: (s: ActorStatus) => void; reject: (e: unknown) => void }>()
       let nextId = 1
       let health: ActorHealth = { beatAt: Date.now(), busySince: null }
@@ -68,6 +68,7 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
         switch (msg._tag) {
           case "Started":
             health = { beatAt: Date.now(), busySince: null }
+            threadId = msg.threadId
             markStarted(msg.status)
             break
           case "Heartbeat":
@@ -85,7 +86,7 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
         }
       })
 
-      const done = (pool.run({ spec, port: port2 }, { transferList: [port2], signal: abort.signal }) as Promise<unknown>).then(
+      const done = (pool.run({ spec, port: port2 }, { transferList: [port2] }) as Promise<unknown>).then(
         (raw) => {
           const r = decodeResult(raw)
           if (r._tag === "Stopped") return r.status
@@ -115,7 +116,11 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
             port1.postMessage(msg)
           }),
         health: () => health,
-        abort: (reason) => abort.abort(reason)
+        // no AbortSignal on the task: piscina gives an abortable task a thread of its own. A stuck
+        // actor's thread is terminated instead; piscina rejects its tasks and replaces it.
+        abort: () => {
+          if (threadId !== null) void pool.threads.find((t) => t.threadId === threadId)?.terminate()
+        }
       }
       return handle
     },

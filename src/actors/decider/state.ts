@@ -117,7 +117,8 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
     case "BotStopped":
       return { ...state, status: state.status === "removed" ? "removed" : "stopped" }
     case "BotCrashed":
-      return { ...state, crashes: state.crashes + 1, lastError: event.reason }
+      // node cleared: the restarted actor records a fresh BotStarted
+      return { ...state, crashes: state.crashes + 1, lastError: event.reason, node: null }
     case "BotGaveUp":
       return { ...state, status: "failed", lastError: event.lastError }
     case "BotRemoved":

@@ -1,5 +1,5 @@
 import type { MessagePort } from "node:worker_threads"
-import { workerData } from "node:worker_threads"
+import { threadId, workerData } from "node:worker_threads"
 import { Schema } from "effect"
 import { BotActor } from "../actor.js"
 import type { ActorDeps } from "../actor.js"
@@ -52,7 +52,7 @@ export default async function runBot(task: { spec: unknown; port: MessagePort })
       )
     })
     try {
-      const status = await actor.run((status) => post(port, { _tag: "Started", status }))
+      const status = await actor.run((status) => post(port, { _tag: "Started", status, threadId }))
       return { _tag: "Stopped", status }
     } finally {
       live.delete(actor)

@@ -18,7 +18,8 @@ export const StatusData = Schema.Struct({
 })
 
 export const FromWorker = Schema.Union(
-  Schema.TaggedStruct("Started", { status: StatusData }),
+  /** `threadId` lets the host end this thread if the actor gets stuck. */
+  Schema.TaggedStruct("Started", { status: StatusData, threadId: Schema.Number }),
   Schema.TaggedStruct("Reply", { requestId: Schema.Number, status: StatusData }),
   Schema.TaggedStruct("Refused", { requestId: Schema.Number, error: ErrorInfo }),
   Schema.TaggedStruct("Heartbeat", { beatAt: Schema.Number, busySince: Schema.NullOr(Schema.Number) })

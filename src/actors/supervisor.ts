@@ -1,0 +1,301 @@
+import { Clock, Data, Duration, Effect, Either, Exit, FiberMap, Schedule } from "effect"
+import type { Scope } from "effect"
+import type { EventLogService, Lease } from "../events/eventLog.js"
+import type { DomainEvent } from "../events/schema/catalogue.js"
+import type { ActorCommand, ActorStatus } from "./actor.js"
+import type { ActorHandle, ActorHost, ActorSpec } from "./host.js"
+import type { InboxService } from "./inbox.js"
+
+export type RuntimeState = "waiting" | "starting" | "running" | "restarting" | "failed" | "stopped"
+
+/** What the ops surface shows per bot. */
+export interface BotRuntimeStatus {
+  readonly botId: string
+  /** waiting: another node holds the lease; failed: gave up after its restart budget. */
+  readonly state: RuntimeState
+  readonly restarts: number
+  readonly lastError: string | null
+  readonly fence: number | null
+  readonly version: number | null
+  /** Inbox entries not handled yet (counted up to 10,000); null when not running here. */
+  readonly inboxLag: number | null
+}
+
+export interface SupervisorOptions {
+  readonly nodeId: string
+  readonly host: ActorHost
+  /** The main thread's log: leases, and the lifecycle facts an actor cannot record itself (crashes). */
+  readonly log: EventLogService
+  readonly inbox: InboxService
+  readonly leaseTtlMs?: number
+  /** First restart delay; doubles each time, with jitter, capped by `maxBackoffMs`. */
+  readonly baseBackoffMs?: number
+  readonly maxBackoffMs?: number
+  /** Consecutive crashes tolerated; the next one records BotGaveUp and leaves the bot failed. */
+  readonly restartBudget?: number
+  /** A run this long counts as healthy: the crash count and backoff start over. */
+  readonly healthyAfterMs?: number
+  /** No heartbeat for this long, or one input in the handler for this long: restart the actor. */
+  readonly stuckAfterMs?: number
+  /** Activations per second this node allows itself (a restart of 10,000 bots must not stampede Redis). */
+  readonly activationsPerSecond?: number
+  /** How long a graceful stop may take before the actor is aborted. */
+  readonly drainTimeoutMs?: number
+  /** Defaults for every actor (snapshotEvery, inputBudgetMs...). */
+  readonly actor?: Omit<ActorSpec, "botId" | "nodeId" | "fence">
+}
+
+export interface Supervisor {
+  /** Starts supervising the bot (idempotent): lease, actor, restarts. Returns at once. */
+  readonly startBot: (botId: string) => Effect.Effect<void>
+  /** Drains the bot's actor (in-flight input finishes, BotStopped, snapshot) and releases its lease. */
+  readonly stopBot: (botId: string) => Effect.Effect<void>
+  /** Gracefully stops every bot, in parallel. */
+  readonly drain: Effect.Effect<void>
+  /** Sends a command to the running actor (config changes apply without a restart). */
+  readonly send: (botId: string, command: ActorCommand) => Effect.Effect<ActorStatus, NotRunning | CommandRefused>
+  readonly status: (botId: string) => Effect.Effect<BotRuntimeStatus | null>
+  readonly statuses: Effect.Effect<ReadonlyArray<BotRuntimeStatus>>
+}
+
+export class NotRunning extends Data.TaggedError("NotRunning")<{ readonly botId: string; readonly reason: string }> {
+  override get message() {
+    return `bot ${this.botId} is not running here: ${this.reason}`
+  }
+}
+
+/** The actor refused the command (e.g. a config patch that is not an object), or ended meanwhile. */
+export class CommandRefused extends Data.TaggedError("CommandRefused")<{ readonly botId: string; readonly reason: string }> {
+  override get message() {
+    return `bot ${this.botId} refused the command: ${this.reason}`
+  }
+}
+
+/** Why one run of an actor ended. */
+type RunEnd =
+  | { readonly _tag: "Stopped" }
+  | { readonly _tag: "Crashed"; readonly reason: string }
+  | { readonly _tag: "LeaseLost"; readonly reason: string }
+
+interface Entry {
+  state: RuntimeState
+  restarts: number
+  lastError: string | null
+  lease: Lease | null
+  handle: ActorHandle | null
+}
+
+const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
+
+/**
+ * One Effect fiber per bot (a FiberMap keyed by bot id) on the main thread. The fiber takes the
+ * bot's lease (waiting while another node holds it), starts the actor on the host with the
+ * lease's fence, renews the lease, watches heartbeats, and when the actor dies records
+ * BotCrashed and restarts it after an exponential, jittered backoff; past the restart budget it
+ * records BotGaveUp and stops trying. Interrupting the fiber (stopBot, drain, closing the scope)
+ * drains the actor and releases the lease, in that order, so a successor never overlaps it.
+ * One bot's failure never reaches another's fiber.
+ */
+export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const fibers = yield* FiberMap.make<string>()
+    const entries = new Map<string, Entry>()
+    const ttl = o.leaseTtlMs ?? 15_000
+    const stuckAfter = o.stuckAfterMs ?? 30_000
+    const drainTimeout = o.drainTimeoutMs ?? 10_000
+    const slotMs = o.activationsPerSecond ? 1000 / o.activationsPerSecond : 0
+    let nextSlot = 0
+
+    /** Waits for this node's next activation slot (a token bucket of one, refilled at the rate). */
+    const activationSlot = Effect.gen(function* () {
+      if (slotMs === 0) return
+      const now = yield* Clock.currentTimeMillis
+      const at = Math.max(now, nextSlot)
+      nextSlot = at + slotMs
+      if (at > now) yield* Effect.sleep(Duration.millis(at - now))
+    })
+
+    const record = (botId: string, fence: number, data: DomainEvent) =>
+      Effect.gen(function* () {
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const version = yield* o.log.streamVersion(botId)
+          const now = yield* Clock.currentTimeMillis
+          const r = yield* Effect.either(
+            o.log.append({
+              botId,
+              expectedVersion: version,
+              fence,
+              events: [{ data, occurredAt: new Date(now).toISOString(), correlationId: `supervisor:${o.nodeId}`, actor: "system" }]
+            })
+          )
+          if (Either.isRight(r) || r.left._tag !== "WrongExpectedVersion") return
+        }
+      }).pipe(Effect.catchAll(() => Effect.void)) // a lost lifecycle fact must not stop supervision
+
+    const acquire = (botId: string, entry: Entry) =>
+      Effect.gen(function* () {
+        for (;;) {
+          const lease = yield* o.log.acquireLease(botId, o.nodeId, ttl).pipe(Effect.orElseSucceed(() => null))
+          if (lease) return lease
+          entry.state = "waiting"
+          yield* Effect.sleep(Duration.millis(ttl / 2))
+        }
+      })
+
+    const release = (entry: Entry) =>
+      Effect.suspend(() => (entry.lease ? o.log.releaseLease(entry.lease) : Effect.succeed(false))).pipe(
+        Effect.catchAll(() => Effect.succeed(false)),
+        Effect.tap(() => Effect.sync(() => (entry.lease = null)))
+      )
+
+    /** Renews the lease every third of its TTL; ends (succeeds) only when the lease is lost. */
+    const keepLease = (entry: Entry) =>
+      Effect.gen(function* () {
+        for (;;) {
+          yield* Effect.sleep(Duration.millis(ttl / 3))
+          const renewed = yield* o.log.renewLease(entry.lease!, ttl).pipe(Effect.either)
+          if (Either.isRight(renewed)) {
+            if (renewed.right === null) return { _tag: "LeaseLost", reason: "the lease was taken by another node" } as RunEnd
+            entry.lease = renewed.right
+          }
+          // an unreachable store: keep the actor; its appends fail on their own if the lease lapses
+        }
+      })
+
+    /** Ends when the actor stops beating or sits on one input too long. */
+    const watchdog = (handle: ActorHandle) =>
+      Effect.gen(function* () {
+        for (;;) {
+          yield* Effect.sleep(Duration.millis(Math.max(50, stuckAfter / 4)))
+          const now = yield* Clock.currentTimeMillis
+          const h = handle.health()
+          if (now - h.beatAt > stuckAfter) return `no heartbeat for ${now - h.beatAt} ms`
+          if (h.busySince !== null && now - h.busySince > stuckAfter) return `one input in the handler for ${now - h.busySince} ms`
+        }
+      })
+
+    const gracefulStop = (handle: ActorHandle) =>
+      Effect.promise(() => handle.send({ _tag: "Stop", reason: "drain" }).catch(() => undefined)).pipe(
+        Effect.zipRight(Effect.promise(() => handle.done.then(() => true, () => true))),
+        Effect.timeoutTo({ duration: Duration.millis(drainTimeout), onSuccess: () => true, onTimeout: () => false }),
+        Effect.flatMap((drained) => (drained ? Effect.void : Effect.sync(() => handle.abort("drain timed out"))))
+      )
+
+    /** One run of the actor: until it dies, the lease is lost, or the fiber is interrupted (drain). */
+    const runOnce = (botId: string, entry: Entry) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => o.host.start({ ...o.actor, botId, nodeId: o.nodeId, fence: entry.lease!.fence })),
+        (handle) =>
+          Effect.gen(function* () {
+            entry.handle = handle
+            const died = Effect.promise(() =>
+              handle.done.then(
+                (): RunEnd => ({ _tag: "Stopped" }),
+                (e: { name?: string; reason?: string }): RunEnd =>
+                  e?.name === "LeaseLost" ? { _tag: "LeaseLost", reason: errorText(e) } : { _tag: "Crashed", reason: errorText(e) }
+              )
+            )
+            yield* Effect.promise(() => handle.started.then(() => undefined, () => undefined))
+            if (entry.state !== "failed") entry.state = "running"
+            const stuck = watchdog(handle).pipe(
+              Effect.tap((why) => Effect.sync(() => handle.abort(why))),
+              Effect.map((why): RunEnd => ({ _tag: "Crashed", reason: `stuck: ${why}` }))
+            )
+            return yield* Effect.raceAll([died, keepLease(entry), stuck])
+          }),
+        (handle, exit) =>
+          Effect.gen(function* () {
+            entry.handle = null
+            if (Exit.isInterrupted(exit)) yield* gracefulStop(handle)
+          })
+      )
+
+    const supervise = (botId: string, entry: Entry) =>
+      Effect.gen(function* () {
+        const schedule = Schedule.exponential(Duration.millis(o.baseBackoffMs ?? 200), 2).pipe(
+          Schedule.jittered,
+          Schedule.modifyDelay((d) => Duration.min(d, Duration.millis(o.maxBackoffMs ?? 30_000))),
+          Schedule.intersect(Schedule.recurs(o.restartBudget ?? 5))
+        )
+        const backoff = yield* Schedule.driver(schedule)
+        entry.state = "starting"
+        yield* activationSlot
+        entry.lease = yield* acquire(botId, entry)
+        entry.state = "starting"
+        for (;;) {
+          const startedAt = yield* Clock.currentTimeMillis
+          const end = yield* runOnce(botId, entry)
+          if (end._tag === "Stopped") return // asked to stop (a Stop command): drained, BotStopped recorded
+          if (end._tag === "LeaseLost") {
+            // another node owns the bot now: it is theirs to run; ours to forget
+            entry.state = "stopped"
+            entry.lastError = end.reason
+            entry.lease = null
+            return
+          }
+          entry.restarts += 1
+          entry.lastError = end.reason
+          entry.state = "restarting"
+          if ((yield* Clock.currentTimeMillis) - startedAt >= (o.healthyAfterMs ?? 60_000)) yield* backoff.reset
+          yield* record(botId, entry.lease!.fence, { _tag: "BotCrashed", nodeId: o.nodeId, reason: end.reason, attempt: entry.restarts })
+          const next = yield* Effect.either(backoff.next(end.reason))
+          if (Either.isLeft(next)) {
+            yield* record(botId, entry.lease!.fence, { _tag: "BotGaveUp", lastError: end.reason, attempts: entry.restarts })
+            entry.state = "failed"
+            yield* release(entry)
+            return
+          }
+          yield* activationSlot
+        }
+      }).pipe(
+        Effect.ensuring(
+          Effect.suspend(() => {
+            if (entry.state !== "failed") entry.state = "stopped"
+            return release(entry)
+          })
+        )
+      )
+
+    const startBot = (botId: string) =>
+      Effect.gen(function* () {
+        if (yield* FiberMap.has(fibers, botId)) return
+        const before = entries.get(botId)
+        const entry: Entry = { state: "starting", restarts: before?.restarts ?? 0, lastError: before?.lastError ?? null, lease: null, handle: null }
+        entries.set(botId, entry)
+        yield* FiberMap.run(fibers, botId, supervise(botId, entry), { onlyIfMissing: true })
+      })
+
+    const statusOf = (botId: string, entry: Entry): Effect.Effect<BotRuntimeStatus> =>
+      Effect.gen(function* () {
+        const base = { botId, state: entry.state, restarts: entry.restarts, lastError: entry.lastError, fence: entry.lease?.fence ?? null }
+        const handle = entry.handle
+        if (!handle || entry.state !== "running") return { ...base, version: null, inboxLag: null }
+        const actor = yield* Effect.promise(() => handle.send({ _tag: "Status" }).then((s) => s, () => null)).pipe(
+          Effect.timeoutTo({ duration: Duration.seconds(2), onSuccess: (s) => s, onTimeout: () => null })
+        )
+        if (!actor) return { ...base, version: null, inboxLag: null }
+        const inboxLag = yield* o.inbox.lag(botId, actor.inboxCursor).pipe(Effect.orElseSucceed(() => null))
+        return { ...base, version: actor.version, inboxLag }
+      })
+
+    return {
+      startBot,
+      stopBot: (botId) => FiberMap.remove(fibers, botId),
+      drain: Effect.suspend(() =>
+        Effect.forEach([...entries.keys()], (id) => FiberMap.remove(fibers, id), { concurrency: "unbounded", discard: true })
+      ),
+      send: (botId, command) =>
+        Effect.suspend((): Effect.Effect<ActorStatus, NotRunning | CommandRefused> => {
+          const handle = entries.get(botId)?.handle
+          if (!handle) return Effect.fail(new NotRunning({ botId, reason: entries.get(botId)?.state ?? "unknown bot" }))
+          return Effect.tryPromise({ try: () => handle.send(command), catch: (e) => new CommandRefused({ botId, reason: errorText(e) }) })
+        }),
+      status: (botId) => Effect.suspend(() => {
+        const entry = entries.get(botId)
+        return entry ? statusOf(botId, entry) : Effect.succeed(null)
+      }),
+      statuses: Effect.suspend(() =>
+        Effect.forEach([...entries], ([id, entry]) => statusOf(id, entry), { concurrency: 50 })
+      )
+    }
+  })
