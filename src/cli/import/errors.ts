@@ -28,3 +28,16 @@ export class BotBusy extends Data.TaggedError("BotBusy")<{ readonly botId: strin
     return `bot ${this.botId} is running on node ${this.nodeId}: stop it (botfleet bots stop ${this.botId}), import, then start it again`
   }
 }
+
+/** A large import stopped part way (log unavailable, lease lost): what was written stays; re-running finishes it. */
+export class ImportInterrupted extends Data.TaggedError("ImportInterrupted")<{
+  readonly botId: string
+  readonly written: number
+  readonly total: number
+  readonly cause: unknown
+}> {
+  override get message() {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `import into bot ${this.botId} stopped after ${this.written} of ${this.total} records: ${cause}\nRun the same import again to finish it: records already in the log are skipped.`
+  }
+}

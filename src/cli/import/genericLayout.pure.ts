@@ -1,4 +1,5 @@
-import { canonicalJson, isPlainObject, jsonPath } from "./json.pure.js"
+import { isPlainObject, jsonPath } from "./json.pure.js"
+import { recordChecksum } from "./records.pure.js"
 import type { Hasher, ImportProblem, LegacyRecord } from "./records.pure.js"
 import { describe } from "./sessionLocal.pure.js"
 
@@ -20,7 +21,7 @@ const iso8601 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]
 const isoOrUnix: Check = (v) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) || (typeof v === "string" && iso8601.test(v))
 const chatType: Check = (v) => v === "private" || v === "group" || v === "supergroup" || v === "channel"
 
-interface FieldSpec {
+export interface FieldSpec {
   readonly check: Check
   readonly expects: string
   readonly required?: boolean
@@ -49,6 +50,13 @@ const messageFields: Record<string, FieldSpec> = {
   reply_to_message_id: { check: int, expects: "an integer message id" }
 }
 
+/** The known fields of each list and which are required (schemas/legacy-bot.schema.json mirrors them). */
+export const genericFields: Readonly<Record<"users" | "chats" | "messages", Readonly<Record<string, FieldSpec>>>> = {
+  users: userFields,
+  chats: chatFields,
+  messages: messageFields
+}
+
 export const parseGeneric = (
   file: string,
   json: Record<string, unknown>,
@@ -59,7 +67,7 @@ export const parseGeneric = (
   const notes: Record<string, number> = {}
   const problem = (path: ReadonlyArray<string | number>, reason: string) => problems.push({ file, path: jsonPath(path), reason })
   const add = (collection: string, key: string, value: unknown, path: ReadonlyArray<string | number>) => {
-    records.push({ collection, key, record: value, source: `${file}#${jsonPath(path)}`, checksum: hash(canonicalJson(value)) })
+    records.push({ collection, key, record: value, source: `${file}#${jsonPath(path)}`, checksum: recordChecksum(collection, key, value, hash) })
     notes[collection] = (notes[collection] ?? 0) + 1
   }
 

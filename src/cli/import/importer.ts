@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import type { AppendError, InvalidEvent, LogUnavailable } from "../../events/errors.js"
 import { EventLog } from "../../events/eventLog.js"
 import { readWholeStream } from "../streamReader.js"
-import { BotBusy, BotNotFound, ImportRefused } from "./errors.js"
+import { BotBusy, BotNotFound, ImportInterrupted, ImportRefused } from "./errors.js"
 import { parseLegacyFile } from "./legacyFile.pure.js"
 import { importEvents, importRunId, indexImported, mergeFiles, planImport, reconcile } from "./plan.pure.js"
 import type { ImportPlan, Reconciliation } from "./plan.pure.js"
@@ -23,6 +23,8 @@ export interface ImportOptions {
   readonly now?: () => Date
   /** Called as work advances (records read, events written, records verified). */
   readonly onProgress?: (phase: ImportPhase, done: number, total: number) => void
+  /** Events per append (default MAX_EVENTS_PER_APPEND). */
+  readonly maxEventsPerAppend?: number
   /** Events per page when reading the bot's stream. */
   readonly pageSize?: number
 }
@@ -41,7 +43,15 @@ export interface ImportReport {
   readonly reconciliation?: Reconciliation
 }
 
-export type ImportError = ImportRefused | BotNotFound | BotBusy | AppendError | LogUnavailable | InvalidEvent
+export type ImportError = ImportRefused | BotNotFound | BotBusy | ImportInterrupted | AppendError | LogUnavailable | InvalidEvent
+
+/**
+ * Events per append. An import up to this size is one append: all or nothing. A larger one is
+ * written in appends of this size under one lease (one huge call would exceed what a log call can
+ * carry); if it is cut short, what was written stays and running the same import again finishes it
+ * (records already in the log are skipped).
+ */
+export const MAX_EVENTS_PER_APPEND = 2000
 
 /** Reads and validates every file; all problems of all files are reported together. */
 export const readLegacyFiles = (
@@ -74,7 +84,8 @@ export const readLegacyFiles = (
 /**
  * Imports legacy JSON files into a bot's stream as LegacyRecordImported events.
  * - Everything is validated before anything is written; a problem anywhere refuses the whole import.
- * - All-or-nothing: the events go in ONE append (version-checked and fenced under the bot's lease).
+ * - All-or-nothing up to MAX_EVENTS_PER_APPEND records: the events go in ONE append (version-checked
+ *   and fenced under the bot's lease); larger imports are resumable (see MAX_EVENTS_PER_APPEND).
  * - Idempotent: a record already imported with the same content is skipped (ids derive from content).
  * - Afterwards the stream is read back and every file record reconciled against it.
  */
@@ -104,19 +115,36 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
 
     let appended: ImportReport["appended"]
     if (plan.toImport.length > 0) {
-      const events = importEvents(plan.toImport, { runId, occurredAt: (options.now?.() ?? new Date()).toISOString(), hash })
+      const events = importEvents(plan.toImport, { runId, occurredAt: (options.now?.() ?? new Date()).toISOString() })
       const nodeId = options.nodeId ?? `import-${runId}`
-      const lease = yield* log.acquireLease(options.botId, nodeId, 120_000)
+      const ttl = 120_000
+      let lease = yield* log.acquireLease(options.botId, nodeId, ttl)
       if (!lease) {
         const holder = yield* log.readLease(options.botId)
         return yield* new BotBusy({ botId: options.botId, nodeId: holder?.nodeId ?? "another node" })
       }
-      options.onProgress?.("write", 0, events.length)
-      const result = yield* log
-        .append({ botId: options.botId, expectedVersion: version, fence: lease.fence, events })
-        .pipe(Effect.ensuring(log.releaseLease(lease).pipe(Effect.ignore)))
-      options.onProgress?.("write", events.length, events.length)
-      appended = { fromVersion: version + 1, toVersion: result.version, events: events.length }
+      const chunk = Math.max(1, options.maxEventsPerAppend ?? MAX_EVENTS_PER_APPEND)
+      let at = version
+      const write = Effect.gen(function* () {
+        for (let i = 0; i < events.length; i += chunk) {
+          options.onProgress?.("write", i, events.length)
+          const slice = events.slice(i, i + chunk)
+          const r = yield* log.append({ botId: options.botId, expectedVersion: at, fence: lease!.fence, events: slice }).pipe(
+            Effect.mapError((cause) => (i === 0 ? cause : new ImportInterrupted({ botId: options.botId, written: i, total: events.length, cause })))
+          )
+          at = r.version
+          if (i + chunk < events.length) {
+            const renewed = yield* log.renewLease(lease!, ttl)
+            if (!renewed) {
+              return yield* new ImportInterrupted({ botId: options.botId, written: i + slice.length, total: events.length, cause: "the bot's lease was lost" })
+            }
+            lease = renewed
+          }
+        }
+        options.onProgress?.("write", events.length, events.length)
+      })
+      yield* write.pipe(Effect.ensuring(Effect.suspend(() => log.releaseLease(lease!)).pipe(Effect.ignore)))
+      appended = { fromVersion: version + 1, toVersion: at, events: events.length }
     }
 
     const after = yield* readWholeStream(log, options.botId, options.pageSize)

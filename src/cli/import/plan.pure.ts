@@ -1,6 +1,6 @@
 import type { EventOf } from "../../events/schema/catalogue.js"
 import type { NewEvent } from "../../events/schema/envelope.js"
-import { canonicalJson } from "./json.pure.js"
+import { recordChecksum } from "./records.pure.js"
 import type { Hasher, ImportProblem, LegacyRecord, ParsedFile } from "./records.pure.js"
 
 /*
@@ -69,7 +69,7 @@ export const indexImported = (
       collection: d.collection,
       key: d.key,
       checksum: d.checksum,
-      actualChecksum: hash ? hash(canonicalJson(d.record)) : undefined,
+      actualChecksum: hash ? recordChecksum(d.collection, d.key, d.record, hash) : undefined,
       version: e.version
     })
   }
@@ -119,14 +119,13 @@ export const planImport = (records: ReadonlyArray<LegacyRecord>, imported: Impor
 export const importRunId = (records: ReadonlyArray<LegacyRecord>, hash: Hasher): string =>
   hash(records.map((r) => `${r.collection}\u0000${r.key}\u0000${r.checksum}`).join("\n")).slice(0, 16)
 
-/** The importId of a record: derived from its content, so the same record always has the same id. */
-export const recordImportId = (r: LegacyRecord, hash: Hasher): string =>
-  hash(`${r.collection}\u0000${r.key}\u0000${r.checksum}`).slice(0, 32)
+/** The importId of a record: derived from its checksum, so the same record always has the same id. */
+export const recordImportId = (r: LegacyRecord): string => r.checksum.slice(0, 32)
 
 /** One LegacyRecordImported event per record, all caused by the run (actor `import:<runId>`). */
 export const importEvents = (
   records: ReadonlyArray<LegacyRecord>,
-  options: { readonly runId: string; readonly occurredAt: string; readonly hash: Hasher }
+  options: { readonly runId: string; readonly occurredAt: string }
 ): ReadonlyArray<NewEvent> =>
   records.map((r) => ({
     occurredAt: options.occurredAt,
@@ -135,7 +134,7 @@ export const importEvents = (
     actor: `import:${options.runId}`,
     data: {
       _tag: "LegacyRecordImported" as const,
-      importId: recordImportId(r, options.hash),
+      importId: recordImportId(r),
       collection: r.collection,
       key: r.key,
       record: r.record,

@@ -1,3 +1,5 @@
+import { canonicalJson } from "./json.pure.js"
+
 /*
  * What the legacy import reads: records, each tied to its file and JSON path, and precise problems.
  */
@@ -39,6 +41,13 @@ export interface ParsedFile {
   /** Facts worth reporting (session kinds, sessions inside a scene...). */
   readonly notes: Readonly<Record<string, number>>
 }
+
+/**
+ * A record's checksum: the hash of its collection, key and canonical JSON. It identifies the record
+ * AND its content, so the same record always gets the same checksum (and import id).
+ */
+export const recordChecksum = (collection: string, key: string, value: unknown, hash: Hasher): string =>
+  hash(`${collection}\u0000${key}\u0000${canonicalJson(value)}`)
 
 /** Stops collecting problems in one file past this many: the first ones are enough to fix it. */
 export const MAX_PROBLEMS_PER_FILE = 20

@@ -1,4 +1,5 @@
-import { canonicalJson, isPlainObject, jsonPath } from "./json.pure.js"
+import { isPlainObject, jsonPath } from "./json.pure.js"
+import { recordChecksum } from "./records.pure.js"
 import type { Hasher, ImportProblem, LegacyRecord } from "./records.pure.js"
 
 /*
@@ -37,7 +38,7 @@ export const parseSessionLocal = (
   const records: Array<LegacyRecord> = []
   const notes: Record<string, number> = { sessions: 0, "sessions.chat": 0, "sessions.userOrInline": 0, "sessions.callback": 0, "sessions.custom": 0, "sessions.inScene": 0 }
   const record = (collection: string, key: string, value: unknown, path: ReadonlyArray<string | number>) =>
-    records.push({ collection, key, record: value, source: `${file}#${jsonPath(path)}`, checksum: hash(canonicalJson(value)) })
+    records.push({ collection, key, record: value, source: `${file}#${jsonPath(path)}`, checksum: recordChecksum(collection, key, value, hash) })
   const problem = (path: ReadonlyArray<string | number>, reason: string) => problems.push({ file, path: jsonPath(path), reason })
 
   const sessions = json["sessions"]

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { importLegacy } from "../../../src/cli/import/importer.js"
 import { readWholeStream } from "../../../src/cli/streamReader.js"
 import type { ImportOptions } from "../../../src/cli/import/importer.js"
+import { LogUnavailable } from "../../../src/events/errors.js"
 import { EventLog } from "../../../src/events/eventLog.js"
 import type { EventLogService } from "../../../src/events/eventLog.js"
 import { makeMemoryEventLog } from "../../../src/events/memoryEventLog.js"
@@ -155,6 +156,25 @@ describe("legacy import", () => {
     expect(r.appended?.events).toBe(20_000)
     expect(r.reconciliation).toMatchObject({ ok: true, differenceCount: 0 })
     expect(await events()).toHaveLength(20_001)
+  })
+
+  it("writes a large import in several appends and, when cut short, finishes it on the next run", async () => {
+    const { log, run, events } = await setup()
+    let appends = 0
+    const flaky: EventLogService = {
+      ...log,
+      append: (req) => (++appends === 2 ? Effect.fail(new LogUnavailable({ operation: "append", cause: new Error("connection reset") })) : log.append(req))
+    }
+    const cut = await Effect.runPromise(
+      Effect.either(importLegacy({ botId: "legacy-bot", files: [fixture("sessions.json")], maxEventsPerAppend: 4 }).pipe(Effect.provideService(EventLog, flaky)))
+    )
+    if (Either.isRight(cut)) throw new Error("expected the import to be cut short")
+    expect(cut.left.message).toMatch(/stopped after 4 of 11 records: .*connection reset\nRun the same import again to finish it/)
+    expect(await events()).toHaveLength(5)
+    const resumed = Either.getOrThrow(await run([fixture("sessions.json")], { maxEventsPerAppend: 4 }))
+    expect(resumed.plan.totals).toMatchObject({ new: 7, unchanged: 4 })
+    expect(resumed.appended).toEqual({ fromVersion: 6, toVersion: 12, events: 7 })
+    expect(resumed.reconciliation?.ok).toBe(true)
   })
 
   it("refuses a bot that does not exist, and one that is running elsewhere", async () => {
