@@ -55,7 +55,7 @@ const sendError = (reply: FastifyReply, e: unknown) => {
 
 export const startSandbox = async (options: StartSandboxOptions = {}): Promise<Sandbox> => {
   const world = new SandboxWorld(options)
-  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
+  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true })
   const delivery = new WebhookDelivery(options.webhookRetryMs ?? 200)
   world.on("update", (bot: SandboxBot) => {
     if (bot.webhook) delivery.kick(bot)
