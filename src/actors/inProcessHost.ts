@@ -29,7 +29,8 @@ export const makeInProcessHost = (deps: ActorDeps): ActorHost => {
         started: Promise.race([started, done]),
         done,
         send: (command) => actor.send(command),
-        health: () => actor.health(),
+        // the caller's thread is this thread: if we are asking, its event loop turns
+        health: () => ({ beatAt: Date.now(), busySince: actor.health().busySince }),
         abort: (reason) => {
           actor.kill(reason)
           abort(new ActorDied({ botId: spec.botId, where: "actor", name: "Aborted", reason }))

@@ -1,0 +1,119 @@
+import { Effect, Scope } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import type { ActorDeps } from "../../src/actors/actor.js"
+import { echoHandler } from "../../src/actors/decider/updateHandler.js"
+import type { UpdateHandler } from "../../src/actors/decider/updateHandler.js"
+import { makeInProcessHost } from "../../src/actors/inProcessHost.js"
+import type { InboxService } from "../../src/actors/inbox.js"
+import { makeMemoryInbox } from "../../src/actors/memoryInbox.js"
+import { makeMemorySnapshotStore } from "../../src/actors/snapshotStore.js"
+import { makeSupervisor } from "../../src/actors/supervisor.js"
+import type { SupervisorOptions } from "../../src/actors/supervisor.js"
+import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
+import type { EventLogService } from "../../src/events/eventLog.js"
+import { openScope, receivedIds, run, text, types, until } from "./support.js"
+
+const scopes: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const close of scopes.splice(0)) await close()
+})
+
+const supervise = async (deps: ActorDeps, o: Partial<SupervisorOptions> & { nodeId: string }) => {
+  const s = openScope()
+  scopes.push(s.close)
+  const host = makeInProcessHost(deps)
+  return run(Scope.extend(makeSupervisor({ host, log: deps.log, inbox: deps.inbox, baseBackoffMs: 5, maxBackoffMs: 50, ...o }), s.scope))
+}
+const memoryDeps = (handler: UpdateHandler = echoHandler, log: EventLogService = makeMemoryEventLog({ partitions: 4 }), inbox: InboxService = makeMemoryInbox()): ActorDeps => ({
+  log,
+  inbox,
+  snapshots: makeMemorySnapshotStore(),
+  handlerFor: () => handler
+})
+
+describe("supervisor (in-process host, memory log)", () => {
+  it("gives up into BotGaveUp after its restart budget, with the last error, and releases the lease", async () => {
+    const base = makeMemoryInbox()
+    // every run of this bot dies reading its inbox
+    const inbox: InboxService = { ...base, readAfter: () => Effect.die(new Error("disk on fire")) }
+    const deps = memoryDeps(echoHandler, undefined, inbox)
+    const sup = await supervise(deps, { nodeId: "n1", restartBudget: 3 })
+    await run(sup.startBot("doomed"))
+    await until(async () => (await run(sup.status("doomed")))?.state === "failed", 10_000)
+    const s = await run(sup.status("doomed"))
+    expect(s?.restarts).toBe(4)
+    expect(s?.lastError).toMatch(/disk on fire/)
+    const events = await run(deps.log.readStream("doomed"))
+    expect(events.filter((e) => e.type === "BotCrashed")).toHaveLength(4)
+    expect(events.at(-1)?.data).toMatchObject({ _tag: "BotGaveUp", attempts: 4 })
+    expect(await run(deps.log.readLease("doomed"))).toBeNull()
+  })
+
+  it("restarts a stuck actor (one input in the handler past the limit) and the input is handled once", async () => {
+    let hung = false
+    const handler: UpdateHandler = {
+      handle: (ctx) => {
+        if (ctx.update.message?.text === "hang" && !hung) {
+          hung = true
+          return new Promise(() => undefined)
+        }
+        return echoHandler.handle(ctx)
+      }
+    }
+    const deps = memoryDeps(handler)
+    const sup = await supervise(deps, { nodeId: "n1", stuckAfterMs: 300, actor: { idleWaitMs: 50 } })
+    await run(sup.startBot("sticky"))
+    await run(deps.inbox.enqueue("sticky", text(1, "hang")))
+    await run(deps.inbox.enqueue("sticky", text(2, "after")))
+    await until(async () => (await receivedIds(deps.log, "sticky")).length === 2, 10_000)
+    expect(await receivedIds(deps.log, "sticky")).toEqual([1, 2])
+    const crash = (await run(deps.log.readStream("sticky"))).find((e) => e.type === "BotCrashed")
+    expect((crash?.data as { reason: string }).reason).toMatch(/stuck: one input in the handler/)
+  })
+
+  it("lets only one of two nodes run a bot; the other takes over when the first drains", async () => {
+    const log = makeMemoryEventLog({ partitions: 4 })
+    const inbox = makeMemoryInbox()
+    const deps = memoryDeps(echoHandler, log, inbox)
+    const a = await supervise(deps, { nodeId: "a", leaseTtlMs: 300, actor: { idleWaitMs: 50 } })
+    const b = await supervise(deps, { nodeId: "b", leaseTtlMs: 300, actor: { idleWaitMs: 50 } })
+    await run(a.startBot("shared"))
+    await until(async () => (await run(a.status("shared")))?.state === "running")
+    await run(b.startBot("shared"))
+    await until(async () => (await run(b.status("shared")))?.state === "waiting")
+    await run(inbox.enqueue("shared", text(1, "one")))
+    await until(async () => (await receivedIds(log, "shared")).length === 1)
+    await run(a.stopBot("shared"))
+    await until(async () => (await run(b.status("shared")))?.state === "running", 5000)
+    await run(inbox.enqueue("shared", text(2, "two")))
+    await until(async () => (await receivedIds(log, "shared")).length === 2)
+    expect(await receivedIds(log, "shared")).toEqual([1, 2])
+    const lifecycle = (await run(log.readStream("shared"))).filter((e) => e.type === "BotStarted" || e.type === "BotStopped").map((e) => `${e.type}:${(e.data as { nodeId: string }).nodeId}`)
+    expect(lifecycle).toEqual(["BotStarted:a", "BotStopped:a", "BotStarted:b"])
+  })
+
+  it("a node that lost its lease (paused past the TTL) stops and cannot write; the new holder handles everything once", async () => {
+    const clock = { skew: 0 }
+    const log = makeMemoryEventLog({ partitions: 4, now: () => Date.now() + clock.skew })
+    const inbox = makeMemoryInbox()
+    const deps = memoryDeps(echoHandler, log, inbox)
+    const a = await supervise(deps, { nodeId: "a", leaseTtlMs: 60_000, actor: { idleWaitMs: 50 } })
+    await run(a.startBot("contested"))
+    await until(async () => (await run(a.status("contested")))?.state === "running")
+    // a's lease expires as if a had been paused for two minutes; b takes it over
+    clock.skew = 120_000
+    const b = await supervise(deps, { nodeId: "b", leaseTtlMs: 60_000, actor: { idleWaitMs: 50 } })
+    await run(b.startBot("contested"))
+    await until(async () => (await run(b.status("contested")))?.state === "running")
+    for (let i = 1; i <= 5; i++) await run(inbox.enqueue("contested", text(i, `m${i}`)))
+    await until(async () => (await receivedIds(log, "contested")).length === 5)
+    await until(async () => (await run(a.status("contested")))?.state === "stopped")
+    expect(await receivedIds(log, "contested")).toEqual([1, 2, 3, 4, 5])
+    const fenceOfB = (await run(log.readLease("contested")))!.fence
+    const afterB = (await run(log.readStream("contested"))).filter((e) => e.correlationId.startsWith("inbox:"))
+    expect(afterB.length).toBeGreaterThan(0)
+    expect((await run(a.status("contested")))?.lastError).toMatch(/lease/i)
+    expect(fenceOfB).toBeGreaterThan(1)
+    expect(await types(log, "contested")).not.toContain("BotCrashed")
+  })
+})
