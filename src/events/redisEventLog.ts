@@ -8,7 +8,7 @@ import { InvalidEvent, LogUnavailable, StaleFence, WrongExpectedVersion } from "
 import type { AppendError } from "./errors.js"
 import { EventLog } from "./eventLog.js"
 import type { AppendRequest, AppendResult, DeadLetter, Delivery, EventLogService, Lease, RawFields } from "./eventLog.js"
-import { partitionOf, redisKeys } from "./partition.js"
+import { BOT_ID_PATTERN, partitionOf, redisKeys } from "./partition.js"
 import { APPEND_OK, APPEND_STALE_FENCE, scriptedPipeline, withScripts } from "./redisScripts.js"
 import { makeBlockingPool } from "./redisBlockingPool.js"
 import type { RecordedEvent } from "./schema/envelope.js"
@@ -69,8 +69,9 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
 
     /** Validates and encodes an append before Redis sees it: nothing is written for a bad request. */
     const prepare = (req: AppendRequest): Either.Either<{ req: AppendRequest; args: Array<string | number> }, InvalidEvent> => {
-      if (!req || typeof req.botId !== "string" || req.botId.length === 0) {
-        return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "botId is required" }))
+      if (!req || typeof req.botId !== "string" || !BOT_ID_PATTERN.test(req.botId)) {
+        // the id becomes part of key names: keep it to the safe alphabet every adapter accepts
+        return Either.left(new InvalidEvent({ reason: "BadRequest", detail: `botId must match ${BOT_ID_PATTERN}` }))
       }
       if (!Array.isArray(req.events) || req.events.length === 0) {
         return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "an append needs at least one event", botId: req.botId }))

@@ -183,6 +183,8 @@ describe("redis event log when Redis is unreachable", () => {
       expect(Either.isLeft(many) || (Either.isRight(many) && many.right.every((r) => Either.isLeft(r) && r.left._tag === "LogUnavailable"))).toBe(true)
       const bad = await attempt(log.append({ botId: "b", expectedVersion: 0, fence: 1, events: [] }))
       expect(Either.isLeft(bad) && bad.left._tag).toBe("InvalidEvent")
+      const badId = await attempt(log.append({ botId: "b:{p01}", expectedVersion: 0, fence: 1, events: [newEvent(updateReceived(1))] }))
+      expect(Either.isLeft(badId) && badId.left).toMatchObject({ _tag: "InvalidEvent", reason: "BadRequest" })
     } finally {
       await run(log.close)
     }
