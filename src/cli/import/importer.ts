@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto"
+import { hash as cryptoHash } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { Effect } from "effect"
 import type { AppendError, InvalidEvent, LogUnavailable } from "../../events/errors.js"
@@ -10,7 +10,8 @@ import { importEvents, importRunId, indexImported, mergeFiles, planImport, recon
 import type { ImportPlan, Reconciliation } from "./plan.pure.js"
 import type { Hasher, ImportProblem, LegacyFormat, ParsedFile } from "./records.pure.js"
 
-export const sha256: Hasher = (text) => createHash("sha256").update(text).digest("hex")
+/** sha-256 in hex (the one-shot `crypto.hash`, cheaper than createHash per record). */
+export const sha256: Hasher = (text) => cryptoHash("sha256", text, "hex")
 
 export type ImportPhase = "read" | "write" | "verify"
 

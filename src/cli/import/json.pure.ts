@@ -80,17 +80,22 @@ export const findLossyNumber = (
  */
 export const canonicalJson = (value: unknown): string => {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
-  if (Array.isArray(value)) return "[" + value.map(canonicalJson).join(",") + "]"
+  if (Array.isArray(value)) {
+    let out = "["
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? "," : "") + canonicalJson(value[i])
+    return out + "]"
+  }
   const o = value as Record<string, unknown>
-  return (
-    "{" +
-    Object.keys(o)
-      .sort()
-      .filter((k) => o[k] !== undefined)
-      .map((k) => JSON.stringify(k) + ":" + canonicalJson(o[k]))
-      .join(",") +
-    "}"
-  )
+  const keys = Object.keys(o).sort()
+  let out = "{"
+  let first = true
+  for (const k of keys) {
+    const v = o[k]
+    if (v === undefined) continue
+    out += (first ? "" : ",") + JSON.stringify(k) + ":" + canonicalJson(v)
+    first = false
+  }
+  return out + "}"
 }
 
 export const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
