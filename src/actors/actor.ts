@@ -190,6 +190,8 @@ export class BotActor {
 
   private async idle() {
     const woken = Effect.async<void>((resume) => {
+      // a command queued between the empty read and now must not wait out the idle period
+      if (this.commands.length > 0 || this.killedFor !== null) return resume(Effect.void)
       this.wakeCommand = () => resume(Effect.void)
       return Effect.sync(() => {
         this.wakeCommand = null

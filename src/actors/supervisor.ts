@@ -271,7 +271,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         const handle = entry.handle
         if (!handle || entry.state !== "running") return { ...base, version: null, inboxLag: null }
         const actor = yield* Effect.promise(() => handle.send({ _tag: "Status" }).then((s) => s, () => null)).pipe(
-          Effect.timeoutTo({ duration: Duration.seconds(2), onSuccess: (s) => s, onTimeout: () => null })
+          Effect.timeoutTo({ duration: Duration.seconds(5), onSuccess: (s) => s, onTimeout: () => null })
         )
         if (!actor) return { ...base, version: null, inboxLag: null }
         const inboxLag = yield* o.inbox.lag(botId, actor.inboxCursor).pipe(Effect.orElseSucceed(() => null))

@@ -12,9 +12,9 @@ export const text = (updateId: number, body: string, chatId = 1) => ({
 })
 
 /** Polls until `cond` holds (fails the test with the last value after `ms`). */
-export const until = async (cond: () => Promise<boolean> | boolean, ms = 30_000) => {
+export const until = async (cond: () => Promise<boolean> | boolean, ms = 30_000, everyMs = 25) => {
   const end = Date.now() + ms
-  while (Date.now() < end && !(await cond())) await new Promise((r) => setTimeout(r, 25))
+  while (Date.now() < end && !(await cond())) await new Promise((r) => setTimeout(r, everyMs))
   expect(await cond()).toBe(true)
 }
 
