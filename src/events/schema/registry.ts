@@ -56,6 +56,16 @@ export const registry: { readonly [T in EventType]: EventTypeSpec } = {
 
 export const isEventType = (type: string): type is EventType => Object.prototype.hasOwnProperty.call(registry, type)
 
+type Parse = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+
+// Built once per type: making a parser per call costs more than the parse itself on the append path.
+const encoders = Object.fromEntries(
+  Object.entries(registry).map(([t, spec]) => [t, Schema.encodeUnknownEither(spec.schema)])
+) as { readonly [T in EventType]: Parse }
+const decoders = Object.fromEntries(
+  Object.entries(registry).map(([t, spec]) => [t, Schema.decodeUnknownEither(spec.schema)])
+) as { readonly [T in EventType]: Parse }
+
 /** Why a payload could not be read or written; mirrors InvalidEventReason without depending on errors.ts. */
 export interface PayloadProblem {
   readonly reason: "UnknownType" | "UnknownSchemaVersion" | "SchemaMismatch"
@@ -71,7 +81,7 @@ export const encodePayload = (
     return Either.left({ reason: "UnknownType", detail: `no event type named ${JSON.stringify(tag)}` })
   }
   const spec = registry[tag]
-  return Schema.encodeUnknownEither(spec.schema)(event).pipe(
+  return encoders[tag](event).pipe(
     Either.mapLeft((e) => ({ reason: "SchemaMismatch" as const, detail: ParseResult.TreeFormatter.formatErrorSync(e) })),
     Either.map((encoded) => {
       const { _tag, ...json } = encoded as Record<string, unknown>
@@ -103,7 +113,7 @@ export const decodePayload = (
     if (!up) return Either.left({ reason: "UnknownSchemaVersion", detail: `${type} has no upcaster from v${v}` })
     payload = up(payload)
   }
-  return Schema.decodeUnknownEither(spec.schema)({ ...payload, _tag: type }).pipe(
+  return decoders[type]({ ...payload, _tag: type }).pipe(
     Either.mapLeft((e) => ({ reason: "SchemaMismatch" as const, detail: ParseResult.TreeFormatter.formatErrorSync(e) }))
   ) as Either.Either<DomainEvent, PayloadProblem>
 }
