@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     globalSetup: ["test/support/globalSetup.ts"],
     reporters: ["default", "./test/support/summaryReporter.ts"],
+    // integration suites mostly wait on Postgres and Redis: more files in flight than cores keeps both busy
+    maxWorkers: 4,
     projects: [
       {
         extends: true,
