@@ -43,8 +43,25 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
   const lease = await Effect.runPromise(o.deps.log.acquireLease(o.botId, o.nodeId, o.leaseTtlMs ?? 60_000))
   if (!lease) throw new LeaseBusy(o.botId)
   const api = makeBotApi(o.token, { apiRoot: o.apiRoot })
-  const outbox = await startOutboxRunner({ log: o.deps.log, botId: o.botId, fence: lease.fence, sender: o.sender, call: api.call, ...(o.onError ? { onError: o.onError } : {}) })
-  const actor = new BotActor(o.deps, { botId: o.botId, nodeId: o.nodeId, fence: lease.fence, idleWaitMs: 500 })
+  const outbox = await startOutboxRunner({
+    log: o.deps.log,
+    botId: o.botId,
+    fence: lease.fence,
+    sender: o.sender,
+    call: api.call,
+    // woken by the actor's appends (below); the idle read only catches appends from elsewhere
+    idlePollMs: 1000,
+    ...(o.onError ? { onError: o.onError } : {})
+  })
+  // the actor's log, telling the outbox the moment an append with intents succeeded
+  const log = {
+    ...o.deps.log,
+    append: (req: Parameters<typeof o.deps.log.append>[0]) =>
+      o.deps.log.append(req).pipe(
+        Effect.tap(() => Effect.sync(() => (req.events.some((e) => e.data._tag === "BotApiCallIntended") ? outbox.wake() : undefined)))
+      )
+  }
+  const actor = new BotActor({ ...o.deps, log }, { botId: o.botId, nodeId: o.nodeId, fence: lease.fence, idleWaitMs: 500 })
   const done = actor.run()
   return {
     botId: o.botId,

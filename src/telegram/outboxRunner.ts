@@ -31,6 +31,8 @@ export interface OutboxRunnerOptions {
 }
 
 export interface OutboxRunner {
+  /** Tells the runner new intents were appended (saves waiting for the next idle read). */
+  readonly wake: () => void
   /** Stops after every intent recorded so far is sent and its outcome recorded. */
   readonly stop: () => Promise<void>
   /** Outcomes recorded so far (for tests and metrics). */
@@ -45,6 +47,25 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
   const done = new Set<string>()
   let stopped = false
   let recorded = 0
+  let woken = false
+  let wakeUp: (() => void) | null = null
+  const wake = () => {
+    woken = true
+    wakeUp?.()
+  }
+  /** Sleeps until woken or `ms` passed; a wake that came while working is not lost. */
+  const nap = (ms: number) =>
+    woken
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const timer = setTimeout(done, ms)
+          function done() {
+            clearTimeout(timer)
+            wakeUp = null
+            resolve()
+          }
+          wakeUp = done
+        })
 
   const fold = (e: DomainEvent) => {
     if (e._tag === "BotApiCallIntended") {
@@ -105,6 +126,7 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
       try {
         // read once more after stop was asked: the actor's last intents still get sent
         const finishing = stopped
+        woken = false
         const n = await readNew()
         if (pending.size > 0) {
           const batch = [...pending.values()]
@@ -114,7 +136,7 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
           continue
         }
         if (finishing) return
-        if (n === 0) await new Promise((r) => setTimeout(r, o.idlePollMs ?? 20))
+        if (n === 0) await nap(o.idlePollMs ?? 20)
       } catch (e) {
         o.onError?.(e)
         if ((e as { _tag?: string })._tag === "StaleFence" || stopped) return
@@ -124,8 +146,10 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
   }
   const loopDone = loop()
   return {
+    wake,
     stop: async () => {
       stopped = true
+      wake()
       await loopDone
     },
     recorded: () => recorded
