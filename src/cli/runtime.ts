@@ -1,10 +1,12 @@
 import { Cause, Data, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { AppConfig, loadConfig } from "../config.js"
 import type { BotfleetConfig, ConfigInvalid } from "../config.js"
-import { PgliteSqlLive } from "../db/pgliteSql.js"
+import { migrate } from "../db/migrator.js"
+import { makePgliteSql, PgliteSqlLive } from "../db/pgliteSql.js"
 import { PgSqlLive } from "../db/pgSql.js"
 import type { Sql } from "../db/sql.js"
-import type { EventLog } from "../events/eventLog.js"
+import { EventLog } from "../events/eventLog.js"
+import { makePostgresEventLog } from "../events/postgresEventLog.js"
 import { RedisEventLogLive } from "../events/redisEventLog.js"
 import { jsonLoggerLayer, redactString } from "../logging.js"
 
@@ -35,27 +37,35 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly 
   }
 }
 
-/** The mode's adapter for this need is not part of botfleet yet. */
-export class NotAvailable extends Data.TaggedError("NotAvailable")<{ readonly detail: string }> {
-  override get message() {
-    return this.detail
-  }
-}
-
 /**
- * The event log for the configured mode: Redis Streams in production. Embedded mode's log (the
- * Postgres adapter over PGlite) is refused with a clear message until that adapter is wired here.
+ * The event log for the configured mode: Redis Streams in production; in embedded mode the
+ * Postgres adapter over PGlite in DATA_DIR/pglite, migrated first (PGlite allows one process at a
+ * time on its folder: stop `botfleet run` before using the log from the CLI).
  */
-export const eventLogLayer = (config: BotfleetConfig): Layer.Layer<EventLog, NotAvailable> =>
+export const eventLogLayer = (config: BotfleetConfig): Layer.Layer<EventLog, EmbeddedDatabaseFailed> =>
   Option.match(config.redisUrl, {
     onSome: (url) => RedisEventLogLive({ url: Redacted.value(url), prefix: config.redisPrefix, partitions: config.partitions }),
     onNone: () =>
-      Layer.fail(
-        new NotAvailable({
-          detail: "embedded mode has no event log adapter wired into the CLI yet: set REDIS_URL and DATABASE_URL to use a Redis log"
+      Layer.scoped(
+        EventLog,
+        Effect.gen(function* () {
+          const sql = yield* Effect.acquireRelease(
+            Effect.tryPromise({ try: () => makePgliteSql({ dataDir: config.pgliteDir }), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) }),
+            (sql) => Effect.promise(() => sql.close())
+          )
+          yield* Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) })
+          return makePostgresEventLog({ sql, partitions: config.partitions })
         })
       )
   })
+
+/** The embedded database could not be opened or migrated. */
+export class EmbeddedDatabaseFailed extends Data.TaggedError("EmbeddedDatabaseFailed")<{ readonly dir: string; readonly cause: unknown }> {
+  override get message() {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `cannot open the embedded database in ${this.dir}: ${cause}\nIs botfleet already running on this DATA_DIR? Stop it, or point DATA_DIR elsewhere.`
+  }
+}
 
 /** Postgres for the configured mode: the DATABASE_URL server, or PGlite under DATA_DIR/pglite. */
 export const sqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
