@@ -3,14 +3,31 @@ import type { Results, Transaction } from "@electric-sql/pglite"
 import { Effect, Layer } from "effect"
 import type { SqlClient, SqlTx } from "./sql.js"
 import { Sql } from "./sql.js"
+import { discardClusterImage, emptyClusterImage } from "./pgliteTemplate.js"
 import { pgliteParsers } from "./typeParsing.js"
 
 /** Same meaning as pg's rowCount: rows returned by a query that returns rows, else rows affected. */
 const rowCountOf = (r: Results<unknown>): number => (r.fields.length > 0 ? r.rows.length : (r.affectedRows ?? 0))
 
 export interface PgliteSqlOptions {
-  /** Folder holding the database files; absent = in memory (gone on close). */
+  /**
+   * Folder holding the database files; absent = in memory (gone on close), started from a cached
+   * image of an empty cluster (pgliteTemplate.ts) rather than by running initdb.
+   */
   readonly dataDir?: string
+}
+
+/** On disk: PGlite as is. In memory: started from the cached empty-cluster image (no initdb). */
+const open = async (options: PgliteSqlOptions): Promise<PGlite> => {
+  const parsers = pgliteParsers()
+  if (options.dataDir !== undefined) return PGlite.create({ dataDir: options.dataDir, parsers })
+  try {
+    return await PGlite.create({ loadDataDir: await emptyClusterImage(), parsers })
+  } catch {
+    // a damaged image must not stop anything: drop it and start the slow way
+    await discardClusterImage()
+    return PGlite.create({ parsers })
+  }
 }
 
 /**
@@ -20,10 +37,7 @@ export interface PgliteSqlOptions {
  * for the transaction that is waiting for it.
  */
 export const makePgliteSql = async (options: PgliteSqlOptions = {}): Promise<SqlClient> => {
-  const db = await PGlite.create({
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
-    parsers: pgliteParsers()
-  })
+  const db = await open(options)
   await db.exec("SET TimeZone = 'UTC'")
 
   const asTx = (tx: Transaction): SqlTx => ({

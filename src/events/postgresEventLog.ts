@@ -118,7 +118,7 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
       const backward = opts.direction === "backward"
       const { rows } = await sql.query<EventRow>(
         `SELECT ${EVENT_COLUMNS} FROM events e
-         WHERE e.bot_id = $1 AND ${backward ? "($2::int IS NULL OR e.version <= $2)" : "e.version >= coalesce($2::int, 1)"}
+         WHERE e.bot_id = $1 AND e.version IS NOT NULL AND ${backward ? "($2::int IS NULL OR e.version <= $2)" : "e.version >= coalesce($2::int, 1)"}
          ORDER BY e.version ${backward ? "DESC" : "ASC"}
          LIMIT $3`,
         [botId, opts.from ?? null, opts.limit ?? null]

@@ -11,8 +11,9 @@ import type { EventRow } from "./postgresRows.js"
  * So the log is ordered by (tx, position) and a reader only takes rows whose tx is below the
  * snapshot's xmin (every transaction below xmin has finished, every one still running or yet to
  * come has a tx ≥ xmin): the rows it takes form a prefix of the log that can never grow in the
- * middle. Rows committed but above xmin (an older writing transaction is still open somewhere in
- * the cluster) are "held": returned later, once the horizon passes them.
+ * middle (on a server, xmin refined to ignore other databases: see horizonSql). Rows committed
+ * but above the horizon (an older writing transaction is still open) are "held": returned later,
+ * once the horizon passes them.
  */
 export interface HorizonRead {
   /** The settled prefix, in log order. */
@@ -22,6 +23,27 @@ export interface HorizonRead {
 }
 
 const isSettled = (tx: string, horizon: string) => BigInt(tx) < BigInt(horizon)
+
+/**
+ * The horizon, as an SQL expression evaluated in the reading statement (same snapshot).
+ * PGlite has one connection: the snapshot's xmin. On a server the xmin is cluster-wide, so any
+ * writing transaction of ANY database would hold every reader back (in tests, other suites'
+ * databases on the same server). A transaction running in another database cannot write our
+ * tables, so the horizon is the lowest running xid of the snapshot that is NOT seen running in
+ * another database (pg_stat_activity, read after the snapshot), or the snapshot's xmax when there
+ * is none. An xid that finished between the snapshot and that check is not seen at all and so
+ * still counts (its rows may be committed but invisible to this snapshot): never too high.
+ */
+const horizonSql = (dialect: SqlTx["dialect"]): string =>
+  dialect === "pglite"
+    ? "pg_snapshot_xmin(pg_current_snapshot())"
+    : `coalesce(
+        (SELECT x FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+         WHERE NOT EXISTS (
+           SELECT 1 FROM pg_stat_activity a
+           WHERE a.backend_xid = x::xid AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))
+         ORDER BY x LIMIT 1),
+        pg_snapshot_xmax(pg_current_snapshot()))`
 
 /** Up to `limit` entries of a partition after `after`, cut at the visibility horizon. */
 export const readAfter = async (
@@ -34,7 +56,7 @@ export const readAfter = async (
   // the horizon is computed once, in the same statement (same snapshot) as the rows
   const { rows } = await sql.query<EventRow & { horizon: string }>(
     `SELECT ${EVENT_COLUMNS}, h.horizon
-     FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+     FROM (SELECT ${horizonSql(sql.dialect)} AS horizon) h
      LEFT JOIN LATERAL (
        SELECT * FROM events
        WHERE partition = $1 AND (tx, position) > ($2::text::xid8, $3::bigint)
@@ -57,7 +79,7 @@ export const lastSettled = async (sql: SqlClient | SqlTx, partition: number): Pr
     `SELECT h.horizon,
        (SELECT tx FROM events WHERE partition = $1 ORDER BY tx DESC, position DESC LIMIT 1) AS top_tx,
        s.tx AS last_tx, s.position AS last_position
-     FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+     FROM (SELECT ${horizonSql(sql.dialect)} AS horizon) h
      LEFT JOIN LATERAL (
        SELECT tx, position FROM events WHERE partition = $1 AND tx < h.horizon ORDER BY tx DESC, position DESC LIMIT 1
      ) s ON true`,

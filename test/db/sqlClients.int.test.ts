@@ -64,3 +64,26 @@ suite("PGlite in memory", async () => {
   const sql = await makePgliteSql()
   return { sql, cleanup: () => sql.close() }
 })
+
+describe("SqlClient on PGlite on disk", () => {
+  it("keeps committed data across a close and a reopen of the data folder", async () => {
+    const { mkdtemp, rm } = await import("node:fs/promises")
+    const { tmpdir } = await import("node:os")
+    const { join } = await import("node:path")
+    const dataDir = await mkdtemp(join(tmpdir(), "bf-pglite-"))
+    try {
+      const first = await makePgliteSql({ dataDir })
+      await first.exec("CREATE TABLE kept (id int PRIMARY KEY)")
+      await first.transaction((tx) => tx.query("INSERT INTO kept VALUES (1), (2)"))
+      await first.close()
+      const again = await makePgliteSql({ dataDir })
+      try {
+        expect((await again.query("SELECT id FROM kept ORDER BY id")).rows).toEqual([{ id: 1 }, { id: 2 }])
+      } finally {
+        await again.close()
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  })
+})

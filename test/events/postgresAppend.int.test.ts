@@ -5,6 +5,7 @@ import { makePgSql } from "../../src/db/pgSql.js"
 import type { SqlClient } from "../../src/db/sql.js"
 import type { AppendRequest, EventLogService, Lease } from "../../src/events/eventLog.js"
 import { makePostgresEventLog } from "../../src/events/postgresEventLog.js"
+import type { RawFields } from "../../src/events/eventLog.js"
 import { createTestDatabase } from "../support/db.js"
 import { newEvent, updateReceived, userSeen } from "../support/events.js"
 
@@ -14,7 +15,7 @@ const attempt = <A, E>(eff: Effect.Effect<A, E>) => Effect.runPromise(Effect.eit
 describe("Postgres log appends (server)", () => {
   let db: { url: string; drop: () => Promise<void> }
   let sql: SqlClient
-  let log: EventLogService
+  let log: EventLogService & { readonly injectRaw: (partition: number, fields: RawFields) => Promise<string> }
   let seq = 0
   const bot = (label: string) => `${label}-${++seq}`
   const lease = async (botId: string): Promise<Lease> => (await run(log.acquireLease(botId, "node-a", 60_000)))!
@@ -67,6 +68,21 @@ describe("Postgres log appends (server)", () => {
     ])
     expect((await run(log.readStream(a))).map((e) => e.version)).toEqual([1, 2])
     expect((await run(log.readStream(c))).map((e) => e.version)).toEqual([1])
+  })
+
+  it("keeps a foreign entry in the partition log only, never in the bot's stream", async () => {
+    const b = bot("foreign")
+    const l = await lease(b)
+    const position = await log.injectRaw(log.partitionOf(b), { eventId: "f-1", botId: b, v: "1", type: "UpdateReceived", data: "{oops" })
+    await run(log.append({ botId: b, expectedVersion: 0, fence: l.fence, events: [newEvent(updateReceived(1))] }))
+    expect((await run(log.readStream(b))).map((e) => e.version)).toEqual([1])
+    expect((await run(log.readStream(b, { direction: "backward" }))).map((e) => e.version)).toEqual([1])
+    const inLog = (await run(log.readPartition(log.partitionOf(b)))).filter((d) => d.raw["botId"] === b)
+    expect(inLog.map((d) => [d.position, d.raw["eventId"] ?? Either.getOrThrow(d.event).eventId])).toEqual([
+      [position, "f-1"],
+      [inLog[1]!.position, Either.getOrThrow(inLog[1]!.event).eventId]
+    ])
+    expect(Either.isLeft(inLog[0]!.event) && inLog[0]!.event.left.reason).toBe("MissingField")
   })
 
   it("concurrent batches over shared bots keep every bot gapless and in order in its partition log", async () => {

@@ -126,6 +126,25 @@ describe("Postgres partition log: out-of-order commits are never skipped", () =>
     expect(await run(log.pendingCount(partition, "g-once"))).toBe(0)
   })
 
+  it("is not held back by a writing transaction of another database on the same server", async () => {
+    const other = await createTestDatabase("pglog_visibility_other")
+    const stranger = new pg.Client({ connectionString: other.url })
+    await stranger.connect()
+    try {
+      await stranger.query("BEGIN")
+      await stranger.query("SELECT pg_current_xact_id()")
+      const b = botInPartition()
+      const l = (await run(log.acquireLease(b, "n", 60_000)))!
+      const r = await run(log.append({ botId: b, expectedVersion: 0, fence: l.fence, events: [newEvent(updateReceived(1))] }))
+      const seen = await run(log.readPartition(partition))
+      expect(seen.map((d) => d.position)).toContain(r.positions[0])
+      await stranger.query("ROLLBACK")
+    } finally {
+      await stranger.end()
+      await other.drop()
+    }
+  })
+
   it("holds a committed entry only until the older transaction ends, even when it rolls back", async () => {
     const [c1, c2] = clients as [pg.Client, pg.Client]
     const b1 = botInPartition()
