@@ -143,7 +143,16 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
 
     const checkpoint = yield* Effect.tryPromise({ try: () => readCheckpoint(sql, partition), catch: fail("checkpoint") })
     const limit = isolate ? 1 : batchSize
-    const entries = yield* log.readPartition(partition, checkpoint === null ? { limit } : { after: checkpoint, limit })
+    const from = (n: number) => (checkpoint === null ? { limit: n } : { after: checkpoint, limit: n })
+    // Steady state: the group hands out the log's next entries in order, so when its first
+    // delivery is the entry right after the checkpoint, the deliveries are the batch (no second
+    // read and decode of the same entries). Otherwise (restart, redelivery, stolen entries) the
+    // batch is read from the log itself.
+    const head = yield* log.readPartition(partition, from(1))
+    const contiguous =
+      head.length === 1 && delivered.length > 0 && delivered[0]!.position === head[0]!.position &&
+      delivered.every((d, i) => i === 0 || comparePositions(delivered[i - 1]!.position, d.position) < 0)
+    const entries = head.length === 0 ? [] : contiguous ? delivered.slice(0, limit) : yield* log.readPartition(partition, from(limit))
     caughtUp = entries.length < limit
     if (entries.length === 0) {
       yield* ackCovered(checkpoint)
