@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs"
+import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import type { Results, Transaction } from "@electric-sql/pglite"
 import { Effect, Layer } from "effect"
@@ -11,22 +13,26 @@ const rowCountOf = (r: Results<unknown>): number => (r.fields.length > 0 ? r.row
 
 export interface PgliteSqlOptions {
   /**
-   * Folder holding the database files; absent = in memory (gone on close), started from a cached
-   * image of an empty cluster (pgliteTemplate.ts) rather than by running initdb.
+   * Folder holding the database files (created on first use); absent = in memory (gone on close).
+   * A new cluster starts from a cached image of an empty one (pgliteTemplate.ts), not initdb.
    */
   readonly dataDir?: string
 }
 
-/** On disk: PGlite as is. In memory: started from the cached empty-cluster image (no initdb). */
+/**
+ * A new cluster (in memory, or a data folder with no cluster yet) starts from the cached
+ * empty-cluster image instead of running initdb; an existing data folder opens as it is.
+ */
 const open = async (options: PgliteSqlOptions): Promise<PGlite> => {
   const parsers = pgliteParsers()
-  if (options.dataDir !== undefined) return PGlite.create({ dataDir: options.dataDir, parsers })
+  const where = options.dataDir === undefined ? {} : { dataDir: options.dataDir }
+  if (options.dataDir !== undefined && existsSync(join(options.dataDir, "PG_VERSION"))) return PGlite.create({ ...where, parsers })
   try {
-    return await PGlite.create({ loadDataDir: await emptyClusterImage(), parsers })
+    return await PGlite.create({ ...where, loadDataDir: await emptyClusterImage(), parsers })
   } catch {
     // a damaged image must not stop anything: drop it and start the slow way
     await discardClusterImage()
-    return PGlite.create({ parsers })
+    return PGlite.create({ ...where, parsers })
   }
 }
 
