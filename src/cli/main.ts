@@ -2,6 +2,8 @@ import { Command, CommanderError } from "commander"
 import { importCommand } from "./commands/importCommand.js"
 import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCommands.js"
 import { configCommand, dlqCommand, migrateCommand } from "./commands/opsCommands.js"
+import { runNodeCommand } from "./commands/runCommand.js"
+import { replayCommand } from "./commands/replayCommand.js"
 import { processIo } from "./io.js"
 import type { CliIo } from "./io.js"
 import { EXIT_OK, EXIT_USAGE } from "./runtime.js"
@@ -24,7 +26,9 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     inspectCommand(io, setExit),
     tailCommand(io, setExit),
     eventsCommand(io, setExit),
-    dlqCommand(io, setExit)
+    replayCommand(io, setExit),
+    dlqCommand(io, setExit),
+    runNodeCommand(io, setExit)
   ]) {
     program.addCommand(c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) }))
   }

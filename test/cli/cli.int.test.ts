@@ -4,9 +4,12 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeBotDecider } from "../../src/actors/decider/decide.js"
+import { echoHandler } from "../../src/actors/decider/updateHandler.js"
 import { main } from "../../src/cli/main.js"
 import type { CliIo } from "../../src/cli/io.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
+import type { DomainEvent } from "../../src/events/schema/catalogue.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
@@ -170,6 +173,35 @@ describe("botfleet CLI", () => {
     const again = await cli("events", "shop-copy", "--import", file)
     expect(again.code).toBe(1)
     expect(again.err).toContain("bot shop-copy already has 27 events: import into a new bot id")
+  })
+
+  it("replays a recorded conversation: identical with the same code (exit 0), a changed reply diverges at its version (exit 1)", async () => {
+    const decider = makeBotDecider(() => echoHandler)
+    let state = decider.initialState
+    let version = 0
+    const lease = (await Effect.runPromise(log.acquireLease("echo", "test", 10_000)))!
+    const append = async (events: ReadonlyArray<DomainEvent>, at: string, correlationId: string, actor: string) => {
+      const r = await Effect.runPromise(log.append({ botId: "echo", expectedVersion: version, fence: lease.fence, events: events.map((data) => ({ data, occurredAt: at, correlationId, actor })) }))
+      version = r.version
+      state = events.reduce(decider.evolve, state)
+    }
+    await append(await decider.decide({ _tag: "Register", ownerId: "o", name: "echo", kind: "echo", mode: "sandbox", at: "2025-01-01T00:00:00.000Z" }, state), "2025-01-01T00:00:00.000Z", "reg", "owner:o")
+    for (const [n, text] of ["hello", "ciao"].entries()) {
+      const at = `2025-01-01T00:0${n + 1}:00.000Z`
+      const update = { update_id: 7 + n, message: { message_id: n + 1, text, chat: { id: 5, type: "private" }, from: { id: 5, first_name: "A" } } }
+      await append(await decider.decide({ _tag: "HandleUpdate", inboxId: `${n + 1}-0`, update, at }, state), at, `u${n}`, "user:5")
+    }
+    await Effect.runPromise(log.releaseLease(lease))
+    const kinds = (name: string) => fileURLToPath(new URL(`./replay/${name}`, import.meta.url))
+
+    const same = await cli("replay", "echo", "--kinds", kinds("echoKinds.ts"))
+    expect(same.err).toBe("")
+    expect(same).toMatchObject({ code: 0, out: expect.stringContaining("identical: the current code makes exactly the recorded decisions") })
+    const changed = await cli("replay", "echo", "--kinds", kinds("shoutingKinds.ts"), "--json")
+    expect(changed.code).toBe(1)
+    const report = JSON.parse(changed.out)
+    expect(report.divergences[0]).toMatchObject({ version: 4, inputVersion: 2, kind: "events", diff: ['$.text: "hello" → "HELLO"'] })
+    expect(changed.err).toContain("replay diverged at version 4")
   })
 
   it("lists dead letters (none here)", async () => {

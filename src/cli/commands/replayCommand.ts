@@ -1,0 +1,78 @@
+import { pathToFileURL } from "node:url"
+import { resolve } from "node:path"
+import { Command } from "commander"
+import { Data, Effect } from "effect"
+import type { BotState } from "../../actors/decider/state.js"
+import type { UpdateHandler } from "../../actors/decider/updateHandler.js"
+import { EventLog } from "../../events/eventLog.js"
+import { BotModuleRegistry } from "../../telegram/bots/registry.js"
+import { printJson } from "../io.js"
+import type { CliIo } from "../io.js"
+import { replayEvents } from "../replay/replay.js"
+import type { ReplayReport } from "../replay/replay.js"
+import { CommandFailed, eventLogLayer, runCommand, UsageError } from "../runtime.js"
+import { readStreamRange } from "../streamReader.js"
+import { checkBotId } from "./importCommand.js"
+
+export class KindsModuleFailed extends Data.TaggedError("KindsModuleFailed")<{ readonly module: string; readonly reason: string }> {
+  override get message() {
+    return `cannot use --kinds ${this.module}: ${this.reason}\nIt must be an ES module exporting handlerFor(state): UpdateHandler.`
+  }
+}
+
+/** The bot kinds to replay with: the built-in registry, or a module exporting `handlerFor` (custom kinds). */
+const loadHandlerFor = (module: string | undefined): Effect.Effect<(s: BotState) => UpdateHandler, KindsModuleFailed> =>
+  module === undefined
+    ? Effect.sync(() => new BotModuleRegistry().handlerFor)
+    : Effect.tryPromise({
+        try: () => import(pathToFileURL(resolve(module)).href) as Promise<{ handlerFor?: unknown }>,
+        catch: (e) => new KindsModuleFailed({ module, reason: e instanceof Error ? e.message : String(e) })
+      }).pipe(
+        Effect.filterOrFail(
+          (m): m is { handlerFor: (s: BotState) => UpdateHandler } => typeof m.handlerFor === "function",
+          () => new KindsModuleFailed({ module, reason: "it does not export a handlerFor function" })
+        ),
+        Effect.map((m) => m.handlerFor)
+      )
+
+const version = (name: string, text: string | undefined): Effect.Effect<number | undefined, UsageError> =>
+  text === undefined
+    ? Effect.succeed(undefined)
+    : /^\d+$/.test(text) && Number(text) >= 1
+      ? Effect.succeed(Number(text))
+      : Effect.fail(new UsageError({ detail: `${name} expects a stream version (a whole number from 1), got ${JSON.stringify(text)}` }))
+
+const printReport = (io: CliIo, r: ReplayReport) => {
+  io.stdout(`replayed ${r.inputsReplayed} inputs of bot ${r.botId} (versions ${r.from}..${r.to}, ${r.eventsRead} events read) through the current code`)
+  if (r.identical) return io.stdout("identical: the current code makes exactly the recorded decisions")
+  io.stdout(`DIVERGED: ${r.divergences.length} divergence${r.divergences.length === 1 ? "" : "s"}, first at version ${r.divergences[0]!.version}`)
+  for (const d of r.divergences) {
+    io.stdout(`\nv${d.version} (input v${d.inputVersion}) ${d.kind}: ${d.summary}`)
+    for (const line of d.diff) io.stdout(`  ${line}`)
+  }
+}
+
+/** `botfleet replay <bot> [--from v] [--to v] [--kinds module] [--json]`: exit 0 when identical, 1 on divergence. */
+export const replayCommand = (io: CliIo, setExit: (code: number) => void): Command =>
+  new Command("replay")
+    .description("re-run a bot's recorded inputs through the current code (recorded time, no network, no writes) and report every divergence")
+    .argument("<bot>", "bot id")
+    .option("--from <version>", "first input version to re-run (earlier events are only folded)")
+    .option("--to <version>", "last version to read")
+    .option("--kinds <module>", "ES module exporting handlerFor(state) for custom bot kinds (default: the built-in kinds)")
+    .option("--json", "print the report as JSON")
+    .action(async (bot: string, opts: { from?: string; to?: string; kinds?: string; json?: boolean }) => {
+      const program = Effect.gen(function* () {
+        const botId = yield* checkBotId(bot)
+        const from = yield* version("--from", opts.from)
+        const to = yield* version("--to", opts.to)
+        const handlerFor = yield* loadHandlerFor(opts.kinds)
+        const log = yield* EventLog
+        const events = yield* readStreamRange(log, botId, to === undefined ? {} : { to })
+        const report = yield* Effect.promise(() => replayEvents(botId, events, handlerFor, { ...(from ? { from } : {}), ...(to ? { to } : {}) }))
+        if (opts.json) printJson(io, report)
+        else printReport(io, report)
+        if (!report.identical) return yield* new CommandFailed({ detail: `replay diverged at version ${report.divergences[0]!.version}` })
+      })
+      setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
+    })
