@@ -33,6 +33,8 @@ export interface RunBotOptions {
   readonly onError?: (e: unknown) => void
 }
 
+export const UNAUTHORIZED_REASON = "Telegram refused the bot's token (401): revoked or replaced; register the new token to restart"
+
 export class LeaseBusy extends Error {
   constructor(readonly botId: string) {
     super(`bot ${botId}: another node holds the lease`)
@@ -51,8 +53,13 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
     call: api.call,
     // woken by the actor's appends (below); the idle read only catches appends from elsewhere
     idlePollMs: 1000,
-    ...(o.onError ? { onError: o.onError } : {})
+    ...(o.onError ? { onError: o.onError } : {}),
+    // a revoked token stops the bot with a clear reason (BotStopped), not a loop of failures
+    onUnauthorized: () => {
+      if (!finished) void actorRef?.send({ _tag: "Stop", reason: UNAUTHORIZED_REASON }).catch(() => undefined)
+    }
   })
+  let actorRef: BotActor | null = null
   // the actor's log, telling the outbox the moment an append with intents succeeded
   const log = {
     ...o.deps.log,
@@ -62,14 +69,19 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
       )
   }
   const actor = new BotActor({ ...o.deps, log }, { botId: o.botId, nodeId: o.nodeId, fence: lease.fence, idleWaitMs: 500 })
-  const done = actor.run()
+  actorRef = actor
+  let finished = false
+  const done = actor.run().finally(() => {
+    finished = true
+  })
   return {
     botId: o.botId,
     fence: lease.fence,
     outbox,
     done,
     stop: async (reason = "stop requested") => {
-      await actor.send({ _tag: "Stop", reason }).catch(() => undefined)
+      // an actor that already stopped takes no more commands: do not wait on one
+      if (!finished) await Promise.race([actor.send({ _tag: "Stop", reason }).catch(() => undefined), done.catch(() => undefined)])
       await done.catch(() => undefined)
       await outbox.stop()
       await Effect.runPromise(Effect.ignore(o.deps.log.releaseLease(lease)))

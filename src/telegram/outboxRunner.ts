@@ -28,6 +28,8 @@ export interface OutboxRunnerOptions {
   /** Pause between stream reads when idle; reads come back-to-back while there is work. */
   readonly idlePollMs?: number
   readonly onError?: (e: unknown) => void
+  /** Telegram refused the token (401, revoked): the bot must stop rather than keep failing. */
+  readonly onUnauthorized?: () => void
 }
 
 export interface OutboxRunner {
@@ -133,6 +135,7 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
           for (const i of batch) pending.delete(i.callId)
           const outcomes = await executeIntents(batch, { botKey: o.botId, sender: o.sender, call: o.call, now: () => new Date().toISOString() })
           await record(outcomes)
+          if (outcomes.some((e) => e._tag === "BotApiCallFailed" && e.errorCode === 401)) o.onUnauthorized?.()
           continue
         }
         if (finishing) return

@@ -8,7 +8,7 @@ import { makeRedisSnapshotStore } from "../../src/actors/redisSnapshotStore.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { makeBotApi } from "../../src/telegram/botApi.js"
-import { runBot } from "../../src/telegram/botRunner.js"
+import { UNAUTHORIZED_REASON, runBot } from "../../src/telegram/botRunner.js"
 import { BotModuleRegistry } from "../../src/telegram/bots/registry.js"
 import { registerWebhook, startIngress } from "../../src/telegram/ingress.js"
 import type { Ingress } from "../../src/telegram/ingress.js"
@@ -133,5 +133,21 @@ describe("end to end on the sandbox: webhook → ingress → inbox → actor →
     await running.stop()
     // user 32's reply was the only call since: user 31 was not tried again
     expect(bot.calls.get("sendMessage")).toBe(callsAfterBlock! + 1)
+  })
+
+  it("stops a bot whose token was revoked, with the reason recorded, instead of failing forever", async () => {
+    const bot = await setUp("e2e-revoked", "e2e_revoked_bot")
+    const running = await start("e2e-revoked", bot.token)
+    sandbox.world.say("e2e_revoked_bot", { userId: 41, text: "ping" })
+    await expect.poll(() => repliesIn("e2e_revoked_bot", 41), { timeout: 10_000 }).toEqual(["pong"])
+    sandbox.world.revoke("e2e_revoked_bot")
+    sandbox.world.say("e2e_revoked_bot", { userId: 41, text: "ping" })
+    const status = await running.done
+    expect(status.status).toBe("stopped")
+    await running.stop()
+    const events = await Effect.runPromise(log.readStream("e2e-revoked"))
+    const stoppedEvent = events.filter((e) => e.type === "BotStopped").at(-1)
+    expect((stoppedEvent?.data as { reason: string }).reason).toBe(UNAUTHORIZED_REASON)
+    expect(events.some((e) => e.type === "BotApiCallFailed" && (e.data as { errorCode: number }).errorCode === 401)).toBe(true)
   })
 })
