@@ -103,12 +103,12 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
     )
 
   /** Waits (briefly) while committed entries are held behind the horizon; see settleWaitMs. */
-  const settling = <A extends { readonly held: boolean }>(attempt: () => Promise<A>, operation: string, done?: (a: A) => boolean) =>
+  const settling = <A extends { readonly held: boolean }>(attempt: () => Promise<A>, operation: string) =>
     Effect.gen(function* () {
       const deadline = Date.now() + settleWaitMs
       for (;;) {
         const r = yield* call(operation, attempt)
-        if (!r.held || (done?.(r) ?? false) || Date.now() >= deadline) return r
+        if (!r.held || Date.now() >= deadline) return r
         yield* sleep(SETTLE_POLL_MS)
       }
     })
@@ -190,13 +190,22 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
     readGroup: ({ partition, group, consumer, count, blockMs }) =>
       Effect.gen(function* () {
         checkPartition(partition)
-        const deadline = Date.now() + Math.max(0, blockMs ?? 0)
+        const start = Date.now()
+        const deadline = start + Math.max(0, blockMs ?? 0)
+        const settleDeadline = start + settleWaitMs
+        // every attempt records what it delivers as pending: keep them all, never drop one
+        const out: Delivery[] = []
         for (;;) {
-          const r = yield* settling(() => groups.readOnce(partition, group, consumer, count), "readGroup", (x) => x.deliveries.length >= count)
-          if (r.deliveries.length > 0) return r.deliveries as ReadonlyArray<Delivery>
-          const left = deadline - Date.now()
-          if (left <= 0) return []
-          yield* sleep(Math.min(POLL_MS, left))
+          const r = yield* call("readGroup", () => groups.readOnce(partition, group, consumer, count - out.length))
+          out.push(...r.deliveries)
+          const now = Date.now()
+          if (out.length >= count) return out
+          if (r.held && now < settleDeadline) {
+            yield* sleep(SETTLE_POLL_MS)
+            continue
+          }
+          if (out.length > 0 || now >= deadline) return out
+          yield* sleep(Math.min(POLL_MS, deadline - now))
         }
       }),
 

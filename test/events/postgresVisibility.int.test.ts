@@ -126,6 +126,26 @@ describe("Postgres partition log: out-of-order commits are never skipped", () =>
     expect(await run(log.pendingCount(partition, "g-once"))).toBe(0)
   })
 
+  it("a group read cut short by the horizon returns what it delivered, and the rest later", async () => {
+    const [c1, c2] = clients as [pg.Client, pg.Client]
+    const [b0, b1, b2] = [botInPartition(), botInPartition(), botInPartition()]
+    await run(log.ensureGroup(partition, "g-cut", "end"))
+    await c2.query("BEGIN")
+    await insertEvent(c2, b0, 1)
+    await c2.query("COMMIT")
+    await c1.query("BEGIN")
+    await insertEvent(c1, b1, 1)
+    await c2.query("BEGIN")
+    await insertEvent(c2, b2, 1)
+    await c2.query("COMMIT")
+    const first = await run(log.readGroup({ partition, group: "g-cut", consumer: "c", count: 10 }))
+    expect(botsOf(first)).toEqual([b0])
+    await c1.query("COMMIT")
+    const rest = await run(log.readGroup({ partition, group: "g-cut", consumer: "c", count: 10 }))
+    expect(botsOf(rest)).toEqual([b1, b2])
+    expect(await run(log.pendingCount(partition, "g-cut"))).toBe(3)
+  })
+
   it("is not held back by a writing transaction of another database on the same server", async () => {
     const other = await createTestDatabase("pglog_visibility_other")
     const stranger = new pg.Client({ connectionString: other.url })
