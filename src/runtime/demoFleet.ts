@@ -1,0 +1,109 @@
+import { randomBytes, randomInt } from "node:crypto"
+import { Effect, Redacted } from "effect"
+import type { EventLogService } from "../events/eventLog.js"
+import type { TokenVault } from "../telegram/tokenVault.js"
+import type { FleetDirectory } from "./fleetDirectory.js"
+
+/** One bot of the demo fleet: its id (stream), its sandbox username and its built-in configuration. */
+export interface DemoBot {
+  readonly botId: string
+  readonly username: string
+  readonly config: unknown
+}
+
+/** Three bots of the built-in kind with different personalities, to chat with in the sandbox. */
+export const DEMO_BOTS: ReadonlyArray<DemoBot> = [
+  {
+    botId: "demo-sunny",
+    username: "sunny_demo_bot",
+    config: {
+      greeting: "Hi {name}! Lovely to meet you.",
+      help: "I'm Sunny, the cheerful one. Try:",
+      personality: { name: "Sunny", tone: "friendly" },
+      commands: { weather: { reply: "Always sunny in here!", description: "today's forecast" } },
+      keywords: [
+        { match: "hello", reply: "Hello hello! How is your day going?" },
+        { match: "thanks", reply: "Any time!" }
+      ],
+      fallback: "I love that! Tell me more, or try /help."
+    }
+  },
+  {
+    botId: "demo-barnacle",
+    username: "barnacle_demo_bot",
+    config: {
+      greeting: "Ahoy {name}, welcome aboard!",
+      help: "Captain Barnacle at your service. Orders I know:",
+      personality: { name: "Captain Barnacle", tone: "pirate" },
+      commands: { treasure: { reply: "You will find my treasure where the X marks the spot.", description: "where the gold is" } },
+      keywords: [
+        { match: "ship", reply: "My ship is the fastest on the seven seas." },
+        { match: "rum", reply: "Why is the rum always gone?" }
+      ],
+      fallback: "I do not understand you, landlubber. Try /help."
+    }
+  },
+  {
+    botId: "demo-clerk",
+    username: "clerk_demo_bot",
+    config: {
+      greeting: "Good day, {name}. How may I assist you?",
+      help: "The following services are available:",
+      personality: { name: "The Clerk", tone: "formal" },
+      commands: {
+        hours: { reply: "The office is open from 9:00 to 17:00, Monday to Friday.", description: "opening hours" },
+        forms: { reply: "Form A-38 is required for all requests.", description: "the form you need" }
+      },
+      keywords: [{ match: "complain", reply: "Your complaint has been noted and will be processed in due course." }],
+      fallback: "Your message has been received. Please consult /help for the available services."
+    }
+  }
+]
+
+/** A sandbox token: Telegram's shape (`<digits>:<35 chars>`), random, only ever stored encrypted. */
+const newSandboxToken = () => Redacted.make(`${randomInt(1_000_000_000, 2_000_000_000)}:${randomBytes(26).toString("base64url")}`)
+
+/**
+ * Registers the demo bots, once: a bot whose stream already has events is left as it is (its
+ * state, config changes and token survive restarts), so seeding is idempotent across restarts and
+ * across nodes starting together (the append expects version 0: of two racing seeders, one wins).
+ * Every demo bot is (re)listed in the directory. Returns the bots that were registered now.
+ */
+export const seedDemoFleet = (o: {
+  readonly log: EventLogService
+  readonly vault: TokenVault
+  readonly directory: FleetDirectory
+  readonly nodeId: string
+  readonly bots?: ReadonlyArray<DemoBot>
+}) =>
+  Effect.gen(function* () {
+    const registered: string[] = []
+    for (const bot of o.bots ?? DEMO_BOTS) {
+      if ((yield* o.log.streamVersion(bot.botId)) === 0) {
+        const lease = yield* o.log.acquireLease(bot.botId, o.nodeId, 10_000)
+        if (lease) {
+          const tokenCiphertext = yield* o.vault.seal(bot.botId, newSandboxToken())
+          const appended = yield* Effect.either(
+            o.log.append({
+              botId: bot.botId,
+              expectedVersion: 0,
+              fence: lease.fence,
+              events: [
+                {
+                  data: { _tag: "BotRegistered", ownerId: "demo", name: bot.username, kind: "builtin", mode: "sandbox", tokenCiphertext, config: bot.config },
+                  occurredAt: new Date().toISOString(),
+                  correlationId: "demo-fleet",
+                  actor: "system"
+                }
+              ]
+            })
+          )
+          yield* Effect.ignore(o.log.releaseLease(lease))
+          if (appended._tag === "Right") registered.push(bot.botId)
+          else if (appended.left._tag !== "WrongExpectedVersion") return yield* appended.left
+        }
+      }
+      yield* o.directory.add(bot.botId)
+    }
+    return registered
+  })

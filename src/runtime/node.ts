@@ -1,0 +1,159 @@
+import { Effect, Redacted } from "effect"
+import type { Scope } from "effect"
+import { makeSupervisor } from "../actors/supervisor.js"
+import type { Supervisor } from "../actors/supervisor.js"
+import type { BotfleetConfig } from "../config.js"
+import { runProjectors } from "../projections/runner.js"
+import { BotModuleRegistry } from "../telegram/bots/registry.js"
+import { startIngress } from "../telegram/ingress.js"
+import { startSandbox } from "../telegram/sandbox/server.js"
+import type { Sandbox } from "../telegram/sandbox/server.js"
+import { Sender } from "../telegram/sender.js"
+import { makeTokenVault } from "../telegram/tokenVault.js"
+import { webhookSecretFor } from "../telegram/webhookSecret.js"
+import { loadBotProfile } from "./botProfile.js"
+import type { BotProfile } from "./botProfile.js"
+import { DEMO_BOTS, seedDemoFleet } from "./demoFleet.js"
+import { makeFleetDirectory } from "./fleetDirectory.js"
+import { openStores, StoresUnavailable } from "./stores.js"
+import { makeTelegramHost } from "./telegramHost.js"
+import type { NodeStores } from "./stores.js"
+
+export interface NodeOptions {
+  /** Run the Bot API sandbox in this process (sandbox-mode bots talk to it). */
+  readonly sandbox: boolean
+  /** Seed the demo fleet (once; idempotent) and run it. Needs the sandbox. */
+  readonly demo: boolean
+  /** Sandbox port; default HTTP_PORT + 1 (0, any free port, when HTTP_PORT is 0). */
+  readonly sandboxPort?: number
+}
+
+/** What a started node tells its operator. */
+export interface RunningNode {
+  readonly config: BotfleetConfig
+  /** The webhook ingress (`POST <url>/telegram/<botId>`). */
+  readonly ingressUrl: string
+  readonly sandbox: Sandbox | null
+  /** The bots this node supervises (each runs here while this node holds its lease). */
+  readonly bots: ReadonlyArray<string>
+  /** Demo bots by sandbox username (empty without the demo fleet). */
+  readonly demoBots: ReadonlyArray<{ readonly botId: string; readonly username: string }>
+  readonly supervisor: Supervisor
+  readonly stores: NodeStores
+}
+
+const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable({ what, cause })
+
+/**
+ * One botfleet node, in the scope: stores (migrated) → projections → sandbox (optional) → webhook
+ * ingress → the actor supervisor over the Telegram host → the fleet's bots. Closing the scope
+ * shuts down in the reverse order: every bot drains (in-flight input finished, BotStopped, outbox
+ * flushed) and its lease is released, then the servers close, then the stores.
+ */
+export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.Effect<RunningNode, StoresUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    yield* Effect.logInfo("botfleet node starting").pipe(Effect.annotateLogs({ mode: config.mode, nodeId: config.nodeId, dataDir: config.dataDir }))
+    const stores = yield* openStores(config)
+    const vault = makeTokenVault(config.secretKey)
+    const directory = makeFleetDirectory(stores.sql)
+    const embedded = config.mode === "embedded"
+
+    yield* Effect.forkScoped(
+      runProjectors({
+        log: stores.log,
+        sql: stores.sql,
+        // PGlite has one connection: poll the partitions gently instead of blocking reads
+        ...(embedded ? { blockMs: 0, idleSleep: "500 millis" } : {})
+      })
+    )
+
+    const sandbox = options.sandbox
+      ? yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: () => startSandbox({ port: options.sandboxPort ?? (config.httpPort === 0 ? 0 : config.httpPort + 1) }),
+            catch: startFailed("the Bot API sandbox server")
+          }),
+          (s) => Effect.promise(() => s.close())
+        )
+      : null
+
+    const known = new Set<string>()
+    const secretFor = (botId: string) => webhookSecretFor(config.secretKey, botId)
+    const ingress = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          startIngress({
+            inbox: stores.inbox,
+            botStatus: (botId) => Effect.succeed(known.has(botId) ? "running" : "unknown"),
+            secretFor,
+            ...(stores.dedupe ? { dedupe: stores.dedupe } : {}),
+            port: config.httpPort,
+            host: embedded ? "127.0.0.1" : "0.0.0.0"
+          }),
+        catch: startFailed(`the webhook ingress on port ${config.httpPort} (is the port free? set HTTP_PORT)`)
+      }),
+      (i) => Effect.promise(() => i.close())
+    )
+    const ingressUrl = ingress.url.replace("0.0.0.0", "127.0.0.1")
+
+    const registry = new BotModuleRegistry()
+    const host = makeTelegramHost({
+      deps: { log: stores.log, inbox: stores.inbox, snapshots: stores.snapshots, handlerFor: registry.handlerFor },
+      vault,
+      sender: new Sender(),
+      offsets: stores.offsets,
+      apiRootFor: (mode) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot),
+      ...(sandbox ? { sandboxWebhook: { publicUrl: ingressUrl, secretFor } } : {}),
+      onProfile: (p: BotProfile) => {
+        if (p.mode !== "sandbox" || !sandbox) return
+        // the sandbox lives in memory: after a restart it learns the bot (and its token) again
+        const token = Redacted.value(p.token)
+        try {
+          sandbox.world.botByToken(token)
+        } catch {
+          sandbox.world.createBot({ username: p.name, token })
+        }
+      },
+      onError: (botId, e) =>
+        Effect.runFork(Effect.logWarning(`bot ${botId}: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.annotateLogs({ botId })))
+    })
+    yield* Effect.addFinalizer(() => Effect.promise(() => host.close()))
+    const supervisor = yield* makeSupervisor({
+      nodeId: config.nodeId,
+      host,
+      log: stores.log,
+      inbox: stores.inbox,
+      leaseTtlMs: config.leaseTtlMs,
+      actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500 }
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.logInfo("botfleet node draining: finishing in-flight inputs, releasing leases").pipe(
+        Effect.zipRight(supervisor.drain),
+        Effect.zipRight(Effect.logInfo("botfleet node drained"))
+      )
+    )
+
+    const demoBots: Array<{ botId: string; username: string }> = []
+    if (options.demo && sandbox) {
+      const seeded = yield* seedDemoFleet({ log: stores.log, vault, directory, nodeId: config.nodeId }).pipe(Effect.mapError(startFailed("the demo fleet")))
+      if (seeded.length > 0) yield* Effect.logInfo(`demo fleet registered: ${seeded.join(", ")}`)
+      demoBots.push(...DEMO_BOTS.map((b) => ({ botId: b.botId, username: b.username })))
+    }
+
+    const listed = yield* directory.list.pipe(Effect.mapError(startFailed("the fleet directory")))
+    const bots: string[] = []
+    for (const botId of listed) {
+      if (!sandbox) {
+        // a sandbox bot's token is fake: without the sandbox it has nowhere to talk to
+        const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId))
+        if (profile._tag === "Right" && profile.right.mode === "sandbox") continue
+      }
+      known.add(botId)
+      bots.push(botId)
+      yield* supervisor.startBot(botId)
+    }
+    yield* Effect.logInfo("botfleet node ready").pipe(
+      Effect.annotateLogs({ ingress: ingressUrl, sandbox: sandbox?.apiRoot ?? null, bots: bots.length })
+    )
+    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores }
+  })

@@ -1,0 +1,79 @@
+import { Effect } from "effect"
+import { AppConfig } from "../config.js"
+import { startNode } from "./node.js"
+import type { NodeOptions, RunningNode } from "./node.js"
+
+/** The lines `npm start` prints once the node is up: where to chat, and how to from a shell. */
+export const bannerFor = (node: RunningNode): ReadonlyArray<string> => {
+  const lines = [
+    "",
+    `botfleet is running (${node.config.mode} mode${node.config.mode === "embedded" ? `, data in ${node.config.dataDir}` : ""}).`,
+    `  webhook ingress: ${node.ingressUrl}/telegram/<botId>`
+  ]
+  if (node.sandbox) {
+    const root = node.sandbox.apiRoot
+    lines.push(`  Bot API sandbox: ${root}`, "", `Chat with the bots in your browser: ${root}/sandbox`)
+    const first = node.demoBots[0]
+    if (first) {
+      lines.push(
+        `Demo bots: ${node.demoBots.map((b) => "@" + b.username).join(", ")}`,
+        "",
+        "Or with curl, say something as user 42, then read the bot's replies:",
+        `  curl -s -X POST ${root}/sandbox/${first.username}/say -H 'content-type: application/json' -d '{"userId":42,"firstName":"Ada","text":"/start"}'`,
+        `  curl -s ${root}/sandbox/${first.username}/messages?chatId=42`
+      )
+    }
+  }
+  lines.push("", "Press Ctrl-C to stop (bots drain and hand their leases back).", "")
+  return lines
+}
+
+/**
+ * Listens for SIGINT/SIGTERM for as long as the scope lives. `received` resolves on the first one.
+ * Later signals within `graceMs` are ignored: npm and tsx relay a Ctrl-C to the node as a second
+ * signal, and with no listener left tsx would exit the process before it drained. A signal after
+ * that is a deliberate second Ctrl-C and exits at once.
+ */
+export const signalGuard = (graceMs = 2000) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let first: number | null = null
+      let resolve!: (s: NodeJS.Signals) => void
+      const received = new Promise<NodeJS.Signals>((r) => (resolve = r))
+      const on = (signal: NodeJS.Signals) => {
+        if (first === null) {
+          first = Date.now()
+          resolve(signal)
+        } else if (Date.now() - first > graceMs) process.exit(130)
+      }
+      process.on("SIGINT", on)
+      process.on("SIGTERM", on)
+      const off = () => {
+        process.off("SIGINT", on)
+        process.off("SIGTERM", on)
+      }
+      return { received, off }
+    }),
+    (g) => Effect.sync(g.off)
+  )
+
+/**
+ * Runs a node until SIGINT/SIGTERM, then shuts it down gracefully (see startNode). A signal during
+ * start-up stops the node as soon as it is up. `print` gets the banner (default: stdout).
+ */
+export const serve = (options: NodeOptions, print: (line: string) => void = (l) => void process.stdout.write(l + "\n")) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      const guard = yield* signalGuard()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const node = yield* startNode(config, options)
+          for (const line of bannerFor(node)) print(line)
+          const signal = yield* Effect.promise(() => guard.received)
+          yield* Effect.logInfo(`${signal} received: stopping`)
+        })
+      )
+      yield* Effect.logInfo("botfleet node stopped")
+    })
+  )

@@ -1,0 +1,98 @@
+import { Data, Effect, Option, Redacted } from "effect"
+import type { Scope } from "effect"
+import { Redis } from "ioredis"
+import type { InboxService } from "../actors/inbox.js"
+import { makePostgresInbox } from "../actors/postgresInbox.js"
+import { makePostgresSnapshotStore } from "../actors/postgresSnapshotStore.js"
+import { makeRedisInbox } from "../actors/redisInbox.js"
+import { makeRedisSnapshotStore } from "../actors/redisSnapshotStore.js"
+import type { SnapshotStoreService } from "../actors/snapshotStore.js"
+import type { BotfleetConfig } from "../config.js"
+import { migrate } from "../db/migrator.js"
+import { makePgliteSql } from "../db/pgliteSql.js"
+import { makePgSql } from "../db/pgSql.js"
+import type { SqlClient } from "../db/sql.js"
+import type { EventLogService } from "../events/eventLog.js"
+import { makePostgresEventLog } from "../events/postgresEventLog.js"
+import { makeRedisEventLog } from "../events/redisEventLog.js"
+import type { OffsetStore } from "../telegram/poller.js"
+import { postgresOffsetStore } from "../telegram/postgresOffsetStore.js"
+import { redisOffsetStore } from "../telegram/redisOffsetStore.js"
+import { redisUpdateDedupe } from "../telegram/updateDedupe.js"
+import type { UpdateDedupe } from "../telegram/updateDedupe.js"
+
+/** Everything a node stores, for the configured mode. */
+export interface NodeStores {
+  /** Projections, the fleet directory, and (embedded) everything else. Migrated. */
+  readonly sql: SqlClient
+  readonly log: EventLogService
+  readonly inbox: InboxService
+  readonly snapshots: SnapshotStoreService
+  readonly offsets: OffsetStore
+  /** Edge dedupe at the ingress (production only: the decider dedupes in any case). */
+  readonly dedupe: UpdateDedupe | null
+}
+
+/** A store could not be opened or migrated at start-up. */
+export class StoresUnavailable extends Data.TaggedError("StoresUnavailable")<{ readonly what: string; readonly cause: unknown }> {
+  override get message() {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `cannot open ${this.what}: ${cause}`
+  }
+}
+
+const opened = <A>(what: string, open: () => Promise<A>, close: (a: A) => Promise<unknown>) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: open, catch: (cause) => new StoresUnavailable({ what, cause }) }),
+    (a) => Effect.promise(() => close(a).catch(() => undefined))
+  )
+
+const migrated = (what: string, sql: SqlClient) =>
+  Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new StoresUnavailable({ what: `${what} (migrations)`, cause }) })
+
+/**
+ * Opens the mode's stores in the scope (closed with it, in reverse order):
+ * - embedded: one PGlite database under DATA_DIR/pglite holds the log (Postgres adapter), the
+ *   inboxes, snapshots, polling offsets and projections. PGlite allows one process per folder.
+ * - production: the Redis log, inboxes, snapshots, offsets and edge dedupe on REDIS_URL; the
+ *   projections and the fleet directory on DATABASE_URL.
+ * Migrations are applied first in both modes (concurrent nodes are serialised by the migrator).
+ */
+export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, StoresUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    if (config.mode === "embedded" || Option.isNone(config.redisUrl) || Option.isNone(config.databaseUrl)) {
+      const what = `the embedded database in ${config.pgliteDir} (is botfleet already running on this DATA_DIR?)`
+      const sql = yield* opened(what, () => makePgliteSql({ dataDir: config.pgliteDir }), (s) => s.close())
+      yield* migrated(what, sql)
+      const log = makePostgresEventLog({ sql, partitions: config.partitions })
+      yield* Effect.addFinalizer(() => log.close)
+      const inbox = makePostgresInbox({ sql })
+      yield* Effect.addFinalizer(() => inbox.close)
+      return { sql, log, inbox, snapshots: makePostgresSnapshotStore(sql), offsets: postgresOffsetStore(sql), dedupe: null }
+    }
+    const redisUrl = Redacted.value(config.redisUrl.value)
+    const databaseUrl = Redacted.value(config.databaseUrl.value)
+    const sql = yield* opened("the Postgres database at DATABASE_URL", async () => makePgSql(databaseUrl, { applicationName: `botfleet-${config.nodeId}`.slice(0, 63) }), (s) => s.close())
+    yield* migrated("the Postgres database at DATABASE_URL", sql)
+    const redis = yield* opened(
+      "Redis at REDIS_URL",
+      async () => {
+        const r = new Redis(redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true })
+        await r.connect()
+        return r
+      },
+      (r) => r.quit()
+    )
+    const log = yield* Effect.acquireRelease(makeRedisEventLog({ url: redisUrl, prefix: config.redisPrefix, partitions: config.partitions }), (l) => l.close)
+    const shared = { redis, prefix: config.redisPrefix, partitions: config.partitions }
+    const inbox = makeRedisInbox(shared)
+    yield* Effect.addFinalizer(() => inbox.close)
+    return {
+      sql,
+      log,
+      inbox,
+      snapshots: makeRedisSnapshotStore(shared),
+      offsets: redisOffsetStore(redis, config.redisPrefix, config.partitions),
+      dedupe: redisUpdateDedupe(redis, config.redisPrefix, config.partitions)
+    }
+  })
