@@ -140,7 +140,8 @@ interface BotState {
 
 const readState = async (tx: SqlTx, bots: ReadonlyArray<string>): Promise<Map<string, BotState>> => {
   const { rows } = await tx.query<{ bot_id: string; version: number; fence: string | null; released: boolean | null }>(
-    `SELECT b.bot_id, coalesce(s.version, 0) AS version, l.fence, l.released
+    // the highest stored version also counts, in case a writer bypassed this code and `streams`
+    `SELECT b.bot_id, greatest(s.version, (SELECT max(e.version) FROM events e WHERE e.bot_id = b.bot_id), 0) AS version, l.fence, l.released
      FROM unnest($1::text[]) AS b(bot_id)
      LEFT JOIN streams s ON s.bot_id = b.bot_id
      LEFT JOIN leases l ON l.bot_id = b.bot_id`,

@@ -68,15 +68,13 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
   const call = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, LogUnavailable> =>
     Effect.tryPromise({ try: f, catch: (cause) => new LogUnavailable({ operation, cause }) })
 
+  /**
+   * The stream version: the one `streams` records (kept when old events are trimmed) or the highest
+   * stored, whichever is higher, so a writer that bypassed this adapter cannot make appends
+   * loop on a version that is already taken. Appends read it the same way.
+   */
   const versionOf = (botId: string) =>
     call("streamVersion", async () => {
-      const { rows } = await sql.query<{ version: number }>("SELECT version FROM streams WHERE bot_id = $1", [botId])
-      return rows[0]?.version ?? 0
-    })
-
-  /** The highest version stored, whoever wrote it (a writer that bypassed the locks may not have moved `streams`). */
-  const highestVersion = (botId: string) =>
-    call("append", async () => {
       const { rows } = await sql.query<{ version: number }>(
         `SELECT greatest((SELECT version FROM streams WHERE bot_id = $1), (SELECT max(version) FROM events WHERE bot_id = $1), 0) AS version`,
         [botId]
@@ -96,7 +94,7 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
         if (!isUniqueViolation(cause)) return Effect.fail(new LogUnavailable({ operation: "append", cause }))
         if (batch.length === 1) {
           const { botId, expectedVersion } = batch[0]!.req
-          return Effect.map(highestVersion(botId), (actual) => [Either.left(new WrongExpectedVersion({ botId, expected: expectedVersion, actual }))])
+          return Effect.map(versionOf(botId), (actual) => [Either.left(new WrongExpectedVersion({ botId, expected: expectedVersion, actual }))])
         }
         return Effect.forEach(batch, (p) => Effect.map(runBatch([p]), (r) => r[0]!))
       })

@@ -1,4 +1,5 @@
 import { Effect, Either } from "effect"
+import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { migrate } from "../../src/db/migrator.js"
 import { makePgSql } from "../../src/db/pgSql.js"
@@ -47,6 +48,30 @@ describe("Postgres log appends (server)", () => {
     expect(Either.isLeft(r) && r.left).toMatchObject({ _tag: "WrongExpectedVersion", expected: 0, actual: 1 })
     const { rows } = await sql.query("SELECT event_id FROM events WHERE bot_id = $1", [b])
     expect(rows).toEqual([{ event_id: "sneaky" }])
+  })
+
+  it("maps a unique violation raised at insert (a bypassing writer commits first) to WrongExpectedVersion", async () => {
+    const b = bot("race-bypass")
+    const l = await lease(b)
+    const other = new pg.Client({ connectionString: db.url })
+    await other.connect()
+    try {
+      await other.query("BEGIN")
+      await other.query(
+        `INSERT INTO events (partition, bot_id, version, event_id, type, schema_version, occurred_at, correlation_id, actor, data)
+         VALUES ($1, $2, 1, 'sneaky', 'UpdateReceived', 1, '2026-11-26T10:00:00Z', 'c', 'system', '{}')`,
+        [log.partitionOf(b), b]
+      )
+      // our insert waits on the unique index for the open transaction, which then commits (had the
+      // append not reached its insert yet, its check would see the row: the same answer either way)
+      const pending = attempt(log.append({ botId: b, expectedVersion: 0, fence: l.fence, events: [newEvent(updateReceived(1))] }))
+      await new Promise((r) => setTimeout(r, 200))
+      await other.query("COMMIT")
+      const r = await pending
+      expect(Either.isLeft(r) && r.left).toMatchObject({ _tag: "WrongExpectedVersion", expected: 0, actual: 1 })
+    } finally {
+      await other.end()
+    }
   })
 
   it("appendMany: a collision or an invalid event fails only its own append", async () => {
