@@ -18,6 +18,9 @@ import { Sender } from "../../src/telegram/sender.js"
 import { webhookSecretFor } from "../../src/telegram/webhookSecret.js"
 import { createTestPrefix } from "../support/redis.js"
 
+/** Generous: the CI machine may be busy; polls end as soon as the condition holds. */
+const POLL = { timeout: 15_000 }
+
 const key = randomBytes(32)
 const t = createTestPrefix("tg-e2e")
 let sandbox: Sandbox
@@ -72,16 +75,16 @@ describe("end to end on the sandbox: webhook → ingress → inbox → actor →
     sandbox.world.say("e2e_shop_bot", { userId: 11, text: "ping" })
     sandbox.world.say("e2e_shop_bot", { userId: 12, text: "/hours" })
     sandbox.world.say("e2e_shop_bot", { userId: 11, text: "/hours" })
-    await expect.poll(() => sandbox.world.messages("e2e_shop_bot").length, { timeout: 10_000 }).toBe(3)
+    await expect.poll(() => sandbox.world.messages("e2e_shop_bot").length, POLL).toBe(3)
 
     // the node stops (drains) while users keep writing; Telegram's deliveries pile up in the inbox
     await running.stop("restart")
     sandbox.world.say("e2e_shop_bot", { userId: 11, text: "ping again" })
     sandbox.world.say("e2e_shop_bot", { userId: 12, text: "ping ping" })
-    await expect.poll(() => bot.pending.length).toBe(0)
+    await expect.poll(() => bot.pending.length, POLL).toBe(0)
     running = await start("e2e-shop", bot.token)
     sandbox.world.say("e2e_shop_bot", { userId: 11, text: "/hours" })
-    await expect.poll(() => sandbox.world.messages("e2e_shop_bot").length, { timeout: 10_000 }).toBe(6)
+    await expect.poll(() => sandbox.world.messages("e2e_shop_bot").length, POLL).toBe(6)
 
     expect(repliesIn("e2e_shop_bot", 11)).toEqual(["pong", "9 to 5", "pong", "9 to 5"])
     expect(repliesIn("e2e_shop_bot", 12)).toEqual(["9 to 5", "pong"])
@@ -110,7 +113,7 @@ describe("end to end on the sandbox: webhook → ingress → inbox → actor →
     )
     const running = await start("e2e-crash", bot.token)
     sandbox.world.say("e2e_crash_bot", { userId: 21, text: "ping" })
-    await expect.poll(() => repliesIn("e2e_crash_bot", 21), { timeout: 10_000 }).toEqual(["pong"])
+    await expect.poll(() => repliesIn("e2e_crash_bot", 21), POLL).toEqual(["pong"])
     await running.stop()
     const events = await Effect.runPromise(log.readStream("e2e-crash"))
     const unknown = events.filter((e) => e.type === "BotApiCallOutcomeUnknown").map((e) => (e.data as { callId: string }).callId)
@@ -122,14 +125,14 @@ describe("end to end on the sandbox: webhook → ingress → inbox → actor →
     const bot = await setUp("e2e-block", "e2e_block_bot")
     const running = await start("e2e-block", bot.token)
     sandbox.world.say("e2e_block_bot", { userId: 31, text: "ping" })
-    await expect.poll(() => repliesIn("e2e_block_bot", 31), { timeout: 10_000 }).toEqual(["pong"])
+    await expect.poll(() => repliesIn("e2e_block_bot", 31), POLL).toEqual(["pong"])
     sandbox.world.block("e2e_block_bot", 31)
     sandbox.world.say("e2e_block_bot", { userId: 31, text: "ping" })
-    await expect.poll(async () => (await Effect.runPromise(log.readStream("e2e-block"))).some((e) => e.type === "UserBlockedBot"), { timeout: 10_000 }).toBe(true)
+    await expect.poll(async () => (await Effect.runPromise(log.readStream("e2e-block"))).some((e) => e.type === "UserBlockedBot"), POLL).toBe(true)
     const callsAfterBlock = bot.calls.get("sendMessage")
     sandbox.world.say("e2e_block_bot", { userId: 31, text: "ping" })
     sandbox.world.say("e2e_block_bot", { userId: 32, text: "ping" })
-    await expect.poll(() => repliesIn("e2e_block_bot", 32), { timeout: 10_000 }).toEqual(["pong"])
+    await expect.poll(() => repliesIn("e2e_block_bot", 32), POLL).toEqual(["pong"])
     await running.stop()
     // user 32's reply was the only call since: user 31 was not tried again
     expect(bot.calls.get("sendMessage")).toBe(callsAfterBlock! + 1)
@@ -139,7 +142,7 @@ describe("end to end on the sandbox: webhook → ingress → inbox → actor →
     const bot = await setUp("e2e-revoked", "e2e_revoked_bot")
     const running = await start("e2e-revoked", bot.token)
     sandbox.world.say("e2e_revoked_bot", { userId: 41, text: "ping" })
-    await expect.poll(() => repliesIn("e2e_revoked_bot", 41), { timeout: 10_000 }).toEqual(["pong"])
+    await expect.poll(() => repliesIn("e2e_revoked_bot", 41), POLL).toEqual(["pong"])
     sandbox.world.revoke("e2e_revoked_bot")
     sandbox.world.say("e2e_revoked_bot", { userId: 41, text: "ping" })
     const status = await running.done

@@ -13,6 +13,9 @@ import { redisUpdateDedupe } from "../../src/telegram/updateDedupe.js"
 import { webhookSecretFor } from "../../src/telegram/webhookSecret.js"
 import { createTestPrefix } from "../support/redis.js"
 
+/** Generous: the CI machine may be busy; polls end as soon as the condition holds. */
+const POLL = { timeout: 15_000 }
+
 const key = randomBytes(32)
 const running = new Set(["shop", "other"])
 const stopped = new Set(["sleepy"])
@@ -54,9 +57,9 @@ describe("webhook ingress", () => {
     const bot = sandbox.world.createBot({ username: "shop_ingress_bot" })
     await Effect.runPromise(registerWebhook(makeBotApi(bot.token, { apiRoot: sandbox.apiRoot }), { publicUrl: ingress.url, botId: "shop", secret: webhookSecretFor(key, "shop"), allowedUpdates: ["message", "callback_query"] }))
     for (const text of ["one", "two", "three"]) sandbox.world.say("shop_ingress_bot", { userId: 5, text })
-    await expect.poll(async () => (await entries("shop")).length).toBe(3)
+    await expect.poll(async () => (await entries("shop")).length, POLL).toBe(3)
     expect((await entries("shop")).map((e) => (e.update as { message: { text: string } }).message.text)).toEqual(["one", "two", "three"])
-    expect(bot.pending).toHaveLength(0)
+    await expect.poll(() => bot.pending.length, POLL).toBe(0)
   })
 
   it("answers a forged or missing secret 401 and writes nothing", async () => {

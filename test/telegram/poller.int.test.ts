@@ -10,6 +10,9 @@ import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
 import { createTestPrefix } from "../support/redis.js"
 
+/** Generous: the CI machine may be busy; polls end as soon as the condition holds. */
+const POLL = { timeout: 15_000 }
+
 const t = createTestPrefix("poller")
 let sandbox: Sandbox
 let redis: Redis
@@ -36,13 +39,13 @@ describe("long polling", () => {
     let fiber = poll()
     sandbox.world.say("offset_bot", { userId: 1, text: "a" })
     sandbox.world.say("offset_bot", { userId: 1, text: "b" })
-    await expect.poll(() => got.length).toBe(2)
+    await expect.poll(() => got.length, POLL).toBe(2)
     await Effect.runPromise(Fiber.interrupt(fiber))
     sandbox.world.say("offset_bot", { userId: 1, text: "c" })
     fiber = poll()
-    await expect.poll(() => got.length).toBe(3)
+    await expect.poll(() => got.length, POLL).toBe(3)
     sandbox.world.say("offset_bot", { userId: 1, text: "d" })
-    await expect.poll(() => got.length).toBe(4)
+    await expect.poll(() => got.length, POLL).toBe(4)
     await Effect.runPromise(Fiber.interrupt(fiber))
     expect(got).toEqual(["a", "b", "c", "d"])
   })
@@ -63,7 +66,7 @@ describe("long polling", () => {
       })
     )
     sandbox.world.say("retry_store_bot", { userId: 1, text: "kept" })
-    await expect.poll(() => got).toEqual(["kept"])
+    await expect.poll(() => got, POLL).toEqual(["kept"])
     await Effect.runPromise(Fiber.interrupt(fiber))
   })
 
@@ -81,10 +84,10 @@ describe("long polling", () => {
     const fiber = Effect.runFork(
       runPoller({ botId: "idle", api: makeBotApi(bot.token, { apiRoot: sandbox.apiRoot }), offsets: redisOffsetStore(redis, t.prefix), timeoutS: 50, deliver: () => Effect.void })
     )
-    await expect.poll(() => bot.poller !== null).toBe(true)
+    await expect.poll(() => bot.poller !== null, POLL).toBe(true)
     // a 50 s poll is in flight; the interrupt aborts it (the test would time out otherwise)
     await Effect.runPromise(Fiber.interrupt(fiber))
-    await expect.poll(() => bot.poller).toBeNull()
+    await expect.poll(() => bot.poller, POLL).toBeNull()
   })
 
   it("does not spin when a server answers getUpdates at once, and backs off on errors", async () => {

@@ -10,15 +10,18 @@ export const diffMergePatch = (before: unknown, after: unknown): unknown => {
     return after === undefined ? null : isObject(after) ? stripUndefined(after) : after
   }
   const patch: Record<string, unknown> = {}
-  for (const k of Object.keys(before)) if (!(k in after) || after[k] === undefined) patch[k] = null
+  // defineProperty, not assignment: a key named "__proto__" from user data stays a plain key
+  const set = (k: string, v: unknown) => Object.defineProperty(patch, k, { value: v, enumerable: true, writable: true, configurable: true })
+  const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k)
+  for (const k of Object.keys(before)) if (!has(after, k) || after[k] === undefined) set(k, null)
   for (const [k, v] of Object.entries(after)) {
     if (v === undefined) continue
-    if (!(k in before)) {
-      patch[k] = isObject(v) ? stripUndefined(v) : v
+    if (!has(before, k)) {
+      set(k, isObject(v) ? stripUndefined(v) : v)
       continue
     }
     const sub = diffMergePatch(before[k], v)
-    if (sub !== undefined) patch[k] = sub
+    if (sub !== undefined) set(k, sub)
   }
   return Object.keys(patch).length > 0 ? patch : undefined
 }

@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startSandbox } from "../../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../../src/telegram/sandbox/server.js"
 
+/** Generous: the CI machine may be busy; polls end as soon as the condition holds. */
+const POLL = { timeout: 15_000 }
+
 let sandbox: Sandbox
 beforeAll(async () => {
   sandbox = await startSandbox({ webhookRetryMs: 20 })
@@ -118,7 +121,7 @@ describe("Bot API sandbox", () => {
       expect(set.body).toEqual({ ok: true, result: true, description: "Webhook was set" })
       expect((await call(bot.token, "setWebhook", { url, secret_token: "bad token!" })).status).toBe(400)
       for (const text of ["one", "two", "three"]) sandbox.world.say("hook_bot", { userId: 3, text })
-      await expect.poll(() => received.length).toBe(3)
+      await expect.poll(() => received.length, POLL).toBe(3)
       expect(received.map((r) => r.body.message.text)).toEqual(["one", "two", "three"])
       expect(received.every((r) => r.secret === "s3cret_Tok-en")).toBe(true)
       const polled = await call(bot.token, "getUpdates")
