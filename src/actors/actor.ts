@@ -159,6 +159,7 @@ export class BotActor {
     await this.apply({ _tag: "Start", nodeId: this.config.nodeId, fence: this.config.fence, at: this.iso() }, `node:${this.config.nodeId}`)
     onStarted?.(this.status())
     const batch = this.config.batchSize ?? 32
+    let lastBatch = batch
     while (this.stopReason === null) {
       if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
       this.beatAt = this.now()
@@ -166,11 +167,13 @@ export class BotActor {
         await this.runCommand(this.commands.shift()!)
         continue
       }
-      const entries = await run(this.deps.inbox.readAfter(this.botId, this.state.inboxCursor, batch))
-      if (entries.length === 0) {
-        await this.idle()
-        continue
-      }
+      // after a short batch, wait first: the wait returns at once (often with the entries) when
+      // some are there, which saves a read per wake-up
+      const waited = lastBatch < batch ? await this.idle(batch) : undefined
+      if (this.commands.length > 0 || this.stopReason !== null) continue
+      const entries = waited && waited.length > 0 ? waited : await run(this.deps.inbox.readAfter(this.botId, this.state.inboxCursor, batch))
+      lastBatch = entries.length
+      if (entries.length === 0) continue
       for (const entry of entries) {
         if (this.state.inboxCursor !== null && compareInboxIds(entry.id, this.state.inboxCursor) <= 0) continue
         await this.handleEntry(entry)
@@ -188,8 +191,8 @@ export class BotActor {
     return new Date(this.now()).toISOString()
   }
 
-  private async idle() {
-    const woken = Effect.async<void>((resume) => {
+  private async idle(count: number): Promise<ReadonlyArray<InboxEntry> | void> {
+    const woken = Effect.async<ReadonlyArray<InboxEntry> | void>((resume) => {
       // a command queued between the empty read and now must not wait out the idle period
       if (this.commands.length > 0 || this.killedFor !== null) return resume(Effect.void)
       this.wakeCommand = () => resume(Effect.void)
@@ -197,8 +200,8 @@ export class BotActor {
         this.wakeCommand = null
       })
     })
-    await run(
-      Effect.raceFirst(this.deps.inbox.waitFor(this.botId, this.state.inboxCursor, this.config.idleWaitMs ?? 2000), woken).pipe(
+    return run(
+      Effect.raceFirst(this.deps.inbox.waitFor(this.botId, this.state.inboxCursor, this.config.idleWaitMs ?? 2000, count), woken).pipe(
         Effect.ensuring(Effect.sync(() => (this.wakeCommand = null)))
       )
     )

@@ -49,9 +49,15 @@ export interface InboxService {
   readonly readAfter: (botId: string, after: string | null, count: number) => Effect.Effect<ReadonlyArray<InboxEntry>, InboxUnavailable>
   /**
    * Resolves when the bot may have entries after `after`, or after `maxWaitMs`; a hint, not a
-   * guarantee: callers read again either way.
+   * guarantee. An adapter that already fetched the entries may return them (up to `count`, in
+   * order, all after `after`), saving the caller a read; otherwise the caller reads.
    */
-  readonly waitFor: (botId: string, after: string | null, maxWaitMs: number) => Effect.Effect<void, InboxUnavailable>
+  readonly waitFor: (
+    botId: string,
+    after: string | null,
+    maxWaitMs: number,
+    count?: number
+  ) => Effect.Effect<ReadonlyArray<InboxEntry> | void, InboxUnavailable>
   /** How many entries wait after `after`, counted up to `cap`. */
   readonly lag: (botId: string, after: string | null, cap?: number) => Effect.Effect<number, InboxUnavailable>
   /** Drops entries at or below `upTo` (already handled and recorded). */

@@ -20,6 +20,18 @@ const field = (fields: ReadonlyArray<string>, name: string): string | undefined 
   return undefined
 }
 
+/**
+ * XREAD's reply as [key, entries] pairs: RESP2 nests one pair per stream, while a RESP3 map
+ * reaches us flattened as [key1, entries1, key2, entries2, ...].
+ */
+const streamsOf = (res: unknown): Array<[string, StreamEntry[]]> => {
+  if (!Array.isArray(res) || res.length === 0) return []
+  if (typeof res[0] !== "string") return res as Array<[string, StreamEntry[]]>
+  const pairs: Array<[string, StreamEntry[]]> = []
+  for (let i = 0; i + 1 < res.length; i += 2) pairs.push([res[i] as string, res[i + 1] as StreamEntry[]])
+  return pairs
+}
+
 /** Entry ids are `<server ms>-<seq>`: the receive time is the server's clock at XADD, for every node alike. */
 const receivedAtOf = (id: string) => new Date(Number(id.split("-")[0])).toISOString()
 
@@ -55,7 +67,8 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
   // --- the shared blocking reader behind waitFor ---
   interface Waiter {
     after: string
-    readonly wakes: Set<() => void>
+    count: number
+    readonly wakes: Set<(entries?: ReadonlyArray<InboxEntry>) => void>
   }
   const waiting = new Map<string, Waiter>()
   let blocker: Redis | null = null
@@ -65,11 +78,16 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
   let unblockQueued = false
   let closed = false
 
-  const wakeAll = (key: string) => {
+  const wakeAll = (key: string, entries?: ReadonlyArray<InboxEntry>) => {
     const w = waiting.get(key)
     if (!w) return
     waiting.delete(key)
-    for (const wake of w.wakes) wake()
+    // entries go to one waiter only (one actor per bot); any other just reads again
+    let given = false
+    for (const wake of w.wakes) {
+      wake(given ? undefined : entries)
+      given = true
+    }
   }
   const loop = async () => {
     looping = true
@@ -81,15 +99,21 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
       while (waiting.size > 0 && !closed) {
         const keys = [...waiting.keys()]
         const ids = keys.map((k) => waiting.get(k)!.after)
+        const count = Math.max(...keys.map((k) => waiting.get(k)!.count))
         inFlight = true
         unblockQueued = false
         let res: unknown
         try {
-          res = await blocker.call("XREAD", ["COUNT", 1, "BLOCK", 2000, "STREAMS", ...keys, ...ids])
+          res = await blocker.call("XREAD", ["COUNT", count, "BLOCK", 2000, "STREAMS", ...keys, ...ids])
         } finally {
           inFlight = false
         }
-        for (const [key] of (res as Array<[string, unknown]> | null) ?? []) wakeAll(key)
+        for (const [key, entries] of streamsOf(res)) {
+          // hand the entries over only if the waiter still waits after the id they were read after
+          const w = waiting.get(key)
+          const asked = ids[keys.indexOf(key)]
+          wakeAll(key, w && w.after === asked ? entries.slice(0, w.count).map(toEntry) : undefined)
+        }
       }
     } catch {
       // the connection failed or closed: wake everyone, they read again and come back if needed
@@ -121,20 +145,21 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
         const entries = (await redis.xrange(keyOf(botId), after === null ? "-" : `(${after}`, "+", "COUNT", count)) as StreamEntry[]
         return entries.map(toEntry)
       }),
-    waitFor: (botId, after, maxWaitMs) =>
-      Effect.async<void>((resume) => {
+    waitFor: (botId, after, maxWaitMs, count = 32) =>
+      Effect.async<ReadonlyArray<InboxEntry> | void>((resume) => {
         if (closed) return resume(Effect.void)
         const key = keyOf(botId)
-        const w = waiting.get(key) ?? { after: after ?? "0-0", wakes: new Set<() => void>() }
+        const w: Waiter = waiting.get(key) ?? { after: after ?? "0-0", count, wakes: new Set() }
         w.after = after ?? "0-0"
+        w.count = count
         waiting.set(key, w)
-        const done = () => {
+        const done = (entries?: ReadonlyArray<InboxEntry>) => {
           clearTimeout(timer)
           w.wakes.delete(done)
           if (w.wakes.size === 0 && waiting.get(key) === w) waiting.delete(key)
-          resume(Effect.void)
+          resume(Effect.succeed(entries))
         }
-        const timer = setTimeout(done, maxWaitMs)
+        const timer = setTimeout(() => done(), maxWaitMs)
         w.wakes.add(done)
         nudge()
         return Effect.sync(() => {

@@ -47,7 +47,7 @@ describe("supervisor (in-process host, memory log)", () => {
     expect(events.filter((e) => e.type === "BotCrashed")).toHaveLength(4)
     expect(events.at(-1)?.data).toMatchObject({ _tag: "BotGaveUp", attempts: 4 })
     expect(await run(deps.log.readLease("doomed"))).toBeNull()
-  })
+  }, 30_000)
 
   it("restarts a stuck actor (one input in the handler past the limit) and the input is handled once", async () => {
     let hung = false
@@ -69,7 +69,7 @@ describe("supervisor (in-process host, memory log)", () => {
     expect(await receivedIds(deps.log, "sticky")).toEqual([1, 2])
     const crash = (await run(deps.log.readStream("sticky"))).find((e) => e.type === "BotCrashed")
     expect((crash?.data as { reason: string }).reason).toMatch(/stuck: one input in the handler/)
-  })
+  }, 30_000)
 
   it("lets only one of two nodes run a bot; the other takes over when the first drains", async () => {
     const log = makeMemoryEventLog({ partitions: 4 })
@@ -90,7 +90,7 @@ describe("supervisor (in-process host, memory log)", () => {
     expect(await receivedIds(log, "shared")).toEqual([1, 2])
     const lifecycle = (await run(log.readStream("shared"))).filter((e) => e.type === "BotStarted" || e.type === "BotStopped").map((e) => `${e.type}:${(e.data as { nodeId: string }).nodeId}`)
     expect(lifecycle).toEqual(["BotStarted:a", "BotStopped:a", "BotStarted:b"])
-  })
+  }, 30_000)
 
   it("a node that lost its lease (paused past the TTL) stops and cannot write; the new holder handles everything once", async () => {
     const clock = { skew: 0 }
@@ -115,5 +115,5 @@ describe("supervisor (in-process host, memory log)", () => {
     expect((await run(a.status("contested")))?.lastError).toMatch(/lease/i)
     expect(fenceOfB).toBeGreaterThan(1)
     expect(await types(log, "contested")).not.toContain("BotCrashed")
-  })
+  }, 30_000)
 })
