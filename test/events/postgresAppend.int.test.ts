@@ -1,11 +1,12 @@
-import { Effect, Either } from "effect"
+import { Effect, Either, Layer } from "effect"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { migrate } from "../../src/db/migrator.js"
-import { makePgSql } from "../../src/db/pgSql.js"
+import { makePgSql, PgSqlLive } from "../../src/db/pgSql.js"
 import type { SqlClient } from "../../src/db/sql.js"
 import type { AppendRequest, EventLogService, Lease } from "../../src/events/eventLog.js"
-import { makePostgresEventLog } from "../../src/events/postgresEventLog.js"
+import { EventLog } from "../../src/events/eventLog.js"
+import { makePostgresEventLog, PostgresEventLogLive } from "../../src/events/postgresEventLog.js"
 import type { RawFields } from "../../src/events/eventLog.js"
 import { createTestDatabase } from "../support/db.js"
 import { newEvent, updateReceived, userSeen } from "../support/events.js"
@@ -108,6 +109,18 @@ describe("Postgres log appends (server)", () => {
       [inLog[1]!.position, Either.getOrThrow(inLog[1]!.event).eventId]
     ])
     expect(Either.isLeft(inLog[0]!.event) && inLog[0]!.event.left.reason).toBe("MissingField")
+  })
+
+  it("is provided as a Layer over the Sql service", async () => {
+    const b = bot("layer")
+    const program = Effect.gen(function* () {
+      const el = yield* EventLog
+      const l = (yield* el.acquireLease(b, "node-layer", 60_000))!
+      yield* el.append({ botId: b, expectedVersion: 0, fence: l.fence, events: [newEvent(updateReceived(1))] })
+      return yield* el.streamVersion(b)
+    })
+    const layer = PostgresEventLogLive().pipe(Layer.provide(PgSqlLive(db.url, { max: 2 })))
+    expect(await Effect.runPromise(Effect.scoped(Effect.provide(program, layer)))).toBe(1)
   })
 
   it("concurrent batches over shared bots keep every bot gapless and in order in its partition log", async () => {
