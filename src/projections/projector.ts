@@ -78,6 +78,9 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
   const batchSize = opts.batchSize ?? 1000
   let started = false
   let caughtUp = false
+  // the checkpoint as of our last commit; undefined = read it from the table. The transaction
+  // re-checks it under a row lock, so a stale value costs a retry, never a double write.
+  let known: string | null | undefined
   // after a data error, batches of one find the poisoned entry
   let isolate = false
   const unacked = new Set<string>()
@@ -101,6 +104,9 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     Effect.tryPromise({
       try: () =>
         sql.transaction(async (tx) => {
+          // Safe here: a commit lost in a server crash loses its checkpoint with its rows, and the
+          // batch is projected again from the log (acks are not what makes it correct).
+          if (tx.dialect === "postgres") await tx.query("SET LOCAL synchronous_commit = off")
           const { rows } = await tx.query<{ position: string }>(
             "SELECT position FROM projection_checkpoints WHERE log_partition = $1 AND projection = ANY($2::text[]) FOR UPDATE",
             [partition, PROJECTIONS]
@@ -141,7 +147,8 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     const delivered = yield* log.readGroup({ partition, group, consumer, count: batchSize, ...(caughtUp && opts.blockMs !== 0 ? { blockMs: opts.blockMs ?? 1000 } : {}) })
     for (const d of delivered) unacked.add(d.position)
 
-    const checkpoint = yield* Effect.tryPromise({ try: () => readCheckpoint(sql, partition), catch: fail("checkpoint") })
+    const checkpoint = known !== undefined ? known : yield* Effect.tryPromise({ try: () => readCheckpoint(sql, partition), catch: fail("checkpoint") })
+    known = checkpoint
     const limit = isolate ? 1 : batchSize
     const from = (n: number) => (checkpoint === null ? { limit: n } : { after: checkpoint, limit: n })
     // Steady state: the group hands out the log's next entries in order, so when its first
@@ -186,6 +193,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     const last = entries[entries.length - 1]!
     const written = yield* Effect.either(write(checkpoint, mapped, last))
     if (Either.isLeft(written)) {
+      known = undefined
       const err = written.left
       if (err.retryable) return yield* Effect.fail(err)
       if (entries.length > 1) {
@@ -197,11 +205,20 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
       yield* log.deadLetter({ group, delivery: last, reason: `projection failed: ${String((err.cause as Error)?.message ?? err.cause)}` })
       const skipped = yield* Effect.either(write(checkpoint, mapBatch([], ownerMap), last))
       if (Either.isLeft(skipped)) return yield* Effect.fail(skipped.left)
+      if (skipped.right.moved) {
+        known = undefined
+        return { projected: 0, deadLettered: 1, checkpoint, caughtUp: false }
+      }
       isolate = false
+      known = last.position
       yield* ackCovered(last.position)
       return { projected: 0, deadLettered: 1, checkpoint: last.position, caughtUp }
     }
-    if (written.right.moved) return { projected: 0, deadLettered: refused.length, checkpoint, caughtUp: false }
+    if (written.right.moved) {
+      known = undefined
+      return { projected: 0, deadLettered: refused.length, checkpoint, caughtUp: false }
+    }
+    known = last.position
     isolate = false
     yield* ackCovered(last.position)
     return { projected: inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }

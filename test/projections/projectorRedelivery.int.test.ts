@@ -88,11 +88,12 @@ describe("projector under redelivery, reordering, concurrent instances and crash
           if (a.kind === "append") {
             // bot index BOTS.length is a bot that never registers: its events are dead-lettered
             const botId = BOTS[a.bot] ?? "ghost"
-            // call ids are unique per bot, as the decider makes them; outcomes refer to earlier calls
-            const withCalls = a.facts.map((f): DomainEvent =>
-              f._tag === "BotApiCallIntended" ? { ...f, callId: `call-${calls++}` }
-              : f._tag === "BotApiCallSucceeded" || f._tag === "BotApiCallFailed" ? { ...f, callId: `call-${Number(f.callId.slice(1)) % Math.max(calls, 1)}` }
-              : f)
+            // as the decider records them: call ids are unique, an outcome follows its call
+            const withCalls = a.facts.flatMap((f): DomainEvent[] =>
+              f._tag === "BotApiCallIntended" ? [{ ...f, callId: `call-${calls++}` }]
+              : f._tag === "BotApiCallSucceeded" || f._tag === "BotApiCallFailed"
+                ? calls === 0 ? [] : [{ ...f, callId: `call-${Number(f.callId.slice(1)) % calls}` }]
+              : [f])
             const facts = a.bot < BOTS.length && !registeredBots.has(a.bot) ? [registered(`owner-${a.bot % 2}`, botId), ...withCalls] : withCalls
             registeredBots.add(a.bot)
             await appendFacts(log, botId, facts)
