@@ -1,7 +1,10 @@
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { BotActor } from "../actors/actor.js"
 import type { ActorDeps, ActorStatus } from "../actors/actor.js"
 import { makeBotApi } from "./botApi.js"
+import { registerWebhook } from "./ingress.js"
+import { runPoller } from "./poller.js"
+import type { OffsetStore } from "./poller.js"
 import { startOutboxRunner } from "./outboxRunner.js"
 import type { OutboxRunner } from "./outboxRunner.js"
 import type { Sender } from "./sender.js"
@@ -31,6 +34,10 @@ export interface RunBotOptions {
   readonly sender: Sender
   readonly leaseTtlMs?: number
   readonly onError?: (e: unknown) => void
+  /** Webhook mode: `setWebhook` to `<publicUrl>/telegram/<botId>` with the bot's secret before the actor starts. */
+  readonly webhook?: { readonly publicUrl: string; readonly secret: string; readonly allowedUpdates?: ReadonlyArray<string> }
+  /** Polling mode: this node (the lease holder) long-polls into the bot's inbox; the offset is kept in `offsets`. */
+  readonly polling?: { readonly offsets: OffsetStore; readonly timeoutS?: number; readonly allowedUpdates?: ReadonlyArray<string> }
 }
 
 export const UNAUTHORIZED_REASON = "Telegram refused the bot's token (401): revoked or replaced; register the new token to restart"
@@ -70,6 +77,26 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
   }
   const actor = new BotActor({ ...o.deps, log }, { botId: o.botId, nodeId: o.nodeId, fence: lease.fence, idleWaitMs: 500 })
   actorRef = actor
+  if (o.webhook) {
+    await Effect.runPromise(registerWebhook(api, { publicUrl: o.webhook.publicUrl, botId: o.botId, secret: o.webhook.secret, ...(o.webhook.allowedUpdates ? { allowedUpdates: o.webhook.allowedUpdates } : {}) }))
+  }
+  const poller = o.polling
+    ? Effect.runFork(
+        runPoller({
+          botId: o.botId,
+          api,
+          offsets: o.polling.offsets,
+          ...(o.polling.timeoutS !== undefined ? { timeoutS: o.polling.timeoutS } : {}),
+          ...(o.polling.allowedUpdates ? { allowedUpdates: o.polling.allowedUpdates } : {}),
+          ...(o.onError ? { onError: o.onError } : {}),
+          // one update at a time, in order: each is durably in the inbox before the offset moves
+          deliver: (updates) => Effect.forEach(updates, (u) => o.deps.inbox.enqueue(o.botId, u), { discard: true })
+        }).pipe(
+          // a refused token ends polling: the bot stops with the reason instead of looping
+          Effect.catchAll(() => Effect.sync(() => void actor.send({ _tag: "Stop", reason: UNAUTHORIZED_REASON }).catch(() => undefined)))
+        )
+      )
+    : null
   let finished = false
   const done = actor.run().finally(() => {
     finished = true
@@ -81,6 +108,7 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
     done,
     stop: async (reason = "stop requested") => {
       // an actor that already stopped takes no more commands: do not wait on one
+      if (poller) await Effect.runPromise(Fiber.interrupt(poller))
       if (!finished) await Promise.race([actor.send({ _tag: "Stop", reason }).catch(() => undefined), done.catch(() => undefined)])
       await done.catch(() => undefined)
       await outbox.stop()

@@ -15,6 +15,7 @@ import type { Ingress } from "../../src/telegram/ingress.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
 import { Sender } from "../../src/telegram/sender.js"
+import { redisOffsetStore } from "../../src/telegram/redisOffsetStore.js"
 import { webhookSecretFor } from "../../src/telegram/webhookSecret.js"
 import { createTestPrefix } from "../support/redis.js"
 
@@ -152,5 +153,31 @@ describe("end to end on the sandbox: webhook → ingress → inbox → actor →
     const stoppedEvent = events.filter((e) => e.type === "BotStopped").at(-1)
     expect((stoppedEvent?.data as { reason: string }).reason).toBe(UNAUTHORIZED_REASON)
     expect(events.some((e) => e.type === "BotApiCallFailed" && (e.data as { errorCode: number }).errorCode === 401)).toBe(true)
+  })
+
+  it("runs a polling bot from its lease: replies, and a restart neither loses nor repeats an update", async () => {
+    const bot = sandbox.world.createBot({ username: "e2e_poll_bot" })
+    const lease = (await Effect.runPromise(log.acquireLease("e2e-poll", "node-a", 60_000)))!
+    await Effect.runPromise(
+      log.append({
+        botId: "e2e-poll",
+        expectedVersion: 0,
+        fence: lease.fence,
+        events: [{ data: { _tag: "BotRegistered", ownerId: "o1", name: "e2e-poll", kind: "builtin", mode: "polling", config }, occurredAt: new Date().toISOString(), correlationId: "test", actor: "owner:o1" }]
+      })
+    )
+    const polling = { offsets: redisOffsetStore(redis, t.prefix), timeoutS: 1 }
+    const startPolling = () => runBot({ deps, botId: "e2e-poll", nodeId: "node-a", token: bot.token, apiRoot: sandbox.apiRoot, sender: new Sender(), polling })
+    let running = await startPolling()
+    sandbox.world.say("e2e_poll_bot", { userId: 51, text: "ping" })
+    await expect.poll(() => repliesIn("e2e_poll_bot", 51), POLL).toEqual(["pong"])
+    await running.stop()
+    sandbox.world.say("e2e_poll_bot", { userId: 51, text: "/hours" })
+    running = await startPolling()
+    await expect.poll(() => repliesIn("e2e_poll_bot", 51), POLL).toEqual(["pong", "9 to 5"])
+    await running.stop()
+    const events = await Effect.runPromise(log.readStream("e2e-poll"))
+    expect(events.filter((e) => e.type === "UpdateReceived")).toHaveLength(2)
+    expect(events.filter((e) => e.type === "UpdateDuplicateDropped")).toHaveLength(0)
   })
 })
