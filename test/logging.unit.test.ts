@@ -58,14 +58,13 @@ describe("JSON logger", () => {
     const tokenArb = fc
       .tuple(fc.integer({ min: 100, max: 9_999_999_999 }), fc.stringMatching(/^[A-Za-z0-9_-]{35}$/))
       .map(([id, secret]) => `${id}:${secret}`)
-    fc.assert(
-      fc.property(tokenArb, fc.string(), fc.string(), (t, before, after) => {
-        const lines = capture(Effect.logInfo(before + t + after).pipe(Effect.annotateLogs("note", [after, t, before])))
-        const secretPart = t.split(":")[1]!
-        return !lines[0]!.includes(secretPart)
-      }),
-      { numRuns: 100 }
+    // sampled up front and logged in one run: one logger layer for all cases keeps this fast
+    const cases = fc.sample(fc.tuple(tokenArb, fc.string(), fc.string()), 200)
+    const lines = capture(
+      Effect.forEach(cases, ([t, before, after]) => Effect.logInfo(before + t + after).pipe(Effect.annotateLogs("note", [after, t, before])), { discard: true })
     )
+    expect(lines).toHaveLength(cases.length)
+    cases.forEach(([t], i) => expect(lines[i]).not.toContain(t.split(":")[1]!))
   })
 
   it("survives values JSON cannot print (cycles, bigints)", () => {
