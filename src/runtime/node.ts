@@ -3,7 +3,6 @@ import type { Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import type { Supervisor } from "../actors/supervisor.js"
 import type { BotfleetConfig } from "../config.js"
-import { runProjectors } from "../projections/runner.js"
 import { BotModuleRegistry } from "../telegram/bots/registry.js"
 import { startIngress } from "../telegram/ingress.js"
 import { startSandbox } from "../telegram/sandbox/server.js"
@@ -15,6 +14,7 @@ import { loadBotProfile } from "./botProfile.js"
 import type { BotProfile } from "./botProfile.js"
 import { DEMO_BOTS, seedDemoFleet } from "./demoFleet.js"
 import { makeFleetDirectory } from "./fleetDirectory.js"
+import { runNodeProjections } from "./projections.js"
 import { openStores, StoresUnavailable } from "./stores.js"
 import { makeTelegramHost } from "./telegramHost.js"
 import type { NodeStores } from "./stores.js"
@@ -58,14 +58,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
 
-    yield* Effect.forkScoped(
-      runProjectors({
-        log: stores.log,
-        sql: stores.sql,
-        // PGlite has one connection: poll the partitions gently instead of blocking reads
-        ...(embedded ? { blockMs: 0, idleSleep: "500 millis" } : {})
-      })
-    )
+    yield* Effect.forkScoped(runNodeProjections({ log: stores.log, sql: stores.sql, embedded }))
 
     const sandbox = options.sandbox
       ? yield* Effect.acquireRelease(

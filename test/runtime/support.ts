@@ -1,0 +1,41 @@
+import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
+import { loadConfig } from "../../src/config.js"
+import type { EventLogService } from "../../src/events/eventLog.js"
+import { startNode } from "../../src/runtime/node.js"
+import type { RunningNode } from "../../src/runtime/node.js"
+
+/** A node started in its own scope, as `botfleet run` would (no signals: `stop` closes the scope). */
+export interface TestNode {
+  readonly node: RunningNode
+  readonly stop: () => Promise<void>
+}
+
+export const startTestNode = async (env: Record<string, string>): Promise<TestNode> => {
+  const config = await Effect.runPromise(loadConfig({ HTTP_PORT: "0", LOG_LEVEL: "warning", ...env }))
+  const scope = await Effect.runPromise(Scope.make())
+  const quiet = Logger.minimumLogLevel(LogLevel.Error)
+  const node = await Effect.runPromise(Scope.extend(startNode(config, { sandbox: true, demo: true }), scope).pipe(Effect.provide(quiet)))
+  return { node, stop: () => Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.provide(quiet))) }
+}
+
+/** A user writes to a sandbox bot through the sandbox's HTTP "say" call. */
+export const say = async (node: RunningNode, username: string, body: { userId: number; text: string; firstName?: string }) => {
+  const res = await fetch(`${node.sandbox!.apiRoot}/sandbox/${username}/say`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body)
+  })
+  if (!res.ok) throw new Error(`say answered ${res.status}: ${await res.text()}`)
+}
+
+/** What the bot sent in a chat, as the sandbox's HTTP API shows it. */
+export const replies = async (node: RunningNode, username: string, chatId: number): Promise<ReadonlyArray<string>> => {
+  const res = await fetch(`${node.sandbox!.apiRoot}/sandbox/${username}/messages?chatId=${chatId}`)
+  const body = (await res.json()) as { messages: ReadonlyArray<{ text?: string }> }
+  return body.messages.map((m) => m.text ?? "")
+}
+
+export const eventTypes = async (log: EventLogService, botId: string): Promise<ReadonlyArray<string>> =>
+  (await Effect.runPromise(log.readStream(botId))).map((e) => e.type)
+
+export const count = (types: ReadonlyArray<string>, type: string) => types.filter((t) => t === type).length
