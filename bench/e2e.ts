@@ -99,7 +99,7 @@ const measure = async (sandbox: Sandbox, usernames: ReadonlyArray<string>, prefi
   const t = tracker(sandbox, prefix)
   // warm-up: one message per bot
   for (const u of usernames) t.say(u, 1)
-  await waitFor(() => t.replies >= usernames.length, 30_000)
+  await waitFor(() => t.replies >= usernames.length, 60_000)
   t.reset()
 
   const start = performance.now()
