@@ -43,7 +43,7 @@ export const makePostgresInbox = (o: PostgresInboxOptions): InboxService => {
   const readAfter = (botId: string, after: string | null, count: number) =>
     tryQuery("readAfter", async () => {
       const { rows } = await sql.query<{ seq: string; update: unknown; received_at: string }>(
-        `SELECT seq::text AS seq, update, ${ISO("received_at")} AS received_at FROM inbox_entries WHERE bot_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3`,
+        `SELECT seq::text AS seq, update, ${ISO("received_at")} AS received_at FROM inbox_entries WHERE bot_id = $1 AND seq > $2::bigint ORDER BY inbox_entries.seq LIMIT $3`,
         [botId, seqOf(after), count]
       )
       return rows.map((r): InboxEntry => ({ id: idOf(r.seq), update: r.update, receivedAt: r.received_at }))
