@@ -83,10 +83,10 @@ const userActor = (update: unknown): string => {
  *
  * Why it is exactly-once: each inbox entry is decided against the current state, and the events
  * it caused are appended together with `UpdateReceived`/`UpdateDuplicateDropped`/`UpdateFailed`,
- * which carry the entry id: the cursor moves in the same atomic append, checked against the
- * expected version and the lease's fence. The state changes only after the append succeeded. A
- * crash before the append leaves the cursor behind the entry (it is handled again, from the same
- * state); after it, the rehydrated cursor is past it.
+ * which carry the entry id: the cursor moves in the same atomic append (one per batch of
+ * entries), checked against the expected version and the lease's fence. The state changes only
+ * after the append succeeded. A crash before the append leaves the cursor behind the entries
+ * (they are handled again, from the same state); after it, the rehydrated cursor is past them.
  */
 export class BotActor {
   private state: BotState = initialState
@@ -174,12 +174,7 @@ export class BotActor {
       const entries = waited && waited.length > 0 ? waited : await run(this.deps.inbox.readAfter(this.botId, this.state.inboxCursor, batch))
       lastBatch = entries.length
       if (entries.length === 0) continue
-      for (const entry of entries) {
-        if (this.state.inboxCursor !== null && compareInboxIds(entry.id, this.state.inboxCursor) <= 0) continue
-        await this.handleEntry(entry)
-        // commands (config, stop) take effect between inputs, not after the whole batch
-        if (this.commands.length > 0) break
-      }
+      await this.handleBatch(entries)
     }
     await this.apply({ _tag: "Stop", nodeId: this.config.nodeId, reason: this.stopReason, at: this.iso() }, `node:${this.config.nodeId}`)
     await this.snapshot()
@@ -256,27 +251,60 @@ export class BotActor {
     }
   }
 
-  private async handleEntry(entry: InboxEntry) {
-    const input: BotInput = { _tag: "HandleUpdate", inboxId: entry.id, update: entry.update, at: entry.receivedAt }
-    const meta = `inbox:${entry.id}`
-    try {
-      await this.apply(input, userActor(entry.update), meta, true)
-    } catch (e) {
-      if (!(e instanceof HandlerFailed)) throw e
-      // dead letter first: a crash before the append re-runs the handler (at-least-once in the
-      // dead-letter stream), never loses the reason
-      await run(this.deps.inbox.deadLetter(this.botId, entry, e.reason))
-      await this.apply({ _tag: "FailUpdate", inboxId: entry.id, update: entry.update, reason: e.reason, at: entry.receivedAt }, "system", meta)
+  /**
+   * Decides a batch of entries one after the other against a provisional state, then appends all
+   * their events in ONE append (the cursor lands on the last entry). If the append fails nothing
+   * was recorded: the provisional state is dropped and the entries are decided again later, from
+   * the recorded state, so the batch is all-or-nothing like a single entry.
+   */
+  private async handleBatch(entries: ReadonlyArray<InboxEntry>) {
+    let state = this.state
+    const events: NewEvent[] = []
+    for (const entry of entries) {
+      if (state.inboxCursor !== null && compareInboxIds(entry.id, state.inboxCursor) <= 0) continue
+      const correlationId = `inbox:${entry.id}`
+      let decided: ReadonlyArray<DomainEvent>
+      let actor = userActor(entry.update)
+      try {
+        decided = await this.decide({ _tag: "HandleUpdate", inboxId: entry.id, update: entry.update, at: entry.receivedAt }, true, state)
+      } catch (e) {
+        if (!(e instanceof HandlerFailed)) throw e
+        // dead letter first: a crash before the append re-runs the handler (at-least-once in the
+        // dead-letter stream), never loses the reason
+        await run(this.deps.inbox.deadLetter(this.botId, entry, e.reason))
+        decided = await this.decide({ _tag: "FailUpdate", inboxId: entry.id, update: entry.update, reason: e.reason, at: entry.receivedAt }, false, state)
+        actor = "system"
+      }
+      for (const data of decided) {
+        state = evolve(state, data)
+        events.push({ data, occurredAt: entry.receivedAt, correlationId, causationId: null, actor })
+      }
+      // commands (config, stop) take effect between inputs, not after the whole batch
+      if (this.commands.length > 0) break
     }
+    if (events.length === 0) return
+    if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
+    const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events })))
+    if (Either.isRight(r)) {
+      this.state = state
+      this.version = r.right.version
+      if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
+      return
+    }
+    const err = r.left
+    if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
+    // someone else appended (e.g. a config change through the API): fold it in, decide again
+    if (err._tag === "WrongExpectedVersion") return this.catchUp()
+    throw err
   }
 
-  private async decide(input: BotInput, guarded: boolean): Promise<ReadonlyArray<DomainEvent>> {
-    if (!guarded) return this.decider.decide(input, this.state)
+  private async decide(input: BotInput, guarded: boolean, state: BotState = this.state): Promise<ReadonlyArray<DomainEvent>> {
+    if (!guarded) return this.decider.decide(input, state)
     this.busySince = this.now()
     const budget = this.config.inputBudgetMs ?? 10_000
     let timer: ReturnType<typeof setTimeout> | undefined
     try {
-      const decided = this.decider.decide(input, this.state)
+      const decided = this.decider.decide(input, state)
       if (!(typeof (decided as PromiseLike<unknown>).then === "function")) return decided as ReadonlyArray<DomainEvent>
       return await Promise.race([
         decided,
@@ -293,9 +321,9 @@ export class BotActor {
   }
 
   /** Decides, appends with version + fence, and only then evolves. Retries after a concurrent append. */
-  private async apply(input: BotInput, actor: string, correlationId = `${input._tag}:${this.botId}`, guarded = false) {
+  private async apply(input: BotInput, actor: string, correlationId = `${input._tag}:${this.botId}`) {
     for (let attempt = 0; ; attempt++) {
-      const events = await this.decide(input, guarded)
+      const events = await this.decide(input, false)
       if (events.length === 0) return
       if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
       const at = "at" in input ? input.at : this.iso()
@@ -311,7 +339,6 @@ export class BotActor {
       if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
       if (err._tag === "WrongExpectedVersion" && attempt < 5) {
         await this.catchUp()
-        if (input._tag === "HandleUpdate" && this.state.inboxCursor !== null && compareInboxIds(input.inboxId, this.state.inboxCursor) <= 0) return
         continue
       }
       throw err
