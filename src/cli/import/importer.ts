@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises"
 import { Effect } from "effect"
 import type { AppendError, InvalidEvent, LogUnavailable } from "../../events/errors.js"
 import { EventLog } from "../../events/eventLog.js"
-import { readWholeStream } from "../streamReader.js"
+import { readStreamRange, readWholeStream } from "../streamReader.js"
 import { BotBusy, BotNotFound, ImportInterrupted, ImportRefused } from "./errors.js"
 import { parseLegacyFile } from "./legacyFile.pure.js"
 import { importEvents, importRunId, indexImported, mergeFiles, planImport, reconcile } from "./plan.pure.js"
@@ -103,7 +103,9 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
     const before = yield* readWholeStream(log, options.botId, options.pageSize)
     if (before.length === 0) return yield* new BotNotFound({ botId: options.botId })
     const version = before[before.length - 1]!.version
-    const plan = planImport(records, indexImported(before))
+    // verified: each record's checksum recomputed from what the log returned
+    const imported = indexImported(before, hash)
+    const plan = planImport(records, imported)
     const base = {
       botId: options.botId,
       runId,
@@ -148,8 +150,10 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
       appended = { fromVersion: version + 1, toVersion: at, events: events.length }
     }
 
-    const after = yield* readWholeStream(log, options.botId, options.pageSize)
-    const reconciliation = reconcile(records, indexImported(after, hash))
+    // read back only what this run appended; what was there before was read (and verified) above
+    const appendedBack = appended ? yield* readStreamRange(log, options.botId, { from: appended.fromVersion, ...(options.pageSize ? { pageSize: options.pageSize } : {}) }) : []
+    for (const [slot, entry] of indexImported(appendedBack, hash)) imported.set(slot, entry)
+    const reconciliation = reconcile(records, imported)
     options.onProgress?.("verify", records.length, records.length)
     return { ...base, ...(appended ? { appended } : {}), reconciliation }
   })

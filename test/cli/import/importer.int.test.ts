@@ -147,7 +147,7 @@ describe("legacy import", () => {
     expect(r.reconciliation?.ok).toBe(true)
   })
 
-  it("imports a huge store (20,000 sessions) in one all-or-nothing append", async () => {
+  it("imports a huge store (20,000 sessions) and reconciles every record", async () => {
     const { run, events } = await setup()
     const huge = join(dir, "huge.json")
     const sessions = Array.from({ length: 20_000 }, (_, i) => ({ id: `${-1000 - (i % 50)}:${i}`, data: { i, text: `сообщение ${i} ✓`, tags: [i % 3, "x"], ok: i % 2 === 0 } }))
@@ -175,6 +175,33 @@ describe("legacy import", () => {
     expect(resumed.plan.totals).toMatchObject({ new: 7, unchanged: 4 })
     expect(resumed.appended).toEqual({ fromVersion: 6, toVersion: 12, events: 7 })
     expect(resumed.reconciliation?.ok).toBe(true)
+  })
+
+  it("reconciliation reports records the log does not give back intact", async () => {
+    const { log } = await setup()
+    // a log that loses a field of one record and drops another on the way back
+    const lossy: EventLogService = {
+      ...log,
+      readStream: (botId, opts) =>
+        Effect.map(log.readStream(botId, opts), (events) =>
+          events
+            .filter((e) => !(e.data._tag === "LegacyRecordImported" && e.data.collection === "chats" && e.data.key === "42"))
+            .map((e) =>
+              e.data._tag === "LegacyRecordImported" && e.data.collection === "users" && e.data.key === "42"
+                ? { ...e, data: { ...e.data, record: { ...(e.data.record as object), last_name: undefined } } }
+                : e
+            )
+        )
+    }
+    const r = Either.getOrThrow(
+      await Effect.runPromise(Effect.either(importLegacy({ botId: "legacy-bot", files: [fixture("generic.json")] }).pipe(Effect.provideService(EventLog, lossy))))
+    )
+    expect(r.reconciliation?.ok).toBe(false)
+    expect(r.reconciliation?.differences).toEqual([
+      { collection: "users", key: "42", source: `${fixture("generic.json")}#$.users[0]`, problem: "content differs" },
+      { collection: "chats", key: "42", source: `${fixture("generic.json")}#$.chats[1]`, problem: "missing from the log" }
+    ])
+    expect(r.reconciliation?.collections.find((c) => c.collection === "users")).toMatchObject({ inFiles: 3, matched: 2, different: 1 })
   })
 
   it("refuses a bot that does not exist, and one that is running elsewhere", async () => {
