@@ -153,7 +153,7 @@ const lag = async (sql: SqlClient) => {
   const startedAt = Date.now()
   let n = 0
   const sampler = setInterval(() => {
-    void Effect.runPromise(Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (partition) => partitionLag({ log, sql, partition })))
+    void Effect.runPromise(Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (partition) => partitionLag({ log, sql, partition, cap: 1 })))
       .then((lags) => samples.push(Math.max(...lags.map((l) => l.oldestWaitingAgeMs ?? 0))))
   }, 50)
   while (Date.now() - startedAt < SECONDS * 1000) {

@@ -30,6 +30,7 @@ export interface LagOptions {
   readonly sql: SqlClient
   readonly partition: number
   readonly stallAfterMs?: number
+  /** At most this many waiting entries are read (and decoded) to count them (default 1,000). */
   readonly cap?: number
   readonly now?: () => number
 }
@@ -38,7 +39,7 @@ export interface LagOptions {
 export const partitionLag = (opts: LagOptions): Effect.Effect<PartitionLag, LogUnavailable | ProjectionFailed> =>
   Effect.gen(function* () {
     const { log, sql, partition } = opts
-    const cap = opts.cap ?? 10_000
+    const cap = opts.cap ?? 1_000
     const now = (opts.now ?? Date.now)()
     const { rows } = yield* Effect.tryPromise({
       try: () =>
