@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander"
 import { importCommand } from "./commands/importCommand.js"
 import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCommands.js"
-import { configCommand, dlqCommand, migrateCommand } from "./commands/opsCommands.js"
+import { configCommand, dlqCommand, migrateCommand, rebuildCommand } from "./commands/opsCommands.js"
 import { runNodeCommand } from "./commands/runCommand.js"
 import { replayCommand } from "./commands/replayCommand.js"
 import { processIo } from "./io.js"
@@ -22,6 +22,7 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
   for (const c of [
     configCommand(io, setExit),
     migrateCommand(io, setExit),
+    rebuildCommand(io, setExit),
     importCommand(io, setExit),
     inspectCommand(io, setExit),
     tailCommand(io, setExit),

@@ -107,6 +107,16 @@ describe("botfleet CLI", () => {
     expect(second).toMatchObject({ code: 0, out: "the database is up to date: no migration to apply" })
   })
 
+  it("rebuilds a projection from the archive and compares it with the live one", async () => {
+    const r = await cli("rebuild", "bots", "--compare-only", "--json")
+    expect(r.err).toBe("")
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.out)).toMatchObject({ projection: "bots", identical: true, swapped: false })
+    const unknown = await cli("rebuild", "nope")
+    expect(unknown.code).toBe(2)
+    expect(unknown.err).toContain('no projection named "nope": choose one of bots, users')
+  })
+
   it("imports legacy files with a reconciliation report, and imports nothing the second time", async () => {
     const dry = await cli("import", "shop", fixture("sessions.json"), fixture("generic.json"), "--dry-run", "--json")
     expect(dry.code).toBe(0)

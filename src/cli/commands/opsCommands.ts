@@ -4,10 +4,13 @@ import { AppConfig, describeConfig } from "../../config.js"
 import { migrate } from "../../db/migrator.js"
 import { Sql } from "../../db/sql.js"
 import { EventLog } from "../../events/eventLog.js"
+import { PROJECTIONS } from "../../projections/mapping/rows.js"
+import type { ProjectionName } from "../../projections/mapping/rows.js"
+import { rebuild } from "../../projections/rebuild.js"
 import type { DeadLetter } from "../../events/eventLog.js"
-import { printJson, printTable } from "../io.js"
+import { makeProgress, printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
-import { eventLogLayer, runCommand, sqlLayer } from "../runtime.js"
+import { CommandFailed, eventLogLayer, runCommand, sqlLayer, UsageError } from "../runtime.js"
 
 type SetExit = (code: number) => void
 
@@ -77,3 +80,41 @@ export const dlqCommand = (io: CliIo, setExit: SetExit): Command =>
         setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
       })
   )
+
+/**
+ * `botfleet rebuild <projection> [--compare-only] [--json]`: replays the events archive into shadow
+ * tables, compares them with the live ones and (unless --compare-only) swaps them in. With
+ * --compare-only, a difference exits 1.
+ */
+export const rebuildCommand = (io: CliIo, setExit: SetExit): Command =>
+  new Command("rebuild")
+    .description(`rebuild a projection from the events archive and compare it with the live one (${PROJECTIONS.join(", ")})`)
+    .argument("<projection>", "projection name")
+    .option("--compare-only", "build and compare, but keep the live tables")
+    .option("--json", "print the report as JSON")
+    .action(async (projection: string, opts: { compareOnly?: boolean; json?: boolean }) => {
+      const progress = makeProgress(io, opts.json !== true)
+      const program = Effect.gen(function* () {
+        if (!(PROJECTIONS as ReadonlyArray<string>).includes(projection)) {
+          return yield* new UsageError({ detail: `no projection named ${JSON.stringify(projection)}: choose one of ${PROJECTIONS.join(", ")}` })
+        }
+        const sql = yield* Sql
+        const report = yield* rebuild({
+          sql,
+          projection: projection as ProjectionName,
+          swap: opts.compareOnly !== true,
+          onProgress: (p) => progress.update(p.phase, p.done, p.total)
+        }).pipe(Effect.ensuring(Effect.sync(() => progress.stop())))
+        if (opts.json) printJson(io, report)
+        else {
+          printTable(io, report.tables.map((t) => ({ table: t.table, live: t.liveRows, rebuilt: t.rebuiltRows, "only live": t.onlyLive, "only rebuilt": t.onlyRebuilt })))
+          io.stdout(
+            `${report.events} archived events replayed${report.undecodable > 0 ? ` (${report.undecodable} no longer decode and were skipped)` : ""}; ` +
+              `${report.identical ? "the rebuild equals the live tables" : "the rebuild DIFFERS from the live tables"}` +
+              `${report.swapped ? "; rebuilt tables swapped in" : ""}`
+          )
+        }
+        if (!report.swapped && !report.identical) return yield* new CommandFailed({ detail: `the rebuilt ${projection} projection differs from the live one` })
+      })
+      setExit(await runCommand(program, sqlLayer, { env: io.env, stderr: io.stderr }))
+    })
