@@ -7,6 +7,7 @@ import type { EventLogService } from "../events/eventLog.js"
 import { makeBotApi } from "../telegram/botApi.js"
 import type { BotApi } from "../telegram/botApi.js"
 import { registerWebhook } from "../telegram/ingress.js"
+import { UNAUTHORIZED_REASON } from "../telegram/botRunner.js"
 import { startOutboxRunner } from "../telegram/outboxRunner.js"
 import type { OutboxRunner } from "../telegram/outboxRunner.js"
 import { runPoller } from "../telegram/poller.js"
@@ -62,6 +63,9 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
   const inner = makeInProcessHost({ ...o.deps, log })
   const live = new Set<Promise<unknown>>()
 
+  /** A revoked token stops the bot with a clear reason (BotStopped): no restart loop of 401s. */
+  const unauthorized = new Map<string, () => void>()
+
   const prepare = async (botId: string, fence: number) => {
     const profile = await Effect.runPromise(loadBotProfile(o.deps.log, o.vault, botId))
     o.onProfile?.(profile)
@@ -76,7 +80,8 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
       sender: o.sender,
       call: api.call,
       idlePollMs: 1000,
-      onError: (e) => o.onError?.(botId, e)
+      onError: (e) => o.onError?.(botId, e),
+      onUnauthorized: () => unauthorized.get(botId)?.()
     })
     outboxes.set(botId, outbox)
     return { profile, api, outbox }
@@ -87,7 +92,10 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
       const ready = prepare(spec.botId, spec.fence)
       let handle: ActorHandle | null = null
       const started = ready.then(({ profile, api }) => {
-        handle = inner.start(spec)
+        const h = inner.start(spec)
+        handle = h
+        const stop = () => void h.send({ _tag: "Stop", reason: UNAUTHORIZED_REASON }).catch(() => undefined)
+        unauthorized.set(spec.botId, stop)
         const poller =
           profile.mode === "polling"
             ? Effect.runFork(
@@ -97,7 +105,7 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
                   offsets: o.offsets,
                   deliver: (updates) => Effect.forEach(updates, (u) => o.deps.inbox.enqueue(spec.botId, u), { discard: true }),
                   onError: (e) => o.onError?.(spec.botId, e)
-                })
+                }).pipe(Effect.catchTag("PollingUnauthorized", () => Effect.sync(stop)))
               )
             : null
         return { handle, poller }
@@ -113,6 +121,7 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
           }
         )
         .finally(async () => {
+          unauthorized.delete(spec.botId)
           const outbox = outboxes.get(spec.botId)
           const mine = await ready.then((r) => r.outbox, () => null)
           if (mine) {
