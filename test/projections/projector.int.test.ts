@@ -4,9 +4,12 @@ import { migrate } from "../../src/db/migrator.js"
 import { makePgSql } from "../../src/db/pgSql.js"
 import type { SqlClient } from "../../src/db/sql.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
+import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
+import type { EventLogService } from "../../src/events/eventLog.js"
 import { partitionLag } from "../../src/projections/lag.js"
 import { makeProjector } from "../../src/projections/projector.js"
 import { createTestDatabase } from "../support/db.js"
+import { createTestPrefix } from "../support/redis.js"
 import { appendFacts, dumpTables, received, registered, truncateProjections } from "./fixtures.js"
 
 let sql: SqlClient
@@ -116,5 +119,31 @@ describe("projector", () => {
     const done = await Effect.runPromise(partitionLag({ log, sql, partition, stallAfterMs: 30_000 }))
     expect(done).toMatchObject({ waiting: 0, oldestWaitingAgeMs: null, stalled: false })
     expect(done.checkpoint).not.toBeNull()
+  })
+
+  it("projects the same rows from the Redis Streams log as from the memory log", async () => {
+    const scenario = async (log: EventLogService) => {
+      await truncateProjections(sql)
+      for (const bot of ["redis-a", "redis-b", "redis-c"]) {
+        await appendFacts(log, bot, [registered(`owner-${bot}`), { _tag: "BotStarted", nodeId: "n", fence: 1 }, received(1, 1, 1), received(2, 2, 2)])
+      }
+      await appendFacts(log, "redis-a", [{ _tag: "ReplySent", chatId: 1, messageId: 3, text: "re", at: "2026-01-01T10:00:05Z" }])
+      for (let p = 0; p < log.partitions; p++) await drain(makeProjector({ log, sql, partition: p, blockMs: 0, batchSize: 3 }))
+      const dump = await dumpTables(sql)
+      // event ids and log positions are the adapter's own: compare everything else
+      const archive = (await sql.query("SELECT bot_id, version, owner_id, type, schema_version, data FROM events_archive ORDER BY 1, 2")).rows
+      const audit = (await sql.query("SELECT bot_id, version, owner_id, event_type, summary FROM audit_log ORDER BY 1, 2")).rows
+      return { ...dump, events_archive: archive, audit_log: audit }
+    }
+    const memory = await scenario(makeMemoryEventLog({ partitions: 4 }))
+    const { prefix, url, cleanup } = createTestPrefix("projector")
+    const redisLog = await Effect.runPromise(makeRedisEventLog({ url, prefix, partitions: 4 }))
+    try {
+      expect(await scenario(redisLog)).toEqual(memory)
+      expect(await Effect.runPromise(redisLog.pendingCount(redisLog.partitionOf("redis-a"), "projections"))).toBe(0)
+    } finally {
+      await Effect.runPromise(redisLog.close)
+      await cleanup()
+    }
   })
 })
