@@ -6,12 +6,15 @@ import type { ActorCommand, ActorStatus } from "./actor.js"
 import type { ActorHandle, ActorHost, ActorSpec } from "./host.js"
 import type { InboxService } from "./inbox.js"
 
-export type RuntimeState = "waiting" | "starting" | "running" | "restarting" | "failed" | "stopped"
+export type RuntimeState = "waiting" | "starting" | "running" | "restarting" | "passivated" | "failed" | "stopped"
 
 /** What the ops surface shows per bot. */
 export interface BotRuntimeStatus {
   readonly botId: string
-  /** waiting: another node holds the lease; failed: gave up after its restart budget. */
+  /**
+   * waiting: another node holds the lease; passivated: unloaded while idle, reactivated by its
+   * next input; failed: gave up after its restart budget.
+   */
   readonly state: RuntimeState
   readonly restarts: number
   readonly lastError: string | null
@@ -41,6 +44,10 @@ export interface SupervisorOptions {
   readonly activationsPerSecond?: number
   /** How long a graceful stop may take before the actor is aborted. */
   readonly drainTimeoutMs?: number
+  /** Unload a bot idle this long (drained, snapshotted, lease released); its next input reloads it. Off when absent. */
+  readonly passivateAfterMs?: number
+  /** Most actors resident on this node; starting one more passivates the least recently active. */
+  readonly maxResident?: number
   /** Defaults for every actor (snapshotEvery, inputBudgetMs...). */
   readonly actor?: Omit<ActorSpec, "botId" | "nodeId" | "fence">
 }
@@ -74,6 +81,7 @@ export class CommandRefused extends Data.TaggedError("CommandRefused")<{ readonl
 /** Why one run of an actor ended. */
 type RunEnd =
   | { readonly _tag: "Stopped" }
+  | { readonly _tag: "Passivate" }
   | { readonly _tag: "Crashed"; readonly reason: string }
   | { readonly _tag: "LeaseLost"; readonly reason: string }
 
@@ -83,6 +91,11 @@ interface Entry {
   lastError: string | null
   lease: Lease | null
   handle: ActorHandle | null
+  lastActiveAt: number
+  /** Inbox cursor last seen; where a passivated bot's wake-up watch starts. */
+  cursor: string | null
+  /** Set while the actor runs: asks it to passivate (LRU eviction). */
+  evict: (() => void) | null
 }
 
 const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
@@ -174,12 +187,64 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         }
       })
 
-    const gracefulStop = (handle: ActorHandle) =>
-      Effect.promise(() => handle.send({ _tag: "Stop", reason: "drain" }).catch(() => undefined)).pipe(
+    const gracefulStop = (handle: ActorHandle, reason = "drain") =>
+      Effect.promise(() => handle.send({ _tag: "Stop", reason }).catch(() => undefined)).pipe(
         Effect.zipRight(Effect.promise(() => handle.done.then(() => true, () => true))),
         Effect.timeoutTo({ duration: Duration.millis(drainTimeout), onSuccess: () => true, onTimeout: () => false }),
         Effect.flatMap((drained) => (drained ? Effect.void : Effect.sync(() => handle.abort("drain timed out"))))
       )
+
+    /**
+     * Ends with Passivate when the actor made no progress (same version and cursor) for
+     * `passivateAfterMs` with nothing waiting in its inbox, or at once when evicted (LRU cap).
+     */
+    const idleWatch = (botId: string, entry: Entry, handle: ActorHandle): Effect.Effect<RunEnd> => {
+      const evicted = Effect.async<RunEnd>((resume) => {
+        entry.evict = () => resume(Effect.succeed({ _tag: "Passivate" }))
+        return Effect.sync(() => (entry.evict = null))
+      })
+      const every = Math.max(20, Math.min(1000, (o.passivateAfterMs ?? 2000) / 2))
+      const idle = Effect.gen(function* () {
+        let last = ""
+        for (;;) {
+          yield* Effect.sleep(Duration.millis(every))
+          const s = yield* Effect.promise(() => handle.send({ _tag: "Status" }).then((x) => x, () => null))
+          if (!s) continue
+          const now = yield* Clock.currentTimeMillis
+          entry.cursor = s.inboxCursor
+          const key = `${s.version}/${s.inboxCursor}`
+          if (key !== last) {
+            last = key
+            entry.lastActiveAt = now
+            continue
+          }
+          if (o.passivateAfterMs === undefined || now - entry.lastActiveAt < o.passivateAfterMs) continue
+          const lag = yield* o.inbox.lag(botId, s.inboxCursor, 1).pipe(Effect.orElseSucceed(() => 1))
+          if (lag === 0) return { _tag: "Passivate" } as RunEnd
+        }
+      })
+      return Effect.raceFirst(evicted, idle)
+    }
+
+    /** Makes room under `maxResident` by passivating the least recently active other actor. */
+    const evictIfFull = (botId: string) =>
+      Effect.sync(() => {
+        if (o.maxResident === undefined) return
+        const resident = [...entries].filter(([id, e]) => id !== botId && (e.handle !== null || e.state === "starting"))
+        if (resident.length < o.maxResident) return
+        const victim = resident.filter(([, e]) => e.evict !== null).sort((a, b) => a[1].lastActiveAt - b[1].lastActiveAt)[0]
+        victim?.[1].evict?.()
+      })
+
+    /** Parks a passivated bot until its inbox has something after its cursor. */
+    const awaitInput = (botId: string, entry: Entry) =>
+      Effect.gen(function* () {
+        for (;;) {
+          const lag = yield* o.inbox.lag(botId, entry.cursor, 1).pipe(Effect.orElseSucceed(() => 0))
+          if (lag > 0) return
+          yield* o.inbox.waitFor(botId, entry.cursor, 5000).pipe(Effect.orElse(() => Effect.sleep(Duration.seconds(1))))
+        }
+      })
 
     /** One run of the actor: until it dies, the lease is lost, or the fiber is interrupted (drain). */
     const runOnce = (botId: string, entry: Entry) =>
@@ -201,12 +266,16 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
               Effect.tap((why) => Effect.sync(() => handle.abort(why))),
               Effect.map((why): RunEnd => ({ _tag: "Crashed", reason: `stuck: ${why}` }))
             )
-            return yield* Effect.raceAll([died, keepLease(entry), stuck])
+            const racers = [died, keepLease(entry), stuck]
+            if (o.passivateAfterMs !== undefined || o.maxResident !== undefined) racers.push(idleWatch(botId, entry, handle))
+            return yield* Effect.raceAll(racers)
           }),
         (handle, exit) =>
           Effect.gen(function* () {
             entry.handle = null
+            entry.evict = null
             if (Exit.isInterrupted(exit)) yield* gracefulStop(handle)
+            else if (Exit.isSuccess(exit) && exit.value._tag === "Passivate") yield* gracefulStop(handle, "passivated")
           })
       )
 
@@ -224,8 +293,21 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         entry.state = "starting"
         for (;;) {
           const startedAt = yield* Clock.currentTimeMillis
+          entry.lastActiveAt = startedAt
+          yield* evictIfFull(botId)
           const end = yield* runOnce(botId, entry)
           if (end._tag === "Stopped") return // asked to stop (a Stop command): drained, BotStopped recorded
+          if (end._tag === "Passivate") {
+            // drained and snapshotted by runOnce; the lease goes back until the next input
+            yield* release(entry)
+            entry.state = "passivated"
+            yield* awaitInput(botId, entry)
+            entry.state = "starting"
+            yield* activationSlot
+            entry.lease = yield* acquire(botId, entry)
+            entry.state = "starting"
+            continue
+          }
           if (end._tag === "LeaseLost") {
             // another node owns the bot now: it is theirs to run; ours to forget
             entry.state = "stopped"
@@ -260,7 +342,16 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
       Effect.gen(function* () {
         if (yield* FiberMap.has(fibers, botId)) return
         const before = entries.get(botId)
-        const entry: Entry = { state: "starting", restarts: before?.restarts ?? 0, lastError: before?.lastError ?? null, lease: null, handle: null }
+        const entry: Entry = {
+          state: "starting",
+          restarts: before?.restarts ?? 0,
+          lastError: before?.lastError ?? null,
+          lease: null,
+          handle: null,
+          lastActiveAt: 0,
+          cursor: null,
+          evict: null
+        }
         entries.set(botId, entry)
         yield* FiberMap.run(fibers, botId, supervise(botId, entry), { onlyIfMissing: true })
       })
