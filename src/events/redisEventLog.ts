@@ -131,7 +131,7 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
         Effect.suspend(() => {
           const prepared = prepare(req)
           if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-          return call("append", () => redis.bfAppend(...appendKeys(req.botId), ...prepared.right.args)).pipe(
+          return call("append", () => redis.bfAppend(appendKeys(req.botId), prepared.right.args)).pipe(
             Effect.flatMap((reply) => interpret(req, reply))
           )
         }),
@@ -143,7 +143,7 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
           let queued = 0
           for (const p of prepared) {
             if (Either.isRight(p)) {
-              pipeline.bfAppend(...appendKeys(p.right.req.botId), ...p.right.args)
+              pipeline.bfAppend(appendKeys(p.right.req.botId), p.right.args)
               queued++
             }
           }

@@ -145,7 +145,8 @@ type Reply<T> = Promise<T>
 
 /** The scripts as typed commands on a client or a pipeline (ioredis `defineCommand`: EVALSHA, EVAL on NOSCRIPT). */
 export interface ScriptCommands {
-  bfAppend(stream: string, log: string, lease: string, ...args: Array<string | number>): Reply<Array<number | string>>
+  /** Keys and arguments go as two arrays (ioredis flattens them): spreading a large import's arguments would overflow the stack. */
+  bfAppend(keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>): Reply<Array<number | string>>
   bfVersion(stream: string): Reply<number>
   bfAcquireLease(lease: string, nodeId: string, ttlMs: number): Reply<[number, number] | null>
   bfRenewLease(lease: string, nodeId: string, fence: number, ttlMs: number): Reply<number | null>

@@ -68,6 +68,15 @@ describe("redis event log specifics", () => {
     )
   })
 
+  it("takes a very large append (a whole legacy import) in one atomic call", async () => {
+    const events = Array.from({ length: 20_000 }, (_, i) => newEvent(userSeen(i + 1)))
+    const r = await writeOne("huge-append-bot", events)
+    expect(r.version).toBe(20_000)
+    expect(r.positions).toHaveLength(20_000)
+    const tail = await run(log.readStream("huge-append-bot", { direction: "backward", limit: 1 }))
+    expect(tail[0]?.data).toMatchObject({ _tag: "UserSeen", userId: 20_000 })
+  })
+
   it("stores readable fields that redis-cli XRANGE shows, with versions as entry ids", async () => {
     const bot = "readable-bot"
     const r = await writeOne(bot, [newEvent(updateReceived(41)), newEvent(userSeen(7, "Grace"))])
