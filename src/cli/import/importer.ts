@@ -47,12 +47,13 @@ export interface ImportReport {
 export type ImportError = ImportRefused | BotNotFound | BotBusy | ImportInterrupted | AppendError | LogUnavailable | InvalidEvent
 
 /**
- * Events per append. An import up to this size is one append: all or nothing. A larger one is
- * written in appends of this size under one lease (one huge call would exceed what a log call can
- * carry); if it is cut short, what was written stays and running the same import again finishes it
- * (records already in the log are skipped).
+ * Events per append. An import up to this size is one append: all or nothing (on Redis one Lua
+ * call, on Postgres one transaction). A larger one is written in appends of this size under one
+ * lease, because a single call beyond it would hold Redis for seconds and stall every other bot of
+ * the node; if it is cut short, what was written stays and running the same import again finishes
+ * it (records already in the log are skipped).
  */
-export const MAX_EVENTS_PER_APPEND = 2000
+export const MAX_EVENTS_PER_APPEND = 50_000
 
 /** Reads and validates every file; all problems of all files are reported together. */
 export const readLegacyFiles = (
