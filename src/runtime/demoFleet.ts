@@ -3,6 +3,7 @@ import { Effect, Redacted } from "effect"
 import type { EventLogService } from "../events/eventLog.js"
 import type { TokenVault } from "../telegram/tokenVault.js"
 import type { FleetDirectory } from "./fleetDirectory.js"
+import { registerBot } from "./registerBot.js"
 
 /** One bot of the demo fleet: its id (stream), its sandbox username and its built-in configuration. */
 export interface DemoBot {
@@ -66,8 +67,7 @@ const newSandboxToken = () => Redacted.make(`${randomInt(1_000_000_000, 2_000_00
 /**
  * Registers the demo bots, once: a bot whose stream already has events is left as it is (its
  * state, config changes and token survive restarts), so seeding is idempotent across restarts and
- * across nodes starting together (the append expects version 0: of two racing seeders, one wins).
- * Every demo bot is (re)listed in the directory. Returns the bots that were registered now.
+ * across nodes starting together (see registerBot). Returns the bots that were registered now.
  */
 export const seedDemoFleet = (o: {
   readonly log: EventLogService
@@ -79,31 +79,11 @@ export const seedDemoFleet = (o: {
   Effect.gen(function* () {
     const registered: string[] = []
     for (const bot of o.bots ?? DEMO_BOTS) {
-      if ((yield* o.log.streamVersion(bot.botId)) === 0) {
-        const lease = yield* o.log.acquireLease(bot.botId, o.nodeId, 10_000)
-        if (lease) {
-          const tokenCiphertext = yield* o.vault.seal(bot.botId, newSandboxToken())
-          const appended = yield* Effect.either(
-            o.log.append({
-              botId: bot.botId,
-              expectedVersion: 0,
-              fence: lease.fence,
-              events: [
-                {
-                  data: { _tag: "BotRegistered", ownerId: "demo", name: bot.username, kind: "builtin", mode: "sandbox", tokenCiphertext, config: bot.config },
-                  occurredAt: new Date().toISOString(),
-                  correlationId: "demo-fleet",
-                  actor: "system"
-                }
-              ]
-            })
-          )
-          yield* Effect.ignore(o.log.releaseLease(lease))
-          if (appended._tag === "Right") registered.push(bot.botId)
-          else if (appended.left._tag !== "WrongExpectedVersion") return yield* appended.left
-        }
-      }
-      yield* o.directory.add(bot.botId)
+      const now = yield* registerBot({
+        ...o,
+        bot: { botId: bot.botId, ownerId: "demo", name: bot.username, kind: "builtin", mode: "sandbox", token: newSandboxToken(), config: bot.config }
+      })
+      if (now) registered.push(bot.botId)
     }
     return registered
   })

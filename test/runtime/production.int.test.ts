@@ -2,7 +2,12 @@ import { randomBytes } from "node:crypto"
 import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
+import { registerBot } from "../../src/runtime/registerBot.js"
+import { startSandbox } from "../../src/telegram/sandbox/server.js"
+import { makeTokenVault } from "../../src/telegram/tokenVault.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
 import { count, eventTypes, replies, say, startTestNode } from "./support.js"
@@ -12,6 +17,8 @@ const redis = createTestPrefix("runtime")
 let db: { url: string; drop: () => Promise<void> }
 let dataDir: string
 let running: TestNode | null = null
+/** One fleet key for the suite: every node of a fleet shares it (the demo bots' tokens are sealed with it). */
+const secretKey = randomBytes(32).toString("base64")
 
 beforeAll(async () => {
   db = await createTestDatabase("runtime")
@@ -30,7 +37,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
       DATABASE_URL: db.url,
       REDIS_URL: redis.url,
       REDIS_PREFIX: redis.prefix,
-      BOTFLEET_SECRET_KEY: randomBytes(32).toString("base64"),
+      BOTFLEET_SECRET_KEY: secretKey,
       DATA_DIR: dataDir
     }
     running = await startTestNode(env)
@@ -55,5 +62,50 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     await expect.poll(bots, { timeout: 15_000 }).toBe(3)
     await running.stop()
     running = null
+  }, 120_000)
+
+  it("runs a bot in polling mode against TELEGRAM_API_ROOT, and a restart neither loses nor re-handles updates", async () => {
+    // a second sandbox stands in for Telegram itself
+    const telegram = await startSandbox()
+    try {
+      const tgBot = telegram.world.createBot({ username: "polling_shop_bot" })
+      const env = {
+        DATABASE_URL: db.url,
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: redis.prefix,
+        BOTFLEET_SECRET_KEY: secretKey,
+        TELEGRAM_API_ROOT: telegram.apiRoot,
+        DATA_DIR: dataDir
+      }
+      running = await startTestNode(env)
+      const { node } = running
+      const registered = await Effect.runPromise(
+        registerBot({
+          log: node.stores.log,
+          vault: makeTokenVault(node.config.secretKey),
+          directory: makeFleetDirectory(node.stores.sql),
+          nodeId: node.config.nodeId,
+          bot: { botId: "poll-shop", ownerId: "o1", name: "Shop", kind: "builtin", mode: "polling", token: Redacted.make(tgBot.token), config: { keywords: [{ match: "ping", reply: "pong" }] } }
+        })
+      )
+      expect(registered).toBe(true)
+      await Effect.runPromise(node.supervisor.startBot("poll-shop"))
+      telegram.world.say("polling_shop_bot", { userId: 3, text: "ping" })
+      const texts = () => telegram.world.messages("polling_shop_bot", 3).map((m) => m.text)
+      await expect.poll(texts, { timeout: 20_000 }).toEqual(["pong"])
+      await running.stop()
+
+      telegram.world.say("polling_shop_bot", { userId: 3, text: "ping while down" })
+      running = await startTestNode(env) // the bot is in the fleet directory now: started with the node
+      await expect.poll(texts, { timeout: 20_000 }).toEqual(["pong", "pong"])
+      telegram.world.say("polling_shop_bot", { userId: 3, text: "ping again" })
+      await expect.poll(texts, { timeout: 20_000 }).toEqual(["pong", "pong", "pong"])
+      const types = await eventTypes(running.node.stores.log, "poll-shop")
+      expect(count(types, "UpdateReceived")).toBe(3)
+      await running.stop()
+      running = null
+    } finally {
+      await telegram.close()
+    }
   }, 120_000)
 })
