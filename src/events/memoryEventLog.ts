@@ -53,6 +53,17 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
   let seq = 0
 
   const pOf = (botId: string) => partitionOf(botId, partitions)
+  /** Index of the first entry with seq > `after` (entries are in seq order): reads stay O(log n + k). */
+  const firstAfter = (log: ReadonlyArray<Entry>, after: number) => {
+    let lo = 0
+    let hi = log.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (log[mid]!.seq > after) hi = mid
+      else lo = mid + 1
+    }
+    return lo
+  }
   const versionOf = (botId: string) => {
     const s = streams.get(botId)
     return s && s.length > 0 ? Number(s[s.length - 1]!.fields["v"]) : 0
@@ -136,8 +147,10 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
       Effect.sync(() => {
         checkPartition(partition)
         const after = opts.after === undefined ? 0 : Number(opts.after)
-        return logs[partition]!.filter((e) => e.seq > after)
-          .slice(0, opts.limit ?? Number.MAX_SAFE_INTEGER)
+        const log = logs[partition]!
+        const start = firstAfter(log, after)
+        return log
+          .slice(start, start + (opts.limit ?? Number.MAX_SAFE_INTEGER))
           .map((e) => toDelivery(partition, e, 1))
       }),
     ensureGroup: (partition, name, from = "start") =>
@@ -151,7 +164,9 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
     readGroup: ({ partition, group: name, consumer, count }) =>
       Effect.sync(() => {
         const g = group(partition, name)
-        const fresh = logs[partition]!.filter((e) => e.seq > g.lastDelivered).slice(0, count)
+        const log = logs[partition]!
+        const start = firstAfter(log, g.lastDelivered)
+        const fresh = log.slice(start, start + count)
         const t = now()
         for (const e of fresh) {
           g.pending.set(e.seq, { consumer, deliveredAt: t, count: 1 })
