@@ -40,6 +40,8 @@ export interface RunningNode {
   readonly demoBots: ReadonlyArray<{ readonly botId: string; readonly username: string }>
   readonly supervisor: Supervisor
   readonly stores: NodeStores
+  /** Starts supervising a bot registered after the node started (and lets the ingress take its updates). */
+  readonly startBot: (botId: string) => Effect.Effect<void>
 }
 
 const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable({ what, cause })
@@ -148,5 +150,10 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     yield* Effect.logInfo("botfleet node ready").pipe(
       Effect.annotateLogs({ ingress: ingressUrl, sandbox: sandbox?.apiRoot ?? null, bots: bots.length })
     )
-    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores }
+    const startBot = (botId: string) =>
+      Effect.suspend(() => {
+        known.add(botId)
+        return supervisor.startBot(botId)
+      })
+    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot }
   })

@@ -89,7 +89,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
         })
       )
       expect(registered).toBe(true)
-      await Effect.runPromise(node.supervisor.startBot("poll-shop"))
+      await Effect.runPromise(node.startBot("poll-shop"))
       telegram.world.say("polling_shop_bot", { userId: 3, text: "ping" })
       const texts = () => telegram.world.messages("polling_shop_bot", 3).map((m) => m.text)
       await expect.poll(texts, { timeout: 20_000 }).toEqual(["pong"])
