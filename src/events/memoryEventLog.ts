@@ -185,7 +185,8 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
         const t = now()
         const deliveries: Delivery[] = []
         const trimmedAcked: string[] = []
-        const bySeq = new Map(logs[partition]!.map((e) => [e.seq, e]))
+        const log = logs[partition]!
+        const bySeq = { get: (q: number) => { const i = firstAfter(log, q - 1); return log[i]?.seq === q ? log[i] : undefined } }
         for (const [s, p] of [...g.pending.entries()].sort((a, b) => a[0] - b[0])) {
           if (deliveries.length + trimmedAcked.length >= count) break
           if (t - p.deliveredAt < minIdleMs) continue
