@@ -91,6 +91,23 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     )
     const ingressUrl = ingress.url.replace("0.0.0.0", "127.0.0.1")
 
+    /** The sandbox lives in memory: after a restart it learns each sandbox bot (and its token) again. */
+    const ensureInSandbox = (p: BotProfile) => {
+      if (p.mode !== "sandbox" || !sandbox) return
+      const token = Redacted.value(p.token)
+      try {
+        sandbox.world.botByToken(token)
+      } catch {
+        sandbox.world.createBot({ username: p.name, token })
+      }
+    }
+    /*
+     * Embedded mode: one process per DATA_DIR (PGlite's folder), so leases left by a previous run
+     * of this folder are ours to take back at once instead of waiting out their TTL (a stable lease
+     * owner re-takes its own lease, keeping the fence: the old holder is gone).
+     */
+    const leaseOwner = embedded ? "embedded" : config.nodeId
+
     const registry = new BotModuleRegistry()
     const host = makeTelegramHost({
       deps: { log: stores.log, inbox: stores.inbox, snapshots: stores.snapshots, handlerFor: registry.handlerFor },
@@ -99,22 +116,13 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       offsets: stores.offsets,
       apiRootFor: (mode) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot),
       ...(sandbox ? { sandboxWebhook: { publicUrl: ingressUrl, secretFor } } : {}),
-      onProfile: (p: BotProfile) => {
-        if (p.mode !== "sandbox" || !sandbox) return
-        // the sandbox lives in memory: after a restart it learns the bot (and its token) again
-        const token = Redacted.value(p.token)
-        try {
-          sandbox.world.botByToken(token)
-        } catch {
-          sandbox.world.createBot({ username: p.name, token })
-        }
-      },
+      onProfile: ensureInSandbox,
       onError: (botId, e) =>
         Effect.runFork(Effect.logWarning(`bot ${botId}: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.annotateLogs({ botId })))
     })
     yield* Effect.addFinalizer(() => Effect.promise(() => host.close()))
     const supervisor = yield* makeSupervisor({
-      nodeId: config.nodeId,
+      nodeId: leaseOwner,
       host,
       log: stores.log,
       inbox: stores.inbox,
@@ -130,7 +138,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
 
     const demoBots: Array<{ botId: string; username: string }> = []
     if (options.demo && sandbox) {
-      const seeded = yield* seedDemoFleet({ log: stores.log, vault, directory, nodeId: config.nodeId }).pipe(Effect.mapError(startFailed("the demo fleet")))
+      const seeded = yield* seedDemoFleet({ log: stores.log, vault, directory, nodeId: leaseOwner }).pipe(Effect.mapError(startFailed("the demo fleet")))
       if (seeded.length > 0) yield* Effect.logInfo(`demo fleet registered: ${seeded.join(", ")}`)
       demoBots.push(...DEMO_BOTS.map((b) => ({ botId: b.botId, username: b.username })))
     }
@@ -138,10 +146,12 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const listed = yield* directory.list.pipe(Effect.mapError(startFailed("the fleet directory")))
     const bots: string[] = []
     for (const botId of listed) {
-      if (!sandbox) {
-        // a sandbox bot's token is fake: without the sandbox it has nowhere to talk to
-        const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId))
-        if (profile._tag === "Right" && profile.right.mode === "sandbox") continue
+      // without the sandbox, a sandbox bot (fake token) has nowhere to talk to; with it, the bot is
+      // in the sandbox at once, even while its lease is still held elsewhere
+      const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId))
+      if (profile._tag === "Right") {
+        if (profile.right.mode === "sandbox" && !sandbox) continue
+        ensureInSandbox(profile.right)
       }
       known.add(botId)
       bots.push(botId)
