@@ -66,7 +66,9 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       yield* migrated(what, sql)
       const log = makePostgresEventLog({ sql, partitions: config.partitions })
       yield* Effect.addFinalizer(() => log.close)
-      const inbox = makePostgresInbox({ sql })
+      // one process per PGlite folder: every enqueue is this process's and wakes its reader, so
+      // waiting readers need not poll the table
+      const inbox = makePostgresInbox({ sql, pollMs: 10_000 })
       yield* Effect.addFinalizer(() => inbox.close)
       return { sql, log, inbox, snapshots: makePostgresSnapshotStore(sql), offsets: postgresOffsetStore(sql), dedupe: null }
     }
