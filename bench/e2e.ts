@@ -150,7 +150,8 @@ const baseline = async (sandbox: Sandbox) => {
     const memory = new Composer<BotContext>()
     memory.use(async (ctx, next) => {
       const at = new Date().toISOString()
-      const state: BotState = { ...initialState, users }
+      // bot code only reads users (`get`): the plain mutable Map stands in for the persistent one
+      const state: BotState = { ...initialState, users: users as unknown as BotState["users"] }
       Object.assign(ctx, { at, botState: state })
       const key = `${ctx.from?.id}:${ctx.chat?.id}`
       ctx.session = sessions.get(key)

@@ -1,7 +1,7 @@
 import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import type { BotInput, InputOf } from "./input.js"
-import { absurd, evolve, initialState } from "./state.js"
+import { absurd, evolve, initialState, isRecentUpdate } from "./state.js"
 import type { BotState } from "./state.js"
 import { updateIdOf } from "./updateHandler.js"
 import type { TelegramUpdate, UpdateHandler } from "./updateHandler.js"
@@ -36,7 +36,7 @@ const handleUpdate = (
   if (updateId === null) {
     return [{ _tag: "UpdateFailed", inboxId: input.inboxId, updateId: -1, reason: "the entry has no numeric update_id" }]
   }
-  if (state.recentUpdates.has(updateId)) {
+  if (isRecentUpdate(state, updateId, input.at)) {
     return [{ _tag: "UpdateDuplicateDropped", inboxId: input.inboxId, updateId }]
   }
   if (state.status === "removed") {

@@ -1,5 +1,6 @@
 import { Either, Schema } from "effect"
 import type { Json, JsonObject } from "./mergePatch.js"
+import { PersistentMap } from "./persistentMap.js"
 import type { BotState, KnownUser } from "./state.js"
 
 /**
@@ -48,9 +49,10 @@ const StateJson = Schema.Struct({
 export const encodeState = (s: BotState): JsonObject =>
   ({
     ...s,
-    recentUpdates: [...s.recentUpdates],
-    users: [...s.users],
-    pendingCalls: [...s.pendingCalls]
+    // sorted: a hash map's order is not insertion order, and printed states should read the same each time
+    recentUpdates: [...s.recentUpdates].sort((a, b) => a[0] - b[0]),
+    users: [...s.users].sort((a, b) => a[0] - b[0]),
+    pendingCalls: [...s.pendingCalls].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }) as unknown as JsonObject
 
 /** The state of a snapshot, or null when it is of another schema version or does not decode. */
@@ -63,8 +65,8 @@ export const decodeState = (schemaVersion: number, json: unknown): BotState | nu
     ...s,
     config: s.config as JsonObject,
     sessions: s.sessions as Record<string, Json>,
-    recentUpdates: new Map(s.recentUpdates),
-    users: new Map(s.users as ReadonlyArray<readonly [number, KnownUser]>),
-    pendingCalls: new Map(s.pendingCalls)
+    recentUpdates: PersistentMap.from(s.recentUpdates),
+    users: PersistentMap.from(s.users as ReadonlyArray<readonly [number, KnownUser]>),
+    pendingCalls: PersistentMap.from(s.pendingCalls)
   }
 }

@@ -1,6 +1,7 @@
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import { mergeObject, mergePatch } from "./mergePatch.js"
 import type { Json, JsonObject } from "./mergePatch.js"
+import { PersistentMap } from "./persistentMap.js"
 import { isoToMs } from "./time.js"
 
 export type BotStatus = "unregistered" | "registered" | "running" | "stopped" | "failed" | "removed"
@@ -31,14 +32,14 @@ export interface BotState {
   /** Inbox position of the last entry handled (received, dropped or failed); null before the first. */
   readonly inboxCursor: string | null
   /** update_id → recorded receive time (ms) of updates seen within the dedupe window. */
-  readonly recentUpdates: ReadonlyMap<number, number>
+  readonly recentUpdates: PersistentMap<number, number>
   readonly updatesHandled: number
   readonly updatesFailed: number
   readonly duplicatesDropped: number
   readonly sessions: Readonly<Record<string, Json>>
-  readonly users: ReadonlyMap<number, KnownUser>
+  readonly users: PersistentMap<number, KnownUser>
   /** Bot API calls whose intent is recorded and whose outcome is not (callId → method). */
-  readonly pendingCalls: ReadonlyMap<string, string>
+  readonly pendingCalls: PersistentMap<string, string>
   readonly node: { readonly nodeId: string; readonly fence: number } | null
   readonly crashes: number
   readonly lastError: string | null
@@ -59,39 +60,39 @@ export const initialState: BotState = {
   tokenCiphertext: null,
   config: {},
   inboxCursor: null,
-  recentUpdates: new Map(),
+  recentUpdates: PersistentMap.empty(),
   updatesHandled: 0,
   updatesFailed: 0,
   duplicatesDropped: 0,
   sessions: {},
-  users: new Map(),
-  pendingCalls: new Map(),
+  users: PersistentMap.empty(),
+  pendingCalls: PersistentMap.empty(),
   node: null,
   crashes: 0,
   lastError: null
 }
 
-const remember = (seen: ReadonlyMap<number, number>, updateId: number, at: string): ReadonlyMap<number, number> => {
+/** Expired update ids are swept when the map's size reaches a multiple of this: amortised O(1) per update. */
+const SWEEP_EVERY = 1024
+
+/**
+ * Remembers an update id with its recorded receive time. Expired ids are swept in bulk, at sizes
+ * that depend only on the events, so replay sweeps exactly where the live run did; until swept, an
+ * expired id is still ignored by `isRecentUpdate`, which compares times.
+ */
+const remember = (seen: PersistentMap<number, number>, updateId: number, at: string): PersistentMap<number, number> => {
   const t = isoToMs(at)
-  const next = new Map(seen)
-  if (Number.isFinite(t)) {
-    // insertion order is receive order, so expired entries sit at the front
-    for (const [id, seenAt] of next) {
-      if (seenAt >= t - DEDUPE_WINDOW_MS) break
-      next.delete(id)
-    }
-    next.set(updateId, t)
-  } else {
-    next.set(updateId, Number.MAX_SAFE_INTEGER)
-  }
-  return next
+  const next = seen.with(updateId, Number.isFinite(t) ? t : Number.MAX_SAFE_INTEGER)
+  if (!Number.isFinite(t) || next.size % SWEEP_EVERY !== 0) return next
+  return next.filter((seenAt) => seenAt >= t - DEDUPE_WINDOW_MS)
 }
 
-const without = <K, V>(m: ReadonlyMap<K, V>, k: K): ReadonlyMap<K, V> => {
-  if (!m.has(k)) return m
-  const next = new Map(m)
-  next.delete(k)
-  return next
+/** Whether `updateId` was received within the dedupe window before `at` (recorded time). */
+export const isRecentUpdate = (state: BotState, updateId: number, at: string): boolean => {
+  const seenAt = state.recentUpdates.get(updateId)
+  if (seenAt === undefined) return false
+  const t = isoToMs(at)
+  return !Number.isFinite(t) || seenAt >= t - DEDUPE_WINDOW_MS
 }
 
 /** Applies one event. Total: every event type has a case, and none can fail. */
@@ -134,19 +135,15 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
       return { ...state, inboxCursor: event.inboxId, duplicatesDropped: state.duplicatesDropped + 1 }
     case "UpdateFailed":
       return { ...state, inboxCursor: event.inboxId, updatesFailed: state.updatesFailed + 1 }
-    case "BotApiCallIntended": {
-      const pendingCalls = new Map(state.pendingCalls)
-      pendingCalls.set(event.callId, event.method)
-      return { ...state, pendingCalls }
-    }
+    case "BotApiCallIntended":
+      return { ...state, pendingCalls: state.pendingCalls.with(event.callId, event.method) }
     case "BotApiCallSucceeded":
     case "BotApiCallFailed":
     case "BotApiCallOutcomeUnknown":
-      return { ...state, pendingCalls: without(state.pendingCalls, event.callId) }
+      return { ...state, pendingCalls: state.pendingCalls.without(event.callId) }
     case "UserSeen": {
-      const users = new Map(state.users)
-      const before = users.get(event.userId)
-      users.set(event.userId, {
+      const before = state.users.get(event.userId)
+      const users = state.users.with(event.userId, {
         firstName: event.firstName,
         lastName: event.lastName,
         username: event.username,
@@ -158,9 +155,8 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
       return { ...state, users }
     }
     case "UserBlockedBot": {
-      const users = new Map(state.users)
-      const before = users.get(event.userId)
-      users.set(event.userId, {
+      const before = state.users.get(event.userId)
+      const users = state.users.with(event.userId, {
         firstName: before?.firstName ?? "",
         lastName: before?.lastName,
         username: before?.username,
