@@ -5,7 +5,7 @@ import type {
   ActiveUserRow, BatchRows, BotUpdateRow, ChatRow, DailyCountRow, MappingFailure, MessageOutcomeRow, OwnerRow,
   ProjectionInput, UserRow
 } from "./rows.js"
-import { epochMs as parseEpochMs, utcDay as dayOf } from "./time.js"
+import { epochMs as parseEpochMs, utcDay as dayOf } from "../../events/schema/time.js"
 
 export interface MappedBatch {
   readonly rows: BatchRows

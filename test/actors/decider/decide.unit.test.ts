@@ -56,7 +56,7 @@ describe("bot decider", () => {
   })
 
   it("forgets update ids once they fall out of the window, so the state stays bounded", async () => {
-    const days = ["2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z"]
+    const days = ["2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z"] as const
     // an id seen two days ago is new again: Telegram reuses ids after a quiet week
     await given([registered, received("1-0", 1, "a", days[0]), received("2-0", 2, "b", days[1])])
       .when({ _tag: "HandleUpdate", inboxId: "3-0", update: text(1, "again"), at: days[2] })

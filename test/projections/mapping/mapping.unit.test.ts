@@ -8,7 +8,7 @@ import { actorKind, auditSummary, redactText } from "../../../src/projections/ma
 import { mapBatch } from "../../../src/projections/mapping/mapBatch.js"
 import { comparePositions } from "../../../src/projections/mapping/positions.js"
 import type { ProjectionInput } from "../../../src/projections/mapping/rows.js"
-import { epochMs, utcDay } from "../../../src/projections/mapping/time.js"
+import { epochMs, utcDay } from "../../../src/events/schema/time.js"
 
 const input = (botId: string, version: number, data: DomainEvent, occurredAt = "2026-01-01T00:00:00Z"): ProjectionInput => {
   const p = Either.getOrThrow(encodePayload(data))

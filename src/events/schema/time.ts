@@ -1,7 +1,7 @@
 /*
- * Instants as the projections need them, without the clock or Date (pure code: lint forbids
- * both). Events carry ISO-8601 text; Postgres receives that text and casts it, so the only
- * arithmetic done here is the UTC day and millisecond differences (inbox lag).
+ * Instants as pure code needs them (the decider's dedupe window, the projections' days and
+ * lags), without the clock or Date, which lint forbids there. Events carry ISO-8601 text;
+ * Postgres receives that text and casts it.
  */
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})$/
