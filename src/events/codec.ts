@@ -1,5 +1,7 @@
 import { Either } from "effect"
 import { InvalidEvent } from "./errors.js"
+import type { AppendRequest } from "./eventLog.js"
+import { BOT_ID_PATTERN } from "./partition.js"
 import type { EventEnvelope, NewEvent, RecordedEvent } from "./schema/envelope.js"
 import { decodePayload, encodePayload, registry } from "./schema/registry.js"
 
@@ -60,6 +62,30 @@ export const encodeNewEvent = (botId: string, e: NewEvent, newId: () => string):
       data: JSON.stringify(p.json)
     }))
   )
+}
+
+/**
+ * Validates a whole append and encodes its events, before any adapter touches its store: every
+ * adapter refuses the same requests with the same typed error, and a refused append writes nothing.
+ */
+export const encodeAppend = (req: AppendRequest, newId: () => string): Either.Either<ReadonlyArray<EncodedEvent>, InvalidEvent> => {
+  if (!req || typeof req.botId !== "string" || !BOT_ID_PATTERN.test(req.botId)) {
+    // the id becomes part of key names and URLs: keep it to the safe alphabet
+    return Either.left(new InvalidEvent({ reason: "BadRequest", detail: `botId must match ${BOT_ID_PATTERN}` }))
+  }
+  if (!Array.isArray(req.events) || req.events.length === 0) {
+    return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "an append needs at least one event", botId: req.botId }))
+  }
+  if (!Number.isSafeInteger(req.expectedVersion) || req.expectedVersion < 0 || !Number.isSafeInteger(req.fence)) {
+    return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "expectedVersion and fence must be integers", botId: req.botId }))
+  }
+  const encoded: EncodedEvent[] = []
+  for (const e of req.events) {
+    const r = encodeNewEvent(req.botId, e, newId)
+    if (Either.isLeft(r)) return Either.left(r.left)
+    encoded.push(r.right)
+  }
+  return Either.right(encoded)
 }
 
 export const toFields = (botId: string, version: number, e: EncodedEvent): EventFields => ({

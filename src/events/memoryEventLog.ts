@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto"
 import { Effect, Either, Layer } from "effect"
-import { decodeFields, encodeNewEvent, toFields, withPosition } from "./codec.js"
+import { decodeFields, encodeAppend, toFields, withPosition } from "./codec.js"
 import type { EventFields } from "./codec.js"
-import { InvalidEvent, StaleFence, WrongExpectedVersion } from "./errors.js"
+import { StaleFence, WrongExpectedVersion } from "./errors.js"
 import type { AppendError } from "./errors.js"
 import { EventLog } from "./eventLog.js"
 import type { AppendRequest, AppendResult, DeadLetter, Delivery, EventLogService, Lease, RawFields } from "./eventLog.js"
@@ -80,18 +80,9 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
   })
 
   const appendOne = (req: AppendRequest): Either.Either<AppendResult, AppendError> => {
-    if (!req || typeof req.botId !== "string" || req.botId.length === 0) {
-      return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "botId is required" }))
-    }
-    if (!Array.isArray(req.events) || req.events.length === 0) {
-      return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "an append needs at least one event", botId: req.botId }))
-    }
-    const encoded = []
-    for (const e of req.events) {
-      const r = encodeNewEvent(req.botId, e, randomUUID)
-      if (Either.isLeft(r)) return Either.left(r.left)
-      encoded.push(r.right)
-    }
+    const validated = encodeAppend(req, randomUUID)
+    if (Either.isLeft(validated)) return Either.left(validated.left)
+    const encoded = validated.right
     const lease = leases.get(req.botId)
     if (!lease || lease.released || lease.fence !== req.fence) {
       return Either.left(new StaleFence({ botId: req.botId, fence: req.fence, current: lease && !lease.released ? lease.fence : 0 }))

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto"
 import { Either } from "effect"
 import type { SqlClient, SqlTx } from "../db/sql.js"
-import { encodeNewEvent } from "./codec.js"
+import { encodeAppend } from "./codec.js"
 import type { EncodedEvent } from "./codec.js"
-import { InvalidEvent, StaleFence, WrongExpectedVersion } from "./errors.js"
+import type { InvalidEvent} from "./errors.js";
+import { StaleFence, WrongExpectedVersion } from "./errors.js"
 import type { AppendRequest, AppendResult } from "./eventLog.js"
 import { partitionOf } from "./partition.js"
 import { formatPosition } from "./postgresPosition.js"
@@ -19,22 +20,7 @@ export type AppendOutcome = Either.Either<AppendResult, StaleFence | WrongExpect
 
 /** Validates and encodes an append before any SQL: an invalid append writes nothing. */
 export const prepareAppend = (req: AppendRequest, partitions: number): Either.Either<PreparedAppend, InvalidEvent> => {
-  if (!req || typeof req.botId !== "string" || req.botId.length === 0) {
-    return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "botId is required" }))
-  }
-  if (!Array.isArray(req.events) || req.events.length === 0) {
-    return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "an append needs at least one event", botId: req.botId }))
-  }
-  if (!Number.isSafeInteger(req.expectedVersion) || req.expectedVersion < 0 || !Number.isSafeInteger(req.fence)) {
-    return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "expectedVersion and fence must be integers", botId: req.botId }))
-  }
-  const encoded: EncodedEvent[] = []
-  for (const e of req.events) {
-    const r = encodeNewEvent(req.botId, e, randomUUID)
-    if (Either.isLeft(r)) return Either.left(r.left)
-    encoded.push(r.right)
-  }
-  return Either.right({ req, partition: partitionOf(req.botId, partitions), encoded })
+  return Either.map(encodeAppend(req, randomUUID), (encoded) => ({ req, partition: partitionOf(req.botId, partitions), encoded }))
 }
 
 /** Advisory lock class of stream locks ("bf"); the object id is a 32-bit hash of the bot id. */

@@ -2,13 +2,13 @@ import { randomUUID } from "node:crypto"
 import { Effect, Either, Layer } from "effect"
 import { Redis } from "ioredis"
 import type { RedisOptions } from "ioredis"
-import { argsToFields, decodeFields, encodeNewEvent, FIELD_NAMES, toFields, withPosition } from "./codec.js"
-import type { EncodedEvent } from "./codec.js"
-import { InvalidEvent, LogUnavailable, StaleFence, WrongExpectedVersion } from "./errors.js"
+import { argsToFields, decodeFields, encodeAppend, FIELD_NAMES, toFields, withPosition } from "./codec.js"
+import { LogUnavailable, StaleFence, WrongExpectedVersion } from "./errors.js"
+import type { InvalidEvent } from "./errors.js"
 import type { AppendError } from "./errors.js"
 import { EventLog } from "./eventLog.js"
 import type { AppendRequest, AppendResult, DeadLetter, Delivery, EventLogService, Lease, RawFields } from "./eventLog.js"
-import { BOT_ID_PATTERN, partitionOf, redisKeys } from "./partition.js"
+import { partitionOf, redisKeys } from "./partition.js"
 import { APPEND_OK, APPEND_STALE_FENCE, scriptedPipeline, withScripts } from "./redisScripts.js"
 import { makeBlockingPool } from "./redisBlockingPool.js"
 import type { RecordedEvent } from "./schema/envelope.js"
@@ -69,22 +69,9 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
 
     /** Validates and encodes an append before Redis sees it: nothing is written for a bad request. */
     const prepare = (req: AppendRequest): Either.Either<{ req: AppendRequest; args: Array<string | number> }, InvalidEvent> => {
-      if (!req || typeof req.botId !== "string" || !BOT_ID_PATTERN.test(req.botId)) {
-        // the id becomes part of key names: keep it to the safe alphabet every adapter accepts
-        return Either.left(new InvalidEvent({ reason: "BadRequest", detail: `botId must match ${BOT_ID_PATTERN}` }))
-      }
-      if (!Array.isArray(req.events) || req.events.length === 0) {
-        return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "an append needs at least one event", botId: req.botId }))
-      }
-      if (!Number.isSafeInteger(req.expectedVersion) || req.expectedVersion < 0 || !Number.isSafeInteger(req.fence)) {
-        return Either.left(new InvalidEvent({ reason: "BadRequest", detail: "expectedVersion and fence must be integers", botId: req.botId }))
-      }
-      const encoded: EncodedEvent[] = []
-      for (const e of req.events) {
-        const r = encodeNewEvent(req.botId, e, randomUUID)
-        if (Either.isLeft(r)) return Either.left(r.left)
-        encoded.push(r.right)
-      }
+      const validated = encodeAppend(req, randomUUID)
+      if (Either.isLeft(validated)) return Either.left(validated.left)
+      const encoded = validated.right
       // versions are known up front: the script writes them only if the stream is at expectedVersion
       const args: Array<string | number> = [req.expectedVersion, req.fence, encoded.length, FIELD_NAMES.length * 2]
       encoded.forEach((e, i) => {
