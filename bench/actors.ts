@@ -17,6 +17,7 @@ import { makeRedisEventLog } from "../src/events/redisEventLog.js"
 import type { DomainEvent } from "../src/events/schema/catalogue.js"
 import type { NewEvent } from "../src/events/schema/envelope.js"
 import { percentile, report } from "./report.js"
+import { deleteKeysUnder } from "../test/support/redisCleanup.js"
 
 /*
  * actors.throughput: inputs/s from enqueue to recorded (inbox → actor on a worker thread → one
@@ -56,12 +57,7 @@ const waitFor = async (cond: () => Promise<boolean>, timeoutMs: number, what: st
 
 const cleanup = async (prefix: string) => {
   const redis = new Redis(url)
-  let cursor = "0"
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 5000)
-    cursor = next
-    if (keys.length > 0) await redis.unlink(...keys)
-  } while (cursor !== "0")
+  await deleteKeysUnder(redis, prefix)
   redis.disconnect()
 }
 

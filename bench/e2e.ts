@@ -23,6 +23,7 @@ import type { MessageEvent } from "../src/telegram/sandbox/world.js"
 import { Sender } from "../src/telegram/sender.js"
 import { webhookSecretFor } from "../src/telegram/webhookSecret.js"
 import { percentile, report } from "./report.js"
+import { deleteKeysUnder } from "../test/support/redisCleanup.js"
 
 /*
  * e2e: updates/s from "a user writes" (the sandbox queues the update and POSTs it to the bot's
@@ -210,12 +211,7 @@ const botfleet = async (sandbox: Sandbox) => {
     await Effect.runPromise(inbox.close)
     await Effect.runPromise(log.close)
     // leave nothing behind in Redis
-    let cursor = "0"
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== "0")
+    await deleteKeysUnder(redis, prefix)
     redis.disconnect()
   }
 }

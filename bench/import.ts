@@ -10,6 +10,7 @@ import type { EventLogService } from "../src/events/eventLog.js"
 import { makeMemoryEventLog } from "../src/events/memoryEventLog.js"
 import { makeRedisEventLog } from "../src/events/redisEventLog.js"
 import { rate, report } from "./report.js"
+import { deleteKeysUnder } from "../test/support/redisCleanup.js"
 
 /*
  * `npm run bench -- import`: legacy records imported per second (validate, plan, one append, read
@@ -71,12 +72,7 @@ export const run = async (): Promise<void> => {
   } finally {
     await Effect.runPromise(redisLog.close)
     const redis = new Redis(url)
-    let cursor = "0"
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== "0")
+    await deleteKeysUnder(redis, prefix)
     redis.disconnect()
     await rm(dir, { recursive: true, force: true })
   }

@@ -11,6 +11,7 @@ import { partitionOf } from "../src/events/partition.js"
 import { makePostgresEventLog } from "../src/events/postgresEventLog.js"
 import type { NewEvent } from "../src/events/schema/envelope.js"
 import { rate, report } from "./report.js"
+import { newEvent, updateReceived } from "../test/support/events.js"
 
 /*
  * log.postgres.append: events/s through the Postgres adapter's appendMany (advisory stream locks,
@@ -28,28 +29,8 @@ const APPENDS_PER_BATCH = 250
 const IN_FLIGHT = 4
 const adminUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
-const update = (n: number): NewEvent => ({
-  data: {
-    _tag: "UpdateReceived",
-    inboxId: `${n}-0`,
-    updateId: n,
-    update: {
-      update_id: n,
-      message: {
-        message_id: n,
-        from: { id: 1001, is_bot: false, first_name: "Ada", username: "ada", language_code: "en" },
-        chat: { id: 1001, first_name: "Ada", username: "ada", type: "private" },
-        date: 1_780_000_000,
-        text: "hello there, bot"
-      }
-    },
-    receivedAt: "2026-11-26T10:00:00.000Z"
-  },
-  occurredAt: "2026-11-26T10:00:00.000Z",
-  correlationId: `corr-${n}`,
-  causationId: null,
-  actor: "system"
-})
+/** A typical ~300-byte text update, the same payload the other log benchmark writes. */
+const update = (n: number): NewEvent => newEvent(updateReceived(n), { correlationId: `corr-${n}` })
 
 const chunk = <A>(xs: ReadonlyArray<A>, n: number): A[][] => {
   const out: A[][] = []

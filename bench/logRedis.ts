@@ -7,6 +7,8 @@ import { makeRedisEventLog } from "../src/events/redisEventLog.js"
 import { redisKeys } from "../src/events/partition.js"
 import type { NewEvent } from "../src/events/schema/envelope.js"
 import { rate, report } from "./report.js"
+import { deleteKeysUnder } from "../test/support/redisCleanup.js"
+import { newEvent, updateReceived } from "../test/support/events.js"
 
 /*
  * log.redis.append: events/s through the Redis adapter's appendMany (fence + version check, two
@@ -23,28 +25,8 @@ const APPENDS_PER_BATCH = 100
 const IN_FLIGHT = 8
 const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 
-const update = (n: number): NewEvent => ({
-  data: {
-    _tag: "UpdateReceived",
-    inboxId: `${n}-0`,
-    updateId: n,
-    update: {
-      update_id: n,
-      message: {
-        message_id: n,
-        from: { id: 1001, is_bot: false, first_name: "Ada", username: "ada", language_code: "en" },
-        chat: { id: 1001, first_name: "Ada", username: "ada", type: "private" },
-        date: 1_780_000_000,
-        text: "hello there, bot"
-      }
-    },
-    receivedAt: "2026-11-26T10:00:00.000Z"
-  },
-  occurredAt: "2026-11-26T10:00:00.000Z",
-  correlationId: `corr-${n}`,
-  causationId: null,
-  actor: "system"
-})
+/** A typical ~300-byte text update, the same payload the other log benchmark writes. */
+const update = (n: number): NewEvent => newEvent(updateReceived(n), { correlationId: `corr-${n}` })
 
 /** Runs `work` over `batches`, keeping `IN_FLIGHT` of them running at once. */
 const inFlight = async <A>(batches: ReadonlyArray<A>, work: (batch: A) => Promise<void>) => {
@@ -56,14 +38,6 @@ const inFlight = async <A>(batches: ReadonlyArray<A>, work: (batch: A) => Promis
   )
 }
 
-const deleteUnder = async (redis: Redis, prefix: string) => {
-  let cursor = "0"
-  do {
-    const [c, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000)
-    cursor = c
-    if (keys.length > 0) await redis.unlink(...keys)
-  } while (cursor !== "0")
-}
 
 const chunk = <A>(xs: ReadonlyArray<A>, n: number): A[][] => {
   const out: A[][] = []
@@ -183,7 +157,7 @@ export const run = async (): Promise<void> => {
     report({ bench: "log.redis.append", unit: "events/s", value, baseline: "redis.xadd.pipelined.twice", baselineValue: baselineTwice })
   } finally {
     await Effect.runPromise(log.close)
-    await deleteUnder(redis, prefix)
+    await deleteKeysUnder(redis, prefix)
     redis.disconnect()
   }
 }

@@ -10,6 +10,7 @@ import { makeRedisEventLog } from "../src/events/redisEventLog.js"
 import type { DomainEvent } from "../src/events/schema/catalogue.js"
 import type { NewEvent } from "../src/events/schema/envelope.js"
 import { report } from "./report.js"
+import { deleteKeysUnder } from "../test/support/redisCleanup.js"
 
 /*
  * `npm run bench -- replay`: a 100,000-event stream (echo bot: update, message, reply) in Redis,
@@ -73,12 +74,7 @@ export const run = async (): Promise<void> => {
   } finally {
     await Effect.runPromise(log.close)
     const redis = new Redis(url)
-    let cursor = "0"
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== "0")
+    await deleteKeysUnder(redis, prefix)
     redis.disconnect()
   }
 }
