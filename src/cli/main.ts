@@ -4,6 +4,8 @@ import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCo
 import { configCommand, dlqCommand, migrateCommand, rebuildCommand } from "./commands/opsCommands.js"
 import { runNodeCommand } from "./commands/runCommand.js"
 import { replayCommand } from "./commands/replayCommand.js"
+import { botsCommand } from "./commands/botsCommand.js"
+import { statusCommand } from "./commands/statusCommand.js"
 import { processIo } from "./io.js"
 import type { CliIo } from "./io.js"
 import { EXIT_OK, EXIT_USAGE } from "./runtime.js"
@@ -29,6 +31,8 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     eventsCommand(io, setExit),
     replayCommand(io, setExit),
     dlqCommand(io, setExit),
+    botsCommand(io, setExit),
+    statusCommand(io, setExit),
     runNodeCommand(io, setExit)
   ]) {
     program.addCommand(c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) }))

@@ -1,0 +1,207 @@
+import { readFile } from "node:fs/promises"
+import { Command, Option as CliOption } from "commander"
+import { Data, Effect } from "effect"
+import { AppConfig } from "../../config.js"
+import type { BotfleetConfig } from "../../config.js"
+import { makeFleetDirectory } from "../../runtime/fleetDirectory.js"
+import { registerBot } from "../../runtime/registerBot.js"
+import { openStores } from "../../runtime/stores.js"
+import { checkAndSealToken } from "../../telegram/registration.js"
+import { makeTokenVault } from "../../telegram/tokenVault.js"
+import { botRows, unlistBot } from "../bots/botRows.js"
+import type { BotRow } from "../bots/botRows.js"
+import { applyInput, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
+import type { Applied } from "../bots/lifecycle.js"
+import { readToken } from "../bots/token.js"
+import { printJson, printTable } from "../io.js"
+import type { CliIo } from "../io.js"
+import { CommandFailed, runCommand, UsageError } from "../runtime.js"
+
+type SetExit = (code: number) => void
+
+/** The bot id is already taken (its stream has events). */
+export class BotExists extends Data.TaggedError("BotExists")<{ readonly botId: string; readonly version: number }> {
+  override get message() {
+    return `bot ${this.botId} already exists (its stream is at version ${this.version}): choose another id, or change it with botfleet bots configure`
+  }
+}
+
+/** Runs `body` with the mode's stores (migrated), closed when it ends. */
+const withStores = <A, E>(body: (stores: Effect.Effect.Success<ReturnType<typeof openStores>>, config: BotfleetConfig) => Effect.Effect<A, E>) =>
+  Effect.scoped(Effect.gen(function* () {
+    const config = yield* AppConfig
+    const stores = yield* openStores(config)
+    return yield* body(stores, config)
+  }))
+
+const run = async (io: CliIo, setExit: SetExit, program: Effect.Effect<unknown, unknown, AppConfig>) =>
+  setExit(await runCommand(program, undefined, { env: io.env, stderr: io.stderr }))
+
+/** One table line per bot (the --json form keeps every field). */
+export const printBotRows = (io: CliIo, rows: ReadonlyArray<BotRow>, json: boolean): void => {
+  if (json) return printJson(io, rows)
+  if (rows.length === 0) return io.stdout("no bots in the fleet directory (add one with botfleet bots add)")
+  printTable(
+    io,
+    rows.map((r) => ({
+      bot: r.botId,
+      state: r.state,
+      version: r.version,
+      mode: r.mode ?? "",
+      node: r.node ?? "-",
+      crashes: r.crashes,
+      "inbox lag": r.inboxLag < 0 ? "?" : r.inboxLag,
+      "last error": (r.lastError ?? "").slice(0, 60)
+    }))
+  )
+}
+
+const printApplied = (io: CliIo, a: Applied, json: boolean, what: string): void => {
+  if (json) return printJson(io, a)
+  io.stdout(a.events.length === 0 ? `bot ${a.botId}: ${what}: nothing to record (already so), version ${a.version}` : `bot ${a.botId}: ${what}: recorded ${a.events.join(", ")}, now at version ${a.version}`)
+}
+
+/** Parses `--set key=value` (value as JSON when it parses, else the string; `null` deletes the key). */
+export const parseSets = (sets: ReadonlyArray<string>): Effect.Effect<Record<string, unknown>, UsageError> =>
+  Effect.gen(function* () {
+    const patch: Record<string, unknown> = {}
+    for (const s of sets) {
+      const eq = s.indexOf("=")
+      if (eq <= 0) return yield* new UsageError({ detail: `--set ${JSON.stringify(s)}: expected key=value` })
+      const raw = s.slice(eq + 1)
+      let value: unknown = raw
+      try {
+        value = JSON.parse(raw)
+      } catch {
+        // not JSON: the plain string
+      }
+      patch[s.slice(0, eq)] = value
+    }
+    return patch
+  })
+
+const collect = (value: string, previous: Array<string>) => [...previous, value]
+
+/** `botfleet bots list|add|configure|start|stop|remove`. */
+export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
+  const bots = new Command("bots").description("the bots of the fleet: list, add, configure, start, stop, remove")
+
+  bots.addCommand(
+    new Command("list")
+      .description("per bot of the fleet directory: state, version, node, crashes, last error, inbox lag")
+      .option("--json", "print as JSON")
+      .action(async (opts: { json?: boolean }) => {
+        await run(io, setExit, withStores((s) => Effect.map(botRows({ log: s.log, inbox: s.inbox, sql: s.sql }), (rows) => printBotRows(io, rows, opts.json === true))))
+      })
+  )
+
+  bots.addCommand(
+    new Command("add")
+      .description("register a bot: its token (stdin or BOT_TOKEN, never an argument) is checked with getMe and stored sealed")
+      .argument("<botId>", "the bot's id in the fleet")
+      .requiredOption("--owner <id>", "the owner's id")
+      .option("--name <name>", "display name (default: the Telegram username)")
+      .option("--kind <kind>", "the bot's kind (its update handler)", "builtin")
+      .addOption(new CliOption("--mode <mode>", "how updates arrive").choices(["polling", "webhook"]).default("polling"))
+      .option("--api-root <url>", "Bot API root to check the token against (default: TELEGRAM_API_ROOT)")
+      .option("--json", "print the result as JSON")
+      .action(async (botId: string, opts: { owner: string; name?: string; kind: string; mode: "polling" | "webhook"; apiRoot?: string; json?: boolean }) => {
+        const program = withStores((s, config) =>
+          Effect.gen(function* () {
+            const version = yield* s.log.streamVersion(botId)
+            if (version > 0) return yield* new BotExists({ botId, version })
+            const token = yield* readToken(io, botId)
+            const vault = makeTokenVault(config.secretKey)
+            const me = yield* checkAndSealToken({ botId, token, vault, apiRoot: opts.apiRoot ?? config.telegramApiRoot })
+            const registered = yield* registerBot({
+              log: s.log,
+              vault,
+              directory: makeFleetDirectory(s.sql),
+              nodeId: cliLeaseOwner(),
+              bot: { botId, ownerId: opts.owner, name: opts.name ?? me.username, kind: opts.kind, mode: opts.mode, token, config: {} }
+            })
+            if (!registered) return yield* new BotExists({ botId, version: yield* s.log.streamVersion(botId) })
+            const result = { botId, registered, telegramId: me.telegramId, username: me.username, mode: opts.mode }
+            if (opts.json) printJson(io, result)
+            else io.stdout(`bot ${botId} added (Telegram @${me.username}, id ${me.telegramId}, ${opts.mode}); nodes start it at their next start`)
+          })
+        )
+        await run(io, setExit, program)
+      })
+  )
+
+  bots.addCommand(
+    new Command("configure")
+      .description("change a bot's configuration with a JSON merge patch (BotConfigChanged)")
+      .argument("<botId>", "the bot's id")
+      .option("--set <key=value>", "set one key (value parsed as JSON when it parses; null deletes); repeatable", collect, [])
+      .option("--file <patch.json>", "a JSON merge patch (RFC 7386) to apply")
+      .option("--json", "print the result as JSON")
+      .action(async (botId: string, opts: { set: Array<string>; file?: string; json?: boolean }) => {
+        const program = Effect.gen(function* () {
+          if ((opts.set.length === 0) === (opts.file === undefined)) return yield* new UsageError({ detail: "give either --set key=value (one or more) or --file patch.json" })
+          const patch: unknown =
+            opts.file !== undefined
+              ? yield* Effect.tryPromise({
+                  try: async () => JSON.parse(await readFile(opts.file!, "utf8")) as unknown,
+                  catch: (e) => new UsageError({ detail: `--file ${opts.file}: ${e instanceof Error ? e.message : String(e)}` })
+                })
+              : yield* parseSets(opts.set)
+          const applied = yield* withStores((s) => applyInput({ log: s.log, botId, actor: "ops:cli", input: () => ({ _tag: "ChangeConfig", patch, at: new Date().toISOString() }) }))
+          printApplied(io, applied, opts.json === true, "configure")
+        })
+        await run(io, setExit, program)
+      })
+  )
+
+  bots.addCommand(
+    new Command("start")
+      .description("list a stopped or failed bot in the fleet directory again: nodes start it at their next start")
+      .argument("<botId>", "the bot's id")
+      .option("--json", "print the result as JSON")
+      .action(async (botId: string, opts: { json?: boolean }) => {
+        const program = withStores((s) =>
+          Effect.gen(function* () {
+            const rows = yield* botRows({ log: s.log, inbox: s.inbox, sql: s.sql, only: [botId] })
+            const row = rows[0]!
+            if (row.version === 0) return yield* new UnknownBot({ botId })
+            if (row.state === "removed") return yield* new CommandFailed({ detail: `bot ${botId} is removed: it cannot be started again (add it under a new id)` })
+            yield* makeFleetDirectory(s.sql).add(botId)
+            if (opts.json) printJson(io, { botId, listed: true, state: row.state, node: row.node })
+            else io.stdout(row.node !== null ? `bot ${botId} is already running on node ${row.node}` : `bot ${botId} is listed in the fleet: nodes start it at their next start`)
+          })
+        )
+        await run(io, setExit, program)
+      })
+  )
+
+  const lifecycle = (name: "stop" | "remove", description: string) =>
+    new Command(name)
+      .description(description)
+      .argument("<botId>", "the bot's id")
+      .option("--reason <text>", "why (recorded)", `ops: botfleet bots ${name}`)
+      .option("--json", "print the result as JSON")
+      .action(async (botId: string, opts: { reason: string; json?: boolean }) => {
+        const program = withStores((s) =>
+          Effect.gen(function* () {
+            const applied = yield* applyInput({
+              log: s.log,
+              botId,
+              actor: "ops:cli",
+              input: (state, owner) =>
+                name === "stop"
+                  ? { _tag: "Stop", nodeId: state.node?.nodeId ?? owner, reason: opts.reason, at: new Date().toISOString() }
+                  : { _tag: "Remove", reason: opts.reason, at: new Date().toISOString() }
+            })
+            // taken out of the directory after the fact is recorded: a failure in between leaves it listed, never lost
+            yield* unlistBot(s.sql, botId)
+            printApplied(io, applied, opts.json === true, name)
+          })
+        )
+        await run(io, setExit, program)
+      })
+
+  bots.addCommand(lifecycle("stop", "record that a bot no longer runs (BotStopped) and unlist it; refused while a node runs it"))
+  bots.addCommand(lifecycle("remove", "remove a bot for good (BotRemoved) and unlist it; refused while a node runs it"))
+  return bots
+}

@@ -1,0 +1,148 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { main } from "../../src/cli/main.js"
+import type { CliIo } from "../../src/cli/io.js"
+import type { EventLogService } from "../../src/events/eventLog.js"
+import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
+import { startSandbox } from "../../src/telegram/sandbox/server.js"
+import type { Sandbox } from "../../src/telegram/sandbox/server.js"
+import { createTestDatabase } from "../support/db.js"
+import { createTestPrefix } from "../support/redis.js"
+
+/*
+ * `botfleet bots` and `botfleet status` end to end in production mode: Redis (log, inboxes),
+ * Postgres (fleet directory, projections), the sandbox standing in for Telegram's getMe.
+ */
+
+let env: Record<string, string>
+let log: EventLogService
+let sandbox: Sandbox
+let dir: string
+let token: string
+let cleanup: () => Promise<void>
+
+const cli = async (extraEnv: Record<string, string>, ...argv: Array<string>) => {
+  const out: Array<string> = []
+  const err: Array<string> = []
+  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stderrIsTTY: false, env: { ...env, ...extraEnv } }
+  const code = await main(argv, io)
+  return { code, out: out.join("\n"), err: err.join("\n") }
+}
+
+beforeAll(async () => {
+  const db = await createTestDatabase("cli-bots")
+  const redis = createTestPrefix("cli-bots")
+  sandbox = await startSandbox()
+  token = sandbox.world.createBot({ username: "shop_bot" }).token
+  dir = await mkdtemp(join(tmpdir(), "bf-cli-bots-"))
+  env = {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    BOTFLEET_SECRET_KEY: Buffer.alloc(32, 7).toString("base64"),
+    TELEGRAM_API_ROOT: sandbox.apiRoot,
+    DATA_DIR: dir,
+    LOG_LEVEL: "warning"
+  }
+  log = await Effect.runPromise(makeRedisEventLog({ url: redis.url, prefix: redis.prefix }))
+  cleanup = async () => {
+    await Effect.runPromise(log.close)
+    await sandbox.close()
+    await redis.cleanup()
+    await db.drop()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+afterAll(async () => {
+  await cleanup()
+})
+
+describe("botfleet bots", () => {
+  it("adds a bot whose token getMe accepts, sealed, never echoed; lists it", async () => {
+    const added = await cli({ BOT_TOKEN: token }, "bots", "add", "shop", "--owner", "alice", "--json")
+    expect(added.err).toBe("")
+    expect(added.code).toBe(0)
+    expect(JSON.parse(added.out)).toMatchObject({ botId: "shop", registered: true, username: "shop_bot", mode: "polling" })
+    expect(added.out + added.err).not.toContain(token)
+
+    const events = await Effect.runPromise(log.readStream("shop"))
+    expect(events.map((e) => e.type)).toEqual(["BotRegistered"])
+    expect(JSON.stringify(events)).not.toContain(token)
+    expect(events[0]!.data).toMatchObject({ ownerId: "alice", name: "shop_bot", mode: "polling" })
+
+    const list = await cli({}, "bots", "list", "--json")
+    expect(list.code).toBe(0)
+    expect(JSON.parse(list.out)).toEqual([
+      { botId: "shop", state: "registered", version: 1, name: "shop_bot", mode: "polling", node: null, crashes: 0, lastError: null, inboxLag: 0, inListedFleet: true }
+    ])
+    const table = await cli({}, "bots", "list")
+    expect(table.out).toMatch(/shop\s+registered\s+1\s+polling/)
+  })
+
+  it("refuses an existing bot id and a token Telegram rejects, with exit 1 and nothing recorded", async () => {
+    const again = await cli({ BOT_TOKEN: token }, "bots", "add", "shop", "--owner", "bob")
+    expect(again.code).toBe(1)
+    expect(again.err).toContain("bot shop already exists")
+
+    const bad = "999999:AAbadbadbadbadbadbadbadbadbadbadbad"
+    const refused = await cli({ BOT_TOKEN: bad }, "bots", "add", "other", "--owner", "bob")
+    expect(refused.code).toBe(1)
+    expect(refused.out + refused.err).not.toContain(bad)
+    expect(await Effect.runPromise(log.streamVersion("other"))).toBe(0)
+    expect(JSON.parse((await cli({}, "bots", "list", "--json")).out)).toHaveLength(1)
+  })
+
+  it("configures with --set and --file as merge patches", async () => {
+    const set = await cli({}, "bots", "configure", "shop", "--set", "greeting=hello", "--set", "limit=3", "--json")
+    expect(set.err).toBe("")
+    expect(JSON.parse(set.out)).toEqual({ botId: "shop", events: ["BotConfigChanged"], version: 2 })
+    const file = join(dir, "patch.json")
+    await writeFile(file, JSON.stringify({ limit: null, nested: { a: 1 } }))
+    expect((await cli({}, "bots", "configure", "shop", "--file", file)).code).toBe(0)
+    const state = JSON.parse((await cli({}, "inspect", "shop")).out)
+    expect(state.state.config).toEqual({ greeting: "hello", nested: { a: 1 } })
+    expect((await cli({}, "bots", "configure", "shop")).code).toBe(2)
+    expect((await cli({}, "bots", "configure", "nobody", "--set", "a=1")).code).toBe(1)
+  })
+
+  it("refuses to change a bot a node runs (it holds the lease), naming the node", async () => {
+    const lease = (await Effect.runPromise(log.acquireLease("shop", "node-7", 30_000)))!
+    try {
+      const res = await cli({}, "bots", "configure", "shop", "--set", "x=1")
+      expect(res.code).toBe(1)
+      expect(res.err).toContain("running on node node-7")
+      const row = JSON.parse((await cli({}, "bots", "list", "--json")).out)[0]
+      expect(row).toMatchObject({ node: "node-7", version: 3 })
+    } finally {
+      await Effect.runPromise(log.releaseLease(lease))
+    }
+  })
+
+  it("stops a bot recorded as running on a dead node, starts (relists) it, removes it for good", async () => {
+    // a node started the bot, then died: its lease is gone, its stream still says running
+    const lease = (await Effect.runPromise(log.acquireLease("shop", "node-dead", 30_000)))!
+    await Effect.runPromise(
+      log.append({ botId: "shop", expectedVersion: 3, fence: lease.fence, events: [{ data: { _tag: "BotStarted", nodeId: "node-dead", fence: lease.fence }, occurredAt: new Date().toISOString(), correlationId: "c", actor: "node:node-dead" }] })
+    )
+    await Effect.runPromise(log.releaseLease(lease))
+
+    const stop = await cli({}, "bots", "stop", "shop", "--json")
+    expect(stop.err).toBe("")
+    expect(JSON.parse(stop.out)).toEqual({ botId: "shop", events: ["BotStopped"], version: 5 })
+    expect(JSON.parse((await cli({}, "bots", "list", "--json")).out)).toEqual([])
+
+    const start = await cli({}, "bots", "start", "shop")
+    expect(start.code).toBe(0)
+    expect(JSON.parse((await cli({}, "bots", "list", "--json")).out)[0]).toMatchObject({ botId: "shop", state: "stopped", inListedFleet: true })
+
+    const removed = await cli({}, "bots", "remove", "shop", "--reason", "closed shop", "--json")
+    expect(JSON.parse(removed.out)).toEqual({ botId: "shop", events: ["BotRemoved"], version: 6 })
+    expect(JSON.parse((await cli({}, "bots", "list", "--json")).out)).toEqual([])
+    const restart = await cli({}, "bots", "start", "shop")
+    expect(restart.code).toBe(1)
+    expect(restart.err).toContain("removed")
+  })
+})
