@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander"
+import { backupCommand, restoreCommand } from "./commands/backupCommand.js"
 import { importCommand } from "./commands/importCommand.js"
 import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCommands.js"
 import { configCommand, dlqCommand, migrateCommand, rebuildCommand } from "./commands/opsCommands.js"
@@ -33,7 +34,9 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     dlqCommand(io, setExit),
     botsCommand(io, setExit),
     statusCommand(io, setExit),
-    runNodeCommand(io, setExit)
+    runNodeCommand(io, setExit),
+    backupCommand(io, setExit),
+    restoreCommand(io, setExit)
   ]) {
     program.addCommand(c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) }))
   }
