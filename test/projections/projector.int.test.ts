@@ -1,28 +1,19 @@
 import { Effect } from "effect"
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
-import { migrate } from "../../src/db/migrator.js"
-import { makePgSql } from "../../src/db/pgSql.js"
+import { beforeAll, beforeEach, describe, expect, it } from "vitest"
 import type { SqlClient } from "../../src/db/sql.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { partitionLag } from "../../src/projections/lag.js"
 import { makeProjector } from "../../src/projections/projector.js"
-import { createTestDatabase } from "../support/db.js"
+import { useMigratedDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
 import { appendFacts, dumpTables, received, registered, truncateProjections } from "./fixtures.js"
 
+const database = useMigratedDatabase("projector")
 let sql: SqlClient
-let drop: () => Promise<void>
-beforeAll(async () => {
-  const db = await createTestDatabase("projector")
-  drop = db.drop
-  sql = makePgSql(db.url, { max: 4 })
-  await migrate(sql)
-})
-afterAll(async () => {
-  await sql?.close()
-  await drop?.()
+beforeAll(() => {
+  sql = database()
 })
 beforeEach(() => truncateProjections(sql))
 

@@ -1,27 +1,18 @@
 import { Effect, Either } from "effect"
 import fc from "fast-check"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { migrate } from "../../src/db/migrator.js"
-import { makePgSql } from "../../src/db/pgSql.js"
+import { beforeAll, describe, expect, it } from "vitest"
 import type { SqlClient } from "../../src/db/sql.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
 import type { DomainEvent } from "../../src/events/schema/catalogue.js"
 import { makeProjector } from "../../src/projections/projector.js"
 import type { Projector } from "../../src/projections/projector.js"
-import { createTestDatabase } from "../support/db.js"
+import { useMigratedDatabase } from "../support/db.js"
 import { appendFacts, dumpTables, registered, truncateProjections } from "./fixtures.js"
 
+const database = useMigratedDatabase("projector_redelivery")
 let sql: SqlClient
-let drop: () => Promise<void>
-beforeAll(async () => {
-  const db = await createTestDatabase("projector_redelivery")
-  drop = db.drop
-  sql = makePgSql(db.url, { max: 4 })
-  await migrate(sql)
-})
-afterAll(async () => {
-  await sql?.close()
-  await drop?.()
+beforeAll(() => {
+  sql = database()
 })
 
 const TOKEN = "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"

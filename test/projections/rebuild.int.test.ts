@@ -1,7 +1,5 @@
 import { Effect, Either } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { migrate } from "../../src/db/migrator.js"
-import { makePgSql } from "../../src/db/pgSql.js"
+import { beforeAll, describe, expect, it } from "vitest"
 import type { SqlClient } from "../../src/db/sql.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
 import type { DomainEvent } from "../../src/events/schema/catalogue.js"
@@ -10,20 +8,13 @@ import { makeProjector } from "../../src/projections/projector.js"
 import type { Projector } from "../../src/projections/projector.js"
 import { rebuild } from "../../src/projections/rebuild.js"
 import type { RebuildProgress } from "../../src/projections/rebuild.js"
-import { createTestDatabase } from "../support/db.js"
+import { useMigratedDatabase } from "../support/db.js"
 import { appendFacts, dumpTables, received, registered, truncateProjections } from "./fixtures.js"
 
+const database = useMigratedDatabase("projection_rebuild")
 let sql: SqlClient
-let drop: () => Promise<void>
-beforeAll(async () => {
-  const db = await createTestDatabase("projection_rebuild")
-  drop = db.drop
-  sql = makePgSql(db.url, { max: 4 })
-  await migrate(sql)
-})
-afterAll(async () => {
-  await sql?.close()
-  await drop?.()
+beforeAll(() => {
+  sql = database()
 })
 
 const drain = async (p: Projector) => {
