@@ -93,6 +93,10 @@ describe("botfleet bots", () => {
     expect(refused.out + refused.err).not.toContain(bad)
     expect(await Effect.runPromise(log.streamVersion("other"))).toBe(0)
     expect(JSON.parse((await cli({}, "bots", "list", "--json")).out)).toHaveLength(1)
+
+    const usage = await cli({ BOT_TOKEN: token }, "bots", "add", "other")
+    expect(usage.code).toBe(2)
+    expect(usage.err).toContain("--owner")
   })
 
   it("configures with --set and --file as merge patches", async () => {

@@ -80,6 +80,13 @@ export const parseSets = (sets: ReadonlyArray<string>): Effect.Effect<Record<str
     return patch
   })
 
+/**
+ * Subcommands need their own exit override and output (commander does not pass them down from the
+ * parent): a usage error then ends as exit code 2 with its text on the CLI's stderr, never process.exit.
+ */
+export const asSubcommand = (io: CliIo, c: Command): Command =>
+  c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) })
+
 const collect = (value: string, previous: Array<string>) => [...previous, value]
 
 /** `botfleet bots list|add|configure|start|stop|remove`. */
@@ -87,16 +94,16 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
   const bots = new Command("bots").description("the bots of the fleet: list, add, configure, start, stop, remove")
 
   bots.addCommand(
-    new Command("list")
+    asSubcommand(io, new Command("list")
       .description("per bot of the fleet directory: state, version, node, crashes, last error, inbox lag")
       .option("--json", "print as JSON")
       .action(async (opts: { json?: boolean }) => {
         await run(io, setExit, withStores((s) => Effect.map(botRows({ log: s.log, inbox: s.inbox, sql: s.sql }), (rows) => printBotRows(io, rows, opts.json === true))))
       })
-  )
+  ))
 
   bots.addCommand(
-    new Command("add")
+    asSubcommand(io, new Command("add")
       .description("register a bot: its token (stdin or BOT_TOKEN, never an argument) is checked with getMe and stored sealed")
       .argument("<botId>", "the bot's id in the fleet")
       .requiredOption("--owner <id>", "the owner's id")
@@ -128,10 +135,10 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
         )
         await run(io, setExit, program)
       })
-  )
+  ))
 
   bots.addCommand(
-    new Command("configure")
+    asSubcommand(io, new Command("configure")
       .description("change a bot's configuration with a JSON merge patch (BotConfigChanged)")
       .argument("<botId>", "the bot's id")
       .option("--set <key=value>", "set one key (value parsed as JSON when it parses; null deletes); repeatable", collect, [])
@@ -152,10 +159,10 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
         })
         await run(io, setExit, program)
       })
-  )
+  ))
 
   bots.addCommand(
-    new Command("start")
+    asSubcommand(io, new Command("start")
       .description("list a stopped or failed bot in the fleet directory again: nodes start it at their next start")
       .argument("<botId>", "the bot's id")
       .option("--json", "print the result as JSON")
@@ -173,10 +180,10 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
         )
         await run(io, setExit, program)
       })
-  )
+  ))
 
   const lifecycle = (name: "stop" | "remove", description: string) =>
-    new Command(name)
+    asSubcommand(io, new Command(name)
       .description(description)
       .argument("<botId>", "the bot's id")
       .option("--reason <text>", "why (recorded)", `ops: botfleet bots ${name}`)
@@ -199,7 +206,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
           })
         )
         await run(io, setExit, program)
-      })
+      }))
 
   bots.addCommand(lifecycle("stop", "record that a bot no longer runs (BotStopped) and unlist it; refused while a node runs it"))
   bots.addCommand(lifecycle("remove", "remove a bot for good (BotRemoved) and unlist it; refused while a node runs it"))
