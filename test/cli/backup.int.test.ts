@@ -164,6 +164,17 @@ describe("botfleet backup / restore", () => {
     expect(await countEvents(target)).toBe(0)
     expect((await target.sql.query("SELECT * FROM fleet_bots")).rows).toEqual([])
 
+    // a file missing, or a manifest of an unknown format version: refused too
+    const incomplete = join(dir, "incomplete")
+    await cp(backupDir, incomplete, { recursive: true })
+    await rm(join(incomplete, "fleet_bots.ndjson"))
+    const missing = await cli(target, "restore", incomplete)
+    expect(missing.code).toBe(1)
+    expect(missing.err).toContain("fleet_bots.ndjson: cannot read it (ENOENT): the backup is incomplete")
+    await writeFile(join(incomplete, "manifest.json"), JSON.stringify({ ...manifest, formatVersion: 2 }))
+    expect((await cli(target, "restore", incomplete)).err).toContain("manifest.json: format version 2 is not supported")
+    expect(await countEvents(target)).toBe(0)
+
     const r = await cli(target, "restore", backupDir, "--json")
     expect(r.err).toBe("")
     expect(r.code).toBe(0)
