@@ -7,6 +7,7 @@ import { runNodeCommand } from "./commands/runCommand.js"
 import { replayCommand } from "./commands/replayCommand.js"
 import { botsCommand } from "./commands/botsCommand.js"
 import { statusCommand } from "./commands/statusCommand.js"
+import { dlqRetryCommand } from "./commands/dlqRetry.js"
 import { processIo } from "./io.js"
 import type { CliIo } from "./io.js"
 import { EXIT_OK, EXIT_USAGE } from "./runtime.js"
@@ -31,7 +32,7 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     tailCommand(io, setExit),
     eventsCommand(io, setExit),
     replayCommand(io, setExit),
-    dlqCommand(io, setExit),
+    dlqCommand(io, setExit).addCommand(dlqRetryCommand(io, setExit)),
     botsCommand(io, setExit),
     statusCommand(io, setExit),
     runNodeCommand(io, setExit),

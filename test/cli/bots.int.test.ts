@@ -150,3 +150,26 @@ describe("botfleet bots", () => {
     expect(restart.err).toContain("removed")
   })
 })
+
+describe("botfleet dlq retry (Redis)", () => {
+  it("appends the dead letter's entry to its partition log again and removes it from the list", async () => {
+    const p = log.partitionOf("shop")
+    await Effect.runPromise(log.ensureGroup(p, "retry-test", "start"))
+    const first = await Effect.runPromise(log.readGroup({ partition: p, group: "retry-test", consumer: "c1", count: 1 }))
+    await Effect.runPromise(log.deadLetter({ group: "retry-test", delivery: first[0]!, reason: "test: poison" }))
+    const [dead] = JSON.parse((await cli({}, "dlq", "list", "--json")).out) as Array<{ partition: number; id: string }>
+    expect(dead).toMatchObject({ partition: p })
+
+    const res = await cli({}, "dlq", "retry", String(p), "--all")
+    expect(res.err).toBe("")
+    expect(res.code).toBe(0)
+    expect(res.out).toContain("retried 1 dead-letter entry")
+    expect(JSON.parse((await cli({}, "dlq", "list", "--json")).out)).toEqual([])
+
+    // the group reads the same event again, past everything it had left
+    const all = await Effect.runPromise(log.readGroup({ partition: p, group: "retry-test", consumer: "c1", count: 1_000 }))
+    const last = all[all.length - 1]!
+    expect(last.raw).toEqual(first[0]!.raw)
+    expect(last.position).not.toBe(first[0]!.position)
+  })
+})

@@ -87,3 +87,27 @@ describe("botfleet status", () => {
   })
 })
 
+describe("botfleet dlq retry (embedded)", () => {
+  it("puts a dead letter back among its group's pending entries, removes it from the list; the group's reclaim redelivers it", async () => {
+    const listed = JSON.parse((await cli("dlq", "list", "--json")).out) as Array<{ partition: number; id: string; group: string }>
+    expect(listed).toHaveLength(1)
+    const { partition, id } = listed[0]!
+    expect((await cli("dlq", "retry", String(partition), "999999")).code).toBe(1)
+    expect((await cli("dlq", "retry", String(partition))).code).toBe(2)
+    const res = await cli("dlq", "retry", String(partition), id, "--json")
+    expect(res.err).toBe("")
+    expect(res.code).toBe(0)
+    expect(JSON.parse(res.out)).toMatchObject({ retried: [{ partition, id, group: "projector" }] })
+    expect(JSON.parse((await cli("dlq", "list", "--json")).out)).toEqual([])
+
+    const sql = await makePgliteSql({ dataDir: join(dir, "pglite") })
+    try {
+      const log = makePostgresEventLog({ sql, partitions: 2 })
+      const again = await Effect.runPromise(log.reclaim({ partition, group: "projector", consumer: "c2", minIdleMs: 1_000, count: 10 }))
+      expect(again.deliveries).toHaveLength(1)
+      expect(again.deliveries[0]!.event._tag).toBe("Right")
+    } finally {
+      await sql.close()
+    }
+  })
+})

@@ -1,0 +1,138 @@
+import { Command } from "commander"
+import { Data, Effect, Option, Redacted } from "effect"
+import { Redis } from "ioredis"
+import { AppConfig } from "../../config.js"
+import type { SqlClient } from "../../db/sql.js"
+import type { DeadLetter, EventLogService } from "../../events/eventLog.js"
+import { redisKeys } from "../../events/partition.js"
+import { makeRedisEventLog } from "../../events/redisEventLog.js"
+import { parsePosition } from "../../events/postgresPosition.js"
+import { openStores } from "../../runtime/stores.js"
+import { printJson, printTable } from "../io.js"
+import type { CliIo } from "../io.js"
+import { runCommand, UsageError } from "../runtime.js"
+import { asSubcommand } from "./botsCommand.js"
+
+type SetExit = (code: number) => void
+
+/*
+ * `botfleet dlq retry`: gives dead-lettered log entries another chance, then removes them from the
+ * dead-letter list, each in one atomic step (a retried entry is never both retried and still listed).
+ * - Redis log: the entry's raw fields are appended again to its partition log (the bot's own
+ *   stream is untouched), so every consumer group reads it once more; projectors are idempotent
+ *   per stream version, so the groups that had handled it change nothing.
+ * - Postgres log (embedded): the partition log is the events table itself, so the entry is not
+ *   copied; it is put back among the pending entries of the group that gave up on it, idle, and
+ *   that group's next reclaim redelivers it (delivery count from zero).
+ */
+
+export class DeadLetterNotFound extends Data.TaggedError("DeadLetterNotFound")<{ readonly partition: number; readonly id: string }> {
+  override get message() {
+    return `no dead-letter entry ${this.id} on partition ${this.partition}: list them with botfleet dlq list`
+  }
+}
+
+export class CannotRetry extends Data.TaggedError("CannotRetry")<{ readonly id: string; readonly reason: string }> {
+  override get message() {
+    return `dead-letter entry ${this.id} cannot be retried: ${this.reason}`
+  }
+}
+
+export class RetryFailed extends Data.TaggedError("RetryFailed")<{ readonly id: string; readonly cause: unknown }> {
+  override get message() {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `retrying dead-letter entry ${this.id} failed: ${cause}`
+  }
+}
+
+const retryOnRedis = (redis: Redis, prefix: string, d: DeadLetter) =>
+  Effect.gen(function* () {
+    const fields = Object.entries(d.raw).flat()
+    if (fields.length === 0) return yield* new CannotRetry({ id: d.id, reason: "its raw fields were not kept" })
+    const k = redisKeys(prefix, d.partition)
+    const result = yield* Effect.tryPromise({
+      try: () => redis.multi().xadd(k.log, "*", ...fields).xdel(k.deadLetter, d.id).exec(),
+      catch: (cause) => new RetryFailed({ id: d.id, cause })
+    })
+    const failed = (result ?? []).find(([err]) => err !== null)
+    if (failed) return yield* new RetryFailed({ id: d.id, cause: failed[0] })
+  })
+
+const retryOnPostgres = (sql: SqlClient, d: DeadLetter) =>
+  Effect.gen(function* () {
+    const seq = parsePosition(d.position).seq
+    const moved = yield* Effect.tryPromise({
+      try: () =>
+        sql.transaction(async (tx) => {
+          const exists = await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE position = $1::bigint AND partition = $2", [seq, d.partition])
+          if ((exists.rows[0]?.n ?? 0) === 0) return false
+          await tx.query(
+            `INSERT INTO pending (grp, partition, position, tx, bot_id, consumer, delivered_at, delivery_count)
+             SELECT $1, $2, e.position, e.tx, e.bot_id, 'dlq-retry', 'epoch'::timestamptz, 0
+             FROM events e WHERE e.position = $3::bigint AND e.partition = $2
+             ON CONFLICT (grp, partition, position) DO NOTHING`,
+            [d.group, d.partition, seq]
+          )
+          await tx.query("DELETE FROM dead_letters WHERE id = $1::bigint AND partition = $2", [d.id, d.partition])
+          return true
+        }),
+      catch: (cause) => new RetryFailed({ id: d.id, cause })
+    })
+    if (!moved) return yield* new CannotRetry({ id: d.id, reason: "its log entry has been trimmed (archived) since" })
+  })
+
+/** `botfleet dlq retry <partition> [id] [--all] [--json]`. */
+export const dlqRetryCommand = (io: CliIo, setExit: SetExit): Command =>
+  asSubcommand(
+    io,
+    new Command("retry")
+      .description("redeliver dead-letter entries of a partition (one by id, or --all) and remove them from the dead-letter list")
+      .argument("<partition>", "the partition (botfleet dlq list shows it)")
+      .argument("[id]", "the dead-letter entry's id")
+      .option("--all", "every dead-letter entry of the partition")
+      .option("--json", "print what was retried as JSON")
+      .action(async (partitionText: string, id: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+        const program = Effect.scoped(
+          Effect.gen(function* () {
+            if ((id === undefined) === (opts.all !== true)) return yield* new UsageError({ detail: "give either a dead-letter id or --all" })
+            const config = yield* AppConfig
+            const partition = Number(partitionText)
+            if (!Number.isInteger(partition) || partition < 0 || partition >= config.partitions) {
+              return yield* new UsageError({ detail: `partition ${JSON.stringify(partitionText)}: expected a whole number from 0 to ${config.partitions - 1}` })
+            }
+            let log: EventLogService
+            let retry: (d: DeadLetter) => Effect.Effect<void, CannotRetry | RetryFailed>
+            if (Option.isSome(config.redisUrl)) {
+              const url = Redacted.value(config.redisUrl.value)
+              log = yield* Effect.acquireRelease(makeRedisEventLog({ url, prefix: config.redisPrefix, partitions: config.partitions }), (l) => l.close)
+              const redis = yield* Effect.acquireRelease(
+                Effect.tryPromise({
+                  try: async () => {
+                    const r = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: true })
+                    await r.connect()
+                    return r
+                  },
+                  catch: (cause) => new RetryFailed({ id: id ?? "(all)", cause })
+                }),
+                (r) => Effect.promise(() => r.quit().catch(() => undefined))
+              )
+              retry = (d) => retryOnRedis(redis, config.redisPrefix, d)
+            } else {
+              const s = yield* openStores(config)
+              log = s.log
+              retry = (d) => retryOnPostgres(s.sql, d)
+            }
+            const all = yield* log.readDeadLetters(partition)
+            const chosen = opts.all ? all : all.filter((d) => d.id === id)
+            if (!opts.all && chosen.length === 0) return yield* new DeadLetterNotFound({ partition, id: id! })
+            for (const d of chosen) yield* retry(d)
+            const done = chosen.map((d) => ({ partition: d.partition, id: d.id, group: d.group, position: d.position }))
+            if (opts.json) return printJson(io, { retried: done })
+            if (done.length === 0) return io.stdout(`no dead-letter entries on partition ${partition}`)
+            printTable(io, done)
+            io.stdout(`retried ${done.length} dead-letter entr${done.length === 1 ? "y" : "ies"}`)
+          })
+        )
+        setExit(await runCommand(program, undefined, { env: io.env, stderr: io.stderr }))
+      })
+  )
