@@ -19,8 +19,9 @@ type SetExit = (code: number) => void
  * `botfleet dlq retry`: gives dead-lettered log entries another chance, then removes them from the
  * dead-letter list, each in one atomic step (a retried entry is never both retried and still listed).
  * - Redis log: the entry's raw fields are appended again to its partition log (the bot's own
- *   stream is untouched), so every consumer group reads it once more; projectors are idempotent
- *   per stream version, so the groups that had handled it change nothing.
+ *   stream is untouched), so EVERY consumer group reads it once more (Redis cannot put an acked
+ *   entry back into one group's pending list); the projection rows keyed by (bot, version) ignore
+ *   the second copy, counters of groups that had handled it may count it twice.
  * - Postgres log (embedded): the partition log is the events table itself, so the entry is not
  *   copied; it is put back among the pending entries of the group that gave up on it, idle, and
  *   that group's next reclaim redelivers it (delivery count from zero).
