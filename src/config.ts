@@ -29,6 +29,8 @@ export interface BotfleetConfig {
   readonly httpPort: number
   /** Bot API root without trailing slash, e.g. https://api.telegram.org or the local sandbox. */
   readonly telegramApiRoot: string
+  /** Where Telegram reaches this node's ingress (`<publicUrl>/telegram/<botId>`); webhook-mode bots need it. */
+  readonly publicUrl: Option.Option<string>
   /** 32 bytes for AES-256-GCM token encryption. */
   readonly secretKey: Redacted.Redacted<Uint8Array>
   readonly logLevel: LogLevel.LogLevel
@@ -127,6 +129,11 @@ export const settings = {
   nodeId: { name: "NODE_ID", expects: "a name of letters, digits, '.', '_' or '-' (at most 64)", default: "<hostname>-<pid>" },
   httpPort: { name: "HTTP_PORT", expects: "a TCP port from 0 to 65535", default: "8080" },
   telegramApiRoot: { name: "TELEGRAM_API_ROOT", expects: "an http:// or https:// URL", default: "https://api.telegram.org" },
+  publicUrl: {
+    name: "PUBLIC_URL",
+    expects: "the https:// URL at which Telegram reaches this node's webhook ingress (HTTP_PORT), without /telegram",
+    default: "unset: webhook-mode bots cannot start (polling bots need nothing)"
+  },
   secretKey: {
     name: "BOTFLEET_SECRET_KEY",
     expects: "32 random bytes in base64 (e.g. `openssl rand -base64 32`)",
@@ -154,6 +161,7 @@ export const rawConfig = Config.all({
     setting(settings.telegramApiRoot, (s) => urlWith(["http:", "https:"])(s)?.replace(/\/+$/, "")),
     settings.telegramApiRoot.default
   ),
+  publicUrl: setting(settings.publicUrl, (s) => urlWith(["http:", "https:"])(s)?.replace(/\/+$/, "")),
   secretKey: setting(settings.secretKey, decodeSecretKey),
   logLevel: withDefault(setting(settings.logLevel, (s) => logLevels[s.toLowerCase()]), LogLevel.Info),
   snapshotEvery: withDefault(setting(settings.snapshotEvery, intIn(1, 1_000_000)), 500),
@@ -249,6 +257,7 @@ export const finalize = <E, R>(
       nodeId: Option.getOrElse(raw.nodeId, () => `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 40)}-${process.pid}`),
       httpPort: raw.httpPort,
       telegramApiRoot: raw.telegramApiRoot,
+      publicUrl: raw.publicUrl,
       secretKey: Redacted.make(key),
       logLevel: raw.logLevel,
       snapshotEvery: raw.snapshotEvery,

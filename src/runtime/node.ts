@@ -1,4 +1,4 @@
-import { Effect, Redacted } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import type { Supervisor } from "../actors/supervisor.js"
@@ -116,6 +116,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       offsets: stores.offsets,
       apiRootFor: (mode) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot),
       ...(sandbox ? { sandboxWebhook: { publicUrl: ingressUrl, secretFor } } : {}),
+      ...(Option.isSome(config.publicUrl) ? { publicWebhook: { publicUrl: config.publicUrl.value, secretFor } } : {}),
       onProfile: ensureInSandbox,
       onError: (botId, e) =>
         Effect.runFork(Effect.logWarning(`bot ${botId}: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.annotateLogs({ botId })))

@@ -30,10 +30,19 @@ export interface TelegramHostOptions {
    * are not registered (their updates wait in the sandbox).
    */
   readonly sandboxWebhook?: { readonly publicUrl: string; readonly secretFor: (botId: string) => string }
+  /**
+   * Where Telegram reaches this node's ingress (PUBLIC_URL), for webhook-mode bots; absent: a
+   * webhook-mode bot fails to start with a reason naming PUBLIC_URL (the supervisor gives up on it
+   * visibly instead of running a bot that can never receive an update).
+   */
+  readonly publicWebhook?: { readonly publicUrl: string; readonly secretFor: (botId: string) => string }
   /** Called once a bot's profile is known, before its webhook is set (the sandbox creates the bot). */
   readonly onProfile?: (profile: BotProfile) => void
   readonly onError?: (botId: string, e: unknown) => void
 }
+
+/** The update types bots of the fleet handle; Telegram sends nothing else to their webhook. */
+const WEBHOOK_UPDATES = ["message", "edited_message", "callback_query", "inline_query", "my_chat_member"] as const
 
 const errorName = (e: unknown) => {
   const err = e as { _tag?: string; name?: string } | null
@@ -72,6 +81,12 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
     const api: BotApi = makeBotApi(Redacted.value(profile.token), { apiRoot: o.apiRootFor(profile.mode) })
     if (profile.mode === "sandbox" && o.sandboxWebhook) {
       await Effect.runPromise(registerWebhook(api, { publicUrl: o.sandboxWebhook.publicUrl, botId, secret: o.sandboxWebhook.secretFor(botId) }))
+    }
+    if (profile.mode === "webhook") {
+      if (!o.publicWebhook) throw new Error(`bot ${botId} is in webhook mode but PUBLIC_URL is not set: Telegram has nowhere to send its updates`)
+      await Effect.runPromise(
+        registerWebhook(api, { publicUrl: o.publicWebhook.publicUrl, botId, secret: o.publicWebhook.secretFor(botId), allowedUpdates: WEBHOOK_UPDATES })
+      )
     }
     const outbox = await startOutboxRunner({
       log: o.deps.log,

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto"
+import { createServer } from "node:net"
 import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -102,6 +103,56 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
       await expect.poll(texts, { timeout: 20_000 }).toEqual(["pong", "pong", "pong"])
       const types = await eventTypes(running.node.stores.log, "poll-shop")
       expect(count(types, "UpdateReceived")).toBe(3)
+      await running.stop()
+      running = null
+    } finally {
+      await telegram.close()
+    }
+  }, 120_000)
+  it("registers a webhook-mode bot at PUBLIC_URL with its secret, and answers what Telegram delivers there", async () => {
+    const telegram = await startSandbox()
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as { port: number }
+        probe.close(() => resolve(port))
+      })
+    })
+    try {
+      const tgBot = telegram.world.createBot({ username: "hook_shop_bot" })
+      const env = {
+        DATABASE_URL: db.url,
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: redis.prefix,
+        BOTFLEET_SECRET_KEY: secretKey,
+        TELEGRAM_API_ROOT: telegram.apiRoot,
+        DATA_DIR: dataDir,
+        HTTP_PORT: String(port),
+        PUBLIC_URL: `http://127.0.0.1:${port}/`
+      }
+      running = await startTestNode(env)
+      const { node } = running
+      await Effect.runPromise(
+        registerBot({
+          log: node.stores.log,
+          vault: makeTokenVault(node.config.secretKey),
+          directory: makeFleetDirectory(node.stores.sql),
+          nodeId: node.config.nodeId,
+          bot: { botId: "hook-shop", ownerId: "o1", name: "Hook", kind: "builtin", mode: "webhook", token: Redacted.make(tgBot.token), config: { keywords: [{ match: "ping", reply: "pong" }] } }
+        })
+      )
+      await Effect.runPromise(node.startBot("hook-shop"))
+      telegram.world.say("hook_shop_bot", { userId: 4, text: "ping" })
+      const texts = () => telegram.world.messages("hook_shop_bot", 4).map((m) => m.text)
+      await expect.poll(texts, { timeout: 20_000 }).toEqual(["pong"])
+      const info = (await (await fetch(`${telegram.apiRoot}/bot${tgBot.token}/getWebhookInfo`)).json()) as { result: { url: string } }
+      expect(info.result.url).toBe(`http://127.0.0.1:${port}/telegram/hook-shop`)
+      // a forged delivery to the same URL is refused: the secret registered with setWebhook is required
+      const forged = await fetch(`http://127.0.0.1:${port}/telegram/hook-shop`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "not-the-secret" },
+        body: JSON.stringify({ update_id: 999, message: { message_id: 1, date: 1, chat: { id: 4, type: "private" }, text: "ping" } })
+      })
+      expect(forged.status).toBe(401)
       await running.stop()
       running = null
     } finally {
