@@ -55,10 +55,13 @@ export const encodeState = (s: BotState): JsonObject =>
     pendingCalls: [...s.pendingCalls].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }) as unknown as JsonObject
 
+// built once: activation decodes a snapshot per bot, and building the parser cost more than parsing
+const decodeStateJson = Schema.decodeUnknownEither(StateJson)
+
 /** The state of a snapshot, or null when it is of another schema version or does not decode. */
 export const decodeState = (schemaVersion: number, json: unknown): BotState | null => {
   if (schemaVersion !== SNAPSHOT_SCHEMA_VERSION) return null
-  const r = Schema.decodeUnknownEither(StateJson)(json)
+  const r = decodeStateJson(json)
   if (Either.isLeft(r)) return null
   const s = r.right
   return {
