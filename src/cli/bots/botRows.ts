@@ -59,7 +59,8 @@ export const botRow = (o: { readonly log: EventLogService; readonly inbox: Inbox
   Effect.gen(function* () {
     const { state, version } = yield* foldBot(o.log, o.botId)
     const lease = yield* o.log.readLease(o.botId)
-    const waiting = yield* Effect.either(o.inbox.readAfter(o.botId, state.inboxCursor, INBOX_LAG_CAP))
+    // an unreachable inbox shows as -1 ("?") rather than hiding the rest of the row
+    const waiting = yield* Effect.either(o.inbox.lag(o.botId, state.inboxCursor, INBOX_LAG_CAP))
     const row: BotRow = {
       botId: o.botId,
       state: state.status,
@@ -69,7 +70,7 @@ export const botRow = (o: { readonly log: EventLogService; readonly inbox: Inbox
       node: lease !== null && lease.expiresAt > Date.now() ? lease.nodeId : null,
       crashes: state.crashes,
       lastError: state.lastError,
-      inboxLag: waiting._tag === "Right" ? waiting.right.length : -1,
+      inboxLag: waiting._tag === "Right" ? waiting.right : -1,
       inListedFleet: o.listed
     }
     return row
