@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { main } from "../../src/cli/main.js"
@@ -81,6 +83,23 @@ describe("botfleet bots", () => {
     const table = await cli({}, "bots", "list")
     expect(table.out).toMatch(/shop\s+registered\s+1\s+polling/)
   })
+
+  it("reads the token from stdin in the real command (bin/botfleet.js), never printing it", async () => {
+    const piped = sandbox.world.createBot({ username: "piped_bot" }).token
+    const bin = fileURLToPath(new URL("../../bin/botfleet.js", import.meta.url))
+    const { code, out } = await new Promise<{ code: number; out: string }>((resolve) => {
+      const child = execFile(process.execPath, [bin, "bots", "add", "piped", "--owner", "carol"], { env: { ...process.env, ...env, BOT_TOKEN: "" }, timeout: 60_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, out: stdout + stderr })
+      )
+      child.stdin!.end(piped + "\n")
+    })
+    expect(out).not.toContain(piped)
+    expect(code).toBe(0)
+    expect(out).toContain("bot piped added (Telegram @piped_bot")
+    expect((await Effect.runPromise(log.readStream("piped")))[0]!.data).toMatchObject({ _tag: "BotRegistered", ownerId: "carol" })
+    // out of the way of the assertions on the fleet below
+    expect((await cli({}, "bots", "remove", "piped")).code).toBe(0)
+  }, 60_000)
 
   it("refuses an existing bot id and a token Telegram rejects, with exit 1 and nothing recorded", async () => {
     const again = await cli({ BOT_TOKEN: token }, "bots", "add", "shop", "--owner", "bob")
