@@ -96,16 +96,18 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
       return Either.left(new WrongExpectedVersion({ botId: req.botId, expected: req.expectedVersion, actual: Number(value) }))
     }
 
-    const decodeStream = (botId: string, entries: ReadonlyArray<StreamEntry>) =>
-      Effect.gen(function* () {
+    /** A plain loop, not a generator yielding each Either: on a 100k-event replay the per-yield cost was half the read. */
+    const decodeStream = (botId: string, entries: ReadonlyArray<StreamEntry>): Effect.Effect<RecordedEvent[], InvalidEvent> =>
+      Effect.suspend(() => {
         const partition = pOf(botId)
         const out: RecordedEvent[] = []
         for (const [, fields] of entries) {
           const raw = argsToFields(fields)
-          const env = yield* decodeFields(raw)
-          out.push(withPosition(env, raw["pos"] ?? "", partition))
+          const env = decodeFields(raw)
+          if (Either.isLeft(env)) return Effect.fail(env.left)
+          out.push(withPosition(env.right, raw["pos"] ?? "", partition))
         }
-        return out
+        return Effect.succeed(out)
       })
 
     const toLease = (botId: string, nodeId: string, fence: number, expiresAt: number): Lease => ({ botId, nodeId, fence, expiresAt })
