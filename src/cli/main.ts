@@ -39,9 +39,19 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     backupCommand(io, setExit),
     restoreCommand(io, setExit)
   ]) {
-    program.addCommand(c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) }))
+    program.addCommand(withCliBehaviour(io, c))
   }
   return program
+}
+
+/**
+ * Every command, nested ones included, reports through `io` and throws instead of exiting, so a
+ * usage error anywhere ends with exit code 2 (commander would otherwise exit 1 from a subcommand).
+ */
+const withCliBehaviour = (io: CliIo, c: Command): Command => {
+  c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) })
+  for (const sub of c.commands) withCliBehaviour(io, sub)
+  return c
 }
 
 /** Runs the CLI on `argv` (without node and script) and resolves with the exit code. */

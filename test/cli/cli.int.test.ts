@@ -85,6 +85,8 @@ describe("botfleet CLI", () => {
     expect(help.out).toContain("import [options] <bot> <files...>")
     expect((await cli("frobnicate")).code).toBe(2)
     expect((await cli("inspect", "shop", "--bogus")).code).toBe(2)
+    // nested subcommands too: commander alone would exit 1 from them
+    expect((await cli("dlq", "list", "--bogus")).code).toBe(2)
     const bad = await cli("inspect", "shop", "--at", "yesterday-ish")
     expect(bad.code).toBe(2)
     expect(bad.err).toContain("--at \"yesterday-ish\" is neither a version")
