@@ -31,6 +31,8 @@ export interface SupervisorOptions {
   readonly log: EventLogService
   readonly inbox: InboxService
   readonly leaseTtlMs?: number
+  /** How often a held lease is renewed; must be below the TTL (default: a third of it, so two renewals may fail in a row). */
+  readonly leaseRenewMs?: number
   /** First restart delay; doubles each time, with jitter, capped by `maxBackoffMs`. */
   readonly baseBackoffMs?: number
   readonly maxBackoffMs?: number
@@ -114,6 +116,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     const fibers = yield* FiberMap.make<string>()
     const entries = new Map<string, Entry>()
     const ttl = o.leaseTtlMs ?? 15_000
+    const renewEvery = o.leaseRenewMs ?? ttl / 3
     const stuckAfter = o.stuckAfterMs ?? 30_000
     const drainTimeout = o.drainTimeoutMs ?? 10_000
     const slotMs = o.activationsPerSecond ? 1000 / o.activationsPerSecond : 0
@@ -161,11 +164,11 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         Effect.tap(() => Effect.sync(() => (entry.lease = null)))
       )
 
-    /** Renews the lease every third of its TTL; ends (succeeds) only when the lease is lost. */
+    /** Renews the lease every `renewEvery`; ends (succeeds) only when the lease is lost. */
     const keepLease = (entry: Entry) =>
       Effect.gen(function* () {
         for (;;) {
-          yield* Effect.sleep(Duration.millis(ttl / 3))
+          yield* Effect.sleep(Duration.millis(renewEvery))
           const renewed = yield* o.log.renewLease(entry.lease!, ttl).pipe(Effect.either)
           if (Either.isRight(renewed)) {
             if (renewed.right === null) return { _tag: "LeaseLost", reason: "the lease was taken by another node" } as RunEnd

@@ -128,6 +128,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       log: stores.log,
       inbox: stores.inbox,
       leaseTtlMs: config.leaseTtlMs,
+      leaseRenewMs: config.leaseRenewMs,
       actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500 }
     })
     yield* Effect.addFinalizer(() =>

@@ -5,6 +5,9 @@ import { migrate } from "../../db/migrator.js"
 import { Sql } from "../../db/sql.js"
 import { EventLog } from "../../events/eventLog.js"
 import { PROJECTIONS } from "../../projections/mapping/rows.js"
+
+/** The archive is the source of every rebuild, so it is not offered as something to rebuild. */
+const REBUILDABLE = PROJECTIONS.filter((p) => p !== "archive")
 import type { ProjectionName } from "../../projections/mapping/rows.js"
 import { rebuild } from "../../projections/rebuild.js"
 import type { DeadLetter } from "../../events/eventLog.js"
@@ -88,15 +91,15 @@ export const dlqCommand = (io: CliIo, setExit: SetExit): Command =>
  */
 export const rebuildCommand = (io: CliIo, setExit: SetExit): Command =>
   new Command("rebuild")
-    .description(`rebuild a projection from the events archive and compare it with the live one (${PROJECTIONS.join(", ")})`)
+    .description(`rebuild a projection from the events archive and compare it with the live one (${REBUILDABLE.join(", ")})`)
     .argument("<projection>", "projection name")
     .option("--compare-only", "build and compare, but keep the live tables")
     .option("--json", "print the report as JSON")
     .action(async (projection: string, opts: { compareOnly?: boolean; json?: boolean }) => {
       const progress = makeProgress(io, opts.json !== true)
       const program = Effect.gen(function* () {
-        if (!(PROJECTIONS as ReadonlyArray<string>).includes(projection)) {
-          return yield* new UsageError({ detail: `no projection named ${JSON.stringify(projection)}: choose one of ${PROJECTIONS.join(", ")}` })
+        if (!(REBUILDABLE as ReadonlyArray<string>).includes(projection)) {
+          return yield* new UsageError({ detail: `no projection named ${JSON.stringify(projection)} to rebuild: choose one of ${REBUILDABLE.join(", ")}` })
         }
         const sql = yield* Sql
         const report = yield* rebuild({
