@@ -116,7 +116,11 @@ describe("botfleet CLI", () => {
     expect(JSON.parse(r.out)).toMatchObject({ projection: "bots", identical: true, swapped: false })
     const unknown = await cli("rebuild", "nope")
     expect(unknown.code).toBe(2)
-    expect(unknown.err).toContain('no projection named "nope": choose one of bots, users')
+    expect(unknown.err).toContain('no projection named "nope" to rebuild: choose one of bots, users')
+    // the archive is what rebuilds read: it is not offered as a projection to rebuild
+    const archive = await cli("rebuild", "archive")
+    expect(archive.code).toBe(2)
+    expect(archive.err).toContain("choose one of bots, users, messages, daily_stats, audit\n")
   })
 
   it("imports legacy files with a reconciliation report, and imports nothing the second time", async () => {

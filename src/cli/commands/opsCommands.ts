@@ -5,15 +5,15 @@ import { migrate } from "../../db/migrator.js"
 import { Sql } from "../../db/sql.js"
 import { EventLog } from "../../events/eventLog.js"
 import { PROJECTIONS } from "../../projections/mapping/rows.js"
-
-/** The archive is the source of every rebuild, so it is not offered as something to rebuild. */
-const REBUILDABLE = PROJECTIONS.filter((p) => p !== "archive")
 import type { ProjectionName } from "../../projections/mapping/rows.js"
 import { rebuild } from "../../projections/rebuild.js"
 import type { DeadLetter } from "../../events/eventLog.js"
 import { makeProgress, printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { CommandFailed, eventLogLayer, runCommand, sqlLayer, UsageError } from "../runtime.js"
+
+/** The archive is the source of every rebuild, so it is not offered as something to rebuild. */
+const REBUILDABLE = PROJECTIONS.filter((p) => p !== "archive")
 
 type SetExit = (code: number) => void
 
