@@ -69,9 +69,19 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
           wakeUp = done
         })
 
+  /**
+   * Set once the stream shows a later holder's BotStarted. A new holder records BotStarted before
+   * any intent of its own, so this runner sees it before it could see (and send) one of those
+   * intents: a node that lost the bot never sends what the new holder decided, nor its own
+   * unsent intents (the new holder closes those out as outcome unknown).
+   */
+  let superseded = false
   const fold = (e: DomainEvent) => {
-    if (e._tag === "BotApiCallIntended") {
-      if (!done.has(e.callId)) pending.set(e.callId, e)
+    if (e._tag === "BotStarted" && e.fence > o.fence) {
+      superseded = true
+      pending.clear()
+    } else if (e._tag === "BotApiCallIntended") {
+      if (!done.has(e.callId) && !superseded) pending.set(e.callId, e)
     } else if (e._tag === "BotApiCallSucceeded" || e._tag === "BotApiCallFailed" || e._tag === "BotApiCallOutcomeUnknown") {
       pending.delete(e.callId)
       done.add(e.callId)
@@ -118,7 +128,7 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
   }
 
   await readNew()
-  if (pending.size > 0) {
+  if (pending.size > 0 && !superseded) {
     const abandoned = new Map([...pending.keys()].map((id) => [id, pending.get(id)!.method]))
     await record(abandonPendingCalls(abandoned))
   }
@@ -130,6 +140,7 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
         const finishing = stopped
         woken = false
         const n = await readNew()
+        if (superseded) return
         if (pending.size > 0) {
           const batch = [...pending.values()]
           for (const i of batch) pending.delete(i.callId)
