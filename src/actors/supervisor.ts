@@ -279,6 +279,12 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             entry.evict = null
             if (Exit.isInterrupted(exit)) yield* gracefulStop(handle)
             else if (Exit.isSuccess(exit) && exit.value._tag === "Passivate") yield* gracefulStop(handle, "passivated")
+            else if (Exit.isSuccess(exit) && exit.value._tag === "LeaseLost") {
+              // another node owns the bot now: its appends are refused anyway, but its poller and
+              // outbox would run on, and host.close() would wait for it forever
+              handle.abort("lease lost")
+              yield* Effect.race(Effect.promise(() => handle.done.then(() => undefined, () => undefined)), Effect.sleep("5 seconds"))
+            }
           })
       )
 

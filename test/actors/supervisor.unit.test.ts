@@ -117,6 +117,26 @@ describe("supervisor (in-process host, memory log)", () => {
     expect(await types(log, "contested")).not.toContain("BotCrashed")
   }, 30_000)
 
+  it("ends the actor of a node that lost its lease, so that node can still shut down", async () => {
+    const clock = { skew: 0 }
+    const log = makeMemoryEventLog({ partitions: 4, now: () => Date.now() + clock.skew })
+    const deps = memoryDeps(echoHandler, log, makeMemoryInbox())
+    const hostA = makeInProcessHost(deps)
+    const s = openScope()
+    scopes.push(s.close)
+    const a = await run(
+      Scope.extend(makeSupervisor({ host: hostA, log, inbox: deps.inbox, nodeId: "a", leaseTtlMs: 300, baseBackoffMs: 5, maxBackoffMs: 50, actor: { idleWaitMs: 50 } }), s.scope)
+    )
+    await run(a.startBot("taken"))
+    await until(async () => (await run(a.status("taken")))?.state === "running")
+    clock.skew = 120_000
+    const b = await supervise(deps, { nodeId: "b", leaseTtlMs: 60_000, actor: { idleWaitMs: 50 } })
+    await run(b.startBot("taken"))
+    await until(async () => (await run(a.status("taken")))?.state === "stopped")
+    const closed = await Promise.race([hostA.close().then(() => "closed"), new Promise((r) => setTimeout(() => r("still running"), 3000))])
+    expect(closed).toBe("closed")
+  }, 30_000)
+
   it("passivates an idle bot (drained, lease released) and reactivates it on its next input", async () => {
     const deps = memoryDeps()
     const sup = await supervise(deps, { nodeId: "n1", passivateAfterMs: 200, actor: { idleWaitMs: 50 } })
