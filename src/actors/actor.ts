@@ -94,6 +94,8 @@ export class BotActor {
   private snapshotVersion = 0
   private readonly decider
   private readonly commands: Array<{ cmd: ActorCommand; resolve: (s: ActorStatus) => void; reject: (e: unknown) => void }> = []
+  /** Why `run` failed; null while it runs or after a clean stop. */
+  private endedWith: unknown = null
   private wakeCommand: (() => void) | null = null
   private stopReason: string | null = null
   private beatAt: number
@@ -144,6 +146,7 @@ export class BotActor {
   /** Queues a command; it runs between inputs, never concurrently with one. */
   send(cmd: ActorCommand): Promise<ActorStatus> {
     return new Promise((resolve, reject) => {
+      if (this.endedWith !== null) return reject(this.endedWith)
       this.commands.push({ cmd, resolve, reject })
       this.wakeCommand?.()
     })
@@ -155,6 +158,17 @@ export class BotActor {
    * the final status; rejects when the actor cannot go on (lease lost, log unreachable, a bug).
    */
   async run(onStarted?: (s: ActorStatus) => void): Promise<ActorStatus> {
+    try {
+      return await this.runUntilStopped(onStarted)
+    } catch (e) {
+      // a dead actor answers every queued and later command with why it died, instead of never
+      this.endedWith = e
+      for (const c of this.commands.splice(0)) c.reject(e)
+      throw e
+    }
+  }
+
+  private async runUntilStopped(onStarted?: (s: ActorStatus) => void): Promise<ActorStatus> {
     await this.hydrate()
     await this.apply({ _tag: "Start", nodeId: this.config.nodeId, fence: this.config.fence, at: this.iso() }, `node:${this.config.nodeId}`)
     onStarted?.(this.status())

@@ -105,5 +105,7 @@ describe("bot actor (in memory)", () => {
     await run(deps.inbox.enqueue("b4", text(1, "hi")))
     await expect(done).rejects.toMatchObject({ _tag: "LeaseLost" })
     expect(await types(deps, "b4")).toEqual(["BotStarted"])
+    // a command sent to the dead actor is answered with why it died, not left waiting forever
+    await expect(actor.send({ _tag: "Stop", reason: "too late" })).rejects.toMatchObject({ _tag: "LeaseLost" })
   })
 })
