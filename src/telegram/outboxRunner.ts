@@ -133,9 +133,15 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
     await record(abandonPendingCalls(abandoned))
   }
 
+  /** Outcomes of calls already made whose recording failed: recorded before anything else, never dropped but on a stale fence. */
+  let unrecorded: ReadonlyArray<DomainEvent> = []
   const loop = async () => {
     for (;;) {
       try {
+        if (unrecorded.length > 0) {
+          await record(unrecorded)
+          unrecorded = []
+        }
         // read once more after stop was asked: the actor's last intents still get sent
         const finishing = stopped
         woken = false
@@ -145,7 +151,9 @@ export const startOutboxRunner = async (o: OutboxRunnerOptions): Promise<OutboxR
           const batch = [...pending.values()]
           for (const i of batch) pending.delete(i.callId)
           const outcomes = await executeIntents(batch, { botKey: o.botId, sender: o.sender, call: o.call, now: () => new Date().toISOString() })
+          unrecorded = outcomes
           await record(outcomes)
+          unrecorded = []
           if (outcomes.some((e) => e._tag === "BotApiCallFailed" && e.errorCode === 401)) o.onUnauthorized?.()
           continue
         }

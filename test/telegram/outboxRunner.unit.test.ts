@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import { LogUnavailable } from "../../src/events/errors.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
 import type { DomainEvent } from "../../src/events/schema/envelope.js"
 import { startOutboxRunner } from "../../src/telegram/outboxRunner.js"
@@ -46,5 +47,40 @@ describe("outbox runner when another node takes the bot over", () => {
     expect(sent).toEqual([{ node: "node-b", text: "from B" }])
     const types = (await run(log.readStream(bot))).map((e) => e.type)
     expect(types.filter((t) => t === "BotApiCallSucceeded")).toHaveLength(1)
+  })
+})
+
+describe("outbox runner when the log fails while recording an outcome", () => {
+  it("keeps the real result and records it once the log is back, without calling Telegram again", async () => {
+    const base = makeMemoryEventLog({ partitions: 4 })
+    const bot = "flaky-log-bot"
+    let failNextOutcome = true
+    const log = {
+      ...base,
+      append: (req: Parameters<typeof base.append>[0]) =>
+        failNextOutcome && req.events.some((e) => e.data._tag === "BotApiCallSucceeded")
+          ? Effect.suspend(() => {
+              failNextOutcome = false
+              return Effect.fail(new LogUnavailable({ operation: "append", cause: "redis failover" }))
+            })
+          : base.append(req)
+    }
+    const calls: unknown[] = []
+    const lease = (await run(base.acquireLease(bot, "node-a", 60_000)))!
+    const runner = await startOutboxRunner({
+      log,
+      botId: bot,
+      fence: lease.fence,
+      sender: new Sender({ limits: false }),
+      call: (_m, params) => Effect.sync(() => (calls.push(params["text"]), { message_id: 77 })),
+      idlePollMs: 5
+    })
+    await run(base.append({ botId: bot, expectedVersion: 0, fence: lease.fence, events: [newEvent({ _tag: "BotStarted", nodeId: "node-a", fence: lease.fence }), newEvent(intent("c1", "hello"))] }))
+    runner.wake()
+    const outcomes = async () => (await run(base.readStream(bot))).filter((e) => e.type.startsWith("BotApiCall") && e.type !== "BotApiCallIntended")
+    await expect.poll(async () => (await outcomes()).length, { timeout: 3000 }).toBe(1)
+    await runner.stop()
+    expect(calls).toEqual(["hello"])
+    expect((await outcomes())[0]?.data).toMatchObject({ _tag: "BotApiCallSucceeded", callId: "c1", result: { message_id: 77 } })
   })
 })
