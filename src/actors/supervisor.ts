@@ -1,4 +1,4 @@
-import { Clock, Data, Duration, Effect, Either, Exit, FiberMap, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Either, Exit, FiberMap, Random, Schedule } from "effect"
 import type { Scope } from "effect"
 import type { EventLogService, Lease } from "../events/eventLog.js"
 import type { DomainEvent } from "../events/schema/catalogue.js"
@@ -84,7 +84,7 @@ export class CommandRefused extends Data.TaggedError("CommandRefused")<{ readonl
 type RunEnd =
   | { readonly _tag: "Stopped" }
   | { readonly _tag: "Passivate" }
-  | { readonly _tag: "Crashed"; readonly reason: string }
+  | { readonly _tag: "Crashed"; readonly reason: string; readonly transient?: boolean }
   | { readonly _tag: "LeaseLost"; readonly reason: string }
 
 interface Entry {
@@ -99,6 +99,13 @@ interface Entry {
   /** Set while the actor runs: asks it to passivate (LRU eviction). */
   evict: (() => void) | null
 }
+
+/**
+ * A store the actor needs was unreachable (LogUnavailable, InboxUnavailable, SnapshotUnavailable):
+ * the bot is fine, the infrastructure is not. Such crashes back off but do not use up the restart
+ * budget, or a Redis failover of a few seconds would turn every bot of the node into BotGaveUp.
+ */
+const isOutage = (e: unknown) => /Unavailable$/.test((e as { name?: unknown } | null)?.name as string)
 
 const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
 
@@ -260,7 +267,9 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
               handle.done.then(
                 (): RunEnd => ({ _tag: "Stopped" }),
                 (e: { name?: string; reason?: string }): RunEnd =>
-                  e?.name === "LeaseLost" ? { _tag: "LeaseLost", reason: errorText(e) } : { _tag: "Crashed", reason: errorText(e) }
+                  e?.name === "LeaseLost"
+                    ? { _tag: "LeaseLost", reason: errorText(e) }
+                    : { _tag: "Crashed", reason: errorText(e), transient: isOutage(e) }
               )
             )
             yield* Effect.promise(() => handle.started.then(() => undefined, () => undefined))
@@ -296,6 +305,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           Schedule.intersect(Schedule.recurs(o.restartBudget ?? 5))
         )
         const backoff = yield* Schedule.driver(schedule)
+        let outages = 0
         entry.state = "starting"
         yield* activationSlot
         entry.lease = yield* acquire(botId, entry)
@@ -328,6 +338,17 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           entry.lastError = end.reason
           entry.state = "restarting"
           if ((yield* Clock.currentTimeMillis) - startedAt >= (o.healthyAfterMs ?? 60_000)) yield* backoff.reset
+          if (end._tag === "Crashed" && end.transient) {
+            // an outage: wait (capped, jittered) and try again, outside the restart budget; the
+            // BotCrashed record is best effort, as the store may still be down
+            outages = Math.min(outages + 1, 16)
+            yield* record(botId, entry.lease!.fence, { _tag: "BotCrashed", nodeId: o.nodeId, reason: end.reason, attempt: entry.restarts }).pipe(Effect.ignore)
+            const wait = Math.min((o.baseBackoffMs ?? 200) * 2 ** outages, o.maxBackoffMs ?? 30_000)
+            yield* Effect.sleep(Duration.millis(wait / 2 + (yield* Random.nextRange(0, wait / 2))))
+            yield* activationSlot
+            continue
+          }
+          outages = 0
           yield* record(botId, entry.lease!.fence, { _tag: "BotCrashed", nodeId: o.nodeId, reason: end.reason, attempt: entry.restarts })
           const next = yield* Effect.either(backoff.next(end.reason))
           if (Either.isLeft(next)) {

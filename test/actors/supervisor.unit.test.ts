@@ -4,6 +4,7 @@ import type { ActorDeps } from "../../src/actors/actor.js"
 import { echoHandler } from "../../src/actors/decider/updateHandler.js"
 import type { UpdateHandler } from "../../src/actors/decider/updateHandler.js"
 import { makeInProcessHost } from "../../src/actors/inProcessHost.js"
+import { InboxUnavailable } from "../../src/actors/inbox.js"
 import type { InboxService } from "../../src/actors/inbox.js"
 import { makeMemoryInbox } from "../../src/actors/memoryInbox.js"
 import { makeMemorySnapshotStore } from "../../src/actors/snapshotStore.js"
@@ -47,6 +48,24 @@ describe("supervisor (in-process host, memory log)", () => {
     expect(events.filter((e) => e.type === "BotCrashed")).toHaveLength(4)
     expect(events.at(-1)?.data).toMatchObject({ _tag: "BotGaveUp", attempts: 4 })
     expect(await run(deps.log.readLease("doomed"))).toBeNull()
+  }, 30_000)
+
+  it("rides out a store outage longer than its restart budget, and answers once the store is back", async () => {
+    const base = makeMemoryInbox()
+    let outage = 6
+    // the inbox is unreachable for the bot's first six runs: more crashes than the budget allows
+    const inbox: InboxService = {
+      ...base,
+      readAfter: (botId, after, count) =>
+        outage > 0 ? Effect.suspend(() => (outage--, Effect.fail(new InboxUnavailable({ operation: "readAfter", cause: "failover" })))) : base.readAfter(botId, after, count)
+    }
+    const deps = memoryDeps(echoHandler, undefined, inbox)
+    const sup = await supervise(deps, { nodeId: "n1", restartBudget: 2 })
+    await run(sup.startBot("patient"))
+    await run(base.enqueue("patient", text(1, "still there?")))
+    await until(async () => (await receivedIds(deps.log, "patient")).length === 1, 20_000)
+    expect((await run(sup.status("patient")))?.state).toBe("running")
+    expect(await types(deps.log, "patient")).not.toContain("BotGaveUp")
   }, 30_000)
 
   it("restarts a stuck actor (one input in the handler past the limit) and the input is handled once", async () => {
