@@ -3,8 +3,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { main } from "../../src/cli/main.js"
-import type { CliIo } from "../../src/cli/io.js"
 import { makePgSql } from "../../src/db/pgSql.js"
 import type { SqlClient } from "../../src/db/sql.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
@@ -16,6 +14,7 @@ import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
 import { appendFacts, received, registered } from "../projections/fixtures.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
+import { captureCli } from "./support.js"
 
 /*
  * botfleet backup → restore onto an empty Redis prefix and database → the projections come back
@@ -59,13 +58,7 @@ const site = async (label: string): Promise<Site> => {
   }
 }
 
-const cli = async (s: Site, ...argv: Array<string>) => {
-  const out: Array<string> = []
-  const err: Array<string> = []
-  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stderrIsTTY: false, env: s.env }
-  const code = await main(argv, io)
-  return { code, out: out.join("\n"), err: err.join("\n") }
-}
+const cli = (s: Site, ...argv: Array<string>) => captureCli(s.env, argv)
 
 const projectAll = async (s: Site) => {
   for (let p = 0; p < s.log.partitions; p++) {

@@ -5,14 +5,13 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { main } from "../../src/cli/main.js"
-import type { CliIo } from "../../src/cli/io.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
+import { captureCli } from "./support.js"
 
 /*
  * `botfleet bots` and `botfleet status` end to end in production mode: Redis (log, inboxes),
@@ -26,13 +25,7 @@ let dir: string
 let token: string
 let cleanup: () => Promise<void>
 
-const cli = async (extraEnv: Record<string, string>, ...argv: Array<string>) => {
-  const out: Array<string> = []
-  const err: Array<string> = []
-  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stderrIsTTY: false, env: { ...env, ...extraEnv } }
-  const code = await main(argv, io)
-  return { code, out: out.join("\n"), err: err.join("\n") }
-}
+const cli = (extraEnv: Record<string, string>, ...argv: Array<string>) => captureCli({ ...env, ...extraEnv }, argv)
 
 beforeAll(async () => {
   const db = await createTestDatabase("cli-bots")

@@ -6,13 +6,12 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeBotDecider } from "../../src/actors/decider/decide.js"
 import { echoHandler } from "../../src/actors/decider/updateHandler.js"
-import { main } from "../../src/cli/main.js"
-import type { CliIo } from "../../src/cli/io.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import type { DomainEvent } from "../../src/events/schema/catalogue.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
+import { captureCli } from "./support.js"
 
 /*
  * The botfleet command end to end in production mode: real Redis (the log) and Postgres (migrate),
@@ -27,13 +26,7 @@ let log: EventLogService
 let dir: string
 let cleanup: () => Promise<void>
 
-const cli = async (...argv: Array<string>) => {
-  const out: Array<string> = []
-  const err: Array<string> = []
-  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stderrIsTTY: false, env }
-  const code = await main(argv, io)
-  return { code, out: out.join("\n"), err: err.join("\n") }
-}
+const cli = (...argv: Array<string>) => captureCli(env, argv)
 
 const register = (botId: string) =>
   Effect.runPromise(

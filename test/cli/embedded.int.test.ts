@@ -4,11 +4,10 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { main } from "../../src/cli/main.js"
-import type { CliIo } from "../../src/cli/io.js"
 import { migrate } from "../../src/db/migrator.js"
 import { makePgliteSql } from "../../src/db/pgliteSql.js"
 import { makePostgresEventLog } from "../../src/events/postgresEventLog.js"
+import { captureCli } from "./support.js"
 
 /* Embedded mode (no DATABASE_URL/REDIS_URL): the CLI opens PGlite under DATA_DIR with the Postgres log. */
 
@@ -39,12 +38,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const cli = async (...argv: Array<string>) => {
-  const out: Array<string> = []
-  const err: Array<string> = []
-  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stderrIsTTY: false, env: { DATA_DIR: dir, LOG_LEVEL: "warning" } }
-  return { code: await main(argv, io), out: out.join("\n"), err: err.join("\n") }
-}
+const cli = (...argv: Array<string>) => captureCli({ DATA_DIR: dir, LOG_LEVEL: "warning" }, argv)
 
 describe("botfleet CLI in embedded mode", () => {
   it("imports into the embedded log and reads it back, twice without duplicates", async () => {

@@ -3,13 +3,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { main } from "../../src/cli/main.js"
-import type { CliIo } from "../../src/cli/io.js"
 import { migrate } from "../../src/db/migrator.js"
 import { makePgliteSql } from "../../src/db/pgliteSql.js"
 import { makePostgresEventLog } from "../../src/events/postgresEventLog.js"
 import { makePostgresInbox } from "../../src/actors/postgresInbox.js"
 import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
+import { captureCli } from "./support.js"
 
 /*
  * `botfleet status` and `botfleet dlq retry` in embedded mode (PGlite under DATA_DIR): a bot with a
@@ -58,12 +57,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const cli = async (...argv: Array<string>) => {
-  const out: Array<string> = []
-  const err: Array<string> = []
-  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stderrIsTTY: false, env: { DATA_DIR: dir, LOG_LEVEL: "warning", PARTITIONS: "2" } }
-  return { code: await main(argv, io), out: out.join("\n"), err: err.join("\n") }
-}
+const cli = (...argv: Array<string>) => captureCli({ DATA_DIR: dir, LOG_LEVEL: "warning", PARTITIONS: "2" }, argv)
 
 describe("botfleet status", () => {
   it("shows per bot state, version, crashes, last error and inbox lag; per partition projection lag and dead letters", async () => {
