@@ -1,6 +1,5 @@
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import { Effect, Either } from "effect"
-import pg from "pg"
 import { migrate } from "../src/db/migrator.js"
 import { makePgSql } from "../src/db/pgSql.js"
 import type { SqlClient } from "../src/db/sql.js"
@@ -12,6 +11,7 @@ import { makePostgresEventLog } from "../src/events/postgresEventLog.js"
 import type { NewEvent } from "../src/events/schema/envelope.js"
 import { rate, report } from "./report.js"
 import { newEvent, updateReceived } from "../test/support/events.js"
+import { createScratchDatabase } from "../test/support/databases.js"
 
 /*
  * log.postgres.append: events/s through the Postgres adapter's appendMany (advisory stream locks,
@@ -92,13 +92,8 @@ const baselineRounds = async (sql: SqlClient, bots: ReadonlyArray<string>, first
 }
 
 export const run = async (): Promise<void> => {
-  const name = `bf_bench_log_${randomBytes(4).toString("hex")}`
-  const admin = new pg.Client({ connectionString: adminUrl })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  const url = new URL(adminUrl)
-  url.pathname = `/${name}`
-  const sql = makePgSql(url.toString(), { max: IN_FLIGHT + 2 })
+  const db = await createScratchDatabase(adminUrl, "bf_bench_log")
+  const sql = makePgSql(db.url, { max: IN_FLIGHT + 2 })
   try {
     await migrate(sql)
     await sql.exec("CREATE TABLE events_baseline (LIKE events INCLUDING ALL) PARTITION BY HASH (bot_id)")
@@ -134,7 +129,6 @@ export const run = async (): Promise<void> => {
     })
   } finally {
     await sql.close()
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await admin.end()
+    await db.drop()
   }
 }

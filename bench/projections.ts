@@ -1,6 +1,4 @@
-import { randomBytes } from "node:crypto"
 import { Effect, Either, Fiber } from "effect"
-import pg from "pg"
 import { migrate } from "../src/db/migrator.js"
 import { makePgSql } from "../src/db/pgSql.js"
 import type { SqlClient } from "../src/db/sql.js"
@@ -12,6 +10,7 @@ import { PROJECTION_TABLES } from "../src/projections/mapping/rows.js"
 import { makeProjector } from "../src/projections/projector.js"
 import { runProjectors } from "../src/projections/runner.js"
 import { percentile, report } from "./report.js"
+import { createScratchDatabase } from "../test/support/databases.js"
 
 /*
  * projections.throughput: events/s projected from the log into every table (bots, users, chats,
@@ -56,24 +55,7 @@ const appendAll = async (log: EventLogService, facts: Map<string, DomainEvent[]>
   for (const r of results) if (Either.isLeft(r)) throw r.left
 }
 
-const freshDatabase = async () => {
-  const name = `bf_bench_projections_${randomBytes(4).toString("hex")}`
-  const admin = new pg.Client({ connectionString: adminUrl })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  await admin.end()
-  const url = new URL(adminUrl)
-  url.pathname = `/${name}`
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: adminUrl })
-      await c.connect()
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      await c.end()
-    }
-  }
-}
+const freshDatabase = () => createScratchDatabase(adminUrl, "bf_bench_projections")
 
 const tables = Object.values(PROJECTION_TABLES).flat()
 const clear = (sql: SqlClient) => sql.exec([...tables, "projection_checkpoints"].map((t) => `DELETE FROM ${t};`).join(" "))
