@@ -1,4 +1,4 @@
-import { Clock, Data, Duration, Effect, Either, Exit, FiberMap, Random, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Either, Exit, FiberMap, Schedule } from "effect"
 import type { Scope } from "effect"
 import type { EventLogService, Lease } from "../events/eventLog.js"
 import type { DomainEvent } from "../events/schema/catalogue.js"
@@ -299,13 +299,13 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
 
     const supervise = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
-        const schedule = Schedule.exponential(Duration.millis(o.baseBackoffMs ?? 200), 2).pipe(
+        const delays = Schedule.exponential(Duration.millis(o.baseBackoffMs ?? 200), 2).pipe(
           Schedule.jittered,
-          Schedule.modifyDelay((d) => Duration.min(d, Duration.millis(o.maxBackoffMs ?? 30_000))),
-          Schedule.intersect(Schedule.recurs(o.restartBudget ?? 5))
+          Schedule.modifyDelay((d) => Duration.min(d, Duration.millis(o.maxBackoffMs ?? 30_000)))
         )
-        const backoff = yield* Schedule.driver(schedule)
-        let outages = 0
+        const backoff = yield* Schedule.driver(delays.pipe(Schedule.intersect(Schedule.recurs(o.restartBudget ?? 5))))
+        // the same delays without a budget: outages are waited out, however long
+        const outageBackoff = yield* Schedule.driver(delays)
         entry.state = "starting"
         yield* activationSlot
         entry.lease = yield* acquire(botId, entry)
@@ -337,18 +337,16 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           entry.restarts += 1
           entry.lastError = end.reason
           entry.state = "restarting"
-          if ((yield* Clock.currentTimeMillis) - startedAt >= (o.healthyAfterMs ?? 60_000)) yield* backoff.reset
+          if ((yield* Clock.currentTimeMillis) - startedAt >= (o.healthyAfterMs ?? 60_000)) yield* Effect.zipRight(backoff.reset, outageBackoff.reset)
           if (end._tag === "Crashed" && end.transient) {
             // an outage: wait (capped, jittered) and try again, outside the restart budget; the
             // BotCrashed record is best effort, as the store may still be down
-            outages = Math.min(outages + 1, 16)
             yield* record(botId, entry.lease!.fence, { _tag: "BotCrashed", nodeId: o.nodeId, reason: end.reason, attempt: entry.restarts }).pipe(Effect.ignore)
-            const wait = Math.min((o.baseBackoffMs ?? 200) * 2 ** outages, o.maxBackoffMs ?? 30_000)
-            yield* Effect.sleep(Duration.millis(wait / 2 + (yield* Random.nextRange(0, wait / 2))))
+            yield* outageBackoff.next(end.reason).pipe(Effect.ignore)
             yield* activationSlot
             continue
           }
-          outages = 0
+          yield* outageBackoff.reset
           yield* record(botId, entry.lease!.fence, { _tag: "BotCrashed", nodeId: o.nodeId, reason: end.reason, attempt: entry.restarts })
           const next = yield* Effect.either(backoff.next(end.reason))
           if (Either.isLeft(next)) {
