@@ -65,6 +65,14 @@ export interface InboxService {
   /** Keeps an entry the bot could not handle, with the reason (the bot's stream records it too). */
   readonly deadLetter: (botId: string, entry: InboxEntry, reason: string) => Effect.Effect<void, InboxUnavailable>
   readonly readDeadLetters: (botId: string) => Effect.Effect<ReadonlyArray<InboxDeadLetter>, InboxUnavailable>
+  /**
+   * Gives a dead letter another chance: its update goes back at the END of the bot's inbox as a
+   * new entry (so it is past the bot's cursor and read again) and the dead letter is removed, in
+   * one atomic step. Resolves with the new entry's id, or null when the bot has no dead letter for
+   * `entryId` (never existed, or already retried): a second retry of the same entry enqueues nothing.
+   * The decider handles the update again because `UpdateFailed` does not mark its update_id as seen.
+   */
+  readonly retryDeadLetter: (botId: string, entryId: string) => Effect.Effect<string | null, InboxUnavailable>
   readonly close: Effect.Effect<void>
 }
 

@@ -14,17 +14,20 @@ export const makeMemoryInbox = (now: () => number = Date.now): InboxService => {
   const seqOf = (id: string | null) => (id === null ? 0 : Number(id.split("-")[0]))
   const after = (botId: string, id: string | null) => (boxes.get(botId) ?? []).filter((e) => seqOf(e.id) > seqOf(id))
 
+  const push = (botId: string, update: unknown): string => {
+    const entry: InboxEntry = { id: `${++seq}-0`, update: structuredClone(update), receivedAt: new Date(now()).toISOString() }
+    const box = boxes.get(botId) ?? []
+    box.push(entry)
+    boxes.set(botId, box)
+    for (const wake of waiters.get(botId) ?? []) wake()
+    return entry.id
+  }
+
   return {
     enqueue: (botId, update) =>
       Effect.suspend(() => {
         const bad = checkUpdate(botId, update)
-        if (bad) return Effect.fail(bad)
-        const entry: InboxEntry = { id: `${++seq}-0`, update: structuredClone(update), receivedAt: new Date(now()).toISOString() }
-        const box = boxes.get(botId) ?? []
-        box.push(entry)
-        boxes.set(botId, box)
-        for (const wake of waiters.get(botId) ?? []) wake()
-        return Effect.succeed(entry.id)
+        return bad ? Effect.fail(bad) : Effect.succeed(push(botId, update))
       }),
     readAfter: (botId, id, count) => Effect.sync(() => after(botId, id).slice(0, count)),
     waitFor: (botId, id, maxWaitMs) =>
@@ -57,6 +60,15 @@ export const makeMemoryInbox = (now: () => number = Date.now): InboxService => {
         dead.set(botId, list)
       }),
     readDeadLetters: (botId) => Effect.sync(() => [...(dead.get(botId) ?? [])]),
+    retryDeadLetter: (botId, entryId) =>
+      Effect.sync(() => {
+        const list = dead.get(botId) ?? []
+        const found = list.find((d) => d.entryId === entryId)
+        if (!found) return null
+        // every copy goes: a crash between dead-lettering and recording can leave two of one entry
+        dead.set(botId, list.filter((d) => d.entryId !== entryId))
+        return push(botId, found.update)
+      }),
     close: Effect.void
   }
 }

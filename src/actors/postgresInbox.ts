@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { SqlClient } from "../db/sql.js"
+import type { SqlClient, SqlTx } from "../db/sql.js"
 import { checkUpdate, InboxUnavailable } from "./inbox.js"
 import type { InboxDeadLetter, InboxEntry, InboxService, InvalidUpdate } from "./inbox.js"
 
@@ -19,6 +19,19 @@ const seqOf = (id: string | null): string => (id === null ? "0" : (id.split("-")
 
 const tryQuery = <A>(operation: string, run: () => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (cause) => new InboxUnavailable({ operation, cause }) })
+
+/** Numbers the entry under the row lock of the bot's head row (see makePostgresInbox) and stores it. */
+const append = async (tx: SqlTx, botId: string, updateJson: string): Promise<string> => {
+  const head = await tx.query<{ seq: string }>(
+    `INSERT INTO inbox_heads (bot_id, last_seq) VALUES ($1, 1)
+     ON CONFLICT (bot_id) DO UPDATE SET last_seq = inbox_heads.last_seq + 1
+     RETURNING last_seq::text AS seq`,
+    [botId]
+  )
+  const seq = head.rows[0]!.seq
+  await tx.query("INSERT INTO inbox_entries (bot_id, seq, update, received_at) VALUES ($1, $2::bigint, $3::jsonb, now())", [botId, seq, updateJson])
+  return idOf(seq)
+}
 
 /** Timestamps come back as text (typeParsing.ts): have Postgres write them as ISO-8601. */
 const ISO = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
@@ -80,23 +93,7 @@ export const makePostgresInbox = (o: PostgresInboxOptions): InboxService => {
       Effect.suspend((): Effect.Effect<string, InboxUnavailable | InvalidUpdate> => {
         const bad = checkUpdate(botId, update)
         if (bad) return Effect.fail(bad)
-        return tryQuery("enqueue", () =>
-          sql.transaction(async (tx) => {
-            const head = await tx.query<{ seq: string }>(
-              `INSERT INTO inbox_heads (bot_id, last_seq) VALUES ($1, 1)
-               ON CONFLICT (bot_id) DO UPDATE SET last_seq = inbox_heads.last_seq + 1
-               RETURNING last_seq::text AS seq`,
-              [botId]
-            )
-            const seq = head.rows[0]!.seq
-            await tx.query("INSERT INTO inbox_entries (bot_id, seq, update, received_at) VALUES ($1, $2::bigint, $3::jsonb, now())", [
-              botId,
-              seq,
-              JSON.stringify(update)
-            ])
-            return idOf(seq)
-          })
-        ).pipe(Effect.tap(() => Effect.sync(() => wake(botId))))
+        return tryQuery("enqueue", () => sql.transaction((tx) => append(tx, botId, JSON.stringify(update)))).pipe(Effect.tap(() => Effect.sync(() => wake(botId))))
       }),
     readAfter,
     waitFor: (botId, after, maxWaitMs) =>
@@ -137,6 +134,21 @@ export const makePostgresInbox = (o: PostgresInboxOptions): InboxService => {
         )
         return rows.map((r): InboxDeadLetter => ({ entryId: r.entry_id, update: r.update, reason: r.reason, at: r.at }))
       }),
+    retryDeadLetter: (botId, entryId) =>
+      tryQuery("retryDeadLetter", () =>
+        sql.transaction(async (tx) => {
+          // the DELETE's row lock makes a concurrent retry of the same entry find nothing
+          const gone = await tx.query<{ update: unknown }>("DELETE FROM inbox_dead_letters WHERE bot_id = $1 AND entry_id = $2 RETURNING update", [botId, entryId])
+          const row = gone.rows[0]
+          return row ? append(tx, botId, JSON.stringify(row.update)) : null
+        })
+      ).pipe(
+        Effect.tap((id) =>
+          Effect.sync(() => {
+            if (id !== null) wake(botId)
+          })
+        )
+      ),
     close: Effect.sync(() => {
       for (const set of waiters.values()) for (const w of [...set]) w()
     })

@@ -32,6 +32,31 @@ const streamsOf = (res: unknown): Array<[string, StreamEntry[]]> => {
   return pairs
 }
 
+/*
+ * Moves a dead letter back into its inbox atomically (KEYS[1] the dead-letter stream, KEYS[2] the
+ * inbox, same hash tag; ARGV[1] the inbox entry id it was dead-lettered as). Every copy of that
+ * entry is deleted (a crash between dead-lettering and recording can leave two) and the update is
+ * appended once; nothing is appended when none was there. The dead-letter stream of one bot is
+ * short (only updates its handler threw on), so a scan is fine.
+ */
+const RETRY_DEAD_LETTER = `
+local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+local update = false
+for _, e in ipairs(entries) do
+  local f = e[2]
+  local id, u = nil, nil
+  for i = 1, #f, 2 do
+    if f[i] == 'entryId' then id = f[i + 1] elseif f[i] == 'u' then u = f[i + 1] end
+  end
+  if id == ARGV[1] and u ~= nil then
+    redis.call('XDEL', KEYS[1], e[1])
+    if not update then update = u end
+  end
+end
+if not update then return false end
+return redis.call('XADD', KEYS[2], '*', 'u', update)
+`
+
 /** Entry ids are `<server ms>-<seq>`: the receive time is the server's clock at XADD, for every node alike. */
 const receivedAtOf = (id: string) => new Date(Number(id.split("-")[0])).toISOString()
 
@@ -190,6 +215,11 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
           const e = toEntry([id, fields])
           return { entryId: field(fields, "entryId") ?? "", update: e.update, reason: field(fields, "reason") ?? "", at: e.receivedAt }
         })
+      }),
+    retryDeadLetter: (botId, entryId) =>
+      call("retryDeadLetter", async () => {
+        const id = await redis.eval(RETRY_DEAD_LETTER, 2, deadKeyOf(botId), keyOf(botId), entryId)
+        return typeof id === "string" ? id : null
       }),
     close: Effect.promise(async () => {
       closed = true

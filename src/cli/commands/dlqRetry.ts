@@ -12,6 +12,7 @@ import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { runCommand, UsageError } from "../runtime.js"
 import { asSubcommand } from "./botsCommand.js"
+import { checkEntryId, openInboxStores, printInboxRetried, retryInboxDeadLetters } from "./dlqInbox.js"
 
 type SetExit = (code: number) => void
 
@@ -82,19 +83,41 @@ const retryOnPostgres = (sql: SqlClient, d: DeadLetter) =>
     if (!moved) return yield* new CannotRetry({ id: d.id, reason: "its log entry has been trimmed (archived) since" })
   })
 
-/** `botfleet dlq retry <partition> [id] [--all] [--json]`. */
+const retryInbox = (io: CliIo, botId: string, entryId: string | undefined, extra: string | undefined, opts: { all?: boolean; json?: boolean }) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      if (extra !== undefined) return yield* new UsageError({ detail: `with --bot, give one inbox entry id (got also ${JSON.stringify(extra)})` })
+      if ((entryId === undefined) === (opts.all !== true)) return yield* new UsageError({ detail: "with --bot, give either an inbox entry id or --all" })
+      const chosen = entryId === undefined ? null : yield* checkEntryId(entryId)
+      const stores = yield* openInboxStores(yield* AppConfig)
+      const done = yield* retryInboxDeadLetters({ ...stores, botId, entryId: chosen })
+      printInboxRetried(io, botId, done, opts.json === true)
+    })
+  )
+
+/**
+ * `botfleet dlq retry <partition> [id] [--all] [--json]` (log dead letters), or
+ * `botfleet dlq retry --bot <bot> [entry-id] [--all] [--json]` (the bot's inbox dead letters).
+ */
 export const dlqRetryCommand = (io: CliIo, setExit: SetExit): Command =>
   asSubcommand(
     io,
     new Command("retry")
-      .description("redeliver dead-letter entries of a partition (one by id, or --all) and remove them from the dead-letter list")
-      .argument("<partition>", "the partition (botfleet dlq list shows it)")
+      .description(
+        "redeliver dead-letter entries of a partition (one by id, or --all), or with --bot re-enqueue a bot's inbox dead letters (one by entry id, or --all), and remove them from the dead-letter list"
+      )
+      .argument("[partition]", "the partition (botfleet dlq list shows it); with --bot: the inbox entry id (botfleet dlq list --bot shows it)")
       .argument("[id]", "the dead-letter entry's id")
-      .option("--all", "every dead-letter entry of the partition")
+      .option("--bot <bot>", "retry the bot's inbox dead letters (updates its handler threw on) instead of log dead letters")
+      .option("--all", "every dead-letter entry of the partition (with --bot: of the bot)")
       .option("--json", "print what was retried as JSON")
-      .action(async (partitionText: string, id: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+      .action(async (first: string | undefined, second: string | undefined, opts: { bot?: string; all?: boolean; json?: boolean }) => {
+        if (opts.bot !== undefined) return setExit(await runCommand(retryInbox(io, opts.bot, first, second, opts), undefined, { env: io.env, stderr: io.stderr }))
+        const partitionText = first
+        const id = second
         const program = Effect.scoped(
           Effect.gen(function* () {
+            if (partitionText === undefined) return yield* new UsageError({ detail: "give a partition (or --bot <bot> for a bot's inbox dead letters)" })
             if ((id === undefined) === (opts.all !== true)) return yield* new UsageError({ detail: "give either a dead-letter id or --all" })
             const config = yield* AppConfig
             const partition = Number(partitionText)

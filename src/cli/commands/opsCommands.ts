@@ -9,6 +9,7 @@ import type { ProjectionName } from "../../projections/mapping/rows.js"
 import { rebuild } from "../../projections/rebuild.js"
 import type { DeadLetter } from "../../events/eventLog.js"
 import { makeProgress, printJson, printTable } from "../io.js"
+import { listInboxDeadLetters, openInboxStores } from "./dlqInbox.js"
 import type { CliIo } from "../io.js"
 import { CommandFailed, eventLogLayer, runCommand, sqlLayer, UsageError } from "../runtime.js"
 
@@ -62,13 +63,22 @@ export const migrateCommand = (io: CliIo, setExit: SetExit): Command =>
       setExit(await runCommand(program, sqlLayer, { env: io.env, stderr: io.stderr }))
     })
 
-/** `botfleet dlq list [--json]`: dead-lettered log entries of every partition, with their reasons. */
+/**
+ * `botfleet dlq list [--json]`: dead-lettered log entries of every partition, with their reasons;
+ * `--bot <bot>`: that bot's inbox dead letters (updates its handler threw on) instead.
+ */
 export const dlqCommand = (io: CliIo, setExit: SetExit): Command =>
   new Command("dlq").description("dead-letter entries (log entries a consumer could not handle)").addCommand(
     new Command("list")
       .description("list dead-letter entries of every partition with their reasons")
       .option("--json", "print as JSON (with the raw entry fields)")
-      .action(async (opts: { json?: boolean }) => {
+      .option("--bot <bot>", "list the bot's inbox dead letters (updates its handler threw on) instead")
+      .action(async (opts: { json?: boolean; bot?: string }) => {
+        const bot = opts.bot
+        if (bot !== undefined) {
+          const inboxProgram = Effect.scoped(Effect.flatMap(Effect.flatMap(AppConfig, openInboxStores), (s) => listInboxDeadLetters(io, s, bot, opts.json === true)))
+          return setExit(await runCommand(inboxProgram, undefined, { env: io.env, stderr: io.stderr }))
+        }
         const program = Effect.gen(function* () {
           const log = yield* EventLog
           const all: Array<DeadLetter> = []
