@@ -1,4 +1,4 @@
-import { Effect, Either, Schedule } from "effect"
+import { Duration, Effect, Either, Schedule } from "effect"
 import type { LogUnavailable } from "./errors.js"
 import type { Delivery, EventLogService } from "./eventLog.js"
 import type { RecordedEvent } from "./schema/envelope.js"
@@ -16,6 +16,10 @@ export interface ConsumerOptions<E> {
   readonly reclaimIdleMs?: number
   readonly blockMs?: number
   readonly describeError?: (e: E) => string
+  /** First pause after the log was unreachable (default 100 ms); doubled per failure, jittered... */
+  readonly backoffBaseMs?: number
+  /** ...up to this (default 5 s). */
+  readonly backoffMaxMs?: number
 }
 
 export interface PollResult {
@@ -74,13 +78,27 @@ export const pollOnce = <E>(opts: ConsumerOptions<E>): Effect.Effect<PollResult,
     return { handled, failed, deadLettered, trimmedAcked: reclaimed.trimmedAcked.length }
   })
 
-/** Runs `pollOnce` forever (until interrupted), pausing briefly when there was nothing to do. */
-export const runConsumer = <E>(opts: ConsumerOptions<E>): Effect.Effect<never, LogUnavailable> =>
-  Effect.gen(function* () {
-    yield* opts.log.ensureGroup(opts.partition, opts.group, "start")
-    return yield* pollOnce({ blockMs: 200, ...opts }).pipe(
-      Effect.tap((r) => (r.handled + r.failed + r.deadLettered === 0 ? Effect.sleep("20 millis") : Effect.void)),
-      Effect.repeat(Schedule.forever),
-      Effect.flatMap(() => Effect.never)
+/**
+ * Runs `pollOnce` forever, pausing briefly when there was nothing to do. An unreachable log
+ * (LogUnavailable: Redis failing over, Postgres restarting) is an outage to wait out, not an end:
+ * the failing step is tried again after exponential, jittered, capped delays, and the next outage
+ * starts from the first delay again. So it ends only when interrupted.
+ */
+export const runConsumer = <E>(opts: ConsumerOptions<E>): Effect.Effect<never> => {
+  const backoff = Schedule.exponential(Duration.millis(opts.backoffBaseMs ?? 100), 2).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((d) => Duration.min(d, Duration.millis(opts.backoffMaxMs ?? 5_000)))
+  )
+  const outlast = <A>(step: Effect.Effect<A, LogUnavailable>) =>
+    step.pipe(
+      Effect.tapError((e) => Effect.logWarning(`consumer ${opts.group}/${opts.consumer} on partition ${opts.partition}: ${e.message}; retrying`)),
+      // the schedule never ends, so the fallback is unreachable: it only narrows the error type
+      Effect.retryOrElse(backoff, (e) => Effect.die(e))
     )
+  return Effect.gen(function* () {
+    yield* outlast(opts.log.ensureGroup(opts.partition, opts.group, "start"))
+    return yield* outlast(
+      pollOnce({ blockMs: 200, ...opts }).pipe(Effect.tap((r) => (r.handled + r.failed + r.deadLettered === 0 ? Effect.sleep("20 millis") : Effect.void)))
+    ).pipe(Effect.forever)
   })
+}
