@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import { Redis } from "ioredis"
 import { partitionOf, redisKeys } from "../events/partition.js"
@@ -98,6 +99,8 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
   const waiting = new Map<string, Waiter>()
   let blocker: Redis | null = null
   let blockerId: number | null = null
+  /** Names the reader's connection, so its id can be found again after a reconnect. */
+  const blockerName = `botfleet-inbox-reader-${randomUUID()}`
   let looping = false
   let inFlight = false
   let unblockQueued = false
@@ -118,8 +121,18 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
     looping = true
     try {
       if (!blocker) {
-        blocker = redis.duplicate()
-        blockerId = Number(await blocker.client("ID"))
+        const b = redis.duplicate({ connectionName: blockerName })
+        blocker = b
+        // After a reconnect the connection has a new id, and ioredis re-sends the pending XREAD
+        // BLOCK before the 'ready' listeners run, so CLIENT ID on the reader itself would queue
+        // behind the block. Look the id up by the reader's name (set again in every handshake)
+        // over the other connection; until then no unblock is sent, and the read ends by its
+        // BLOCK timeout as before.
+        b.on("close", () => {
+          blockerId = null
+        })
+        b.on("ready", () => void refreshBlockerId())
+        blockerId = Number(await b.client("ID"))
       }
       while (waiting.size > 0 && !closed) {
         const keys = [...waiting.keys()]
@@ -145,6 +158,16 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
       for (const key of [...waiting.keys()]) wakeAll(key)
     } finally {
       looping = false
+    }
+  }
+  const refreshBlockerId = async () => {
+    try {
+      const list = String(await redis.call("CLIENT", "LIST", "TYPE", "normal"))
+      const line = list.split("\n").find((l) => l.includes(` name=${blockerName} `))
+      const id = line ? /^id=(\d+)/.exec(line)?.[1] : undefined
+      if (id !== undefined && blocker?.status === "ready") blockerId = Number(id)
+    } catch {
+      // the other connection is down too: no unblock until the next 'ready'
     }
   }
   const nudge = () => {
