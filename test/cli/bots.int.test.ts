@@ -164,11 +164,16 @@ describe("botfleet bots", () => {
 })
 
 describe("botfleet dlq retry (Redis)", () => {
-  it("appends the dead letter's entry to its partition log again and removes it from the list", async () => {
+  it("puts the dead letter back among the pending entries of the group that failed on it only, and removes it from the list", async () => {
     const p = log.partitionOf("shop")
+    const readAll = (group: string) => Effect.runPromise(log.readGroup({ partition: p, group, consumer: "c1", count: 1_000 }))
+    const ackAll = (group: string, ds: ReadonlyArray<{ position: string }>) => Effect.runPromise(log.ack(p, group, ds.map((d) => d.position)))
     await Effect.runPromise(log.ensureGroup(p, "retry-test", "start"))
-    const first = await Effect.runPromise(log.readGroup({ partition: p, group: "retry-test", consumer: "c1", count: 1 }))
-    await Effect.runPromise(log.deadLetter({ group: "retry-test", delivery: first[0]!, reason: "test: poison" }))
+    await Effect.runPromise(log.ensureGroup(p, "bystander", "start"))
+    const [first, ...rest] = await readAll("retry-test")
+    await Effect.runPromise(log.deadLetter({ group: "retry-test", delivery: first!, reason: "test: poison" }))
+    await ackAll("retry-test", rest)
+    await ackAll("bystander", await readAll("bystander"))
     const [dead] = JSON.parse((await cli({}, "dlq", "list", "--json")).out) as Array<{ partition: number; id: string }>
     expect(dead).toMatchObject({ partition: p })
 
@@ -177,11 +182,12 @@ describe("botfleet dlq retry (Redis)", () => {
     expect(res.code).toBe(0)
     expect(res.out).toContain("retried 1 dead-letter entry")
     expect(JSON.parse((await cli({}, "dlq", "list", "--json")).out)).toEqual([])
+    expect((await cli({}, "dlq", "retry", String(p), dead!.id)).code).toBe(1)
 
-    // the group reads the same event again, past everything it had left
-    const all = await Effect.runPromise(log.readGroup({ partition: p, group: "retry-test", consumer: "c1", count: 1_000 }))
-    const last = all[all.length - 1]!
-    expect(last.raw).toEqual(first[0]!.raw)
-    expect(last.position).not.toBe(first[0]!.position)
+    // the group that had handled it does not see it again; the one that failed gets it back, same position
+    expect(await readAll("bystander")).toEqual([])
+    expect(await readAll("retry-test")).toEqual([])
+    const again = await Effect.runPromise(log.reclaim({ partition: p, group: "retry-test", consumer: "c2", minIdleMs: 1_000, count: 10 }))
+    expect(again.deliveries.map((d) => [d.position, d.raw])).toEqual([[first!.position, first!.raw]])
   })
 })

@@ -19,10 +19,10 @@ type SetExit = (code: number) => void
 /*
  * `botfleet dlq retry`: gives dead-lettered log entries another chance, then removes them from the
  * dead-letter list, each in one atomic step (a retried entry is never both retried and still listed).
- * - Redis log: the entry's raw fields are appended again to its partition log (the bot's own
- *   stream is untouched), so EVERY consumer group reads it once more (Redis cannot put an acked
- *   entry back into one group's pending list); the projection rows keyed by (bot, version) ignore
- *   the second copy, counters of groups that had handled it may count it twice.
+ * - Redis log: the entry is put back into the pending list of the group that gave up on it
+ *   (XCLAIM ... FORCE creates a pending entry for an acked one still in the stream), idle since
+ *   the epoch with no delivery yet, so that group's next reclaim redelivers it, at its own
+ *   position; the other groups, which handled it, never see it again. Like the Postgres log.
  * - Postgres log (embedded): the partition log is the events table itself, so the entry is not
  *   copied; it is put back among the pending entries of the group that gave up on it, idle, and
  *   that group's next reclaim redelivers it (delivery count from zero).
@@ -47,17 +47,29 @@ export class RetryFailed extends Data.TaggedError("RetryFailed")<{ readonly id: 
   }
 }
 
+/*
+ * KEYS: partition log, dead-letter stream. ARGV: group, position, dead-letter id, idle ms.
+ * Nothing happens unless the entry is still in the log (not trimmed) and the dead letter still
+ * listed (a concurrent retry took it): returns 1 when moved, 0 when trimmed, -1 when gone.
+ */
+const RETRY_IN_GROUP = `
+if #redis.call('XRANGE', KEYS[2], ARGV[3], ARGV[3]) == 0 then return -1 end
+if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], 'dlq-retry', 0, ARGV[2], 'IDLE', ARGV[4], 'RETRYCOUNT', 0, 'FORCE', 'JUSTID')
+redis.call('XDEL', KEYS[2], ARGV[3])
+return 1
+`
+
 const retryOnRedis = (redis: Redis, prefix: string, d: DeadLetter) =>
   Effect.gen(function* () {
-    const fields = Object.entries(d.raw).flat()
-    if (fields.length === 0) return yield* new CannotRetry({ id: d.id, reason: "its raw fields were not kept" })
     const k = redisKeys(prefix, d.partition)
-    const result = yield* Effect.tryPromise({
-      try: () => redis.multi().xadd(k.log, "*", ...fields).xdel(k.deadLetter, d.id).exec(),
+    const moved = yield* Effect.tryPromise({
+      // idle since the epoch: older than any reclaim threshold, as the Postgres log does it
+      try: () => redis.eval(RETRY_IN_GROUP, 2, k.log, k.deadLetter, d.group, d.position, d.id, Date.now()),
       catch: (cause) => new RetryFailed({ id: d.id, cause })
     })
-    const failed = (result ?? []).find(([err]) => err !== null)
-    if (failed) return yield* new RetryFailed({ id: d.id, cause: failed[0] })
+    if (moved === 0) return yield* new CannotRetry({ id: d.id, reason: "its log entry has been trimmed (archived) since" })
+    if (moved === -1) return yield* new DeadLetterNotFound({ partition: d.partition, id: d.id })
   })
 
 const retryOnPostgres = (sql: SqlClient, d: DeadLetter) =>
@@ -125,7 +137,7 @@ export const dlqRetryCommand = (io: CliIo, setExit: SetExit): Command =>
               return yield* new UsageError({ detail: `partition ${JSON.stringify(partitionText)}: expected a whole number from 0 to ${config.partitions - 1}` })
             }
             let log: EventLogService
-            let retry: (d: DeadLetter) => Effect.Effect<void, CannotRetry | RetryFailed>
+            let retry: (d: DeadLetter) => Effect.Effect<void, CannotRetry | RetryFailed | DeadLetterNotFound>
             if (Option.isSome(config.redisUrl)) {
               const url = Redacted.value(config.redisUrl.value)
               log = yield* Effect.acquireRelease(makeRedisEventLog({ url, prefix: config.redisPrefix, partitions: config.partitions }), (l) => l.close)
