@@ -41,8 +41,12 @@ export interface BotfleetConfig {
   readonly leaseRenewMs: number
   /** An idle bot is passivated (state dropped from memory) after this long without input. */
   readonly passivateAfterMs: number
-  /** Worker threads hosting bot actors (piscina). */
+  /** Worker threads hosting bot actors (piscina); 0: actors on the main thread. Production mode only. */
   readonly workerThreads: number
+  /** Bot activations per second a node allows itself (a restart of many bots must not stampede Redis). */
+  readonly activationsPerSecond: number
+  /** Most bots resident on a node; one more passivates the least recently active. 0: no cap. */
+  readonly maxResidentBots: number
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -145,7 +149,9 @@ export const settings = {
   leaseTtlMs: { name: "LEASE_TTL_MS", expects: "an integer from 1000 to 3600000 (milliseconds)", default: "15000" },
   leaseRenewMs: { name: "LEASE_RENEW_MS", expects: "an integer from 100 to 3600000 (milliseconds), below LEASE_TTL_MS", default: "5000" },
   passivateAfterMs: { name: "PASSIVATE_AFTER_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "300000" },
-  workerThreads: { name: "WORKER_THREADS", expects: "an integer from 1 to 256", default: "2" }
+  workerThreads: { name: "WORKER_THREADS", expects: "an integer from 0 to 256 (0: actors on the main thread)", default: "2" },
+  activationsPerSecond: { name: "ACTIVATIONS_PER_SECOND", expects: "an integer from 1 to 100000", default: "200" },
+  maxResidentBots: { name: "MAX_RESIDENT_BOTS", expects: "an integer from 0 to 10000000 (0: no cap)", default: "0" }
 } as const satisfies Record<string, Setting>
 
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
@@ -168,7 +174,9 @@ export const rawConfig = Config.all({
   leaseTtlMs: withDefault(setting(settings.leaseTtlMs, intIn(1000, 3_600_000)), 15_000),
   leaseRenewMs: withDefault(setting(settings.leaseRenewMs, intIn(100, 3_600_000)), 5_000),
   passivateAfterMs: withDefault(setting(settings.passivateAfterMs, intIn(1000, 86_400_000)), 300_000),
-  workerThreads: withDefault(setting(settings.workerThreads, intIn(1, 256)), 2)
+  workerThreads: withDefault(setting(settings.workerThreads, intIn(0, 256)), 2),
+  activationsPerSecond: withDefault(setting(settings.activationsPerSecond, intIn(1, 100_000)), 200),
+  maxResidentBots: withDefault(setting(settings.maxResidentBots, intIn(0, 10_000_000)), 0)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -264,7 +272,9 @@ export const finalize = <E, R>(
       leaseTtlMs: raw.leaseTtlMs,
       leaseRenewMs: raw.leaseRenewMs,
       passivateAfterMs: raw.passivateAfterMs,
-      workerThreads: raw.workerThreads
+      workerThreads: raw.workerThreads,
+      activationsPerSecond: raw.activationsPerSecond,
+      maxResidentBots: raw.maxResidentBots
     }
   })
 
@@ -354,5 +364,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   LEASE_TTL_MS: c.leaseTtlMs,
   LEASE_RENEW_MS: c.leaseRenewMs,
   PASSIVATE_AFTER_MS: c.passivateAfterMs,
-  WORKER_THREADS: c.workerThreads
+  WORKER_THREADS: c.workerThreads,
+  ACTIVATIONS_PER_SECOND: c.activationsPerSecond,
+  MAX_RESIDENT_BOTS: c.maxResidentBots
 })

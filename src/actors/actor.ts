@@ -1,6 +1,6 @@
 import { Data, Effect, Either } from "effect"
 import type { EventLogService } from "../events/eventLog.js"
-import type { DomainEvent } from "../events/schema/catalogue.js"
+import type { DomainEvent, EventOf } from "../events/schema/catalogue.js"
 import type { NewEvent } from "../events/schema/envelope.js"
 import { makeBotDecider } from "./decider/decide.js"
 import type { BotInput } from "./decider/input.js"
@@ -19,8 +19,18 @@ export interface ActorDeps {
   readonly snapshots: SnapshotStoreService
   /** The update handler of a bot's kind (the extension point). */
   readonly handlerFor: (state: BotState) => UpdateHandler
+  /**
+   * Sends one of the bot's recorded Bot API intents and returns the events recording how it
+   * ended (the Telegram edge implements it). Absent: calls fail with nothing sent.
+   */
+  readonly executeCall?: CallExecutor
   readonly now?: () => number
 }
+
+export type CallExecutor = (botId: string, state: BotState, intent: EventOf<"BotApiCallIntended">) => Promise<ReadonlyArray<DomainEvent>>
+
+/** The reason a bot stops with when Telegram refuses its token. */
+export const UNAUTHORIZED_REASON = "Telegram refused the bot's token (401): revoked or replaced; register the new token to restart"
 
 export interface ActorConfig {
   readonly botId: string
@@ -100,6 +110,8 @@ export class BotActor {
   private stopReason: string | null = null
   private beatAt: number
   private busySince: number | null = null
+  /** Since when the actor waits on a Bot API call (limits, 429s): alive, not stuck in bot code. */
+  private callingSince: number | null = null
   private readonly now: () => number
   private killedFor: string | null = null
 
@@ -126,7 +138,7 @@ export class BotActor {
   }
 
   health(): ActorHealth {
-    return { beatAt: this.beatAt, busySince: this.busySince }
+    return { beatAt: this.callingSince !== null ? this.now() : this.beatAt, busySince: this.busySince }
   }
 
   status(): ActorStatus {
@@ -270,46 +282,107 @@ export class BotActor {
    * their events in ONE append (the cursor lands on the last entry). If the append fails nothing
    * was recorded: the provisional state is dropped and the entries are decided again later, from
    * the recorded state, so the batch is all-or-nothing like a single entry.
+   *
+   * A handler that calls the Bot API ends its decision with the call's intent: what is decided so
+   * far is appended (the intent is recorded before anything is sent), the call is sent, and the
+   * update is decided again with the outcome in the state; the outcome is appended with that next
+   * decision. A crash in between leaves the update's cursor where it was: the update is decided
+   * again after restart, its recorded calls answer from the log, and an intent without outcome is
+   * recorded as unknown instead of being sent twice.
    */
   private async handleBatch(entries: ReadonlyArray<InboxEntry>) {
     let state = this.state
-    const events: NewEvent[] = []
+    let events: NewEvent[] = []
+    /** Outcomes of calls already sent and not yet appended: facts that must not be lost. */
+    let facts: NewEvent[] = []
+    const record = async (): Promise<boolean> => {
+      if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
+      const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events })))
+      if (Either.isRight(r)) {
+        this.state = state
+        this.version = r.right.version
+        events = []
+        facts = []
+        if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
+        return true
+      }
+      const err = r.left
+      if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
+      if (err._tag !== "WrongExpectedVersion") throw err
+      // someone else appended (e.g. a config change): fold it in; the entries are decided again
+      // from there, but the outcomes of calls already sent are recorded now, on their own
+      await this.catchUp()
+      if (facts.length > 0) await this.appendFacts(facts)
+      return false
+    }
     for (const entry of entries) {
       if (state.inboxCursor !== null && compareInboxIds(entry.id, state.inboxCursor) <= 0) continue
       const correlationId = `inbox:${entry.id}`
-      let decided: ReadonlyArray<DomainEvent>
-      let actor = userActor(entry.update)
-      try {
-        decided = await this.decide({ _tag: "HandleUpdate", inboxId: entry.id, update: entry.update, at: entry.receivedAt }, true, state)
-      } catch (e) {
-        if (!(e instanceof HandlerFailed)) throw e
-        // dead letter first: a crash before the append re-runs the handler (at-least-once in the
-        // dead-letter stream), never loses the reason
-        await run(this.deps.inbox.deadLetter(this.botId, entry, e.reason))
-        decided = await this.decide({ _tag: "FailUpdate", inboxId: entry.id, update: entry.update, reason: e.reason, at: entry.receivedAt }, false, state)
-        actor = "system"
-      }
-      for (const data of decided) {
-        state = evolve(state, data)
-        events.push({ data, occurredAt: entry.receivedAt, correlationId, causationId: null, actor })
+      for (;;) {
+        let decided: ReadonlyArray<DomainEvent>
+        let actor = userActor(entry.update)
+        try {
+          decided = await this.decide({ _tag: "HandleUpdate", inboxId: entry.id, update: entry.update, at: entry.receivedAt }, true, state)
+        } catch (e) {
+          if (!(e instanceof HandlerFailed)) throw e
+          // dead letter first: a crash before the append re-runs the handler (at-least-once in the
+          // dead-letter stream), never loses the reason
+          await run(this.deps.inbox.deadLetter(this.botId, entry, e.reason))
+          decided = await this.decide({ _tag: "FailUpdate", inboxId: entry.id, update: entry.update, reason: e.reason, at: entry.receivedAt }, false, state)
+          actor = "system"
+        }
+        for (const data of decided) {
+          state = evolve(state, data)
+          events.push({ data, occurredAt: entry.receivedAt, correlationId, causationId: null, actor })
+        }
+        const last = decided[decided.length - 1]
+        if (last?._tag !== "BotApiCallIntended") break
+        if (!(await record())) return
+        const outcome = await this.execute(state, last)
+        const at = this.iso()
+        for (const data of outcome) {
+          state = evolve(state, data)
+          const e: NewEvent = { data, occurredAt: at, correlationId, causationId: null, actor: "system" }
+          events.push(e)
+          facts.push(e)
+        }
+        // a revoked token: stop with a clear reason instead of failing every update
+        if (outcome.some((e) => e._tag === "BotApiCallFailed" && e.errorCode === 401)) this.stopReason ??= UNAUTHORIZED_REASON
       }
       // commands (config, stop) take effect between inputs, not after the whole batch
-      if (this.commands.length > 0) break
+      if (this.commands.length > 0 || this.stopReason !== null) break
     }
-    if (events.length === 0) return
-    if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
-    const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events })))
-    if (Either.isRight(r)) {
-      this.state = state
-      this.version = r.right.version
-      if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
-      return
+    if (events.length > 0) await record()
+  }
+
+  /** Appends events that are not decisions (call outcomes): whatever else was appended meanwhile, they stand. */
+  private async appendFacts(facts: ReadonlyArray<NewEvent>) {
+    for (let attempt = 0; ; attempt++) {
+      if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
+      const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events: facts })))
+      if (Either.isRight(r)) {
+        for (const e of facts) this.state = evolve(this.state, e.data)
+        this.version = r.right.version
+        return
+      }
+      const err = r.left
+      if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
+      if (err._tag !== "WrongExpectedVersion" || attempt >= 5) throw err
+      await this.catchUp()
     }
-    const err = r.left
-    if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
-    // someone else appended (e.g. a config change through the API): fold it in, decide again
-    if (err._tag === "WrongExpectedVersion") return this.catchUp()
-    throw err
+  }
+
+  /** Sends one recorded intent through the node's Bot API port; the events say how it ended. */
+  private async execute(state: BotState, intent: EventOf<"BotApiCallIntended">): Promise<ReadonlyArray<DomainEvent>> {
+    if (!this.deps.executeCall) {
+      return [{ _tag: "BotApiCallFailed", callId: intent.callId, errorCode: 0, description: "this actor has no Bot API client: nothing was sent" }]
+    }
+    this.callingSince = this.now()
+    try {
+      return await this.deps.executeCall(this.botId, state, intent)
+    } finally {
+      this.callingSince = null
+    }
   }
 
   private async decide(input: BotInput, guarded: boolean, state: BotState = this.state): Promise<ReadonlyArray<DomainEvent>> {

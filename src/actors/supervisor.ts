@@ -56,7 +56,7 @@ export interface SupervisorOptions {
 
 export interface Supervisor {
   /** Starts supervising the bot (idempotent): lease, actor, restarts. Returns at once. */
-  readonly startBot: (botId: string) => Effect.Effect<void>
+  readonly startBot: (botId: string, options?: StartOptions) => Effect.Effect<void>
   /** Drains the bot's actor (in-flight input finishes, BotStopped, snapshot) and releases its lease. */
   readonly stopBot: (botId: string) => Effect.Effect<void>
   /** Gracefully stops every bot, in parallel. */
@@ -65,6 +65,11 @@ export interface Supervisor {
   readonly send: (botId: string, command: ActorCommand) => Effect.Effect<ActorStatus, NotRunning | CommandRefused>
   readonly status: (botId: string) => Effect.Effect<BotRuntimeStatus | null>
   readonly statuses: Effect.Effect<ReadonlyArray<BotRuntimeStatus>>
+}
+
+export interface StartOptions {
+  /** Never passivated nor evicted (e.g. a polling bot: its poller runs only with its actor, so no input would wake it). */
+  readonly pinned?: boolean
 }
 
 export class NotRunning extends Data.TaggedError("NotRunning")<{ readonly botId: string; readonly reason: string }> {
@@ -98,6 +103,7 @@ interface Entry {
   cursor: string | null
   /** Set while the actor runs: asks it to passivate (LRU eviction). */
   evict: (() => void) | null
+  readonly pinned: boolean
 }
 
 /**
@@ -279,7 +285,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
               Effect.map((why): RunEnd => ({ _tag: "Crashed", reason: `stuck: ${why}` }))
             )
             const racers = [died, keepLease(entry), stuck]
-            if (o.passivateAfterMs !== undefined || o.maxResident !== undefined) racers.push(idleWatch(botId, entry, handle))
+            if (!entry.pinned && (o.passivateAfterMs !== undefined || o.maxResident !== undefined)) racers.push(idleWatch(botId, entry, handle))
             return yield* Effect.raceAll(racers)
           }),
         (handle, exit) =>
@@ -290,7 +296,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             else if (Exit.isSuccess(exit) && exit.value._tag === "Passivate") yield* gracefulStop(handle, "passivated")
             else if (Exit.isSuccess(exit) && exit.value._tag === "LeaseLost") {
               // another node owns the bot now: its appends are refused anyway, but its poller and
-              // outbox would run on, and host.close() would wait for it forever
+              // calls would run on, and host.close() would wait for it forever
               handle.abort("lease lost")
               yield* Effect.race(Effect.promise(() => handle.done.then(() => undefined, () => undefined)), Effect.sleep("5 seconds"))
             }
@@ -366,7 +372,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         )
       )
 
-    const startBot = (botId: string) =>
+    const startBot = (botId: string, options: StartOptions = {}) =>
       Effect.gen(function* () {
         if (yield* FiberMap.has(fibers, botId)) return
         const before = entries.get(botId)
@@ -378,7 +384,8 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           handle: null,
           lastActiveAt: 0,
           cursor: null,
-          evict: null
+          evict: null,
+          pinned: options.pinned ?? false
         }
         entries.set(botId, entry)
         yield* FiberMap.run(fibers, botId, supervise(botId, entry), { onlyIfMissing: true })

@@ -1,13 +1,11 @@
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Either, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import type { Supervisor } from "../actors/supervisor.js"
 import type { BotfleetConfig } from "../config.js"
-import { BotModuleRegistry } from "../telegram/bots/registry.js"
 import { startIngress } from "../telegram/ingress.js"
 import { startSandbox } from "../telegram/sandbox/server.js"
 import type { Sandbox } from "../telegram/sandbox/server.js"
-import { Sender } from "../telegram/sender.js"
 import { makeTokenVault } from "../telegram/tokenVault.js"
 import { webhookSecretFor } from "../telegram/webhookSecret.js"
 import { loadBotProfile } from "./botProfile.js"
@@ -16,6 +14,7 @@ import { DEMO_BOTS, seedDemoFleet } from "./demoFleet.js"
 import { makeFleetDirectory } from "./fleetDirectory.js"
 import { runNodeProjections } from "./projections.js"
 import { openStores, StoresUnavailable } from "./stores.js"
+import { makeActorHost } from "./actorHost.js"
 import { makeTelegramHost } from "./telegramHost.js"
 import type { NodeStores } from "./stores.js"
 
@@ -44,13 +43,19 @@ export interface RunningNode {
   readonly startBot: (botId: string) => Effect.Effect<void>
 }
 
+/**
+ * A polling bot's updates come through its poller, which runs only while its actor does: such a
+ * bot is never passivated (nothing would wake it). Webhook and sandbox bots wake on their inbox.
+ */
+const pinnedFor = (profile: Either.Either<BotProfile, unknown>) => Either.isRight(profile) && profile.right.mode === "polling"
+
 const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable({ what, cause })
 
 /**
  * One botfleet node, in the scope: stores (migrated) → projections → sandbox (optional) → webhook
  * ingress → the actor supervisor over the Telegram host → the fleet's bots. Closing the scope
- * shuts down in the reverse order: every bot drains (in-flight input finished, BotStopped, outbox
- * flushed) and its lease is released, then the servers close, then the stores.
+ * shuts down in the reverse order: every bot drains (in-flight input finished with its Bot API
+ * calls, BotStopped) and its lease is released, then the servers close, then the stores.
  */
 export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.Effect<RunningNode, StoresUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
@@ -108,13 +113,16 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
      */
     const leaseOwner = embedded ? "embedded" : config.nodeId
 
-    const registry = new BotModuleRegistry()
+    const apiRootFor = (mode: BotProfile["mode"]) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot)
+    const inner = makeActorHost(config, stores, { vault, apiRootFor, sandboxApiRoot: sandbox?.apiRoot ?? null })
+    yield* Effect.logInfo(inner.threads > 0 ? `bot actors on ${inner.threads} worker threads` : "bot actors on the main thread")
     const host = makeTelegramHost({
-      deps: { log: stores.log, inbox: stores.inbox, snapshots: stores.snapshots, handlerFor: registry.handlerFor },
+      inner: inner.host,
+      log: stores.log,
+      inbox: stores.inbox,
       vault,
-      sender: new Sender(),
       offsets: stores.offsets,
-      apiRootFor: (mode) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot),
+      apiRootFor,
       ...(sandbox ? { sandboxWebhook: { publicUrl: ingressUrl, secretFor } } : {}),
       ...(Option.isSome(config.publicUrl) ? { publicWebhook: { publicUrl: config.publicUrl.value, secretFor } } : {}),
       onProfile: ensureInSandbox,
@@ -129,6 +137,9 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       inbox: stores.inbox,
       leaseTtlMs: config.leaseTtlMs,
       leaseRenewMs: config.leaseRenewMs,
+      activationsPerSecond: config.activationsPerSecond,
+      passivateAfterMs: config.passivateAfterMs,
+      ...(config.maxResidentBots > 0 ? { maxResident: config.maxResidentBots } : {}),
       actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500 }
     })
     yield* Effect.addFinalizer(() =>
@@ -157,15 +168,16 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       }
       known.add(botId)
       bots.push(botId)
-      yield* supervisor.startBot(botId)
+      yield* supervisor.startBot(botId, { pinned: pinnedFor(profile) })
     }
     yield* Effect.logInfo("botfleet node ready").pipe(
       Effect.annotateLogs({ ingress: ingressUrl, sandbox: sandbox?.apiRoot ?? null, bots: bots.length })
     )
     const startBot = (botId: string) =>
-      Effect.suspend(() => {
+      Effect.gen(function* () {
         known.add(botId)
-        return supervisor.startBot(botId)
+        const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId))
+        yield* supervisor.startBot(botId, { pinned: pinnedFor(profile) })
       })
     return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot }
   })

@@ -1,26 +1,24 @@
 import { Effect, Fiber } from "effect"
-import { BotActor } from "../actors/actor.js"
-import type { ActorDeps, ActorStatus } from "../actors/actor.js"
+import { BotActor, UNAUTHORIZED_REASON } from "../actors/actor.js"
+import type { ActorDeps, ActorStatus, CallExecutor } from "../actors/actor.js"
 import { makeBotApi } from "./botApi.js"
 import { registerWebhook } from "./ingress.js"
 import { runPoller } from "./poller.js"
 import type { OffsetStore } from "./poller.js"
-import { startOutboxRunner } from "./outboxRunner.js"
-import type { OutboxRunner } from "./outboxRunner.js"
+import { executeIntent } from "./recordedCalls.js"
 import type { Sender } from "./sender.js"
 
 /**
- * One bot on this node with its Telegram side: the lease, then the outbox runner (which first
- * closes out calls a previous holder left without outcome), then the actor. The order matters:
- * see outboxRunner.ts. The supervisor can do the same composition; this is the seam it plugs.
+ * One bot run directly (no supervisor) with its Telegram side: the lease, the webhook or the
+ * poller, and the actor, which sends its own Bot API calls. For tests and tools; a node runs its
+ * bots through the supervisor and the Telegram host (src/runtime/telegramHost.ts).
  */
 export interface RunningBot {
   readonly botId: string
   readonly fence: number
-  readonly outbox: OutboxRunner
   /** Resolves when the actor stopped (after `stop`, or on a failure). */
   readonly done: Promise<ActorStatus>
-  /** Drains: the actor finishes its input in hand and records BotStopped, then the outbox stops. */
+  /** Drains: the actor finishes its input in hand (its calls included) and records BotStopped. */
   readonly stop: (reason?: string) => Promise<void>
 }
 
@@ -40,7 +38,7 @@ export interface RunBotOptions {
   readonly polling?: { readonly offsets: OffsetStore; readonly timeoutS?: number; readonly allowedUpdates?: ReadonlyArray<string> }
 }
 
-export const UNAUTHORIZED_REASON = "Telegram refused the bot's token (401): revoked or replaced; register the new token to restart"
+export { UNAUTHORIZED_REASON }
 
 export class LeaseBusy extends Error {
   constructor(readonly botId: string) {
@@ -52,31 +50,10 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
   const lease = await Effect.runPromise(o.deps.log.acquireLease(o.botId, o.nodeId, o.leaseTtlMs ?? 60_000))
   if (!lease) throw new LeaseBusy(o.botId)
   const api = makeBotApi(o.token, { apiRoot: o.apiRoot })
-  const outbox = await startOutboxRunner({
-    log: o.deps.log,
-    botId: o.botId,
-    fence: lease.fence,
-    sender: o.sender,
-    call: api.call,
-    // woken by the actor's appends (below); the idle read only catches appends from elsewhere
-    idlePollMs: 1000,
-    ...(o.onError ? { onError: o.onError } : {}),
-    // a revoked token stops the bot with a clear reason (BotStopped), not a loop of failures
-    onUnauthorized: () => {
-      if (!finished) void actorRef?.send({ _tag: "Stop", reason: UNAUTHORIZED_REASON }).catch(() => undefined)
-    }
-  })
-  let actorRef: BotActor | null = null
-  // the actor's log, telling the outbox the moment an append with intents succeeded
-  const log = {
-    ...o.deps.log,
-    append: (req: Parameters<typeof o.deps.log.append>[0]) =>
-      o.deps.log.append(req).pipe(
-        Effect.tap(() => Effect.sync(() => (req.events.some((e) => e.data._tag === "BotApiCallIntended") ? outbox.wake() : undefined)))
-      )
-  }
-  const actor = new BotActor({ ...o.deps, log }, { botId: o.botId, nodeId: o.nodeId, fence: lease.fence, idleWaitMs: 500 })
-  actorRef = actor
+  // the actor sends its own calls: intent recorded, then sent through the sender, then the outcome
+  const executeCall: CallExecutor = (botId, _state, intent) =>
+    executeIntent(intent, { botKey: botId, sender: o.sender, call: api.call, now: () => new Date().toISOString() })
+  const actor = new BotActor({ ...o.deps, executeCall }, { botId: o.botId, nodeId: o.nodeId, fence: lease.fence, idleWaitMs: 500 })
   if (o.webhook) {
     await Effect.runPromise(registerWebhook(api, { publicUrl: o.webhook.publicUrl, botId: o.botId, secret: o.webhook.secret, ...(o.webhook.allowedUpdates ? { allowedUpdates: o.webhook.allowedUpdates } : {}) }))
   }
@@ -104,14 +81,12 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
   return {
     botId: o.botId,
     fence: lease.fence,
-    outbox,
     done,
     stop: async (reason = "stop requested") => {
       // an actor that already stopped takes no more commands: do not wait on one
       if (poller) await Effect.runPromise(Fiber.interrupt(poller))
       if (!finished) await Promise.race([actor.send({ _tag: "Stop", reason }).catch(() => undefined), done.catch(() => undefined)])
       await done.catch(() => undefined)
-      await outbox.stop()
       await Effect.runPromise(Effect.ignore(o.deps.log.releaseLease(lease)))
     }
   }

@@ -1,6 +1,6 @@
 /**
  * Telegram's sending limits as token buckets, pure: time comes in as an argument, so the same
- * limiter drives the outbox sender (wait before sending) and the sandbox (answer 429), and unit
+ * limiter drives the sender (wait before sending) and the sandbox (answer 429), and unit
  * tests can run hours of traffic in microseconds.
  */
 

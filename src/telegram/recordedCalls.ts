@@ -2,15 +2,13 @@ import type { DomainEvent, EventOf } from "../events/schema/catalogue.js"
 import type { CallFn, Sender } from "./sender.js"
 
 /**
- * Recorded Bot API calls. A bot's handler never calls Telegram itself: it records the intent
- * (`BotApiCallIntended`, appended with the update that caused it), then the actor hands each new
- * intent to `executeIntent`, which sends it through the outbox sender and returns the result
- * events to append (`BotApiCallSucceeded` / `BotApiCallFailed`, plus `ReplySent` or
- * `UserBlockedBot`). Hence:
- * - a crash between the intent and its result leaves the intent pending in the bot's state; on
- *   resume `abandonPendingCalls` records `BotApiCallOutcomeUnknown` for it: never re-sent,
- *   because Telegram may have acted;
- * - a replay folds the recorded events and calls nothing: only a live actor executes intents.
+ * Recorded Bot API calls. A bot's handler never calls Telegram itself: its call ends the current
+ * decision with the intent (`BotApiCallIntended`), which the actor appends, then hands to
+ * `executeIntent`: sent through the sender (limits, 429s, no duplicating retries), it returns the
+ * events recording how it ended (`BotApiCallSucceeded` / `BotApiCallFailed`, plus `ReplySent` or
+ * `UserBlockedBot`, or `BotApiCallOutcomeUnknown` when Telegram may or may not have acted). The
+ * actor appends those with the update's next decision, in which the handler's call resolves with
+ * the recorded result. A replay folds the recorded results and calls nothing.
  */
 
 export type Intent = EventOf<"BotApiCallIntended">
@@ -71,22 +69,3 @@ export const executeIntent = async (intent: Intent, ctx: ExecuteContext): Promis
       return [{ _tag: "BotApiCallOutcomeUnknown", callId: intent.callId, reason: outcome.reason }]
   }
 }
-
-/**
- * Executes a batch of intents (those an append just recorded). Intents to the same chat keep
- * their order (the sender's lanes); results come back in intent order.
- */
-export const executeIntents = (intents: ReadonlyArray<Intent>, ctx: ExecuteContext): Promise<ReadonlyArray<DomainEvent>> =>
-  Promise.all(intents.map((i) => executeIntent(i, ctx))).then((rs) => rs.flat())
-
-/** The intents among freshly decided events. */
-export const intentsIn = (events: ReadonlyArray<DomainEvent>): ReadonlyArray<Intent> =>
-  events.filter((e): e is Intent => e._tag === "BotApiCallIntended")
-
-/**
- * On resume: every call whose intent is recorded and whose outcome is not gets an explicit
- * `BotApiCallOutcomeUnknown`. It is NOT sent again: whether Telegram acted before the crash is
- * unknowable, and a duplicate message is worse than a visibly missing one.
- */
-export const abandonPendingCalls = (pendingCalls: ReadonlyMap<string, string>, reason = "the node stopped between the call's intent and its result"): ReadonlyArray<DomainEvent> =>
-  [...pendingCalls.keys()].map((callId) => ({ _tag: "BotApiCallOutcomeUnknown" as const, callId, reason }))

@@ -5,7 +5,7 @@ import { TokenBuckets, bucketsFor, defaultSendLimits, isSendingMethod, limitOfKe
 import type { SendLimits } from "./limits.pure.js"
 
 /**
- * The outbox sender: every Bot API call a bot makes goes through it. It keeps Telegram's limits
+ * The sender: every Bot API call a bot makes goes through it. It keeps Telegram's limits
  * (waiting rather than being refused), keeps each chat's messages in order, rides out 429s, and
  * retries 5xx/network failures only for methods that cannot duplicate a message.
  *

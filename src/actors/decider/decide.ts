@@ -1,9 +1,9 @@
 import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import type { BotInput, InputOf } from "./input.js"
-import { absurd, evolve, initialState, isRecentUpdate } from "./state.js"
+import { absurd, evolve, initialState, isRecentUpdate, updateIdOfCall } from "./state.js"
 import type { BotState } from "./state.js"
-import { updateIdOf } from "./updateHandler.js"
+import { RecordedCallFailed, RecordedCallMismatch, RecordedCallUnknown, updateIdOf } from "./updateHandler.js"
 import type { TelegramUpdate, UpdateHandler } from "./updateHandler.js"
 
 export type MaybePromise<A> = A | PromiseLike<A>
@@ -27,6 +27,81 @@ export class InputRejected extends Data.TaggedError("InputRejected")<{
 
 const isPlainObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v)
 
+/** Why an intent without outcome is closed when its update is decided again. */
+export const RESUMED_REASON = "the actor stopped between sending the call and recording its result"
+
+const jsonCopy = (v: unknown): unknown => (v === undefined ? null : JSON.parse(JSON.stringify(v)))
+
+/**
+ * An update whose handler calls the Bot API is decided in steps. Each step re-runs the handler
+ * from the start against the results recorded so far (deterministic, like a workflow replay):
+ * calls with a recorded outcome resolve with it, and the first call without one ends the step
+ * with that call's `BotApiCallIntended` (the handler is left pending and dropped). The actor
+ * appends the intent, sends it, records the outcome, and decides again. The last step, where
+ * every call is answered, records `UpdateReceived` and the handler's events.
+ */
+const runHandler = (
+  handlerFor: (state: BotState) => UpdateHandler,
+  input: InputOf<"HandleUpdate">,
+  updateId: number,
+  state0: BotState
+): MaybePromise<ReadonlyArray<DomainEvent>> => {
+  // intents left without outcome: a crash after sending; the outcome is unknowable, so recorded as unknown and never re-sent
+  const unknown = unknownOutcomes(state0, updateId)
+  const state = unknown.reduce(evolve, state0)
+  const recorded = state.openCalls.get(updateId) ?? []
+  let n = 0
+  let intent: DomainEvent | null = null
+  let suspend!: (i: DomainEvent) => void
+  const suspended = new Promise<DomainEvent>((resolve) => (suspend = resolve))
+  const call = (method: string, params: Readonly<Record<string, unknown>> = {}): Promise<unknown> => {
+    const callId = `${updateId}:${n}`
+    const rec = recorded[n++]
+    if (rec) {
+      if (rec.method !== method) return Promise.reject(new RecordedCallMismatch({ callId, recorded: rec.method, called: method }))
+      const o = rec.outcome!
+      switch (o._tag) {
+        case "Succeeded":
+          return Promise.resolve(jsonCopy(o.result))
+        case "Failed":
+          return Promise.reject(new RecordedCallFailed({ callId, method, errorCode: o.errorCode, description: o.description, retryAfter: o.retryAfter }))
+        case "Unknown":
+          return Promise.reject(new RecordedCallUnknown({ callId, method, reason: o.reason }))
+      }
+    }
+    if (intent === null) {
+      intent = { _tag: "BotApiCallIntended", callId, method, params: jsonCopy(params), awaited: true }
+      suspend(intent)
+    }
+    return new Promise<never>(() => undefined)
+  }
+  const received: DomainEvent = { _tag: "UpdateReceived", inboxId: input.inboxId, updateId, update: input.update, receivedAt: input.at }
+  const finish = (caused: ReadonlyArray<DomainEvent>): ReadonlyArray<DomainEvent> =>
+    intent !== null ? [...unknown, intent] : [...unknown, received, ...caused]
+  const caused = handlerFor(state).handle({ state, update: input.update as TelegramUpdate, updateId, inboxId: input.inboxId, at: input.at, call })
+  // stay synchronous when the handler is: most updates never touch a promise
+  if (!isThenable(caused)) return finish(caused)
+  return Promise.race([Promise.resolve(caused).then(finish), suspended.then(() => finish([]))])
+}
+
+const unknownOutcomes = (state: BotState, updateId: number): DomainEvent[] =>
+  (state.openCalls.get(updateId) ?? [])
+    .filter((c) => c.outcome === null)
+    .map((c) => ({ _tag: "BotApiCallOutcomeUnknown", callId: c.callId, reason: RESUMED_REASON }))
+
+/**
+ * Intents without outcome that no update will decide again (streams written before handlers
+ * awaited their calls): closed as unknown when the bot starts, never re-sent.
+ */
+const abandonedCalls = (state: BotState): DomainEvent[] => {
+  const out: DomainEvent[] = []
+  state.pendingCalls.forEach((_, callId) => {
+    const updateId = updateIdOfCall(callId)
+    if (updateId === null || !state.openCalls.has(updateId)) out.push({ _tag: "BotApiCallOutcomeUnknown", callId, reason: RESUMED_REASON })
+  })
+  return out.sort((a, b) => ((a as { callId: string }).callId < (b as { callId: string }).callId ? -1 : 1))
+}
+
 const handleUpdate = (
   handlerFor: (state: BotState) => UpdateHandler,
   input: InputOf<"HandleUpdate">,
@@ -42,16 +117,7 @@ const handleUpdate = (
   if (state.status === "removed") {
     return [{ _tag: "UpdateFailed", inboxId: input.inboxId, updateId, reason: "the bot is removed" }]
   }
-  const received: DomainEvent = { _tag: "UpdateReceived", inboxId: input.inboxId, updateId, update: input.update, receivedAt: input.at }
-  const caused = handlerFor(state).handle({
-    state,
-    update: input.update as TelegramUpdate,
-    updateId,
-    inboxId: input.inboxId,
-    at: input.at
-  })
-  // stay synchronous when the handler is: most updates never touch a promise
-  return isThenable(caused) ? Promise.resolve(caused).then((es) => [received, ...es]) : [received, ...caused]
+  return runHandler(handlerFor, input, updateId, state)
 }
 
 const isThenable = <A>(v: MaybePromise<A>): v is PromiseLike<A> => typeof (v as { then?: unknown })?.then === "function"
@@ -68,8 +134,10 @@ export const makeBotDecider = (handlerFor: (state: BotState) => UpdateHandler): 
     switch (input._tag) {
       case "HandleUpdate":
         return handleUpdate(handlerFor, input, state)
-      case "FailUpdate":
-        return [{ _tag: "UpdateFailed", inboxId: input.inboxId, updateId: updateIdOf(input.update) ?? -1, reason: input.reason }]
+      case "FailUpdate": {
+        const updateId = updateIdOf(input.update) ?? -1
+        return [...unknownOutcomes(state, updateId), { _tag: "UpdateFailed", inboxId: input.inboxId, updateId, reason: input.reason }]
+      }
       case "Register":
         if (state.status !== "unregistered") throw new InputRejected({ input: input._tag, reason: "the bot is already registered" })
         return [
@@ -89,8 +157,8 @@ export const makeBotDecider = (handlerFor: (state: BotState) => UpdateHandler): 
         return [{ _tag: "BotConfigChanged", patch: input.patch }]
       case "Start":
         if (state.status === "removed") throw new InputRejected({ input: input._tag, reason: "the bot is removed" })
-        if (state.status === "running" && state.node?.nodeId === input.nodeId && state.node.fence === input.fence) return []
-        return [{ _tag: "BotStarted", nodeId: input.nodeId, fence: input.fence }]
+        if (state.status === "running" && state.node?.nodeId === input.nodeId && state.node.fence === input.fence) return abandonedCalls(state)
+        return [{ _tag: "BotStarted", nodeId: input.nodeId, fence: input.fence }, ...abandonedCalls(state)]
       case "Stop":
         return state.status === "running" ? [{ _tag: "BotStopped", nodeId: input.nodeId, reason: input.reason }] : []
       case "RecordCrash":

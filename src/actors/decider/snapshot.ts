@@ -1,14 +1,14 @@
 import { Either, Schema } from "effect"
 import type { Json, JsonObject } from "./mergePatch.js"
 import { PersistentMap } from "./persistentMap.js"
-import type { BotState, KnownUser } from "./state.js"
+import type { BotState, KnownUser, OpenCall } from "./state.js"
 
 /**
  * Version of the snapshot layout. Bump it whenever BotState or evolve changes meaning: snapshots
  * of another version are ignored and the state is rebuilt from events, so a schema change never
  * breaks a bot (it only makes its next activation slower).
  */
-export const SNAPSHOT_SCHEMA_VERSION = 1
+export const SNAPSHOT_SCHEMA_VERSION = 2
 
 const Optional = Schema.optional(Schema.String)
 const StateJson = Schema.Struct({
@@ -40,6 +40,24 @@ const StateJson = Schema.Struct({
     )
   ),
   pendingCalls: Schema.Array(Schema.Tuple(Schema.String, Schema.String)),
+  openCalls: Schema.Array(
+    Schema.Tuple(
+      Schema.Number,
+      Schema.Array(
+        Schema.Struct({
+          callId: Schema.String,
+          method: Schema.String,
+          outcome: Schema.NullOr(
+            Schema.Union(
+              Schema.TaggedStruct("Succeeded", { result: Schema.Unknown }),
+              Schema.TaggedStruct("Failed", { errorCode: Schema.Number, description: Schema.String, retryAfter: Schema.optional(Schema.Number) }),
+              Schema.TaggedStruct("Unknown", { reason: Schema.String })
+            )
+          )
+        })
+      )
+    )
+  ),
   node: Schema.NullOr(Schema.Struct({ nodeId: Schema.String, fence: Schema.Number })),
   crashes: Schema.Number,
   lastError: Schema.NullOr(Schema.String)
@@ -52,7 +70,8 @@ export const encodeState = (s: BotState): JsonObject =>
     // sorted: a hash map's order is not insertion order, and printed states should read the same each time
     recentUpdates: [...s.recentUpdates].sort((a, b) => a[0] - b[0]),
     users: [...s.users].sort((a, b) => a[0] - b[0]),
-    pendingCalls: [...s.pendingCalls].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    pendingCalls: [...s.pendingCalls].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+    openCalls: [...s.openCalls].sort((a, b) => a[0] - b[0])
   }) as unknown as JsonObject
 
 // built once: activation decodes a snapshot per bot, and building the parser cost more than parsing
@@ -70,6 +89,7 @@ export const decodeState = (schemaVersion: number, json: unknown): BotState | nu
     sessions: s.sessions as Record<string, Json>,
     recentUpdates: PersistentMap.from(s.recentUpdates),
     users: PersistentMap.from(s.users as ReadonlyArray<readonly [number, KnownUser]>),
-    pendingCalls: PersistentMap.from(s.pendingCalls)
+    pendingCalls: PersistentMap.from(s.pendingCalls),
+    openCalls: PersistentMap.from(s.openCalls as ReadonlyArray<readonly [number, ReadonlyArray<OpenCall>]>)
   }
 }

@@ -16,6 +16,34 @@ export interface KnownUser {
   readonly blocked: boolean
 }
 
+/** How a recorded call ended; null while its outcome is not recorded. */
+export type CallOutcome =
+  | { readonly _tag: "Succeeded"; readonly result: Json }
+  | { readonly _tag: "Failed"; readonly errorCode: number; readonly description: string; readonly retryAfter?: number | undefined }
+  | { readonly _tag: "Unknown"; readonly reason: string }
+
+export interface OpenCall {
+  readonly callId: string
+  readonly method: string
+  readonly outcome: CallOutcome | null
+}
+
+/** The update a call id belongs to (`<update_id>:<n>`), or null for a call id of another shape. */
+export const updateIdOfCall = (callId: string): number | null => {
+  const m = /^(-?\d+):\d+$/.exec(callId)
+  return m ? Number(m[1]) : null
+}
+
+const withOutcome = (state: BotState, callId: string, outcome: CallOutcome): BotState => {
+  const updateId = updateIdOfCall(callId)
+  const open = updateId === null ? undefined : state.openCalls.get(updateId)
+  const pendingCalls = state.pendingCalls.without(callId)
+  if (!open || !open.some((c) => c.callId === callId)) return { ...state, pendingCalls }
+  return { ...state, pendingCalls, openCalls: state.openCalls.with(updateId!, open.map((c) => (c.callId === callId ? { ...c, outcome } : c))) }
+}
+
+const closeCalls = (open: PersistentMap<number, ReadonlyArray<OpenCall>>, updateId: number) => (open.has(updateId) ? open.without(updateId) : open)
+
 /**
  * A bot's state: the fold of its events, nothing else. Immutable: `evolve` returns a new state
  * sharing what did not change.
@@ -40,6 +68,12 @@ export interface BotState {
   readonly users: PersistentMap<number, KnownUser>
   /** Bot API calls whose intent is recorded and whose outcome is not (callId → method). */
   readonly pendingCalls: PersistentMap<string, string>
+  /**
+   * The recorded calls of updates being handled (update_id → calls in call order): an update whose
+   * handler awaits a Bot API result is decided again once the result is recorded, and its handler
+   * gets the recorded results back. Cleared when the update's handling is recorded.
+   */
+  readonly openCalls: PersistentMap<number, ReadonlyArray<OpenCall>>
   readonly node: { readonly nodeId: string; readonly fence: number } | null
   readonly crashes: number
   readonly lastError: string | null
@@ -67,6 +101,7 @@ export const initialState: BotState = {
   sessions: {},
   users: PersistentMap.empty(),
   pendingCalls: PersistentMap.empty(),
+  openCalls: PersistentMap.empty(),
   node: null,
   crashes: 0,
   lastError: null
@@ -129,18 +164,32 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
         ...state,
         inboxCursor: event.inboxId,
         recentUpdates: remember(state.recentUpdates, event.updateId, event.receivedAt),
-        updatesHandled: state.updatesHandled + 1
+        updatesHandled: state.updatesHandled + 1,
+        openCalls: closeCalls(state.openCalls, event.updateId)
       }
     case "UpdateDuplicateDropped":
       return { ...state, inboxCursor: event.inboxId, duplicatesDropped: state.duplicatesDropped + 1 }
     case "UpdateFailed":
-      return { ...state, inboxCursor: event.inboxId, updatesFailed: state.updatesFailed + 1 }
-    case "BotApiCallIntended":
-      return { ...state, pendingCalls: state.pendingCalls.with(event.callId, event.method) }
+      return { ...state, inboxCursor: event.inboxId, updatesFailed: state.updatesFailed + 1, openCalls: closeCalls(state.openCalls, event.updateId) }
+    case "BotApiCallIntended": {
+      const pendingCalls = state.pendingCalls.with(event.callId, event.method)
+      const updateId = updateIdOfCall(event.callId)
+      // an intent recorded with its update already complete (streams written before handlers awaited their calls) opens nothing
+      if (updateId === null || event.awaited !== true) return { ...state, pendingCalls }
+      const calls = [...(state.openCalls.get(updateId) ?? []), { callId: event.callId, method: event.method, outcome: null }]
+      return { ...state, pendingCalls, openCalls: state.openCalls.with(updateId, calls) }
+    }
     case "BotApiCallSucceeded":
+      return withOutcome(state, event.callId, { _tag: "Succeeded", result: (event.result ?? null) as Json })
     case "BotApiCallFailed":
+      return withOutcome(state, event.callId, {
+        _tag: "Failed",
+        errorCode: event.errorCode,
+        description: event.description,
+        ...(event.retryAfter !== undefined ? { retryAfter: event.retryAfter } : {})
+      })
     case "BotApiCallOutcomeUnknown":
-      return { ...state, pendingCalls: state.pendingCalls.without(event.callId) }
+      return withOutcome(state, event.callId, { _tag: "Unknown", reason: event.reason })
     case "UserSeen": {
       const before = state.users.get(event.userId)
       const users = state.users.with(event.userId, {

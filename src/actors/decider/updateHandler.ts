@@ -1,3 +1,4 @@
+import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import type { BotState } from "./state.js"
 
@@ -28,6 +29,49 @@ export interface UpdateContext {
   readonly inboxId: string
   /** When the update was received, recorded at the edge: the only clock a handler may read. */
   readonly at: string
+  /**
+   * Calls the Bot API and resolves with Telegram's result. The call's intent is recorded before it
+   * is sent and its outcome after; the update is then decided again and this call resolves with
+   * the recorded result (so does a replay, which sends nothing). Rejects with `RecordedCallFailed`
+   * when Telegram refused it, and with `RecordedCallUnknown` when a crash between sending and
+   * recording left its outcome unknown (it is never sent again).
+   */
+  readonly call: (method: string, params?: Readonly<Record<string, unknown>>) => Promise<unknown>
+}
+
+/** Telegram refused a handler's call (recorded as BotApiCallFailed). */
+export class RecordedCallFailed extends Data.TaggedError("RecordedCallFailed")<{
+  readonly callId: string
+  readonly method: string
+  readonly errorCode: number
+  readonly description: string
+  readonly retryAfter?: number | undefined
+}> {
+  override get message() {
+    return `${this.method} failed: ${this.errorCode} ${this.description}`
+  }
+}
+
+/** Whether Telegram acted on a handler's call is unknown (recorded as BotApiCallOutcomeUnknown; never re-sent). */
+export class RecordedCallUnknown extends Data.TaggedError("RecordedCallUnknown")<{
+  readonly callId: string
+  readonly method: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.method}: outcome unknown (${this.reason}); it is not sent again`
+  }
+}
+
+/** The handler, resumed after a crash or a deploy, made a different call than the one recorded at this position. */
+export class RecordedCallMismatch extends Data.TaggedError("RecordedCallMismatch")<{
+  readonly callId: string
+  readonly recorded: string
+  readonly called: string
+}> {
+  override get message() {
+    return `call ${this.callId} was recorded as ${this.recorded} but the handler now calls ${this.called}`
+  }
 }
 
 /**

@@ -3,15 +3,15 @@ import { encodeState } from "../../actors/decider/snapshot.js"
 import { evolve, initialState } from "../../actors/decider/state.js"
 import type { BotState } from "../../actors/decider/state.js"
 import type { UpdateHandler } from "../../actors/decider/updateHandler.js"
-import type { DomainEvent } from "../../events/schema/catalogue.js"
+import type { DomainEvent, EventOf } from "../../events/schema/catalogue.js"
 import type { RecordedEvent } from "../../events/schema/envelope.js"
 import { jsonDiff, sameJson } from "./diff.pure.js"
 
 /*
  * Replay: the bot's recorded inputs re-run through the CURRENT code, with recorded time (each
- * update's receive time) and no network (handlers only record Bot API intents; results are
- * recorded events, folded like any other), writing nothing. Each decision is compared with what
- * was recorded in the same append; the state carried forward is the RECORDED one, so one
+ * update's receive time) and no network (a handler's Bot API call gets its recorded result back:
+ * results are recorded events, folded like any other), writing nothing. Each decision step is
+ * compared with what was recorded; the state carried forward is the RECORDED one, so one
  * divergence does not cascade into every later input.
  */
 
@@ -39,20 +39,34 @@ export interface ReplayReport {
 }
 
 /**
- * The events of the recorded append that starts at `start`. An append is one decision; its events
- * share correlation id, time and actor (the actor writes them so), and a new input starts a new one.
+ * The events the actor recorded for one inbox entry, contiguous in the stream: they share the
+ * correlation id `inbox:<entry id>`. A handler that calls the Bot API is decided in steps (see
+ * decide.ts), so a segment reads: [decided step ending in an intent] [the call's outcome, recorded
+ * as it happened] [next decided step] ... A crash in the middle splits an entry into two segments.
  */
-const appendGroup = (events: ReadonlyArray<RecordedEvent>, start: number): ReadonlyArray<RecordedEvent> => {
-  const head = events[start]!
+const segmentAt = (events: ReadonlyArray<RecordedEvent>, start: number): ReadonlyArray<RecordedEvent> => {
+  const id = events[start]!.correlationId
   let end = start + 1
-  while (
-    end < events.length &&
-    events[end]!.correlationId === head.correlationId &&
-    events[end]!.occurredAt === head.occurredAt &&
-    events[end]!.actor === head.actor &&
-    events[end]!.type !== "UpdateReceived"
-  ) end++
+  while (end < events.length && events[end]!.correlationId === id) end++
   return events.slice(start, end)
+}
+
+/** The update an entry's segment handled: its UpdateReceived, here or in a later segment of the same entry. */
+const updateOf = (events: ReadonlyArray<RecordedEvent>, start: number): EventOf<"UpdateReceived"> | null => {
+  const id = events[start]!.correlationId
+  for (let i = start; i < events.length; i++) {
+    const d = events[i]!.data
+    if (events[i]!.correlationId !== id) continue
+    if (d._tag === "UpdateReceived") return d
+    if (d._tag === "UpdateFailed") return null
+  }
+  return null
+}
+
+const isOutcomeOf = (e: RecordedEvent, callId: string) => {
+  const d = e.data
+  if (d._tag === "BotApiCallSucceeded" || d._tag === "BotApiCallFailed" || d._tag === "BotApiCallOutcomeUnknown") return d.callId === callId
+  return e.actor === "system" && (d._tag === "ReplySent" || d._tag === "UserBlockedBot")
 }
 
 const kindOf = (a: DomainEvent | undefined, b: DomainEvent | undefined): DivergenceKind =>
@@ -90,45 +104,68 @@ export const replayEvents = async (
   let i = 0
   while (i < events.length && divergences.length < maxDivergences) {
     const e = events[i]!
-    if (e.data._tag !== "UpdateReceived" || e.version < from || e.version > to) {
+    const update = e.correlationId.startsWith("inbox:") && e.version >= from && e.version <= to ? updateOf(events, i) : null
+    if (update === null) {
       state = evolve(state, e.data)
       i++
       continue
     }
-    const recorded = appendGroup(events, i).map((r) => r.data)
+    const segment = segmentAt(events, i)
     inputs++
-    let produced: ReadonlyArray<DomainEvent> | undefined
-    try {
-      produced = await decider.decide({ _tag: "HandleUpdate", inboxId: e.data.inboxId, update: e.data.update, at: e.data.receivedAt }, state)
-    } catch (err) {
-      divergences.push({
-        version: e.version,
-        inputVersion: e.version,
-        kind: "error",
-        summary: `the current code throws on this input: ${err instanceof Error ? err.message : String(err)}`,
-        diff: []
-      })
-    }
-    if (produced) {
-      const length = Math.max(produced.length, recorded.length)
-      let k = 0
-      while (k < length && sameJson(recorded[k], produced[k])) k++
-      if (k < length) {
+    let pos = 0
+    // each step: decide again from the recorded state, compare with the recorded step, then fold
+    // the call's recorded outcome (an input from Telegram, not a decision) and go on
+    while (pos < segment.length) {
+      let stepEnd = pos
+      while (stepEnd < segment.length && segment[stepEnd]!.data._tag !== "BotApiCallIntended") stepEnd++
+      stepEnd = Math.min(stepEnd + 1, segment.length)
+      const recorded = segment.slice(pos, stepEnd).map((r) => r.data)
+      const at = segment[pos]!.version
+      let produced: ReadonlyArray<DomainEvent> | undefined
+      try {
+        produced = await decider.decide({ _tag: "HandleUpdate", inboxId: update.inboxId, update: update.update, at: update.receivedAt }, state)
+      } catch (err) {
         divergences.push({
-          version: e.version + k,
+          version: at,
           inputVersion: e.version,
-          kind: kindOf(recorded[k], produced[k]),
-          summary: describeDifference(recorded[k], produced[k], recorded.length, produced.length),
-          diff: jsonDiff(recorded[k], produced[k])
+          kind: "error",
+          summary: `the current code throws on this input: ${err instanceof Error ? err.message : String(err)}`,
+          diff: []
         })
-        const stateDiff = jsonDiff(encodeState(fold(state, recorded)), encodeState(fold(state, produced)))
-        if (stateDiff.length > 0) {
-          divergences.push({ version: e.version + k, inputVersion: e.version, kind: "state", summary: "the state after this input differs", diff: stateDiff })
+      }
+      let diverged = produced === undefined
+      if (produced) {
+        const length = Math.max(produced.length, recorded.length)
+        let k = 0
+        while (k < length && sameJson(recorded[k], produced[k])) k++
+        if (k < length) {
+          diverged = true
+          divergences.push({
+            version: at + k,
+            inputVersion: e.version,
+            kind: kindOf(recorded[k], produced[k]),
+            summary: describeDifference(recorded[k], produced[k], recorded.length, produced.length),
+            diff: jsonDiff(recorded[k], produced[k])
+          })
+          const stateDiff = jsonDiff(encodeState(fold(state, recorded)), encodeState(fold(state, produced)))
+          if (stateDiff.length > 0) {
+            divergences.push({ version: at + k, inputVersion: e.version, kind: "state", summary: "the state after this input differs", diff: stateDiff })
+          }
         }
       }
+      state = fold(state, recorded)
+      pos = stepEnd
+      const last = recorded[recorded.length - 1]
+      if (last?._tag === "BotApiCallIntended") {
+        while (pos < segment.length && isOutcomeOf(segment[pos]!, last.callId)) state = evolve(state, segment[pos++]!.data)
+      }
+      if (diverged) {
+        // later steps would only repeat the same difference: fold the rest as recorded
+        state = fold(state, segment.slice(pos).map((r) => r.data))
+        break
+      }
     }
-    state = fold(state, recorded)
-    i += recorded.length
+    i += segment.length
   }
   return {
     botId,

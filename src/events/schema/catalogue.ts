@@ -57,9 +57,15 @@ export const UpdateFailed = Schema.TaggedStruct("UpdateFailed", {
 })
 
 export const BotApiCallIntended = Schema.TaggedStruct("BotApiCallIntended", {
+  /** `<update_id>:<n>`: the n-th call the handler made for that update. */
   callId: Schema.String,
   method: Schema.String,
-  params: Json
+  params: Json,
+  /**
+   * true: the handler awaits the result, so the update is decided again once it is recorded (its
+   * handling is recorded after its calls). Absent in streams written before handlers awaited calls.
+   */
+  awaited: Schema.optional(Schema.Boolean)
 })
 export const BotApiCallSucceeded = Schema.TaggedStruct("BotApiCallSucceeded", {
   callId: Schema.String,

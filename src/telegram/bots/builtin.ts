@@ -1,4 +1,5 @@
 import { Composer } from "telegraf"
+import { RecordedCallUnknown } from "../../actors/decider/updateHandler.js"
 import type { BotContext } from "./telegrafHandler.js"
 import { applyPersonality, greetingFor, parseBuiltinConfig } from "./personality.pure.js"
 import type { BuiltinConfig } from "./personality.pure.js"
@@ -12,7 +13,12 @@ import type { BuiltinConfig } from "./personality.pure.js"
 export const builtinComposer = (raw: unknown): Composer<BotContext> => {
   const config: BuiltinConfig = parseBuiltinConfig(raw)
   const bot = new Composer<BotContext>()
-  const say = (ctx: BotContext, text: string) => ctx.reply(applyPersonality(config.personality, text))
+  // a reply whose delivery a crash left unknown is not sent again (it may have arrived): go on
+  const say = (ctx: BotContext, text: string) =>
+    ctx.reply(applyPersonality(config.personality, text)).catch((e: unknown) => {
+      if (e instanceof RecordedCallUnknown) return undefined
+      throw e
+    })
 
   bot.start((ctx) => {
     const known = ctx.from ? ctx.botState.users.get(ctx.from.id) : undefined

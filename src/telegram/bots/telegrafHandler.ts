@@ -1,6 +1,7 @@
 import { Context, Telegram, TelegramError } from "telegraf"
 import type { Composer } from "telegraf"
 import type { Update, UserFromGetMe } from "telegraf/types"
+import { RecordedCallFailed } from "../../actors/decider/updateHandler.js"
 import type { UpdateContext, UpdateHandler } from "../../actors/decider/updateHandler.js"
 import type { BotState } from "../../actors/decider/state.js"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
@@ -9,11 +10,11 @@ import { diffMergePatch, jsonClone } from "./sessionPatch.pure.js"
 /**
  * Runs telegraf `Composer` middleware as a bot's decide step for one update.
  *
- * - `ctx.telegram` never reaches the network: each call becomes a `BotApiCallIntended` event
- *   (call id `<update_id>:<n>`, deterministic), appended with the update, then sent by the
- *   outbox (recordedCalls.ts). The handler gets a provisional answer at once: `true`, or for a
- *   send the message as it will look, with `message_id: 0` (the real one is recorded in
- *   `BotApiCallSucceeded` / `ReplySent`).
+ * - `ctx.telegram` goes through the actor's recorded calls (`UpdateContext.call`): each call's
+ *   intent is recorded (call id `<update_id>:<n>`, deterministic) before the actor sends it, and
+ *   its outcome after; the handler awaits Telegram's real result (a sent message with its real
+ *   `message_id`). A refusal reaches it as telegraf's `TelegramError` (code, description,
+ *   retry_after); a call whose outcome a crash left unknown as `RecordedCallUnknown`.
  * - Chats whose user blocked the bot get a telegraf `TelegramError` 403 without any call: a
  *   blocked user is never messaged again.
  * - `ctx.session` is the bot state's session for the key `<from.id>:<chat.id>` (telegraf's
@@ -42,22 +43,6 @@ const sessionKeyOf = (update: Update): string | undefined => {
     if (fromId !== undefined && chatId !== undefined) return `${fromId}:${chatId}`
   }
   return undefined
-}
-
-const provisionalResult = (method: string, payload: Record<string, unknown>, botInfo: UserFromGetMe, at: string, update: Update): unknown => {
-  if (method === "sendMessage") {
-    const chatId = payload["chat_id"]
-    const chat = (update as { message?: { chat?: { id?: unknown } } }).message?.chat
-    return {
-      message_id: 0,
-      date: Math.floor(Date.parse(at) / 1000),
-      chat: chat && chat.id === chatId ? chat : { id: chatId, type: typeof chatId === "number" && chatId < 0 ? "supergroup" : "private" },
-      from: { id: botInfo.id, is_bot: true, first_name: botInfo.first_name, username: botInfo.username },
-      text: payload["text"],
-      provisional: true
-    }
-  }
-  return true
 }
 
 const botInfoOf = (state: BotState): UserFromGetMe => {
@@ -125,7 +110,6 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
       const update = uctx.update as unknown as Update
       const botInfo = botInfoOf(uctx.state)
       const events: DomainEvent[] = memoryEvents(uctx)
-      let n = 0
       // a throwaway client: the token is never needed because nothing is sent from here
       const telegram = new Telegram("recorded", { apiRoot: "http://recorded.invalid" })
       telegram.callApi = (async (method: string, payload: Record<string, unknown> = {}) => {
@@ -133,9 +117,19 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
         if (typeof chatId === "number" && chatId > 0 && uctx.state.users.get(chatId)?.blocked) {
           throw new TelegramError({ error_code: 403, description: "Forbidden: bot was blocked by the user" }, BLOCKED)
         }
-        const params = jsonClone(payload)
-        events.push({ _tag: "BotApiCallIntended", callId: `${uctx.updateId}:${n++}`, method, params })
-        return provisionalResult(method, params, botInfo, uctx.at, update)
+        try {
+          return await uctx.call(method, jsonClone(payload) as Record<string, unknown>)
+        } catch (e) {
+          // telegraf code checks `instanceof TelegramError` and `.code`: give it Telegram's refusal in that shape
+          if (e instanceof RecordedCallFailed) {
+            throw new TelegramError({
+              error_code: e.errorCode,
+              description: e.description,
+              ...(e.retryAfter !== undefined ? { parameters: { retry_after: e.retryAfter } } : {})
+            })
+          }
+          throw e
+        }
       }) as Telegram["callApi"]
 
       const ctx = new Context(update, telegram, botInfo) as BotContext

@@ -11,6 +11,7 @@ import type { DomainEvent } from "../../../src/events/schema/catalogue.js"
 import { deciderSpec } from "../deciderSpec.js"
 
 const decider = makeBotDecider(() => echoHandler)
+const noCalls = () => Promise.reject(new Error("this handler makes no Bot API calls"))
 const given = deciderSpec(decider)
 const at = "2026-01-01T10:00:00.000Z"
 const registered: DomainEvent = { _tag: "BotRegistered", ownerId: "o1", name: "Echo", kind: "echo", mode: "sandbox", config: { greeting: "hi" } }
@@ -48,7 +49,7 @@ describe("bot decider", () => {
     // a lower id arriving after a higher one is new, not a duplicate
     await given([registered, received("1-0", 5, "a")])
       .when({ _tag: "HandleUpdate", inboxId: "2-0", update: text(3, "b"), at })
-      .then([received("2-0", 3, "b"), ...(await echoHandler.handle({ state: initialState, update: text(3, "b"), updateId: 3, inboxId: "2-0", at }))])
+      .then([received("2-0", 3, "b"), ...(await echoHandler.handle({ state: initialState, update: text(3, "b"), updateId: 3, inboxId: "2-0", at, call: noCalls }))])
     const dayLater = "2026-01-02T09:59:59.000Z"
     await given([registered, received("1-0", 5, "a"), received("2-0", 6, "c", dayLater)])
       .when({ _tag: "HandleUpdate", inboxId: "3-0", update: text(5, "a"), at: dayLater })
@@ -60,7 +61,7 @@ describe("bot decider", () => {
     // an id seen two days ago is new again: Telegram reuses ids after a quiet week
     await given([registered, received("1-0", 1, "a", days[0]), received("2-0", 2, "b", days[1])])
       .when({ _tag: "HandleUpdate", inboxId: "3-0", update: text(1, "again"), at: days[2] })
-      .then([received("3-0", 1, "again", days[2]), ...(await echoHandler.handle({ state: initialState, update: text(1, "again"), updateId: 1, inboxId: "3-0", at: days[2] }))])
+      .then([received("3-0", 1, "again", days[2]), ...(await echoHandler.handle({ state: initialState, update: text(1, "again"), updateId: 1, inboxId: "3-0", at: days[2], call: noCalls }))])
     // a month of one update a minute keeps only about a day of ids, never the whole history
     const start = isoToMs("2026-01-01T00:00:00Z")
     const month = Array.from({ length: 60 * 24 * 30 }, (_, i) => received(`${i + 1}-0`, i + 1, "x", new Date(start + i * 60_000).toISOString()))

@@ -4,7 +4,7 @@ import type { BotState } from "../../../src/actors/decider/state.js"
 import type { DomainEvent } from "../../../src/events/schema/catalogue.js"
 import { makeBotApi } from "../../../src/telegram/botApi.js"
 import { BotModuleRegistry } from "../../../src/telegram/bots/registry.js"
-import { executeIntents, intentsIn } from "../../../src/telegram/recordedCalls.js"
+import { executeIntent } from "../../../src/telegram/recordedCalls.js"
 import { Sender } from "../../../src/telegram/sender.js"
 import type { SenderOptions } from "../../../src/telegram/sender.js"
 
@@ -41,11 +41,16 @@ export const makeMiniActor = (args: {
     events.push(...es)
     state = fold(es, state)
   }
-  /** Handles one update fully: decide, append, send the intents, append their results. */
+  /** Handles one update fully, like the actor: decide; a call's intent is appended, sent, its outcome appended; decide again. */
   const handleNow = async (update: unknown) => {
-    const decided = await decider.decide({ _tag: "HandleUpdate", inboxId: `0-${++inbox}`, update, at: new Date().toISOString() }, state)
-    append(decided)
-    append(await executeIntents(intentsIn(decided), { botKey: args.botId, sender, call: api.call, now: () => new Date().toISOString() }))
+    const input = { _tag: "HandleUpdate" as const, inboxId: `0-${++inbox}`, update, at: new Date().toISOString() }
+    for (;;) {
+      const decided = await decider.decide(input, state)
+      append(decided)
+      const last = decided[decided.length - 1]
+      if (last?._tag !== "BotApiCallIntended") return
+      append(await executeIntent(last, { botKey: args.botId, sender, call: api.call, now: () => new Date().toISOString() }))
+    }
   }
   return {
     events,
@@ -59,12 +64,14 @@ export const makeMiniActor = (args: {
       chain = run.catch(() => undefined)
       return run
     },
-    /** Decides an update WITHOUT executing its intents: what a crash right after the append leaves. */
+    /** Decides one step of an update WITHOUT executing its intent: what a crash right after the append leaves. */
     decideOnly: async (update: unknown) => {
       const decided = await decider.decide({ _tag: "HandleUpdate", inboxId: `0-${++inbox}`, update, at: new Date().toISOString() }, state)
       append(decided)
       return decided
     },
+    /** Handles an update again (the same update, as after a restart): recorded calls answer from the events. */
+    resume: (update: unknown) => handleNow(update),
     decider
   }
 }

@@ -1,0 +1,34 @@
+import type { ActorDeps } from "../actors/actor.js"
+import { createActorDeps as createRedisActorDeps } from "../actors/redisActorDeps.js"
+import { BotModuleRegistry } from "../telegram/bots/registry.js"
+import { makeCallExecutor } from "../telegram/callExecutor.js"
+import { Sender } from "../telegram/sender.js"
+import { makeTokenVault } from "../telegram/tokenVault.js"
+
+/** What each worker thread of a node's pool is built from: plain data, cloned into the thread. */
+export interface FleetWorkerOptions {
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly partitions: number
+  /** The token vault's key, base64: the thread opens each bot's token itself, only for its Bot API client. */
+  readonly secretKey: string
+  readonly telegramApiRoot: string
+  /** The node's Bot API sandbox, if it runs one: sandbox-mode bots talk to it. */
+  readonly sandboxApiRoot: string | null
+}
+
+/**
+ * A worker thread's ports for the fleet's bots: the Redis log, inboxes and snapshots, the bot
+ * kinds (built-in and registered modules), and a Bot API port of its own: a bot lives on one
+ * thread, so that thread's sender holds the bot's rate limits.
+ */
+export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps> => {
+  const base = await createRedisActorDeps({ url: o.redisUrl, prefix: o.prefix, partitions: o.partitions })
+  const registry = new BotModuleRegistry()
+  const executeCall = makeCallExecutor({
+    vault: makeTokenVault(Buffer.from(o.secretKey, "base64")),
+    sender: new Sender(),
+    apiRootFor: (mode) => (mode === "sandbox" && o.sandboxApiRoot !== null ? o.sandboxApiRoot : o.telegramApiRoot)
+  })
+  return { ...base, handlerFor: registry.handlerFor, executeCall }
+}
