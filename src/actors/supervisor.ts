@@ -97,6 +97,8 @@ interface Entry {
   restarts: number
   lastError: string | null
   lease: Lease | null
+  /** When the lease is renewed next: one cadence across runs and restart delays, so short runs cannot starve it. */
+  renewAt: number
   handle: ActorHandle | null
   lastActiveAt: number
   /** Inbox cursor last seen; where a passivated bot's wake-up watch starts. */
@@ -165,7 +167,10 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
       Effect.gen(function* () {
         for (;;) {
           const lease = yield* o.log.acquireLease(botId, o.nodeId, ttl).pipe(Effect.orElseSucceed(() => null))
-          if (lease) return lease
+          if (lease) {
+            entry.renewAt = (yield* Clock.currentTimeMillis) + renewEvery
+            return lease
+          }
           entry.state = "waiting"
           yield* Effect.sleep(Duration.millis(ttl / 2))
         }
@@ -177,18 +182,52 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         Effect.tap(() => Effect.sync(() => (entry.lease = null)))
       )
 
-    /** Renews the lease every `renewEvery`; ends (succeeds) only when the lease is lost. */
+    /**
+     * Renews the lease every `renewEvery` (at `entry.renewAt`); ends (succeeds) only when the
+     * lease is lost. Runs while the actor runs and while a restart waits out its delay: the
+     * cadence lives on the entry, not in this loop, so runs that crash faster than `renewEvery`
+     * still renew on time.
+     */
     const keepLease = (entry: Entry) =>
       Effect.gen(function* () {
         for (;;) {
-          yield* Effect.sleep(Duration.millis(renewEvery))
-          const renewed = yield* o.log.renewLease(entry.lease!, ttl).pipe(Effect.either)
-          if (Either.isRight(renewed)) {
-            if (renewed.right === null) return { _tag: "LeaseLost", reason: "the lease was taken by another node" } as RunEnd
-            entry.lease = renewed.right
-          }
-          // an unreachable store: keep the actor; its appends fail on their own if the lease lapses
+          const now = yield* Clock.currentTimeMillis
+          if (entry.renewAt > now) yield* Effect.sleep(Duration.millis(entry.renewAt - now))
+          const lost = yield* renewLease(entry)
+          if (lost) return lost
         }
+      })
+
+    /** One renewal; LeaseLost when the lease is no longer ours, null otherwise. */
+    const renewLease = (entry: Entry) =>
+      Effect.gen(function* () {
+        const renewed = yield* o.log.renewLease(entry.lease!, ttl).pipe(Effect.either)
+        entry.renewAt = (yield* Clock.currentTimeMillis) + renewEvery
+        if (Either.isRight(renewed)) {
+          if (renewed.right === null) return { _tag: "LeaseLost", reason: "the lease was taken by another node" } as const
+          entry.lease = renewed.right
+        }
+        // an unreachable store: keep the actor (or the restart); the next tick tries again, and
+        // appends fail on their own if the lease lapses meanwhile
+        return null
+      })
+
+    /**
+     * Waits out a restart delay holding the lease, then renews it once more: Waited when the bot
+     * may restart, LeaseLost when another node took it meanwhile (restarting then would run an
+     * actor on a stale fence, and the last tick may be up to `renewEvery` old).
+     */
+    const delayHoldingLease = <A>(entry: Entry, delay: Effect.Effect<A>) =>
+      Effect.race(delay.pipe(Effect.map((a) => ({ _tag: "Waited", value: a }) as const)), keepLease(entry)).pipe(
+        Effect.flatMap((w) => (w._tag === "Waited" ? renewLease(entry).pipe(Effect.map((lost) => lost ?? w)) : Effect.succeed(w)))
+      )
+
+    /** Another node owns the bot now: it is theirs to run; ours to forget. */
+    const forget = (entry: Entry, reason: string) =>
+      Effect.sync(() => {
+        entry.state = "stopped"
+        entry.lastError = reason
+        entry.lease = null
       })
 
     /** Ends when the actor stops beating or sits on one input too long. */
@@ -333,13 +372,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             entry.state = "starting"
             continue
           }
-          if (end._tag === "LeaseLost") {
-            // another node owns the bot now: it is theirs to run; ours to forget
-            entry.state = "stopped"
-            entry.lastError = end.reason
-            entry.lease = null
-            return
-          }
+          if (end._tag === "LeaseLost") return yield* forget(entry, end.reason)
           entry.restarts += 1
           entry.lastError = end.reason
           entry.state = "restarting"
@@ -348,14 +381,16 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             // an outage: wait (capped, jittered) and try again, outside the restart budget; the
             // BotCrashed record is best effort, as the store may still be down
             yield* record(botId, entry.lease!.fence, { _tag: "BotCrashed", nodeId: o.nodeId, reason: end.reason, attempt: entry.restarts }).pipe(Effect.ignore)
-            yield* outageBackoff.next(end.reason).pipe(Effect.ignore)
+            const waited = yield* delayHoldingLease(entry, outageBackoff.next(end.reason).pipe(Effect.ignore))
+            if (waited._tag === "LeaseLost") return yield* forget(entry, waited.reason)
             yield* activationSlot
             continue
           }
           yield* outageBackoff.reset
           yield* record(botId, entry.lease!.fence, { _tag: "BotCrashed", nodeId: o.nodeId, reason: end.reason, attempt: entry.restarts })
-          const next = yield* Effect.either(backoff.next(end.reason))
-          if (Either.isLeft(next)) {
+          const waited = yield* delayHoldingLease(entry, Effect.either(backoff.next(end.reason)))
+          if (waited._tag === "LeaseLost") return yield* forget(entry, waited.reason)
+          if (Either.isLeft(waited.value)) {
             yield* record(botId, entry.lease!.fence, { _tag: "BotGaveUp", lastError: end.reason, attempts: entry.restarts })
             entry.state = "failed"
             yield* release(entry)
@@ -381,6 +416,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           restarts: before?.restarts ?? 0,
           lastError: before?.lastError ?? null,
           lease: null,
+          renewAt: 0,
           handle: null,
           lastActiveAt: 0,
           cursor: null,

@@ -8,8 +8,10 @@ import { InboxUnavailable } from "../../src/actors/inbox.js"
 import type { InboxService } from "../../src/actors/inbox.js"
 import { makeMemoryInbox } from "../../src/actors/memoryInbox.js"
 import { makeMemorySnapshotStore } from "../../src/actors/snapshotStore.js"
+import type { ActorHost } from "../../src/actors/host.js"
 import { makeSupervisor } from "../../src/actors/supervisor.js"
 import type { SupervisorOptions } from "../../src/actors/supervisor.js"
+import { LogUnavailable } from "../../src/events/errors.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { openScope, receivedIds, run, text, types, until } from "./support.js"
@@ -66,6 +68,76 @@ describe("supervisor (in-process host, memory log)", () => {
     await until(async () => (await receivedIds(deps.log, "patient")).length === 1, 20_000)
     expect((await run(sup.status("patient")))?.state).toBe("running")
     expect(await types(deps.log, "patient")).not.toContain("BotGaveUp")
+  }, 30_000)
+
+  it("keeps its lease through an outage longer than the lease TTL (renewing while it backs off), so no other node takes the bot", async () => {
+    const log = makeMemoryEventLog({ partitions: 4 })
+    const base = makeMemoryInbox()
+    const outageEnds = Date.now() + 2000
+    // the inbox is down for 2 s, more than three lease TTLs: every run crashes at once
+    const inbox: InboxService = {
+      ...base,
+      readAfter: (botId, after, count) =>
+        Date.now() < outageEnds ? Effect.fail(new InboxUnavailable({ operation: "readAfter", cause: "failover" })) : base.readAfter(botId, after, count)
+    }
+    let failRenewals = 2
+    // the lease store misses the first renewals too: a failed renewal is tried again at the next tick
+    const flakyLog: EventLogService = {
+      ...log,
+      renewLease: (lease, ttlMs) =>
+        failRenewals > 0 ? Effect.suspend(() => (failRenewals--, Effect.fail(new LogUnavailable({ operation: "renewLease", cause: "failover" })))) : log.renewLease(lease, ttlMs)
+    }
+    const lease = { leaseTtlMs: 600, leaseRenewMs: 100, actor: { idleWaitMs: 50 } }
+    const a = await supervise(memoryDeps(echoHandler, flakyLog, inbox), { nodeId: "a", ...lease })
+    await run(a.startBot("steady"))
+    await until(async () => (await run(a.status("steady")))?.restarts !== 0)
+    const b = await supervise(memoryDeps(echoHandler, log, base), { nodeId: "b", ...lease })
+    await run(b.startBot("steady"))
+    await run(base.enqueue("steady", text(1, "still mine?")))
+    await until(async () => (await receivedIds(log, "steady")).length === 1, 10_000)
+    expect((await run(log.readLease("steady")))?.nodeId).toBe("a")
+    expect(failRenewals).toBe(0)
+    expect((await run(b.status("steady")))?.state).toBe("waiting")
+    const starters = (await run(log.readStream("steady"))).flatMap((e) => (e.data._tag === "BotStarted" ? [e.data.nodeId] : []))
+    expect(new Set(starters)).toEqual(new Set(["a"]))
+  }, 30_000)
+
+  it("stops, without restarting its actor on a stale fence, when another node took the lease during an outage backoff", async () => {
+    const clock = { skew: 0 }
+    const log = makeMemoryEventLog({ partitions: 4, now: () => Date.now() + clock.skew })
+    const base = makeMemoryInbox()
+    // node a's inbox connection is down for good; node b's works
+    const down: InboxService = { ...base, readAfter: () => Effect.fail(new InboxUnavailable({ operation: "readAfter", cause: "partition" })) }
+    const depsA = memoryDeps(echoHandler, log, down)
+    const hostA = makeInProcessHost(depsA)
+    const staleStarts: number[] = []
+    const countingHost: ActorHost = {
+      ...hostA,
+      start: (spec) => {
+        const holder = Effect.runSync(log.readLease(spec.botId))
+        if (holder?.nodeId !== "a" || holder.fence !== spec.fence) staleStarts.push(spec.fence)
+        return hostA.start(spec)
+      }
+    }
+    const s = openScope()
+    scopes.push(s.close)
+    const lease = { leaseTtlMs: 60_000, leaseRenewMs: 50 }
+    const a = await run(
+      Scope.extend(makeSupervisor({ host: countingHost, log, inbox: down, nodeId: "a", baseBackoffMs: 100, maxBackoffMs: 100, ...lease }), s.scope)
+    )
+    await run(a.startBot("moved"))
+    await until(async () => (await run(a.status("moved")))?.restarts !== 0)
+    // a's lease expires as if a had been paused for two minutes; b takes the bot
+    clock.skew = 120_000
+    const b = await supervise(memoryDeps(echoHandler, log, base), { nodeId: "b", ...lease, actor: { idleWaitMs: 50 } })
+    await run(b.startBot("moved"))
+    await until(async () => (await run(b.status("moved")))?.state === "running")
+    await until(async () => (await run(a.status("moved")))?.state === "stopped", 10_000)
+    expect((await run(a.status("moved")))?.lastError).toMatch(/lease/i)
+    await run(base.enqueue("moved", text(1, "who answers?")))
+    await until(async () => (await receivedIds(log, "moved")).length === 1)
+    expect(staleStarts).toEqual([])
+    expect((await run(log.readLease("moved")))?.nodeId).toBe("b")
   }, 30_000)
 
   it("restarts a stuck actor (one input in the handler past the limit) and the input is handled once", async () => {
