@@ -1,13 +1,13 @@
 import { hash as cryptoHash } from "node:crypto"
 import { readFile } from "node:fs/promises"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import type { AppendError, InvalidEvent, LogUnavailable } from "../../events/errors.js"
 import { EventLog } from "../../events/eventLog.js"
-import { readStreamRange, readWholeStream } from "../streamReader.js"
 import { BotBusy, BotNotFound, ImportInterrupted, ImportRefused } from "./errors.js"
 import { parseLegacyFile } from "./legacyFile.pure.js"
-import { importEvents, importRunId, indexImported, mergeFiles, planImport, reconcile } from "./plan.pure.js"
-import type { ImportPlan, Reconciliation } from "./plan.pure.js"
+import { importEvents, importRunId, mergeFiles, planImport, reconcile, recordsBySlot } from "./plan.pure.js"
+import type { ImportedEntry, ImportPlan, Reconciliation } from "./plan.pure.js"
+import { indexRange, indexWholeStream } from "./readBack.js"
 import type { Hasher, ImportProblem, LegacyFormat, ParsedFile } from "./records.pure.js"
 
 /** sha-256 in hex (the one-shot `crypto.hash`, cheaper than createHash per record). */
@@ -22,7 +22,7 @@ export interface ImportOptions {
   /** Node name the import takes the bot's lease as. */
   readonly nodeId?: string
   readonly now?: () => Date
-  /** Called as work advances (records read, events written, records verified). */
+  /** Called as work advances (files read, events written, events read back and checked). */
   readonly onProgress?: (phase: ImportPhase, done: number, total: number) => void
   /** Events per append (default MAX_EVENTS_PER_APPEND). */
   readonly maxEventsPerAppend?: number
@@ -101,11 +101,12 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
     const records = merged.records
     const runId = importRunId(records, hash)
 
-    const before = yield* readWholeStream(log, options.botId, options.pageSize)
-    if (before.length === 0) return yield* new BotNotFound({ botId: options.botId })
-    const version = before[before.length - 1]!.version
-    // verified: each record's checksum recomputed from what the log returned
-    const imported = indexImported(before, hash)
+    // verified: each record read back is checked against the files (ReadBackCheck)
+    const imported = new Map<string, ImportedEntry>()
+    const check = { hash, fileRecords: recordsBySlot(records) }
+    const before = yield* indexWholeStream(log, options.botId, imported, check, options.pageSize)
+    if (before.events === 0) return yield* new BotNotFound({ botId: options.botId })
+    const version = before.lastVersion
     const plan = planImport(records, imported)
     const base = {
       botId: options.botId,
@@ -129,6 +130,14 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
       }
       const chunk = Math.max(1, options.maxEventsPerAppend ?? MAX_EVENTS_PER_APPEND)
       let at = version
+      let verified = 0
+      const onPage = (n: number) => {
+        verified += n
+        options.onProgress?.("verify", verified, events.length)
+      }
+      // each append is read back (only what this run wrote; what was there before was read above)
+      // while the next one is encoded and written: the log serves the pages while Node checks them
+      const readingBack: Array<Fiber.RuntimeFiber<void, LogUnavailable | InvalidEvent>> = []
       const write = Effect.gen(function* () {
         for (let i = 0; i < events.length; i += chunk) {
           options.onProgress?.("write", i, events.length)
@@ -136,8 +145,19 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
           const r = yield* log.append({ botId: options.botId, expectedVersion: at, fence: lease!.fence, events: slice }).pipe(
             Effect.mapError((cause) => (i === 0 ? cause : new ImportInterrupted({ botId: options.botId, written: i, total: events.length, cause })))
           )
+          const more = i + chunk < events.length
+          readingBack.push(
+            yield* Effect.fork(
+              indexRange(log, options.botId, { from: at + 1, to: r.version }, imported, check, {
+                ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+                // all of a chunk's pages are asked for before the next append, which Redis runs after them
+                ...(more ? { inFlight: Number.MAX_SAFE_INTEGER } : {}),
+                onPage
+              })
+            )
+          )
           at = r.version
-          if (i + chunk < events.length) {
+          if (more) {
             const renewed = yield* log.renewLease(lease!, ttl)
             if (!renewed) {
               return yield* new ImportInterrupted({ botId: options.botId, written: i + slice.length, total: events.length, cause: "the bot's lease was lost" })
@@ -149,12 +169,9 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
       })
       yield* write.pipe(Effect.ensuring(Effect.suspend(() => log.releaseLease(lease!)).pipe(Effect.ignore)))
       appended = { fromVersion: version + 1, toVersion: at, events: events.length }
+      for (const f of readingBack) yield* Fiber.join(f)
     }
 
-    // read back only what this run appended; what was there before was read (and verified) above
-    const appendedBack = appended ? yield* readStreamRange(log, options.botId, { from: appended.fromVersion, ...(options.pageSize ? { pageSize: options.pageSize } : {}) }) : []
-    for (const [slot, entry] of indexImported(appendedBack, hash)) imported.set(slot, entry)
     const reconciliation = reconcile(records, imported)
-    options.onProgress?.("verify", records.length, records.length)
     return { ...base, ...(appended ? { appended } : {}), reconciliation }
   })

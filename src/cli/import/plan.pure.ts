@@ -1,5 +1,6 @@
 import type { EventOf } from "../../events/schema/catalogue.js"
 import type { NewEvent } from "../../events/schema/envelope.js"
+import { sameJson } from "./json.pure.js"
 import { recordChecksum } from "./records.pure.js"
 import type { Hasher, ImportProblem, LegacyRecord, ParsedFile } from "./records.pure.js"
 
@@ -60,20 +61,59 @@ export type ImportedIndex = ReadonlyMap<string, ImportedEntry>
 export const indexImported = (
   events: Iterable<{ readonly version: number; readonly data: { readonly _tag: string } }>,
   hash?: Hasher
+): Map<string, ImportedEntry> => foldImported(new Map(), events, hash ? { hash } : undefined)
+
+/**
+ * How each record read back gets its actual checksum: hashed from what was read or, when the
+ * files hold a record under the same collection and key whose JSON value is the same, the files'
+ * checksum: equal values have equal canonical JSON, hence equal checksums, and comparing the two
+ * values costs less than building and hashing the canonical text. A record that differs in any way
+ * is hashed, so the report names what the log really holds.
+ */
+export interface ReadBackCheck {
+  readonly hash: Hasher
+  readonly fileRecords?: ReadonlyMap<string, LegacyRecord>
+}
+
+/** The files' records by (collection, key), for ReadBackCheck. */
+export const recordsBySlot = (records: ReadonlyArray<LegacyRecord>): Map<string, LegacyRecord> => {
+  const out = new Map<string, LegacyRecord>()
+  for (const r of records) out.set(slot(r.collection, r.key), r)
+  return out
+}
+
+/**
+ * Adds LegacyRecordImported events to an index, keeping the newest version of each record, so
+ * pages of a stream can be folded in any order. Events above `upTo` are left out. Without `check`
+ * the checksums are not verified (actualChecksum undefined).
+ */
+export const foldImported = (
+  into: Map<string, ImportedEntry>,
+  events: Iterable<{ readonly version: number; readonly data: { readonly _tag: string } }>,
+  check?: ReadBackCheck,
+  upTo = Number.MAX_SAFE_INTEGER
 ): Map<string, ImportedEntry> => {
-  const index = new Map<string, ImportedEntry>()
   for (const e of events) {
-    if (e.data._tag !== "LegacyRecordImported") continue
+    if (e.data._tag !== "LegacyRecordImported" || e.version > upTo) continue
     const d = e.data as EventOf<"LegacyRecordImported">
-    index.set(slot(d.collection, d.key), {
+    const s = slot(d.collection, d.key)
+    const seen = into.get(s)
+    if (seen && seen.version >= e.version) continue
+    into.set(s, {
       collection: d.collection,
       key: d.key,
       checksum: d.checksum,
-      actualChecksum: hash ? recordChecksum(d.collection, d.key, d.record, hash) : undefined,
+      actualChecksum: check ? actualChecksum(d, check) : undefined,
       version: e.version
     })
   }
-  return index
+  return into
+}
+
+const actualChecksum = (d: EventOf<"LegacyRecordImported">, check: ReadBackCheck): string => {
+  const file = check.fileRecords?.get(slot(d.collection, d.key))
+  if (file && file.collection === d.collection && file.key === d.key && sameJson(file.record, d.record)) return file.checksum
+  return recordChecksum(d.collection, d.key, d.record, check.hash)
 }
 
 export interface CollectionPlan {
