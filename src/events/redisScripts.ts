@@ -141,19 +141,6 @@ redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 return id
 `
 
-/**
- * KEYS: bot stream. ARGV: "fwd" | "rev", start id, end id, count. Reply: the XRANGE (or XREVRANGE)
- * entries as ONE JSON text, `[[id, [field, value, ...]], ...]`. Read-only. ioredis decodes a stream
- * reply one string at a time (22 per event, ~1 µs each); one JSON.parse of the same page costs
- * Node about a third of that. Empty: `[]` (cjson would encode an empty table as `{}`).
- */
-const rangeJsonLua = `
-local cmd = ARGV[1] == 'rev' and 'XREVRANGE' or 'XRANGE'
-local entries = redis.call(cmd, KEYS[1], ARGV[2], ARGV[3], 'COUNT', ARGV[4])
-if #entries == 0 then return '[]' end
-return cjson.encode(entries)
-`
-
 type Reply<T> = Promise<T>
 
 /** The scripts as typed commands on a client or a pipeline (ioredis `defineCommand`: EVALSHA, EVAL on NOSCRIPT). */
@@ -161,7 +148,6 @@ export interface ScriptCommands {
   /** Keys and arguments go as two arrays (ioredis flattens them): spreading a large import's arguments would overflow the stack. */
   bfAppend(keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>): Reply<Array<number | string>>
   bfVersion(stream: string): Reply<number>
-  bfRangeJson(stream: string, direction: "fwd" | "rev", start: string, end: string, count: number): Reply<string>
   bfAcquireLease(lease: string, nodeId: string, ttlMs: number): Reply<[number, number] | null>
   bfRenewLease(lease: string, nodeId: string, fence: number, ttlMs: number): Reply<number | null>
   bfReleaseLease(lease: string, fence: number): Reply<number>
@@ -179,7 +165,6 @@ export type PipelineScriptCommands = {
 const definitions: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string; readOnly?: boolean }> = {
   bfAppend: { numberOfKeys: 3, lua: appendLua },
   bfVersion: { numberOfKeys: 1, lua: versionLua, readOnly: true },
-  bfRangeJson: { numberOfKeys: 1, lua: rangeJsonLua, readOnly: true },
   bfAcquireLease: { numberOfKeys: 1, lua: acquireLeaseLua },
   bfRenewLease: { numberOfKeys: 1, lua: renewLeaseLua },
   bfReleaseLease: { numberOfKeys: 1, lua: releaseLeaseLua },
