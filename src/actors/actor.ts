@@ -8,6 +8,8 @@ import { SNAPSHOT_SCHEMA_VERSION, decodeState, encodeState } from "./decider/sna
 import { evolve, initialState } from "./decider/state.js"
 import type { BotState, BotStatus } from "./decider/state.js"
 import type { UpdateHandler } from "./decider/updateHandler.js"
+import { ARCHIVE_PAGE, readArchivedRange } from "./eventArchive.js"
+import type { EventArchiveService } from "./eventArchive.js"
 import { compareInboxIds } from "./inbox.js"
 import type { InboxEntry, InboxService } from "./inbox.js"
 import type { SnapshotStoreService } from "./snapshotStore.js"
@@ -17,6 +19,12 @@ export interface ActorDeps {
   readonly log: EventLogService
   readonly inbox: InboxService
   readonly snapshots: SnapshotStoreService
+  /**
+   * The cold log (Postgres `events_archive`): where hydration finds the versions the hot log no
+   * longer has (trimmed below a snapshot that was then lost, or is of another schema version).
+   * Absent: such a bot fails with HistoryMissing instead of running on a partial history.
+   */
+  readonly archive?: EventArchiveService
   /** The update handler of a bot's kind (the extension point). */
   readonly handlerFor: (state: BotState) => UpdateHandler
   /**
@@ -265,10 +273,27 @@ export class BotActor {
     await this.catchUp()
   }
 
-  /** Folds the events after our version (others may have appended, e.g. a config change). */
+  /**
+   * Folds the events after our version (others may have appended, e.g. a config change). When
+   * the log starts above our version (trimmed below a snapshot we could not use), the versions in
+   * between come from the archive first, all of them or HistoryMissing: a fold that skipped some
+   * would run the bot on a wrong state.
+   */
   private async catchUp() {
     for (;;) {
       const events = await run(this.deps.log.readStream(this.botId, { from: this.version + 1, limit: 1000 }))
+      // nothing read for a bot we know nothing of: a new bot, or a stream trimmed whole, which
+      // only its version tells apart (above a snapshot, trims never leave the stream empty)
+      const logFrom = events[0]?.version ?? (this.version === 0 ? (await run(this.deps.log.streamVersion(this.botId))) + 1 : 1)
+      for (let from = this.version + 1; from < logFrom; from = this.version + 1) {
+        const archived = await run(Effect.either(readArchivedRange(this.deps.archive, this.botId, from, Math.min(logFrom - 1, from + ARCHIVE_PAGE - 1))))
+        // thrown as it is, not wrapped: the host and the supervisor report it by its name
+        if (Either.isLeft(archived)) throw archived.left
+        for (const e of archived.right) {
+          this.state = evolve(this.state, e.data)
+          this.version = e.version
+        }
+      }
       for (const e of events) {
         this.state = evolve(this.state, e.data)
         this.version = e.version

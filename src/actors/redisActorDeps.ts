@@ -1,8 +1,10 @@
 import { Effect } from "effect"
 import { Redis } from "ioredis"
+import { makePgSql } from "../db/pgSql.js"
 import { makeRedisEventLog } from "../events/redisEventLog.js"
 import type { ActorDeps } from "./actor.js"
 import { echoHandler } from "./decider/updateHandler.js"
+import { makePostgresEventArchive } from "./postgresEventArchive.js"
 import type { BotState } from "./decider/state.js"
 import type { UpdateHandler } from "./decider/updateHandler.js"
 import { makeRedisInbox } from "./redisInbox.js"
@@ -15,12 +17,18 @@ export interface RedisActorDepsOptions {
   readonly partitions?: number
   /** A module (path or URL) exporting `handlerFor(state): UpdateHandler`; the echo kind when absent. */
   readonly kindsModule?: string
+  /** The Postgres database holding `events_archive`: hydration reads there what Redis trimmed. None: no archive. */
+  readonly databaseUrl?: string | null
 }
 
 /**
  * The ports of one worker thread over Redis: one command connection shared by the log's appends,
  * the inboxes and the snapshots of every bot on the thread (plus the log's and the inbox's own
  * blocking connections). Named in `WorkerSetup.module` for the pool host.
+ *
+ * With `databaseUrl`, the thread also gets the archive, over a pool of its own kept small (two
+ * connections): it is read only when a bot's history was trimmed below an unusable snapshot,
+ * connects lazily, and lets idle connections go (pg's idle timeout), so it is never closed.
  */
 export const createActorDeps = async (o: RedisActorDepsOptions): Promise<ActorDeps> => {
   const redis = new Redis(o.url, { maxRetriesPerRequest: 2, enableAutoPipelining: true })
@@ -29,5 +37,6 @@ export const createActorDeps = async (o: RedisActorDepsOptions): Promise<ActorDe
   const handlerFor: (s: BotState) => UpdateHandler = o.kindsModule
     ? (await loadModule<{ handlerFor: (s: BotState) => UpdateHandler }>(o.kindsModule)).handlerFor
     : () => echoHandler
-  return { log, inbox: makeRedisInbox(shared), snapshots: makeRedisSnapshotStore(shared), handlerFor }
+  const archive = o.databaseUrl ? makePostgresEventArchive(makePgSql(o.databaseUrl, { max: 2, applicationName: "botfleet-archive" })) : undefined
+  return { log, inbox: makeRedisInbox(shared), snapshots: makeRedisSnapshotStore(shared), handlerFor, ...(archive ? { archive } : {}) }
 }

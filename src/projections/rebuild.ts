@@ -1,6 +1,7 @@
 import { Effect, Either } from "effect"
-import { decodeFields, withPosition } from "../events/codec.js"
 import type { SqlClient, SqlTx } from "../db/sql.js"
+import { ARCHIVE_COLUMNS, archiveFields, decodeArchiveRecord } from "./archiveRecord.js"
+import type { ArchiveRecord } from "./archiveRecord.js"
 import { RebuildFailed } from "./errors.js"
 import { mapBatch } from "./mapping/mapBatch.js"
 import { LIVE_TABLES, PROJECTIONS, PROJECTION_TABLES } from "./mapping/rows.js"
@@ -47,16 +48,6 @@ export interface RebuildOptions {
   readonly swap?: boolean
 }
 
-interface ArchiveRecord {
-  bot_id: string; version: number; owner_id: string; log_partition: number; position: string; event_id: string; type: string
-  schema_version: number; occurred_at: string; correlation_id: string; causation_id: string | null; actor: string; data: string
-}
-
-// occurred_at back as ISO-8601 (the session runs in UTC; microseconds keep the stored instant exact)
-const ARCHIVE_COLUMNS = `bot_id, version, owner_id, log_partition, position, event_id, type, schema_version,
-  to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
-  correlation_id, causation_id, actor, data::text AS data`
-
 /** Turns archive rows back into log entries (the archive keeps the fields as the log stored them). */
 const toInputs = (rows: ReadonlyArray<ArchiveRecord>): { inputs: ProjectionInput[]; owners: Map<string, string>; undecodable: number } => {
   const inputs: ProjectionInput[] = []
@@ -64,13 +55,9 @@ const toInputs = (rows: ReadonlyArray<ArchiveRecord>): { inputs: ProjectionInput
   let undecodable = 0
   for (const r of rows) {
     owners.set(r.bot_id, r.owner_id)
-    const raw = {
-      eventId: r.event_id, botId: r.bot_id, v: String(r.version), type: r.type, schemaVersion: String(r.schema_version),
-      occurredAt: r.occurred_at, correlationId: r.correlation_id, causationId: r.causation_id ?? "", actor: r.actor, data: r.data
-    }
-    const decoded = decodeFields(raw)
+    const decoded = decodeArchiveRecord(r)
     if (Either.isLeft(decoded)) undecodable++
-    else inputs.push({ event: withPosition(decoded.right, r.position, r.log_partition), raw })
+    else inputs.push({ event: decoded.right, raw: archiveFields(r) })
   }
   return { inputs, owners, undecodable }
 }

@@ -1,6 +1,7 @@
 import { Option, Redacted } from "effect"
 import type { ActorHost } from "../actors/host.js"
 import { makeInProcessHost } from "../actors/inProcessHost.js"
+import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
 import { makePoolHost } from "../actors/poolHost.js"
 import type { BotfleetConfig } from "../config.js"
 import { BotModuleRegistry } from "../telegram/bots/registry.js"
@@ -34,7 +35,14 @@ export const makeActorHost = (
     const registry = new BotModuleRegistry()
     const executeCall = makeCallExecutor({ vault: o.vault, sender: new Sender(), apiRootFor: o.apiRootFor })
     return {
-      host: makeInProcessHost({ log: stores.log, inbox: stores.inbox, snapshots: stores.snapshots, handlerFor: registry.handlerFor, executeCall }),
+      host: makeInProcessHost({
+        log: stores.log,
+        inbox: stores.inbox,
+        snapshots: stores.snapshots,
+        archive: makePostgresEventArchive(stores.sql),
+        handlerFor: registry.handlerFor,
+        executeCall
+      }),
       threads: 0
     }
   }
@@ -42,6 +50,7 @@ export const makeActorHost = (
     redisUrl: Redacted.value(config.redisUrl.value),
     prefix: config.redisPrefix,
     partitions: config.partitions,
+    databaseUrl: Option.isSome(config.databaseUrl) ? Redacted.value(config.databaseUrl.value) : null,
     secretKey: Buffer.from(Redacted.value(config.secretKey)).toString("base64"),
     telegramApiRoot: config.telegramApiRoot,
     sandboxApiRoot: o.sandboxApiRoot

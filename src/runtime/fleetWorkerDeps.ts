@@ -10,6 +10,8 @@ export interface FleetWorkerOptions {
   readonly redisUrl: string
   readonly prefix: string
   readonly partitions: number
+  /** DATABASE_URL: each thread reads the events archive through a small pool of its own (none: no archive). */
+  readonly databaseUrl: string | null
   /** The token vault's key, base64: the thread opens each bot's token itself, only for its Bot API client. */
   readonly secretKey: string
   readonly telegramApiRoot: string
@@ -18,12 +20,13 @@ export interface FleetWorkerOptions {
 }
 
 /**
- * A worker thread's ports for the fleet's bots: the Redis log, inboxes and snapshots, the bot
+ * A worker thread's ports for the fleet's bots: the Redis log, inboxes and snapshots, the events
+ * archive (Postgres, for histories Redis trimmed), the bot
  * kinds (built-in and registered modules), and a Bot API port of its own: a bot lives on one
  * thread, so that thread's sender holds the bot's rate limits.
  */
 export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps> => {
-  const base = await createRedisActorDeps({ url: o.redisUrl, prefix: o.prefix, partitions: o.partitions })
+  const base = await createRedisActorDeps({ url: o.redisUrl, prefix: o.prefix, partitions: o.partitions, databaseUrl: o.databaseUrl })
   const registry = new BotModuleRegistry()
   const executeCall = makeCallExecutor({
     vault: makeTokenVault(Buffer.from(o.secretKey, "base64")),
