@@ -30,8 +30,8 @@ import { deleteKeysUnder } from "../test/support/redisCleanup.js"
  * webhook) to "the reply reached the sandbox", for BOTS bots × CHATS chats, sandbox limits off.
  *
  * botfleet: webhook → ingress (secret check, shape check) → Redis inbox → actor (decider +
- * built-in telegraf bot, one atomic append per update) → outbox runner (intent executed, outcome
- * appended) → sandbox. Durable and replayable.
+ * built-in telegraf bot; the reply's intent appended, sent through the sender, its outcome appended
+ * with the update's final step: two atomic appends per update) → sandbox. Durable and replayable.
  * Baseline, same run, same sandbox, same bot behaviour: 200 plain Telegraf webhook bots (one HTTP
  * server, webhookCallback per bot) with in-memory state and no persistence.
  *

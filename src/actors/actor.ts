@@ -59,6 +59,8 @@ export interface ActorConfig {
 export type ActorCommand =
   | { readonly _tag: "ChangeConfig"; readonly patch: unknown }
   | { readonly _tag: "Stop"; readonly reason: string }
+  /** Records BotRemoved, then stops like Stop. */
+  | { readonly _tag: "Remove"; readonly reason: string }
   | { readonly _tag: "Status" }
 
 export interface ActorStatus {
@@ -190,8 +192,10 @@ export class BotActor {
 
   private async runUntilStopped(onStarted?: (s: ActorStatus) => void): Promise<ActorStatus> {
     await this.hydrate()
-    await this.apply({ _tag: "Start", nodeId: this.config.nodeId, fence: this.config.fence, at: this.iso() }, `node:${this.config.nodeId}`)
+    await this.apply({ _tag: "Start", nodeId: this.config.nodeId, fence: this.config.fence, at: this.iso() }, `node:${this.config.nodeId}`, undefined, false)
     onStarted?.(this.status())
+    // after reporting started: a snapshot due after a long tail must not delay the activation
+    if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
     const batch = this.config.batchSize ?? 32
     let lastBatch = batch
     while (this.stopReason === null) {
@@ -243,6 +247,10 @@ export class BotActor {
           await this.apply({ _tag: "ChangeConfig", patch: c.cmd.patch, at: this.iso() }, "system")
           break
         case "Stop":
+          this.stopReason = c.cmd.reason
+          break
+        case "Remove":
+          await this.apply({ _tag: "Remove", reason: c.cmd.reason, at: this.iso() }, "system")
           this.stopReason = c.cmd.reason
           break
         case "Status":
@@ -433,7 +441,7 @@ export class BotActor {
   }
 
   /** Decides, appends with version + fence, and only then evolves. Retries after a concurrent append. */
-  private async apply(input: BotInput, actor: string, correlationId = `${input._tag}:${this.botId}`) {
+  private async apply(input: BotInput, actor: string, correlationId = `${input._tag}:${this.botId}`, snapshotNow = true) {
     for (let attempt = 0; ; attempt++) {
       const events = await this.decide(input, false)
       if (events.length === 0) return
@@ -444,7 +452,7 @@ export class BotActor {
       if (Either.isRight(r)) {
         for (const e of events) this.state = evolve(this.state, e)
         this.version = r.right.version
-        if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
+        if (snapshotNow && this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
         return
       }
       const err = r.left

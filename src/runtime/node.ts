@@ -15,6 +15,7 @@ import { makeFleetDirectory } from "./fleetDirectory.js"
 import { runNodeProjections } from "./projections.js"
 import { openStores, StoresUnavailable } from "./stores.js"
 import { makeActorHost } from "./actorHost.js"
+import { serveControl } from "./control.js"
 import { makeTelegramHost } from "./telegramHost.js"
 import type { NodeStores } from "./stores.js"
 
@@ -41,6 +42,8 @@ export interface RunningNode {
   readonly stores: NodeStores
   /** Starts supervising a bot registered after the node started (and lets the ingress take its updates). */
   readonly startBot: (botId: string) => Effect.Effect<void>
+  /** Worker threads hosting the actors; 0: the main thread. */
+  readonly actorThreads: number
 }
 
 /**
@@ -179,5 +182,15 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId))
         yield* supervisor.startBot(botId, { pinned: pinnedFor(profile) })
       })
-    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot }
+    if (!embedded && Option.isSome(config.redisUrl)) {
+      yield* serveControl({
+        redisUrl: Redacted.value(config.redisUrl.value),
+        prefix: config.redisPrefix,
+        nodeId: leaseOwner,
+        supervisor,
+        startBot,
+        forgetBot: (botId) => void known.delete(botId)
+      })
+    }
+    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot, actorThreads: inner.threads }
   })

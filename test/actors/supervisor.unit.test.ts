@@ -241,6 +241,18 @@ describe("supervisor (in-process host, memory log)", () => {
     expect(await receivedIds(deps.log, "sleepy")).toEqual([1, 2])
   }, 30_000)
 
+  it("never passivates nor evicts a pinned bot (a polling bot: nothing but its own poller would wake it)", async () => {
+    const deps = memoryDeps()
+    const sup = await supervise(deps, { nodeId: "n1", passivateAfterMs: 200, maxResident: 1, actor: { idleWaitMs: 50 } })
+    await run(sup.startBot("poller", { pinned: true }))
+    await until(async () => (await run(sup.status("poller")))?.state === "running")
+    await run(sup.startBot("hooked"))
+    await until(async () => (await run(sup.status("hooked")))?.state === "passivated", 10_000)
+    // well past passivateAfterMs, and with the cap at one resident bot: the pinned one stays
+    expect((await run(sup.status("poller")))?.state).toBe("running")
+    expect(await run(deps.log.readLease("poller"))).not.toBeNull()
+  }, 30_000)
+
   it("keeps at most maxResident actors, evicting the least recently active", async () => {
     const deps = memoryDeps()
     const sup = await supervise(deps, { nodeId: "n1", maxResident: 2, actor: { idleWaitMs: 50 } })

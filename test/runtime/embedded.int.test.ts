@@ -42,6 +42,8 @@ describe("embedded runtime (npm start): PGlite under DATA_DIR, sandbox, demo fle
     // nothing from the first run was answered again
     expect(await replies(second, "barnacle_demo_bot", 7)).toEqual([])
 
+    // a reply is out before its update's last step (outcome, UpdateReceived) is appended
+    await expect.poll(async () => count(await eventTypes(second.stores.log, "demo-sunny"), "UpdateReceived"), { timeout: 10_000 }).toBe(2)
     const sunny = await eventTypes(second.stores.log, "demo-sunny")
     expect(count(sunny, "BotRegistered")).toBe(1) // seeded once, not on every start
     expect(count(sunny, "UpdateReceived")).toBe(2)

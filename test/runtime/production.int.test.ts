@@ -53,6 +53,8 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     const node = running.node
     await say(node, "clerk_demo_bot", { userId: 5, firstName: "Cy", text: "/start" })
     await expect.poll(() => replies(node, "clerk_demo_bot", 5), { timeout: 20_000 }).toEqual(["Welcome back, Cy!\n\n— The Clerk"])
+    // the reply arrives before the update's last step (its outcome and UpdateReceived) is appended
+    await expect.poll(async () => count(await eventTypes(node.stores.log, "demo-clerk"), "UpdateReceived"), { timeout: 10_000 }).toBe(2)
     const types = await eventTypes(node.stores.log, "demo-clerk")
     expect(count(types, "BotRegistered")).toBe(1)
     expect(count(types, "UpdateReceived")).toBe(2)
@@ -101,8 +103,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
       await expect.poll(texts, { timeout: 20_000 }).toEqual(["pong", "pong"])
       telegram.world.say("polling_shop_bot", { userId: 3, text: "ping again" })
       await expect.poll(texts, { timeout: 20_000 }).toEqual(["pong", "pong", "pong"])
-      const types = await eventTypes(running.node.stores.log, "poll-shop")
-      expect(count(types, "UpdateReceived")).toBe(3)
+      await expect.poll(async () => count(await eventTypes(running!.node.stores.log, "poll-shop"), "UpdateReceived"), { timeout: 10_000 }).toBe(3)
       await running.stop()
       running = null
     } finally {

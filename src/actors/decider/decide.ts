@@ -27,6 +27,9 @@ export class InputRejected extends Data.TaggedError("InputRejected")<{
 
 const isPlainObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v)
 
+/** What a call to a user who blocked the bot is refused with, without being sent. */
+export const BLOCKED_DESCRIPTION = "Forbidden: bot was blocked by the user"
+
 /** Why an intent without outcome is closed when its update is decided again. */
 export const RESUMED_REASON = "the actor stopped between sending the call and recording its result"
 
@@ -55,8 +58,8 @@ const runHandler = (
   let suspend!: (i: DomainEvent) => void
   const suspended = new Promise<DomainEvent>((resolve) => (suspend = resolve))
   const call = (method: string, params: Readonly<Record<string, unknown>> = {}): Promise<unknown> => {
-    const callId = `${updateId}:${n}`
-    const rec = recorded[n++]
+    const callId = `${updateId}:${n++}`
+    const rec = recorded.find((c) => c.callId === callId)
     if (rec) {
       if (rec.method !== method) return Promise.reject(new RecordedCallMismatch({ callId, recorded: rec.method, called: method }))
       const o = rec.outcome!
@@ -68,6 +71,13 @@ const runHandler = (
         case "Unknown":
           return Promise.reject(new RecordedCallUnknown({ callId, method, reason: o.reason }))
       }
+    }
+    // a private chat's id is its user's: a user who blocked the bot is never messaged again. The
+    // refusal takes its call number, so the numbering is the same on every run of the handler
+    // (including the run after the call that learned of the block)
+    const chatId = params["chat_id"]
+    if (typeof chatId === "number" && chatId > 0 && state.users.get(chatId)?.blocked) {
+      return Promise.reject(new RecordedCallFailed({ callId, method, errorCode: 403, description: BLOCKED_DESCRIPTION, blockedBefore: true }))
     }
     if (intent === null) {
       intent = { _tag: "BotApiCallIntended", callId, method, params: jsonCopy(params), awaited: true }

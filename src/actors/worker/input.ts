@@ -8,6 +8,7 @@ import { Schema } from "effect"
 export const ActorCommand = Schema.Union(
   Schema.TaggedStruct("ChangeConfig", { patch: Schema.Unknown }),
   Schema.TaggedStruct("Stop", { reason: Schema.String }),
+  Schema.TaggedStruct("Remove", { reason: Schema.String }),
   Schema.TaggedStruct("Status", {})
 )
 

@@ -5,13 +5,15 @@ import type { BotInput } from "../../actors/decider/input.js"
 import type { BotState } from "../../actors/decider/state.js"
 import { echoHandler } from "../../actors/decider/updateHandler.js"
 import type { EventLogService } from "../../events/eventLog.js"
+import { sendControl } from "../../runtime/control.js"
 import { foldBot } from "./botRows.js"
 
 /*
  * How the CLI changes a bot: the same decider the actor runs decides the input against the state
  * folded from the stream, and the events are appended under the bot's lease with its fence. While
- * a node runs the bot it holds the lease, so the CLI cannot take it: it says which node and stops
- * (nothing is written). One writer per bot at any time, as everywhere else.
+ * a node runs the bot it holds the lease, so the CLI cannot take it: it asks that node over the
+ * control channel (runtime/control.ts), whose actor applies the command. One writer per bot at
+ * any time, as everywhere else.
  */
 
 /** Who the CLI is when it holds a lease: never a node's id, so it never takes a node's lease as "ours". */
@@ -39,7 +41,31 @@ export interface Applied {
   /** Event types appended (empty: the bot was already in the asked state). */
   readonly events: ReadonlyArray<string>
   readonly version: number
+  /** The node that applied it, when a node was running the bot (the control channel); absent: the CLI appended itself. */
+  readonly node?: string
 }
+
+const LIFECYCLE = new Set(["BotConfigChanged", "BotStopped", "BotRemoved"])
+
+/**
+ * While a node runs the bot (BotHeldByNode), asks that node over the control channel (production
+ * mode) to apply the command through the bot's actor, and reports what it recorded. Without
+ * Redis (embedded mode: one process owns the data) the BotHeldByNode error stands.
+ */
+export const applyViaNode = (o: {
+  readonly log: EventLogService
+  readonly held: BotHeldByNode
+  readonly control: { readonly redisUrl: string; readonly prefix: string; readonly timeoutMs?: number } | null
+  readonly request: Parameters<typeof sendControl>[1]
+}) =>
+  Effect.gen(function* () {
+    if (o.control === null) return yield* o.held
+    const before = yield* o.log.streamVersion(o.held.botId)
+    const r = yield* sendControl({ ...o.control, nodeId: o.held.nodeId }, o.request)
+    const after = yield* o.log.readStream(o.held.botId, { from: before + 1 })
+    const mine = after.filter((e) => LIFECYCLE.has(e.data._tag) && e.actor !== "ops:cli")
+    return { botId: o.held.botId, events: mine.map((e) => e.data._tag), version: r.version ?? before, node: o.held.nodeId } satisfies Applied
+  })
 
 const decider = makeBotDecider(() => echoHandler)
 

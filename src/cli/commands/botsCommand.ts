@@ -1,16 +1,17 @@
 import { readFile } from "node:fs/promises"
-import { Command, Option as CliOption } from "commander"
-import { Data, Effect } from "effect"
+import { Command, InvalidArgumentError, Option as CliOption } from "commander"
+import { Data, Effect, Option, Redacted } from "effect"
 import { AppConfig } from "../../config.js"
 import type { BotfleetConfig } from "../../config.js"
 import { makeFleetDirectory } from "../../runtime/fleetDirectory.js"
+import { sendControl } from "../../runtime/control.js"
 import { registerBot } from "../../runtime/registerBot.js"
 import { openStores } from "../../runtime/stores.js"
 import { checkAndSealToken } from "../../telegram/registration.js"
 import { makeTokenVault } from "../../telegram/tokenVault.js"
 import { botRows, unlistBot } from "../bots/botRows.js"
 import type { BotRow } from "../bots/botRows.js"
-import { applyInput, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
+import { applyInput, applyViaNode, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
 import type { Applied } from "../bots/lifecycle.js"
 import { readToken } from "../bots/token.js"
 import { printJson, printTable } from "../io.js"
@@ -56,9 +57,35 @@ export const printBotRows = (io: CliIo, rows: ReadonlyArray<BotRow>, json: boole
   )
 }
 
+/** The control channel's Redis (production mode); null in embedded mode. */
+const controlOf = (config: BotfleetConfig, timeoutMs?: number) =>
+  Option.isSome(config.redisUrl) ? { redisUrl: Redacted.value(config.redisUrl.value), prefix: config.redisPrefix, ...(timeoutMs !== undefined ? { timeoutMs } : {}) } : null
+
+const waitOption = () =>
+  new CliOption("--wait <ms>", "while a node runs the bot: how long to wait for that node to confirm").default(15_000).argParser((v) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 100 || n > 600_000) throw new InvalidArgumentError("expected milliseconds, an integer from 100 to 600000")
+    return n
+  })
+
+/** Tells running nodes to supervise a bot now (production mode); they would otherwise at their next start. */
+const announceStart = (config: BotfleetConfig, botId: string) => {
+  const control = controlOf(config)
+  return control === null
+    ? Effect.succeed(0)
+    : sendControl(control, { _tag: "StartBot", botId }).pipe(
+        Effect.map((r) => r.heardBy),
+        Effect.orElseSucceed(() => 0)
+      )
+}
+
+const startedBy = (nodes: number) =>
+  nodes > 0 ? `${nodes} running node${nodes === 1 ? "" : "s"} told to start it now` : "nodes start it at their next start"
+
 const printApplied = (io: CliIo, a: Applied, json: boolean, what: string): void => {
   if (json) return printJson(io, a)
-  io.stdout(a.events.length === 0 ? `bot ${a.botId}: ${what}: nothing to record (already so), version ${a.version}` : `bot ${a.botId}: ${what}: recorded ${a.events.join(", ")}, now at version ${a.version}`)
+  const by = a.node !== undefined ? ` by node ${a.node}` : ""
+  io.stdout(a.events.length === 0 ? `bot ${a.botId}: ${what}: nothing to record (already so), version ${a.version}` : `bot ${a.botId}: ${what}: recorded ${a.events.join(", ")}${by}, now at version ${a.version}`)
 }
 
 /** Parses `--set key=value` (value as JSON when it parses, else the string; `null` deletes the key). */
@@ -128,9 +155,10 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
               bot: { botId, ownerId: opts.owner, name: opts.name ?? me.username, kind: opts.kind, mode: opts.mode, token, config: {} }
             })
             if (!registered) return yield* new BotExists({ botId, version: yield* s.log.streamVersion(botId) })
-            const result = { botId, registered, telegramId: me.telegramId, username: me.username, mode: opts.mode }
+            const nodes = yield* announceStart(config, botId)
+            const result = { botId, registered, telegramId: me.telegramId, username: me.username, mode: opts.mode, nodesTold: nodes }
             if (opts.json) printJson(io, result)
-            else io.stdout(`bot ${botId} added (Telegram @${me.username}, id ${me.telegramId}, ${opts.mode}); nodes start it at their next start`)
+            else io.stdout(`bot ${botId} added (Telegram @${me.username}, id ${me.telegramId}, ${opts.mode}); ${startedBy(nodes)}`)
           })
         )
         await run(io, setExit, program)
@@ -143,8 +171,9 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .argument("<botId>", "the bot's id")
       .option("--set <key=value>", "set one key (value parsed as JSON when it parses; null deletes); repeatable", collect, [])
       .option("--file <patch.json>", "a JSON merge patch (RFC 7386) to apply")
+      .addOption(waitOption())
       .option("--json", "print the result as JSON")
-      .action(async (botId: string, opts: { set: Array<string>; file?: string; json?: boolean }) => {
+      .action(async (botId: string, opts: { set: Array<string>; file?: string; wait: number; json?: boolean }) => {
         const program = Effect.gen(function* () {
           if ((opts.set.length === 0) === (opts.file === undefined)) return yield* new UsageError({ detail: "give either --set key=value (one or more) or --file patch.json" })
           const patch: unknown =
@@ -154,7 +183,11 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                   catch: (e) => new UsageError({ detail: `--file ${opts.file}: ${e instanceof Error ? e.message : String(e)}` })
                 })
               : yield* parseSets(opts.set)
-          const applied = yield* withStores((s) => applyInput({ log: s.log, botId, actor: "ops:cli", input: () => ({ _tag: "ChangeConfig", patch, at: new Date().toISOString() }) }))
+          const applied = yield* withStores((s, config) =>
+            applyInput({ log: s.log, botId, actor: "ops:cli", input: () => ({ _tag: "ChangeConfig", patch, at: new Date().toISOString() }) }).pipe(
+              Effect.catchTag("BotHeldByNode", (held) => applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: "Configure", botId, patch } }))
+            )
+          )
           printApplied(io, applied, opts.json === true, "configure")
         })
         await run(io, setExit, program)
@@ -167,15 +200,16 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .argument("<botId>", "the bot's id")
       .option("--json", "print the result as JSON")
       .action(async (botId: string, opts: { json?: boolean }) => {
-        const program = withStores((s) =>
+        const program = withStores((s, config) =>
           Effect.gen(function* () {
             const rows = yield* botRows({ log: s.log, inbox: s.inbox, sql: s.sql, only: [botId] })
             const row = rows[0]!
             if (row.version === 0) return yield* new UnknownBot({ botId })
             if (row.state === "removed") return yield* new CommandFailed({ detail: `bot ${botId} is removed: it cannot be started again (add it under a new id)` })
             yield* makeFleetDirectory(s.sql).add(botId)
-            if (opts.json) printJson(io, { botId, listed: true, state: row.state, node: row.node })
-            else io.stdout(row.node !== null ? `bot ${botId} is already running on node ${row.node}` : `bot ${botId} is listed in the fleet: nodes start it at their next start`)
+            const nodes = row.node !== null ? 0 : yield* announceStart(config, botId)
+            if (opts.json) printJson(io, { botId, listed: true, state: row.state, node: row.node, nodesTold: nodes })
+            else io.stdout(row.node !== null ? `bot ${botId} is already running on node ${row.node}` : `bot ${botId} is listed in the fleet: ${startedBy(nodes)}`)
           })
         )
         await run(io, setExit, program)
@@ -187,9 +221,10 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .description(description)
       .argument("<botId>", "the bot's id")
       .option("--reason <text>", "why (recorded)", `ops: botfleet bots ${name}`)
+      .addOption(waitOption())
       .option("--json", "print the result as JSON")
-      .action(async (botId: string, opts: { reason: string; json?: boolean }) => {
-        const program = withStores((s) =>
+      .action(async (botId: string, opts: { reason: string; wait: number; json?: boolean }) => {
+        const program = withStores((s, config) =>
           Effect.gen(function* () {
             const applied = yield* applyInput({
               log: s.log,
@@ -199,7 +234,11 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                 name === "stop"
                   ? { _tag: "Stop", nodeId: state.node?.nodeId ?? owner, reason: opts.reason, at: new Date().toISOString() }
                   : { _tag: "Remove", reason: opts.reason, at: new Date().toISOString() }
-            })
+            }).pipe(
+              Effect.catchTag("BotHeldByNode", (held) =>
+                applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: name === "stop" ? "Stop" : "Remove", botId, reason: opts.reason } })
+              )
+            )
             // taken out of the directory after the fact is recorded: a failure in between leaves it listed, never lost
             yield* unlistBot(s.sql, botId)
             printApplied(io, applied, opts.json === true, name)
@@ -208,7 +247,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
         await run(io, setExit, program)
       }))
 
-  bots.addCommand(lifecycle("stop", "record that a bot no longer runs (BotStopped) and unlist it; refused while a node runs it"))
-  bots.addCommand(lifecycle("remove", "remove a bot for good (BotRemoved) and unlist it; refused while a node runs it"))
+  bots.addCommand(lifecycle("stop", "record that a bot no longer runs (BotStopped) and unlist it (a running bot is stopped by its node, asked over the control channel)"))
+  bots.addCommand(lifecycle("remove", "remove a bot for good (BotRemoved) and unlist it (a running bot is removed by its node)"))
   return bots
 }

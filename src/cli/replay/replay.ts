@@ -51,14 +51,19 @@ const segmentAt = (events: ReadonlyArray<RecordedEvent>, start: number): Readonl
   return events.slice(start, end)
 }
 
-/** The update an entry's segment handled: its UpdateReceived, here or in a later segment of the same entry. */
-const updateOf = (events: ReadonlyArray<RecordedEvent>, start: number): EventOf<"UpdateReceived"> | null => {
-  const id = events[start]!.correlationId
-  for (let i = start; i < events.length; i++) {
-    const d = events[i]!.data
-    if (events[i]!.correlationId !== id) continue
-    if (d._tag === "UpdateReceived") return d
-    if (d._tag === "UpdateFailed") return null
+/**
+ * The update a segment handled: its UpdateReceived, in the segment or, when a crash cut the
+ * segment after an intent, in a later segment of the same entry. Null for any other segment.
+ */
+const updateOf = (events: ReadonlyArray<RecordedEvent>, start: number, segment: ReadonlyArray<RecordedEvent>): EventOf<"UpdateReceived"> | null => {
+  for (const e of segment) if (e.data._tag === "UpdateReceived") return e.data
+  const last = segment[segment.length - 1]!
+  if (last.data._tag !== "BotApiCallIntended") return null
+  for (let i = start + segment.length; i < events.length; i++) {
+    const e = events[i]!
+    if (e.correlationId !== last.correlationId) continue
+    if (e.data._tag === "UpdateReceived") return e.data
+    if (e.data._tag === "UpdateFailed") return null
   }
   return null
 }
@@ -104,13 +109,13 @@ export const replayEvents = async (
   let i = 0
   while (i < events.length && divergences.length < maxDivergences) {
     const e = events[i]!
-    const update = e.correlationId.startsWith("inbox:") && e.version >= from && e.version <= to ? updateOf(events, i) : null
+    const segment = segmentAt(events, i)
+    const update = e.version >= from && e.version <= to ? updateOf(events, i, segment) : null
     if (update === null) {
-      state = evolve(state, e.data)
-      i++
+      state = fold(state, segment.map((r) => r.data))
+      i += segment.length
       continue
     }
-    const segment = segmentAt(events, i)
     inputs++
     let pos = 0
     // each step: decide again from the recorded state, compare with the recorded step, then fold

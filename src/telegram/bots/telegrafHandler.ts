@@ -15,8 +15,9 @@ import { diffMergePatch, jsonClone } from "./sessionPatch.pure.js"
  *   its outcome after; the handler awaits Telegram's real result (a sent message with its real
  *   `message_id`). A refusal reaches it as telegraf's `TelegramError` (code, description,
  *   retry_after); a call whose outcome a crash left unknown as `RecordedCallUnknown`.
- * - Chats whose user blocked the bot get a telegraf `TelegramError` 403 without any call: a
- *   blocked user is never messaged again.
+ * - Chats whose user blocked the bot get a telegraf `TelegramError` 403 without any call (the
+ *   decider refuses it): a blocked user is never messaged again. Bot code that does not catch a
+ *   private chat's 403 does not fail the update: its user blocked the bot, nothing more.
  * - `ctx.session` is the bot state's session for the key `<from.id>:<chat.id>` (telegraf's
  *   default); whatever the middleware changes is recorded as ONE `SessionChanged` merge patch.
  * - Per-user memory: a `UserSeen` event when a user is new or their name or language changed, and
@@ -99,7 +100,7 @@ const memoryEvents = (ctx: UpdateContext): DomainEvent[] => {
   return events
 }
 
-/** Marks the refusals this module raises itself for chats recorded as blocked. */
+/** Marks the 403 refusals of private chats: the user blocked the bot. */
 const BLOCKED = Object.freeze({ recorded: "the user blocked the bot" })
 
 /** Wraps a Composer as the decider's `UpdateHandler`. */
@@ -113,20 +114,20 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
       // a throwaway client: the token is never needed because nothing is sent from here
       const telegram = new Telegram("recorded", { apiRoot: "http://recorded.invalid" })
       telegram.callApi = (async (method: string, payload: Record<string, unknown> = {}) => {
-        const chatId = payload["chat_id"]
-        if (typeof chatId === "number" && chatId > 0 && uctx.state.users.get(chatId)?.blocked) {
-          throw new TelegramError({ error_code: 403, description: "Forbidden: bot was blocked by the user" }, BLOCKED)
-        }
         try {
           return await uctx.call(method, jsonClone(payload) as Record<string, unknown>)
         } catch (e) {
           // telegraf code checks `instanceof TelegramError` and `.code`: give it Telegram's refusal in that shape
           if (e instanceof RecordedCallFailed) {
-            throw new TelegramError({
-              error_code: e.errorCode,
-              description: e.description,
-              ...(e.retryAfter !== undefined ? { parameters: { retry_after: e.retryAfter } } : {})
-            })
+            throw new TelegramError(
+              {
+                error_code: e.errorCode,
+                description: e.description,
+                ...(e.retryAfter !== undefined ? { parameters: { retry_after: e.retryAfter } } : {})
+              },
+              // a private chat's 403: its user blocked the bot (now or before); not the bot's failure
+              e.errorCode === 403 && typeof payload["chat_id"] === "number" && payload["chat_id"] > 0 ? BLOCKED : undefined
+            )
           }
           throw e
         }

@@ -83,6 +83,28 @@ describe("handlers that await Bot API calls", () => {
     expect(state.pendingCalls.size).toBe(0)
   })
 
+  it("refuses a call to a user who blocked the bot without recording or sending it, keeping the call numbering", async () => {
+    seen.length = 0
+    const blocked: DomainEvent = { _tag: "UserBlockedBot", userId: 7, at }
+    await given([registered, blocked]).when(input).then([received])
+    expect(seen).toEqual(["refused 403"])
+    // blocked by this update's own first call: the re-run gets the recorded refusal for call 0,
+    // and a second call to the same chat (call 1) is refused without an intent
+    const twice: UpdateHandler = {
+      handle: async ({ call }) => {
+        for (const text of ["one", "two"]) await call("sendMessage", { chat_id: 7, text }).catch((e: unknown) => seen.push(`${(e as RecordedCallFailed).callId} refused`))
+        return []
+      }
+    }
+    seen.length = 0
+    const refused: DomainEvent = { _tag: "BotApiCallFailed", callId: "5:0", errorCode: 403, description: "Forbidden: bot was blocked by the user" }
+    const s = await deciderSpec(makeBotDecider(() => twice))([registered, intent(0, "sendMessage", { chat_id: 7, text: "one" }), refused, blocked])
+      .when(input)
+      .then([received])
+    expect(seen).toEqual(["5:0 refused", "5:1 refused"])
+    expect(s.pendingCalls.size).toBe(0)
+  })
+
   it("keeps open calls across a snapshot", async () => {
     const state = fold([registered, sendIntent, sent])
     const restored = decodeState(SNAPSHOT_SCHEMA_VERSION, JSON.parse(JSON.stringify(encodeState(state))))!

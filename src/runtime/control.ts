@@ -1,0 +1,169 @@
+import { randomUUID } from "node:crypto"
+import { Data, Effect, Schema } from "effect"
+import type { Scope } from "effect"
+import { Redis } from "ioredis"
+import type { ActorCommand } from "../actors/actor.js"
+import type { Supervisor } from "../actors/supervisor.js"
+
+/*
+ * The fleet's control channel (Redis pub/sub, production mode): how `botfleet bots configure |
+ * stop | remove | start | add` reach a bot that a node is running. The node holding the bot's
+ * lease is the bot's only writer, so the CLI does not append itself: it asks that node, whose
+ * actor applies the command between two inputs (the same decider, fence and version checks) and
+ * answers. Stop and remove also reach every other node, which stops supervising the bot, so no
+ * waiting node takes it over once its lease is released. Start asks every node to supervise a
+ * bot now instead of at its next start.
+ */
+
+export const ControlRequest = Schema.Union(
+  Schema.TaggedStruct("Configure", { requestId: Schema.String, botId: Schema.String, patch: Schema.Unknown }),
+  Schema.TaggedStruct("Stop", { requestId: Schema.String, botId: Schema.String, reason: Schema.String }),
+  Schema.TaggedStruct("Remove", { requestId: Schema.String, botId: Schema.String, reason: Schema.String }),
+  Schema.TaggedStruct("StartBot", { requestId: Schema.String, botId: Schema.String })
+)
+export type ControlRequest = typeof ControlRequest.Type
+
+/** The holder's answer: the bot's stream version after the command, or why it refused. */
+export const ControlReply = Schema.Struct({
+  requestId: Schema.String,
+  nodeId: Schema.String,
+  ok: Schema.Boolean,
+  version: Schema.optional(Schema.Number),
+  error: Schema.optional(Schema.String)
+})
+export type ControlReply = typeof ControlReply.Type
+
+const channelOf = (prefix: string) => `${prefix}:control`
+const replyChannelOf = (prefix: string, requestId: string) => `${prefix}:control:reply:${requestId}`
+const decodeRequest = Schema.decodeUnknownEither(Schema.parseJson(ControlRequest))
+const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(ControlReply))
+
+export interface ControlServerOptions {
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly nodeId: string
+  readonly supervisor: Supervisor
+  /** Starts supervising a bot (the node's own startBot: the ingress learns it too). */
+  readonly startBot: (botId: string) => Effect.Effect<void>
+  /** The node no longer runs this bot (the ingress answers 404 for it again). */
+  readonly forgetBot: (botId: string) => void
+}
+
+const commandOf = (r: Exclude<ControlRequest, { _tag: "StartBot" }>): ActorCommand =>
+  r._tag === "Configure" ? { _tag: "ChangeConfig", patch: r.patch } : r._tag === "Stop" ? { _tag: "Stop", reason: r.reason } : { _tag: "Remove", reason: r.reason }
+
+/** Serves the control channel for this node, in the scope (its two Redis connections close with it). */
+export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const sub = yield* Effect.acquireRelease(
+      Effect.sync(() => new Redis(o.redisUrl, { maxRetriesPerRequest: null })),
+      (r) => Effect.sync(() => r.disconnect())
+    )
+    const pub = yield* Effect.acquireRelease(
+      Effect.sync(() => new Redis(o.redisUrl, { maxRetriesPerRequest: 2 })),
+      (r) => Effect.sync(() => r.disconnect())
+    )
+    const reply = (r: ControlReply) => Effect.promise(() => pub.publish(replyChannelOf(o.prefix, r.requestId), JSON.stringify(r)).catch(() => 0))
+
+    const handle = (req: ControlRequest) =>
+      Effect.gen(function* () {
+        if (req._tag === "StartBot") return yield* o.startBot(req.botId)
+        const status = yield* o.supervisor.status(req.botId)
+        if (status?.state !== "running") {
+          // not ours to answer: only the holder replies; stop and remove still end our supervision
+          if (req._tag !== "Configure" && status !== null) {
+            o.forgetBot(req.botId)
+            yield* o.supervisor.stopBot(req.botId)
+          }
+          return
+        }
+        const sent = yield* Effect.either(o.supervisor.send(req.botId, commandOf(req)))
+        if (sent._tag === "Left") {
+          // ended between the status and the command: the CLI hears nothing and says so
+          if (sent.left._tag === "NotRunning") return
+          return yield* reply({ requestId: req.requestId, nodeId: o.nodeId, ok: false, error: sent.left.reason })
+        }
+        if (req._tag !== "Configure") o.forgetBot(req.botId)
+        yield* reply({ requestId: req.requestId, nodeId: o.nodeId, ok: true, version: sent.right.version })
+      })
+
+    sub.on("message", (_channel: string, raw: string) => {
+      const req = decodeRequest(raw)
+      if (req._tag === "Left") {
+        Effect.runFork(Effect.logWarning("control channel: a message that is not a control request was ignored"))
+        return
+      }
+      Effect.runFork(handle(req.right).pipe(Effect.catchAllCause((cause) => Effect.logWarning("control channel: request failed", cause))))
+    })
+    yield* Effect.tryPromise(() => sub.subscribe(channelOf(o.prefix))).pipe(Effect.orDie)
+  })
+
+/** No node confirmed the command in time: it may still be applied late, or not at all. */
+export class NodeDidNotAnswer extends Data.TaggedError("NodeDidNotAnswer")<{ readonly botId: string; readonly nodeId: string; readonly waitedMs: number }> {
+  override get message() {
+    return (
+      `bot ${this.botId} runs on node ${this.nodeId}, which did not confirm the command within ${this.waitedMs} ms.\n` +
+      `Check that node (botfleet status) and the bot's events (botfleet events ${this.botId}) before running the command again.`
+    )
+  }
+}
+
+/** The node running the bot refused the command (e.g. a config patch that is not an object). Nothing was recorded. */
+export class NodeRefused extends Data.TaggedError("NodeRefused")<{ readonly botId: string; readonly nodeId: string; readonly reason: string }> {
+  override get message() {
+    return `bot ${this.botId}: node ${this.nodeId} refused the command: ${this.reason}`
+  }
+}
+
+export class ControlUnavailable extends Data.TaggedError("ControlUnavailable")<{ readonly cause: unknown }> {
+  override get message() {
+    return `the control channel (Redis at REDIS_URL) is unreachable: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+  }
+}
+
+type Request = ControlRequest extends infer R ? (R extends ControlRequest ? Omit<R, "requestId"> : never) : never
+
+/**
+ * Publishes a control request. For a bot command (configure, stop, remove), waits for the answer
+ * of `nodeId`, the node holding the bot's lease, and resolves with the bot's version after it.
+ * For StartBot, resolves at once with how many nodes heard it.
+ */
+export const sendControl = (o: { readonly redisUrl: string; readonly prefix: string; readonly nodeId?: string; readonly timeoutMs?: number }, request: Request) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const requestId = randomUUID()
+      const timeoutMs = o.timeoutMs ?? 15_000
+      const open = (r: Redis) => Effect.acquireRelease(Effect.succeed(r), (x) => Effect.sync(() => x.disconnect()))
+      const pub = yield* open(new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true }))
+      const publish = Effect.tryPromise({
+        try: async () => {
+          if (pub.status === "wait") await pub.connect()
+          return pub.publish(channelOf(o.prefix), JSON.stringify({ ...request, requestId }))
+        },
+        catch: (cause) => new ControlUnavailable({ cause })
+      })
+      if (request._tag === "StartBot") return { heardBy: yield* publish, version: null as number | null }
+      const sub = yield* open(new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true }))
+      const answer = Effect.async<ControlReply>((resume) => {
+        sub.on("message", (_c: string, raw: string) => {
+          const r = decodeReply(raw)
+          if (r._tag === "Right" && (o.nodeId === undefined || r.right.nodeId === o.nodeId)) resume(Effect.succeed(r.right))
+        })
+      })
+      // subscribed before publishing: the answer cannot come first
+      yield* Effect.tryPromise({
+        try: async () => {
+          await sub.connect()
+          await sub.subscribe(replyChannelOf(o.prefix, requestId))
+        },
+        catch: (cause) => new ControlUnavailable({ cause })
+      })
+      const heardBy = yield* publish
+      const nodeId = o.nodeId ?? "(any)"
+      const r = yield* answer.pipe(
+        Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new NodeDidNotAnswer({ botId: request.botId, nodeId, waitedMs: timeoutMs }) })
+      )
+      if (!r.ok) return yield* new NodeRefused({ botId: request.botId, nodeId: r.nodeId, reason: r.error ?? "no reason given" })
+      return { heardBy, version: r.version ?? null }
+    })
+  )

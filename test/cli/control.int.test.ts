@@ -1,0 +1,109 @@
+import { randomBytes } from "node:crypto"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { startTestNode } from "../runtime/support.js"
+import type { TestNode } from "../runtime/support.js"
+import { createTestDatabase } from "../support/db.js"
+import { createTestPrefix } from "../support/redis.js"
+import { captureCli } from "./support.js"
+
+/*
+ * `botfleet bots configure | stop | start | remove` while a real node (production mode: Redis,
+ * Postgres, actors on worker threads) runs the bot: the CLI asks that node over the control
+ * channel and its actor records the change; nothing is appended by the CLI itself.
+ */
+
+const redis = createTestPrefix("cli-control")
+let db: { url: string; drop: () => Promise<void> }
+let dir: string
+let env: Record<string, string>
+let running: TestNode
+
+const cli = (...argv: Array<string>) => captureCli(env, argv)
+const stateOf = async (botId: string) => (await Effect.runPromise(running.node.supervisor.status(botId)))?.state
+
+beforeAll(async () => {
+  db = await createTestDatabase("cli-control")
+  dir = await mkdtemp(join(tmpdir(), "bf-cli-control-"))
+  env = {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    BOTFLEET_SECRET_KEY: randomBytes(32).toString("base64"),
+    DATA_DIR: dir,
+    WORKER_THREADS: "1",
+    LOG_LEVEL: "warning"
+  }
+  running = await startTestNode(env)
+  for (let i = 0; i < 300 && (await stateOf("demo-clerk")) !== "running"; i++) await new Promise((r) => setTimeout(r, 100))
+}, 60_000)
+afterAll(async () => {
+  await running?.stop()
+  await db.drop()
+  await redis.cleanup()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe("bots commands reach the node that runs the bot", () => {
+  it("runs its actors on worker threads", () => {
+    expect(running.node.actorThreads).toBe(1)
+  })
+
+  it("configure: the running actor records BotConfigChanged and applies it without a restart", async () => {
+    const res = await cli("bots", "configure", "demo-clerk", "--set", "closingLine=Yours faithfully", "--json")
+    expect(res.err).toBe("")
+    expect(res.code).toBe(0)
+    const applied = JSON.parse(res.out)
+    expect(applied).toMatchObject({ botId: "demo-clerk", events: ["BotConfigChanged"], node: running.node.config.nodeId })
+    const status = await Effect.runPromise(running.node.supervisor.send("demo-clerk", { _tag: "Status" }))
+    expect(status.config).toMatchObject({ closingLine: "Yours faithfully" })
+    expect(status.version).toBe(applied.version)
+    expect(await stateOf("demo-clerk")).toBe("running")
+    expect((await Effect.runPromise(running.node.supervisor.status("demo-clerk")))?.restarts).toBe(0)
+  })
+
+  it("configure: a patch the bot refuses is refused by the node, with nothing recorded", async () => {
+    const file = join(dir, "patch.json")
+    await writeFile(file, "[1, 2]")
+    const before = (await Effect.runPromise(running.node.stores.log.streamVersion("demo-clerk")))
+    const res = await cli("bots", "configure", "demo-clerk", "--file", file)
+    expect(res.code).toBe(1)
+    expect(res.err).toContain("refused the command")
+    expect(res.err).toContain("a config patch must be a JSON object")
+    expect(await Effect.runPromise(running.node.stores.log.streamVersion("demo-clerk"))).toBe(before)
+  })
+
+  it("stop: the node drains the bot and stops supervising it; start: the node runs it again at once", async () => {
+    const stop = await cli("bots", "stop", "demo-clerk", "--reason", "maintenance", "--json")
+    expect(stop.code).toBe(0)
+    expect(JSON.parse(stop.out)).toMatchObject({ events: ["BotStopped"], node: running.node.config.nodeId })
+    await expect.poll(() => stateOf("demo-clerk"), { timeout: 10_000 }).toBe("stopped")
+    const lease = await Effect.runPromise(running.node.stores.log.readLease("demo-clerk"))
+    expect(lease).toBeNull()
+    const listed = JSON.parse((await cli("bots", "list", "--json")).out) as Array<{ botId: string }>
+    expect(listed.map((r) => r.botId)).not.toContain("demo-clerk")
+
+    const start = await cli("bots", "start", "demo-clerk", "--json")
+    expect(start.code).toBe(0)
+    expect(JSON.parse(start.out)).toMatchObject({ listed: true, nodesTold: 1 })
+    await expect.poll(() => stateOf("demo-clerk"), { timeout: 20_000 }).toBe("running")
+  })
+
+  it("remove: the node records BotRemoved and the bot stays down", async () => {
+    await expect.poll(() => stateOf("demo-sunny"), { timeout: 20_000 }).toBe("running")
+    const res = await cli("bots", "remove", "demo-sunny", "--reason", "retired", "--json")
+    expect(res.code).toBe(0)
+    expect(JSON.parse(res.out)).toMatchObject({ events: ["BotRemoved"] })
+    await expect.poll(() => stateOf("demo-sunny"), { timeout: 10_000 }).toBe("stopped")
+    const types = (await Effect.runPromise(running.node.stores.log.readStream("demo-sunny"))).map((e) => e.type)
+    // removed, then drained: a removed bot records no BotStopped after it
+    expect(types[types.length - 1]).toBe("BotRemoved")
+    expect(types.filter((t) => t === "BotRemoved")).toHaveLength(1)
+    const start = await cli("bots", "start", "demo-sunny")
+    expect(start.code).toBe(1)
+    expect(start.err).toContain("is removed")
+  })
+})
