@@ -115,6 +115,9 @@ interface Entry {
  */
 const isOutage = (e: unknown) => /Unavailable$/.test((e as { name?: unknown } | null)?.name as string)
 
+/** The reason a passivated actor's BotStopped records. */
+export const PASSIVATED = "passivated"
+
 const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
 
 /**
@@ -332,7 +335,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             entry.handle = null
             entry.evict = null
             if (Exit.isInterrupted(exit)) yield* gracefulStop(handle)
-            else if (Exit.isSuccess(exit) && exit.value._tag === "Passivate") yield* gracefulStop(handle, "passivated")
+            else if (Exit.isSuccess(exit) && exit.value._tag === "Passivate") yield* gracefulStop(handle, PASSIVATED)
             else if (Exit.isSuccess(exit) && exit.value._tag === "LeaseLost") {
               // another node owns the bot now: its appends are refused anyway, but its poller and
               // calls would run on, and host.close() would wait for it forever
@@ -341,6 +344,39 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             }
           })
       )
+
+    /**
+     * Whether the bot was last passivated (by this node or another) and nothing waits in its
+     * inbox: then there is nothing to run. Without this, a node waiting for the lease would take
+     * an idle bot the moment its holder passivated it, and idle bots would wander between nodes;
+     * and a node restart would activate every idle bot of the fleet.
+     */
+    const idleSincePassivated = (botId: string, entry: Entry) =>
+      Effect.gen(function* () {
+        if (o.passivateAfterMs === undefined || entry.pinned) return false
+        const version = yield* o.log.streamVersion(botId)
+        if (version === 0) return false
+        const last = (yield* o.log.readStream(botId, { from: version, limit: 1 }))[0]?.data
+        if (last?._tag !== "BotStopped" || last.reason !== PASSIVATED) return false
+        // passivation snapshots, which trims the inbox up to the cursor: what is left is unhandled
+        return (yield* o.inbox.lag(botId, null, 1)) === 0
+      }).pipe(Effect.orElseSucceed(() => false))
+
+    /** Takes the lease (waiting while another node holds it), within the activation budget; an idle passivated bot waits for input first. */
+    const activate = (botId: string, entry: Entry) =>
+      Effect.gen(function* () {
+        for (;;) {
+          entry.state = "starting"
+          yield* activationSlot
+          entry.lease = yield* acquire(botId, entry)
+          entry.state = "starting"
+          if (!(yield* idleSincePassivated(botId, entry))) return
+          yield* release(entry)
+          entry.state = "passivated"
+          entry.cursor = null
+          yield* awaitInput(botId, entry)
+        }
+      })
 
     const supervise = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
@@ -351,10 +387,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         const backoff = yield* Schedule.driver(delays.pipe(Schedule.intersect(Schedule.recurs(o.restartBudget ?? 5))))
         // the same delays without a budget: outages are waited out, however long
         const outageBackoff = yield* Schedule.driver(delays)
-        entry.state = "starting"
-        yield* activationSlot
-        entry.lease = yield* acquire(botId, entry)
-        entry.state = "starting"
+        yield* activate(botId, entry)
         for (;;) {
           const startedAt = yield* Clock.currentTimeMillis
           entry.lastActiveAt = startedAt
@@ -366,10 +399,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             yield* release(entry)
             entry.state = "passivated"
             yield* awaitInput(botId, entry)
-            entry.state = "starting"
-            yield* activationSlot
-            entry.lease = yield* acquire(botId, entry)
-            entry.state = "starting"
+            yield* activate(botId, entry)
             continue
           }
           if (end._tag === "LeaseLost") return yield* forget(entry, end.reason)

@@ -126,9 +126,13 @@ type Request = ControlRequest extends infer R ? (R extends ControlRequest ? Omit
 /**
  * Publishes a control request. For a bot command (configure, stop, remove), waits for the answer
  * of `nodeId`, the node holding the bot's lease, and resolves with the bot's version after it.
- * For StartBot, resolves at once with how many nodes heard it.
+ * For StartBot, or with `awaitReply: false` (a stop the CLI recorded itself, told to the nodes so
+ * that none wakes the bot again), resolves at once with how many nodes heard it.
  */
-export const sendControl = (o: { readonly redisUrl: string; readonly prefix: string; readonly nodeId?: string; readonly timeoutMs?: number }, request: Request) =>
+export const sendControl = (
+  o: { readonly redisUrl: string; readonly prefix: string; readonly nodeId?: string; readonly timeoutMs?: number; readonly awaitReply?: boolean },
+  request: Request
+) =>
   Effect.scoped(
     Effect.gen(function* () {
       const requestId = randomUUID()
@@ -142,7 +146,7 @@ export const sendControl = (o: { readonly redisUrl: string; readonly prefix: str
         },
         catch: (cause) => new ControlUnavailable({ cause })
       })
-      if (request._tag === "StartBot") return { heardBy: yield* publish, version: null as number | null }
+      if (request._tag === "StartBot" || o.awaitReply === false) return { heardBy: yield* publish, version: null as number | null }
       const sub = yield* open(new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true }))
       const answer = Effect.async<ControlReply>((resume) => {
         sub.on("message", (_c: string, raw: string) => {

@@ -241,6 +241,27 @@ describe("supervisor (in-process host, memory log)", () => {
     expect(await receivedIds(deps.log, "sleepy")).toEqual([1, 2])
   }, 30_000)
 
+  it("with two nodes, a passivated bot stays unloaded (no node takes it over while it is idle) until its next input", async () => {
+    const deps = memoryDeps()
+    const a = await supervise(deps, { nodeId: "a", passivateAfterMs: 200, leaseTtlMs: 600, actor: { idleWaitMs: 50 } })
+    const b = await supervise(deps, { nodeId: "b", passivateAfterMs: 200, leaseTtlMs: 600, actor: { idleWaitMs: 50 } })
+    await run(a.startBot("idle"))
+    await until(async () => (await run(a.status("idle")))?.state === "running")
+    await run(b.startBot("idle"))
+    await run(deps.inbox.enqueue("idle", text(1, "hi")))
+    await until(async () => (await receivedIds(deps.log, "idle")).length === 1, 10_000)
+    await until(async () => (await run(a.status("idle")))?.state === "passivated", 10_000)
+    // several lease waits of node b later: still nobody runs it
+    await new Promise((r) => setTimeout(r, 1500))
+    expect((await run(b.status("idle")))?.state).toBe("passivated")
+    expect(await run(deps.log.readLease("idle"))).toBeNull()
+    expect((await types(deps.log, "idle")).filter((t) => t === "BotStarted")).toHaveLength(1)
+    // its next input wakes it on exactly one node
+    await run(deps.inbox.enqueue("idle", text(2, "again")))
+    await until(async () => (await receivedIds(deps.log, "idle")).length === 2, 10_000)
+    expect(await receivedIds(deps.log, "idle")).toEqual([1, 2])
+  }, 30_000)
+
   it("never passivates nor evicts a pinned bot (a polling bot: nothing but its own poller would wake it)", async () => {
     const deps = memoryDeps()
     const sup = await supervise(deps, { nodeId: "n1", passivateAfterMs: 200, maxResident: 1, actor: { idleWaitMs: 50 } })

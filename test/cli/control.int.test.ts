@@ -106,4 +106,27 @@ describe("bots commands reach the node that runs the bot", () => {
     expect(start.code).toBe(1)
     expect(start.err).toContain("is removed")
   })
+
+  it("stop of a passivated bot (no lease held): the CLI records it and every node stops supervising it, so no update wakes it", async () => {
+    await running.stop()
+    running = await startTestNode({ ...env, PASSIVATE_AFTER_MS: "1000" })
+    await expect.poll(() => stateOf("demo-barnacle"), { timeout: 30_000 }).toBe("passivated")
+    const res = await cli("bots", "stop", "demo-barnacle", "--json")
+    expect(res.code).toBe(0)
+    expect(JSON.parse(res.out).node).toBeUndefined()
+    await expect.poll(() => stateOf("demo-barnacle"), { timeout: 10_000 }).toBe("stopped")
+    // a user writes: the node no longer takes the bot's updates, and nothing wakes it
+    const say = await fetch(`${running.node.sandbox!.apiRoot}/sandbox/barnacle_demo_bot/say`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ userId: 77, text: "ahoy" })
+    })
+    expect(say.ok).toBe(true)
+    await new Promise((r) => setTimeout(r, 2000))
+    expect(await stateOf("demo-barnacle")).toBe("stopped")
+    const types = (await Effect.runPromise(running.node.stores.log.readStream("demo-barnacle"))).map((e) => e.type)
+    expect(types[types.length - 1]).toBe("BotStopped")
+    expect(types).not.toContain("UpdateReceived")
+  }, 60_000)
+
 })

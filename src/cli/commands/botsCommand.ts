@@ -82,6 +82,12 @@ const announceStart = (config: BotfleetConfig, botId: string) => {
 const startedBy = (nodes: number) =>
   nodes > 0 ? `${nodes} running node${nodes === 1 ? "" : "s"} told to start it now` : "nodes start it at their next start"
 
+/** Tells running nodes (production mode) without waiting for an answer. */
+const tellNodes = (config: BotfleetConfig, request: Parameters<typeof sendControl>[1]) => {
+  const control = controlOf(config)
+  return control === null ? Effect.void : sendControl({ ...control, awaitReply: false }, request).pipe(Effect.ignore)
+}
+
 const printApplied = (io: CliIo, a: Applied, json: boolean, what: string): void => {
   if (json) return printJson(io, a)
   const by = a.node !== undefined ? ` by node ${a.node}` : ""
@@ -241,6 +247,9 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
             )
             // taken out of the directory after the fact is recorded: a failure in between leaves it listed, never lost
             yield* unlistBot(s.sql, botId)
+            // recorded here (no node held the lease: the bot was passivated, or its node is gone):
+            // nodes that still supervise it stop doing so, or its next update would wake it
+            if (!("node" in applied)) yield* tellNodes(config, { _tag: name === "stop" ? "Stop" : "Remove", botId, reason: opts.reason })
             printApplied(io, applied, opts.json === true, name)
           })
         )
