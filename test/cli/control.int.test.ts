@@ -95,6 +95,7 @@ describe("bots commands reach the node that runs the bot", () => {
   it("remove: the node records BotRemoved and the bot stays down", async () => {
     await expect.poll(() => stateOf("demo-sunny"), { timeout: 20_000 }).toBe("running")
     const res = await cli("bots", "remove", "demo-sunny", "--reason", "retired", "--json")
+    expect(res.err).toBe("")
     expect(res.code).toBe(0)
     expect(JSON.parse(res.out)).toMatchObject({ events: ["BotRemoved"] })
     await expect.poll(() => stateOf("demo-sunny"), { timeout: 10_000 }).toBe("stopped")
