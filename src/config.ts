@@ -47,6 +47,8 @@ export interface BotfleetConfig {
   readonly activationsPerSecond: number
   /** Most bots resident on a node; one more passivates the least recently active. 0: no cap. */
   readonly maxResidentBots: number
+  /** ES modules exporting `botModules` (owners' Composer bot kinds), loaded by nodes, their threads and replay. */
+  readonly botModules: ReadonlyArray<string>
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -151,7 +153,12 @@ export const settings = {
   passivateAfterMs: { name: "PASSIVATE_AFTER_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "300000" },
   workerThreads: { name: "WORKER_THREADS", expects: "an integer from 0 to 256 (0: actors on the main thread)", default: "2" },
   activationsPerSecond: { name: "ACTIVATIONS_PER_SECOND", expects: "an integer from 1 to 100000", default: "200" },
-  maxResidentBots: { name: "MAX_RESIDENT_BOTS", expects: "an integer from 0 to 10000000 (0: no cap)", default: "0" }
+  maxResidentBots: { name: "MAX_RESIDENT_BOTS", expects: "an integer from 0 to 10000000 (0: no cap)", default: "0" },
+  botModules: {
+    name: "BOT_MODULES",
+    expects: "comma-separated paths of ES modules exporting botModules: { <kind>: (config) => Composer }",
+    default: "none: only the built-in kind"
+  }
 } as const satisfies Record<string, Setting>
 
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
@@ -176,7 +183,14 @@ export const rawConfig = Config.all({
   passivateAfterMs: withDefault(setting(settings.passivateAfterMs, intIn(1000, 86_400_000)), 300_000),
   workerThreads: withDefault(setting(settings.workerThreads, intIn(0, 256)), 2),
   activationsPerSecond: withDefault(setting(settings.activationsPerSecond, intIn(1, 100_000)), 200),
-  maxResidentBots: withDefault(setting(settings.maxResidentBots, intIn(0, 10_000_000)), 0)
+  maxResidentBots: withDefault(setting(settings.maxResidentBots, intIn(0, 10_000_000)), 0),
+  botModules: withDefault(
+    setting(settings.botModules, (s) => {
+      const list = s.split(",").map((x) => x.trim()).filter((x) => x.length > 0)
+      return list.length > 0 ? list : undefined
+    }),
+    [] as ReadonlyArray<string>
+  )
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -274,7 +288,8 @@ export const finalize = <E, R>(
       passivateAfterMs: raw.passivateAfterMs,
       workerThreads: raw.workerThreads,
       activationsPerSecond: raw.activationsPerSecond,
-      maxResidentBots: raw.maxResidentBots
+      maxResidentBots: raw.maxResidentBots,
+      botModules: raw.botModules
     }
   })
 
@@ -366,5 +381,6 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   PASSIVATE_AFTER_MS: c.passivateAfterMs,
   WORKER_THREADS: c.workerThreads,
   ACTIVATIONS_PER_SECOND: c.activationsPerSecond,
-  MAX_RESIDENT_BOTS: c.maxResidentBots
+  MAX_RESIDENT_BOTS: c.maxResidentBots,
+  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)"
 })

@@ -1,10 +1,12 @@
+import { resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 import { Option, Redacted } from "effect"
 import type { ActorHost } from "../actors/host.js"
 import { makeInProcessHost } from "../actors/inProcessHost.js"
 import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
 import { makePoolHost } from "../actors/poolHost.js"
 import type { BotfleetConfig } from "../config.js"
-import { BotModuleRegistry } from "../telegram/bots/registry.js"
+import { loadBotModules } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
 import { Sender } from "../telegram/sender.js"
 import type { TokenVault } from "../telegram/tokenVault.js"
@@ -26,13 +28,15 @@ const BOTS_PER_THREAD = 100_000
  * thread with its own Redis connections, bot kinds and Bot API sender. Embedded mode (PGlite is
  * one process) or WORKER_THREADS=0: the main thread, on the node's own stores.
  */
-export const makeActorHost = (
+export const makeActorHost = async (
   config: BotfleetConfig,
   stores: NodeStores,
   o: { readonly vault: TokenVault; readonly apiRootFor: (mode: BotProfile["mode"]) => string; readonly sandboxApiRoot: string | null }
-): { readonly host: ActorHost; readonly threads: number } => {
+): Promise<{ readonly host: ActorHost; readonly threads: number }> => {
+  // loaded here first in every mode: a module that does not load stops the node at start, not each bot later
+  const botModules = config.botModules.map((m) => (m.startsWith("file:") ? m : pathToFileURL(resolve(m)).href))
+  const registry = await loadBotModules(botModules)
   if (config.mode === "embedded" || config.workerThreads === 0 || Option.isNone(config.redisUrl)) {
-    const registry = new BotModuleRegistry()
     const executeCall = makeCallExecutor({ vault: o.vault, sender: new Sender(), apiRootFor: o.apiRootFor })
     return {
       host: makeInProcessHost({
@@ -53,7 +57,8 @@ export const makeActorHost = (
     databaseUrl: Option.isSome(config.databaseUrl) ? Redacted.value(config.databaseUrl.value) : null,
     secretKey: Buffer.from(Redacted.value(config.secretKey)).toString("base64"),
     telegramApiRoot: config.telegramApiRoot,
-    sandboxApiRoot: o.sandboxApiRoot
+    sandboxApiRoot: o.sandboxApiRoot,
+    botModules
   }
   return {
     host: makePoolHost({ threads: config.workerThreads, botsPerThread: BOTS_PER_THREAD, setup: { module: workerDepsModule, options } }),

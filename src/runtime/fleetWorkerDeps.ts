@@ -1,6 +1,6 @@
 import type { ActorDeps } from "../actors/actor.js"
 import { createActorDeps as createRedisActorDeps } from "../actors/redisActorDeps.js"
-import { BotModuleRegistry } from "../telegram/bots/registry.js"
+import { loadBotModules } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
 import { Sender } from "../telegram/sender.js"
 import { makeTokenVault } from "../telegram/tokenVault.js"
@@ -17,6 +17,8 @@ export interface FleetWorkerOptions {
   readonly telegramApiRoot: string
   /** The node's Bot API sandbox, if it runs one: sandbox-mode bots talk to it. */
   readonly sandboxApiRoot: string | null
+  /** BOT_MODULES as file: URLs (the thread's working directory is not the node's concern). */
+  readonly botModules: ReadonlyArray<string>
 }
 
 /**
@@ -27,7 +29,7 @@ export interface FleetWorkerOptions {
  */
 export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps> => {
   const base = await createRedisActorDeps({ url: o.redisUrl, prefix: o.prefix, partitions: o.partitions, databaseUrl: o.databaseUrl })
-  const registry = new BotModuleRegistry()
+  const registry = await loadBotModules(o.botModules)
   const executeCall = makeCallExecutor({
     vault: makeTokenVault(Buffer.from(o.secretKey, "base64")),
     sender: new Sender(),

@@ -117,7 +117,10 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const leaseOwner = embedded ? "embedded" : config.nodeId
 
     const apiRootFor = (mode: BotProfile["mode"]) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot)
-    const inner = makeActorHost(config, stores, { vault, apiRootFor, sandboxApiRoot: sandbox?.apiRoot ?? null })
+    const inner = yield* Effect.tryPromise({
+      try: () => makeActorHost(config, stores, { vault, apiRootFor, sandboxApiRoot: sandbox?.apiRoot ?? null }),
+      catch: startFailed("the bot actors' host (BOT_MODULES, WORKER_THREADS)")
+    })
     yield* Effect.logInfo(inner.threads > 0 ? `bot actors on ${inner.threads} worker threads` : "bot actors on the main thread")
     const host = makeTelegramHost({
       inner: inner.host,

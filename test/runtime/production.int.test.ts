@@ -3,6 +3,7 @@ import { createServer } from "node:net"
 import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
@@ -110,6 +111,42 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
       await telegram.close()
     }
   }, 120_000)
+  it("runs an owner's own Composer module (BOT_MODULES) on the worker threads: its calls get Telegram's real results", async () => {
+    const env = {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: redis.prefix,
+      BOTFLEET_SECRET_KEY: secretKey,
+      DATA_DIR: dataDir,
+      BOT_MODULES: fileURLToPath(new URL("./fixtures/ownerBots.ts", import.meta.url))
+    }
+    running = await startTestNode(env)
+    const { node } = running
+    expect(node.actorThreads).toBe(2)
+    const sb = node.sandbox!.world.createBot({ username: "counter_bot" })
+    await Effect.runPromise(
+      registerBot({
+        log: node.stores.log,
+        vault: makeTokenVault(node.config.secretKey),
+        directory: makeFleetDirectory(node.stores.sql),
+        nodeId: node.config.nodeId,
+        bot: { botId: "counter", ownerId: "o1", name: "counter_bot", kind: "counter", mode: "sandbox", token: Redacted.make(sb.token), config: { prefix: "seen" } }
+      })
+    )
+    await Effect.runPromise(node.startBot("counter"))
+    await say(node, "counter_bot", { userId: 9, text: "hello" })
+    await expect.poll(() => replies(node, "counter_bot", 9), { timeout: 20_000 }).toEqual(["seen 1: 5 letters"])
+    await say(node, "counter_bot", { userId: 9, text: "hi" })
+    await expect.poll(() => replies(node, "counter_bot", 9), { timeout: 20_000 }).toEqual(["seen 1: 5 letters", "seen 2: 2 letters"])
+    await running.stop()
+    running = null
+  }, 120_000)
+
+  it("refuses to start with a BOT_MODULES entry that does not load, naming it", async () => {
+    const env = { DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix, BOTFLEET_SECRET_KEY: secretKey, DATA_DIR: dataDir, BOT_MODULES: "./no/such/module.js" }
+    await expect(startTestNode(env)).rejects.toThrow(/no\/such\/module\.js/)
+  }, 60_000)
+
   it("registers a webhook-mode bot at PUBLIC_URL with its secret, and answers what Telegram delivers there", async () => {
     const telegram = await startSandbox()
     const port = await new Promise<number>((resolve) => {

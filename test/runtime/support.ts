@@ -14,7 +14,11 @@ export const startTestNode = async (env: Record<string, string>): Promise<TestNo
   const config = await Effect.runPromise(loadConfig({ HTTP_PORT: "0", LOG_LEVEL: "warning", ...env }))
   const scope = await Effect.runPromise(Scope.make())
   const quiet = Logger.minimumLogLevel(LogLevel.Error)
-  const node = await Effect.runPromise(Scope.extend(startNode(config, { sandbox: true, demo: true }), scope).pipe(Effect.provide(quiet)))
+  const node = await Effect.runPromise(Scope.extend(startNode(config, { sandbox: true, demo: true }), scope).pipe(Effect.provide(quiet))).catch(async (e: unknown) => {
+    // what started before the failure (stores, servers) closes with the scope
+    await Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.provide(quiet)))
+    throw e
+  })
   return { node, stop: () => Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.provide(quiet))) }
 }
 

@@ -1,3 +1,4 @@
+import { AppConfig } from "../../config.js"
 import { pathToFileURL } from "node:url"
 import { resolve } from "node:path"
 import { Command } from "commander"
@@ -5,7 +6,7 @@ import { Data, Effect } from "effect"
 import type { BotState } from "../../actors/decider/state.js"
 import type { UpdateHandler } from "../../actors/decider/updateHandler.js"
 import { EventLog } from "../../events/eventLog.js"
-import { BotModuleRegistry } from "../../telegram/bots/registry.js"
+import { loadBotModules } from "../../telegram/bots/moduleLoader.js"
 import { printJson } from "../io.js"
 import type { CliIo } from "../io.js"
 import { replayEvents } from "../replay/replay.js"
@@ -20,10 +21,16 @@ export class KindsModuleFailed extends Data.TaggedError("KindsModuleFailed")<{ r
   }
 }
 
-/** The bot kinds to replay with: the built-in registry, or a module exporting `handlerFor` (custom kinds). */
-const loadHandlerFor = (module: string | undefined): Effect.Effect<(s: BotState) => UpdateHandler, KindsModuleFailed> =>
+/**
+ * The bot kinds to replay with: those the nodes run (the built-in kind and BOT_MODULES), or a
+ * module exporting `handlerFor` (to try other code against the record).
+ */
+const loadHandlerFor = (module: string | undefined, botModules: ReadonlyArray<string>): Effect.Effect<(s: BotState) => UpdateHandler, KindsModuleFailed> =>
   module === undefined
-    ? Effect.sync(() => new BotModuleRegistry().handlerFor)
+    ? Effect.tryPromise({
+        try: async () => (await loadBotModules(botModules)).handlerFor,
+        catch: (e) => new KindsModuleFailed({ module: "BOT_MODULES", reason: e instanceof Error ? e.message : String(e) })
+      })
     : Effect.tryPromise({
         try: () => import(pathToFileURL(resolve(module)).href) as Promise<{ handlerFor?: unknown }>,
         catch: (e) => new KindsModuleFailed({ module, reason: e instanceof Error ? e.message : String(e) })
@@ -59,14 +66,15 @@ export const replayCommand = (io: CliIo, setExit: (code: number) => void): Comma
     .argument("<bot>", "bot id")
     .option("--from <version>", "first input version to re-run (earlier events are only folded)")
     .option("--to <version>", "last version to read")
-    .option("--kinds <module>", "ES module exporting handlerFor(state) for custom bot kinds (default: the built-in kinds)")
+    .option("--kinds <module>", "ES module exporting handlerFor(state) for custom bot kinds (default: the built-in kind and BOT_MODULES)")
     .option("--json", "print the report as JSON")
     .action(async (bot: string, opts: { from?: string; to?: string; kinds?: string; json?: boolean }) => {
       const program = Effect.gen(function* () {
         const botId = yield* checkBotId(bot)
         const from = yield* version("--from", opts.from)
         const to = yield* version("--to", opts.to)
-        const handlerFor = yield* loadHandlerFor(opts.kinds)
+        const config = yield* AppConfig
+        const handlerFor = yield* loadHandlerFor(opts.kinds, config.botModules)
         const log = yield* EventLog
         const events = yield* readStreamRange(log, botId, to === undefined ? {} : { to })
         const report = yield* Effect.promise(() => replayEvents(botId, events, handlerFor, { ...(from ? { from } : {}), ...(to ? { to } : {}) }))

@@ -1,0 +1,48 @@
+import { resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import { loadModule } from "../../actors/worker/loadModule.js"
+import { BotModuleRegistry } from "./registry.js"
+import type { BotModule } from "./registry.js"
+
+/** A BOT_MODULES entry could not be loaded or registered: the node refuses to start rather than run bots without their code. */
+export class BotModulesFailed extends Error {
+  override readonly name = "BotModulesFailed"
+  constructor(
+    readonly module: string,
+    readonly reason: string
+  ) {
+    super(`cannot load bot module ${module} (BOT_MODULES): ${reason}\nIt must be an ES module exporting botModules: { <kind name>: (config) => Composer }.`)
+  }
+}
+
+/** A path (relative to the working directory) or a file: URL, as an importable specifier. */
+const specifierOf = (m: string) => (m.startsWith("file:") ? m : pathToFileURL(resolve(m)).href)
+
+/**
+ * The fleet's bot kinds: the built-in one plus every kind the owners' modules export. Each module
+ * exports `botModules`, an object of kind name → `(config) => Composer<BotContext>`. Loaded the
+ * same way on the main thread, in every worker thread and by replay, so a bot runs and replays
+ * with the same code.
+ */
+export const loadBotModules = async (modules: ReadonlyArray<string>): Promise<BotModuleRegistry> => {
+  const registry = new BotModuleRegistry()
+  for (const m of modules) {
+    let loaded: { botModules?: unknown }
+    try {
+      loaded = await loadModule<{ botModules?: unknown }>(specifierOf(m))
+    } catch (e) {
+      throw new BotModulesFailed(m, e instanceof Error ? e.message : String(e))
+    }
+    const kinds = loaded.botModules
+    if (typeof kinds !== "object" || kinds === null) throw new BotModulesFailed(m, "it does not export a botModules object")
+    for (const [name, module] of Object.entries(kinds)) {
+      if (typeof module !== "function") throw new BotModulesFailed(m, `botModules.${name} is not a function (config) => Composer`)
+      try {
+        registry.register(name, module as BotModule)
+      } catch (e) {
+        throw new BotModulesFailed(m, e instanceof Error ? e.message : String(e))
+      }
+    }
+  }
+  return registry
+}
