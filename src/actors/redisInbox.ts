@@ -1,8 +1,9 @@
-import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import { Redis } from "ioredis"
 import { partitionOf, redisKeys } from "../events/partition.js"
 import { InboxUnavailable, checkUpdate } from "./inbox.js"
+import { makeInboxReaders } from "./redisInboxReaders.js"
+import type { StreamEntry } from "./redisInboxReaders.js"
 import type { InvalidUpdate } from "./inbox.js"
 import type { InboxDeadLetter, InboxEntry, InboxService } from "./inbox.js"
 
@@ -14,23 +15,9 @@ export interface RedisInboxOptions {
   readonly partitions?: number
 }
 
-type StreamEntry = [id: string, fields: string[]]
-
 const field = (fields: ReadonlyArray<string>, name: string): string | undefined => {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
   return undefined
-}
-
-/**
- * XREAD's reply as [key, entries] pairs: RESP2 nests one pair per stream, while a RESP3 map
- * reaches us flattened as [key1, entries1, key2, entries2, ...].
- */
-const streamsOf = (res: unknown): Array<[string, StreamEntry[]]> => {
-  if (!Array.isArray(res) || res.length === 0) return []
-  if (typeof res[0] !== "string") return res as Array<[string, StreamEntry[]]>
-  const pairs: Array<[string, StreamEntry[]]> = []
-  for (let i = 0; i + 1 < res.length; i += 2) pairs.push([res[i] as string, res[i + 1] as StreamEntry[]])
-  return pairs
 }
 
 /*
@@ -75,10 +62,11 @@ const toEntry = ([id, fields]: StreamEntry): InboxEntry => {
  * Inboxes as Redis streams, `bf:{pNN}:inbox:<botId>` (DESIGN.md), dead letters beside them in
  * `...:inbox:<botId>:dead` (same hash tag).
  *
- * `waitFor` is served by ONE blocking connection per process: a single XREAD BLOCK over every
- * waiting bot's inbox, re-issued (CLIENT UNBLOCK) when a new bot starts waiting. So a thousand
- * idle bots cost one connection, not a thousand. Multi-key XREAD needs one node: on Redis Cluster
- * this would have to be one reader per slot (not built).
+ * `waitFor` is served by one blocking reader per partition that has waiters
+ * (`redisInboxReaders.ts`): a single XREAD BLOCK over the inboxes of that partition's waiting
+ * bots, re-issued (CLIENT UNBLOCK) when a new bot of the partition starts waiting. So a thousand
+ * idle bots cost at most one connection per partition, not a thousand, and every XREAD names keys
+ * of one hash tag only, as Redis Cluster requires.
  */
 export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService => {
   const prefix = options.prefix ?? "bf"
@@ -90,97 +78,7 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
   const call = <A>(operation: string, f: () => Promise<A>) =>
     Effect.tryPromise({ try: f, catch: (cause) => new InboxUnavailable({ operation, cause }) })
 
-  // --- the shared blocking reader behind waitFor ---
-  interface Waiter {
-    after: string
-    count: number
-    readonly wakes: Set<(entries?: ReadonlyArray<InboxEntry>) => void>
-  }
-  const waiting = new Map<string, Waiter>()
-  let blocker: Redis | null = null
-  let blockerId: number | null = null
-  /** Names the reader's connection, so its id can be found again after a reconnect. */
-  const blockerName = `botfleet-inbox-reader-${randomUUID()}`
-  let looping = false
-  let inFlight = false
-  let unblockQueued = false
-  let closed = false
-
-  const wakeAll = (key: string, entries?: ReadonlyArray<InboxEntry>) => {
-    const w = waiting.get(key)
-    if (!w) return
-    waiting.delete(key)
-    // entries go to one waiter only (one actor per bot); any other just reads again
-    let given = false
-    for (const wake of w.wakes) {
-      wake(given ? undefined : entries)
-      given = true
-    }
-  }
-  const loop = async () => {
-    looping = true
-    try {
-      if (!blocker) {
-        const b = redis.duplicate({ connectionName: blockerName })
-        blocker = b
-        // After a reconnect the connection has a new id, and ioredis re-sends the pending XREAD
-        // BLOCK before the 'ready' listeners run, so CLIENT ID on the reader itself would queue
-        // behind the block. Look the id up by the reader's name (set again in every handshake)
-        // over the other connection; until then no unblock is sent, and the read ends by its
-        // BLOCK timeout as before.
-        b.on("close", () => {
-          blockerId = null
-        })
-        b.on("ready", () => void refreshBlockerId())
-        blockerId = Number(await b.client("ID"))
-      }
-      while (waiting.size > 0 && !closed) {
-        const keys = [...waiting.keys()]
-        const ids = keys.map((k) => waiting.get(k)!.after)
-        const count = Math.max(...keys.map((k) => waiting.get(k)!.count))
-        inFlight = true
-        unblockQueued = false
-        let res: unknown
-        try {
-          res = await blocker.call("XREAD", ["COUNT", count, "BLOCK", 2000, "STREAMS", ...keys, ...ids])
-        } finally {
-          inFlight = false
-        }
-        for (const [key, entries] of streamsOf(res)) {
-          // hand the entries over only if the waiter still waits after the id they were read after
-          const w = waiting.get(key)
-          const asked = ids[keys.indexOf(key)]
-          wakeAll(key, w && w.after === asked ? entries.slice(0, w.count).map(toEntry) : undefined)
-        }
-      }
-    } catch {
-      // the connection failed or closed: wake everyone, they read again and come back if needed
-      for (const key of [...waiting.keys()]) wakeAll(key)
-    } finally {
-      looping = false
-    }
-  }
-  const refreshBlockerId = async () => {
-    try {
-      const list = String(await redis.call("CLIENT", "LIST", "TYPE", "normal"))
-      const line = list.split("\n").find((l) => l.includes(` name=${blockerName} `))
-      const id = line ? /^id=(\d+)/.exec(line)?.[1] : undefined
-      if (id !== undefined && blocker?.status === "ready") blockerId = Number(id)
-    } catch {
-      // the other connection is down too: no unblock until the next 'ready'
-    }
-  }
-  const nudge = () => {
-    if (!looping) {
-      void loop()
-    } else if (inFlight && !unblockQueued && blockerId !== null) {
-      // coalesce: one unblock per XREAD round, sent after this tick's registrations
-      unblockQueued = true
-      setImmediate(() => {
-        if (inFlight && blockerId !== null && !closed) redis.client("UNBLOCK", blockerId).catch(() => undefined)
-      })
-    }
-  }
+  const readers = makeInboxReaders(redis, toEntry)
 
   return {
     enqueue: (botId, update) =>
@@ -195,26 +93,8 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
       }),
     waitFor: (botId, after, maxWaitMs, count = 32) =>
       Effect.async<ReadonlyArray<InboxEntry> | void>((resume) => {
-        if (closed) return resume(Effect.void)
-        const key = keyOf(botId)
-        const w: Waiter = waiting.get(key) ?? { after: after ?? "0-0", count, wakes: new Set() }
-        w.after = after ?? "0-0"
-        w.count = count
-        waiting.set(key, w)
-        const done = (entries?: ReadonlyArray<InboxEntry>) => {
-          clearTimeout(timer)
-          w.wakes.delete(done)
-          if (w.wakes.size === 0 && waiting.get(key) === w) waiting.delete(key)
-          resume(Effect.succeed(entries))
-        }
-        const timer = setTimeout(() => done(), maxWaitMs)
-        w.wakes.add(done)
-        nudge()
-        return Effect.sync(() => {
-          clearTimeout(timer)
-          w.wakes.delete(done)
-          if (w.wakes.size === 0 && waiting.get(key) === w) waiting.delete(key)
-        })
+        const wake = (entries?: ReadonlyArray<InboxEntry>) => resume(Effect.succeed(entries))
+        return Effect.sync(readers.wait(partitionOf(botId, partitions), keyOf(botId), after ?? "0-0", count, maxWaitMs, wake))
       }),
     lag: (botId, after, cap = 10_000) =>
       call("lag", async () => {
@@ -245,9 +125,7 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
         return typeof id === "string" ? id : null
       }),
     close: Effect.promise(async () => {
-      closed = true
-      for (const key of [...waiting.keys()]) wakeAll(key)
-      blocker?.disconnect()
+      readers.close()
       if (owned) await redis.quit().catch(() => undefined)
     })
   }

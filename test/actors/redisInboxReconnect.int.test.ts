@@ -62,10 +62,11 @@ describe("redis inbox reader after a reconnect", () => {
         return ids.length === 1 && ids[0] !== before
       })
       await new Promise((r) => setTimeout(r, 100))
-      // bot b starts waiting: the reader must be unblocked to add b's inbox to its read
-      const b = run(inbox.waitFor("b", null, 800))
+      // bot e (a's partition, so a's reader) starts waiting: the reader must be unblocked to add
+      // e's inbox to its read
+      const b = run(inbox.waitFor("e", null, 800))
       await new Promise((r) => setTimeout(r, 20))
-      await run(inbox.enqueue("b", { update_id: 1 }))
+      await run(inbox.enqueue("e", { update_id: 1 }))
       const got = await b
       expect(got?.map((e) => e.update)).toEqual([{ update_id: 1 }])
       await run(inbox.enqueue("a", { update_id: 2 }))
