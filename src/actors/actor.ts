@@ -117,6 +117,7 @@ export class BotActor {
   /** Why `run` failed; null while it runs or after a clean stop. */
   private endedWith: unknown = null
   private wakeCommand: (() => void) | null = null
+  private readonly stopWaiters: Array<{ resolve: (s: ActorStatus) => void; reject: (e: unknown) => void }> = []
   private stopReason: string | null = null
   private beatAt: number
   private busySince: number | null = null
@@ -185,7 +186,7 @@ export class BotActor {
     } catch (e) {
       // a dead actor answers every queued and later command with why it died, instead of never
       this.endedWith = e
-      for (const c of this.commands.splice(0)) c.reject(e)
+      for (const c of [...this.commands.splice(0), ...this.stopWaiters.splice(0)]) c.reject(e)
       throw e
     }
   }
@@ -217,6 +218,7 @@ export class BotActor {
     await this.apply({ _tag: "Stop", nodeId: this.config.nodeId, reason: this.stopReason, at: this.iso() }, `node:${this.config.nodeId}`)
     await this.snapshot()
     for (const c of this.commands.splice(0)) c.resolve(this.status())
+    for (const w of this.stopWaiters.splice(0)) w.resolve(this.status())
     return this.status()
   }
 
@@ -248,11 +250,14 @@ export class BotActor {
           break
         case "Stop":
           this.stopReason = c.cmd.reason
-          break
+          // answered once BotStopped is recorded: the caller learns the bot's final version
+          this.stopWaiters.push(c)
+          return
         case "Remove":
           await this.apply({ _tag: "Remove", reason: c.cmd.reason, at: this.iso() }, "system")
           this.stopReason = c.cmd.reason
-          break
+          this.stopWaiters.push(c)
+          return
         case "Status":
           break
       }

@@ -97,12 +97,17 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
           throw new ActorDied({ botId: spec.botId, where: "thread", name: err?.name ?? "Error", reason: err?.message ?? String(e) })
         }
       )
-      const finish = () => {
+      const finish = (final: ActorStatus | null) => {
         port1.close()
-        for (const p of pending.values()) p.reject(new ActorDied({ botId: spec.botId, where: "actor", name: "Gone", reason: "the actor has ended" }))
+        // a Stop (or Remove) is answered once the actor has stopped; its reply may still be on
+        // its way when the task's result arrives: the final status is that answer
+        for (const p of pending.values()) {
+          if (final !== null) p.resolve(final)
+          else p.reject(new ActorDied({ botId: spec.botId, where: "actor", name: "Gone", reason: "the actor has ended" }))
+        }
         pending.clear()
       }
-      done.then(finish, finish)
+      done.then(finish, () => finish(null))
 
       const handle: ActorHandle = {
         botId: spec.botId,

@@ -2,6 +2,7 @@ import { Clock, Data, Duration, Effect, Either, Exit, FiberMap, Schedule } from 
 import type { Scope } from "effect"
 import type { EventLogService, Lease } from "../events/eventLog.js"
 import type { DomainEvent } from "../events/schema/catalogue.js"
+import { UNAUTHORIZED_REASON } from "./actor.js"
 import type { ActorCommand, ActorStatus } from "./actor.js"
 import type { ActorHandle, ActorHost, ActorSpec } from "./host.js"
 import type { InboxService } from "./inbox.js"
@@ -288,7 +289,8 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     const evictIfFull = (botId: string) =>
       Effect.sync(() => {
         if (o.maxResident === undefined) return
-        const resident = [...entries].filter(([id, e]) => id !== botId && (e.handle !== null || e.state === "starting"))
+        // resident: an actor is loaded; bots queued for an activation slot or a lease are not
+        const resident = [...entries].filter(([id, e]) => id !== botId && e.handle !== null)
         if (resident.length < o.maxResident) return
         const victim = resident.filter(([, e]) => e.evict !== null).sort((a, b) => a[1].lastActiveAt - b[1].lastActiveAt)[0]
         victim?.[1].evict?.()
@@ -351,18 +353,24 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
      * an idle bot the moment its holder passivated it, and idle bots would wander between nodes;
      * and a node restart would activate every idle bot of the fleet.
      */
-    const idleSincePassivated = (botId: string, entry: Entry) =>
+    const lastFact = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
-        if (o.passivateAfterMs === undefined || entry.pinned) return false
         const version = yield* o.log.streamVersion(botId)
-        if (version === 0) return false
+        if (version === 0) return "run" as const
         const last = (yield* o.log.readStream(botId, { from: version, limit: 1 }))[0]?.data
-        if (last?._tag !== "BotStopped" || last.reason !== PASSIVATED) return false
+        if (last?._tag !== "BotStopped") return "run" as const
+        // stopped because Telegram refused its token: no node runs it again until a new token
+        // is registered (BotTokenRotated, then a start), or every waiting node would try in turn
+        if (last.reason === UNAUTHORIZED_REASON) return "revoked" as const
+        if (o.passivateAfterMs === undefined || entry.pinned || last.reason !== PASSIVATED) return "run" as const
         // passivation snapshots, which trims the inbox up to the cursor: what is left is unhandled
-        return (yield* o.inbox.lag(botId, null, 1)) === 0
-      }).pipe(Effect.orElseSucceed(() => false))
+        return (yield* o.inbox.lag(botId, null, 1)) === 0 ? ("idle" as const) : ("run" as const)
+      }).pipe(Effect.orElseSucceed(() => "run" as const))
 
-    /** Takes the lease (waiting while another node holds it), within the activation budget; an idle passivated bot waits for input first. */
+    /**
+     * Takes the lease (waiting while another node holds it), within the activation budget; an idle
+     * passivated bot waits for input first. False: the bot must not run (its token was revoked).
+     */
     const activate = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
         for (;;) {
@@ -370,8 +378,13 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           yield* activationSlot
           entry.lease = yield* acquire(botId, entry)
           entry.state = "starting"
-          if (!(yield* idleSincePassivated(botId, entry))) return
+          const fact = yield* lastFact(botId, entry)
+          if (fact === "run") return true
           yield* release(entry)
+          if (fact === "revoked") {
+            entry.lastError = UNAUTHORIZED_REASON
+            return false
+          }
           entry.state = "passivated"
           entry.cursor = null
           yield* awaitInput(botId, entry)
@@ -387,7 +400,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         const backoff = yield* Schedule.driver(delays.pipe(Schedule.intersect(Schedule.recurs(o.restartBudget ?? 5))))
         // the same delays without a budget: outages are waited out, however long
         const outageBackoff = yield* Schedule.driver(delays)
-        yield* activate(botId, entry)
+        if (!(yield* activate(botId, entry))) return
         for (;;) {
           const startedAt = yield* Clock.currentTimeMillis
           entry.lastActiveAt = startedAt
@@ -399,7 +412,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             yield* release(entry)
             entry.state = "passivated"
             yield* awaitInput(botId, entry)
-            yield* activate(botId, entry)
+            if (!(yield* activate(botId, entry))) return
             continue
           }
           if (end._tag === "LeaseLost") return yield* forget(entry, end.reason)

@@ -29,7 +29,9 @@ export const ControlReply = Schema.Struct({
   nodeId: Schema.String,
   ok: Schema.Boolean,
   version: Schema.optional(Schema.Number),
-  error: Schema.optional(Schema.String)
+  error: Schema.optional(Schema.String),
+  /** The node held the bot's lease without a running actor: it stopped supervising it and released the lease, recording nothing. */
+  released: Schema.optional(Schema.Boolean)
 })
 export type ControlReply = typeof ControlReply.Type
 
@@ -69,13 +71,20 @@ export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never
       Effect.gen(function* () {
         if (req._tag === "StartBot") return yield* o.startBot(req.botId)
         const status = yield* o.supervisor.status(req.botId)
+        const holder = status !== null && status.fence !== null
         if (status?.state !== "running") {
-          // not ours to answer: only the holder replies; stop and remove still end our supervision
+          // stop and remove end our supervision in any case (no node may take the bot over)
           if (req._tag !== "Configure" && status !== null) {
             o.forgetBot(req.botId)
             yield* o.supervisor.stopBot(req.botId)
           }
-          return
+          // only the holder answers: with no actor running (restarting, starting) it cannot
+          // apply a change; a stop or remove has now released the lease for the CLI to record it
+          if (!holder) return
+          if (req._tag === "Configure") {
+            return yield* reply({ requestId: req.requestId, nodeId: o.nodeId, ok: false, error: `the bot is ${status.state} on this node, not running: try again once it runs` })
+          }
+          return yield* reply({ requestId: req.requestId, nodeId: o.nodeId, ok: true, released: true })
         }
         const sent = yield* Effect.either(o.supervisor.send(req.botId, commandOf(req)))
         if (sent._tag === "Left") {
@@ -146,7 +155,7 @@ export const sendControl = (
         },
         catch: (cause) => new ControlUnavailable({ cause })
       })
-      if (request._tag === "StartBot" || o.awaitReply === false) return { heardBy: yield* publish, version: null as number | null }
+      if (request._tag === "StartBot" || o.awaitReply === false) return { heardBy: yield* publish, version: null as number | null, released: false }
       const sub = yield* open(new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true }))
       const answer = Effect.async<ControlReply>((resume) => {
         sub.on("message", (_c: string, raw: string) => {
@@ -168,6 +177,6 @@ export const sendControl = (
         Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new NodeDidNotAnswer({ botId: request.botId, nodeId, waitedMs: timeoutMs }) })
       )
       if (!r.ok) return yield* new NodeRefused({ botId: request.botId, nodeId: r.nodeId, reason: r.error ?? "no reason given" })
-      return { heardBy, version: r.version ?? null }
+      return { heardBy, version: r.version ?? null, released: r.released === true }
     })
   )

@@ -1,3 +1,4 @@
+import { chatIdOf } from "../actors/decider/updateHandler.js"
 import type { DomainEvent, EventOf } from "../events/schema/catalogue.js"
 import type { CallFn, Sender } from "./sender.js"
 
@@ -21,11 +22,6 @@ export interface ExecuteContext {
   readonly call: CallFn
   /** The time to record results at (the live clock: results are inputs, recorded as they happen). */
   readonly now: () => string
-}
-
-const chatIdOf = (params: unknown): number | undefined => {
-  const id = (params as { chat_id?: unknown } | null)?.chat_id
-  return typeof id === "number" ? id : typeof id === "string" && /^-?\d+$/.test(id) ? Number(id) : undefined
 }
 
 /** Sends one recorded intent and returns the events recording how it ended. */
@@ -60,9 +56,12 @@ export const executeIntent = async (intent: Intent, ctx: ExecuteContext): Promis
           ...(outcome.retryAfter !== undefined ? { retryAfter: outcome.retryAfter } : {})
         }
       ]
-      const chatId = chatIdOf(params)
-      // a private chat's id is its user's id: a 403 there means that user blocked the bot
-      if (outcome.errorCode === 403 && chatId !== undefined && chatId > 0) events.push({ _tag: "UserBlockedBot", userId: chatId, at })
+      const chatId = chatIdOf(params["chat_id"])
+      // a private chat's id is its user's id. Only a block (or a deleted account) marks the user:
+      // other 403s there ("can't initiate conversation") say nothing about what the user did
+      if (outcome.errorCode === 403 && chatId !== null && chatId > 0 && /blocked by the user|user is deactivated/i.test(outcome.description)) {
+        events.push({ _tag: "UserBlockedBot", userId: chatId, at })
+      }
       return events
     }
     case "Unknown":

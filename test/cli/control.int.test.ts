@@ -111,7 +111,8 @@ describe("bots commands reach the node that runs the bot", () => {
   it("stop of a passivated bot (no lease held): the CLI records it and every node stops supervising it, so no update wakes it", async () => {
     await running.stop()
     running = await startTestNode({ ...env, PASSIVATE_AFTER_MS: "1000" })
-    await expect.poll(() => stateOf("demo-barnacle"), { timeout: 30_000 }).toBe("passivated")
+    // the whole status is compared, so a failure shows the bot's last error
+    await expect.poll(() => Effect.runPromise(running.node.supervisor.status("demo-barnacle")), { timeout: 30_000 }).toMatchObject({ state: "passivated" })
     const res = await cli("bots", "stop", "demo-barnacle", "--json")
     expect(res.code).toBe(0)
     expect(JSON.parse(res.out).node).toBeUndefined()

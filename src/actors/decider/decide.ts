@@ -1,9 +1,9 @@
 import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import type { BotInput, InputOf } from "./input.js"
-import { absurd, evolve, initialState, isRecentUpdate, updateIdOfCall } from "./state.js"
+import { absurd, evolve, initialState, isRecentUpdate, updateIdOfCall, writtenAfterBlock } from "./state.js"
 import type { BotState } from "./state.js"
-import { RecordedCallFailed, RecordedCallMismatch, RecordedCallUnknown, updateIdOf } from "./updateHandler.js"
+import { RecordedCallFailed, RecordedCallMismatch, RecordedCallUnknown, chatIdOf, privateWriterOf, updateIdOf } from "./updateHandler.js"
 import type { TelegramUpdate, UpdateHandler } from "./updateHandler.js"
 
 export type MaybePromise<A> = A | PromiseLike<A>
@@ -53,6 +53,7 @@ const runHandler = (
   const unknown = unknownOutcomes(state0, updateId)
   const state = unknown.reduce(evolve, state0)
   const recorded = state.openCalls.get(updateId) ?? []
+  const writer = privateWriterOf(input.update)
   let n = 0
   let intent: DomainEvent | null = null
   let suspend!: (i: DomainEvent) => void
@@ -75,8 +76,10 @@ const runHandler = (
     // a private chat's id is its user's: a user who blocked the bot is never messaged again. The
     // refusal takes its call number, so the numbering is the same on every run of the handler
     // (including the run after the call that learned of the block)
-    const chatId = params["chat_id"]
-    if (typeof chatId === "number" && chatId > 0 && state.users.get(chatId)?.blocked) {
+    const chatId = chatIdOf(params["chat_id"])
+    const user = chatId !== null && chatId > 0 ? state.users.get(chatId) : undefined
+    // the user writing now is answered, unless the block was learned after this update arrived
+    if (user?.blocked && !(chatId === writer && writtenAfterBlock(user, input.at))) {
       return Promise.reject(new RecordedCallFailed({ callId, method, errorCode: 403, description: BLOCKED_DESCRIPTION, blockedBefore: true }))
     }
     if (intent === null) {

@@ -35,7 +35,8 @@ const StateJson = Schema.Struct({
         languageCode: Optional,
         firstSeen: Schema.String,
         lastSeen: Schema.String,
-        blocked: Schema.Boolean
+        blocked: Schema.Boolean,
+        blockedAt: Optional
       })
     )
   ),

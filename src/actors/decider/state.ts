@@ -14,6 +14,8 @@ export interface KnownUser {
   readonly firstSeen: string
   readonly lastSeen: string
   readonly blocked: boolean
+  /** When the block was learned (a 403 recorded); a private message received after it lifts the block. */
+  readonly blockedAt?: string | undefined
 }
 
 /** How a recorded call ended; null while its outcome is not recorded. */
@@ -122,6 +124,10 @@ const remember = (seen: PersistentMap<number, number>, updateId: number, at: str
   return next.filter((seenAt) => seenAt >= t - DEDUPE_WINDOW_MS)
 }
 
+/** Whether a message received at `at` came after the user's block was learned (an unknown time: yes). */
+export const writtenAfterBlock = (user: KnownUser, at: string): boolean =>
+  user.blockedAt === undefined || !(isoToMs(at) <= isoToMs(user.blockedAt))
+
 /** Whether `updateId` was received within the dedupe window before `at` (recorded time). */
 export const isRecentUpdate = (state: BotState, updateId: number, at: string): boolean => {
   const seenAt = state.recentUpdates.get(updateId)
@@ -199,7 +205,8 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
         languageCode: event.languageCode,
         firstSeen: before?.firstSeen ?? event.at,
         lastSeen: event.at,
-        blocked: before?.blocked ?? false
+        blocked: before?.blocked ?? false,
+        blockedAt: before?.blockedAt
       })
       return { ...state, users }
     }
@@ -212,7 +219,8 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
         languageCode: before?.languageCode,
         firstSeen: before?.firstSeen ?? event.at,
         lastSeen: before?.lastSeen ?? event.at,
-        blocked: true
+        blocked: true,
+        blockedAt: event.at
       })
       return { ...state, users }
     }
@@ -223,7 +231,14 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
       else sessions[event.key] = merged
       return { ...state, sessions }
     }
-    case "MessageReceived":
+    case "MessageReceived": {
+      // a user who writes to the bot in private after blocking it has unblocked it (writing to a
+      // stopped bot restarts it); a message received before the block was learned says nothing
+      const from = event.userId
+      const known = event.chatType === "private" && from !== undefined && from === event.chatId ? state.users.get(from) : undefined
+      if (!known?.blocked || !writtenAfterBlock(known, event.at)) return state
+      return { ...state, users: state.users.with(from!, { ...known, blocked: false, blockedAt: undefined }) }
+    }
     case "ReplySent":
     case "SnapshotTaken":
     case "LegacyRecordImported":

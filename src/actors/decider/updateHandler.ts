@@ -15,6 +15,20 @@ export interface TelegramUpdate {
   readonly [field: string]: unknown
 }
 
+/** A Bot API `chat_id` as a number (Telegram takes numbers and numeric strings), or null for a @channel name. */
+export const chatIdOf = (value: unknown): number | null =>
+  typeof value === "number" && Number.isSafeInteger(value) ? value : typeof value === "string" && /^-?\d{1,16}$/.test(value) ? Number(value) : null
+
+/**
+ * The user writing to the bot in a private chat with this update, if any: a user who writes has
+ * not blocked the bot (writing to a bot one stopped restarts it).
+ */
+export const privateWriterOf = (update: unknown): number | null => {
+  const u = update as { message?: { chat?: { id?: unknown; type?: unknown }; from?: { id?: unknown } } } | null
+  const m = u?.message
+  return m?.chat?.type === "private" && typeof m.from?.id === "number" && m.chat.id === m.from.id ? m.from.id : null
+}
+
 /** The update_id of an inbox payload, or null when it has none (a malformed entry). */
 export const updateIdOf = (update: unknown): number | null => {
   const id = (update as { update_id?: unknown } | null)?.update_id

@@ -57,11 +57,14 @@ export const applyViaNode = (o: {
   readonly held: BotHeldByNode
   readonly control: { readonly redisUrl: string; readonly prefix: string; readonly timeoutMs?: number } | null
   readonly request: Parameters<typeof sendControl>[1]
+  /** Records the command here, once the node released the bot (it held the lease with no actor running). */
+  readonly local: Effect.Effect<Applied, unknown>
 }) =>
   Effect.gen(function* () {
     if (o.control === null) return yield* o.held
     const before = yield* o.log.streamVersion(o.held.botId)
     const r = yield* sendControl({ ...o.control, nodeId: o.held.nodeId }, o.request)
+    if (r.released) return yield* o.local
     const after = yield* o.log.readStream(o.held.botId, { from: before + 1 })
     const mine = after.filter((e) => LIFECYCLE.has(e.data._tag) && e.actor !== "ops:cli")
     return { botId: o.held.botId, events: mine.map((e) => e.data._tag), version: r.version ?? before, node: o.held.nodeId } satisfies Applied

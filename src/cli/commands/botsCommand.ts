@@ -191,7 +191,9 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
               : yield* parseSets(opts.set)
           const applied = yield* withStores((s, config) =>
             applyInput({ log: s.log, botId, actor: "ops:cli", input: () => ({ _tag: "ChangeConfig", patch, at: new Date().toISOString() }) }).pipe(
-              Effect.catchTag("BotHeldByNode", (held) => applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: "Configure", botId, patch } }))
+              Effect.catchTag("BotHeldByNode", (held) =>
+                applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: "Configure", botId, patch }, local: Effect.fail(held) })
+              )
             )
           )
           printApplied(io, applied, opts.json === true, "configure")
@@ -232,7 +234,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .action(async (botId: string, opts: { reason: string; wait: number; json?: boolean }) => {
         const program = withStores((s, config) =>
           Effect.gen(function* () {
-            const applied = yield* applyInput({
+            const local = applyInput({
               log: s.log,
               botId,
               actor: "ops:cli",
@@ -240,9 +242,10 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                 name === "stop"
                   ? { _tag: "Stop", nodeId: state.node?.nodeId ?? owner, reason: opts.reason, at: new Date().toISOString() }
                   : { _tag: "Remove", reason: opts.reason, at: new Date().toISOString() }
-            }).pipe(
+            })
+            const applied = yield* local.pipe(
               Effect.catchTag("BotHeldByNode", (held) =>
-                applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: name === "stop" ? "Stop" : "Remove", botId, reason: opts.reason } })
+                applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: name === "stop" ? "Stop" : "Remove", botId, reason: opts.reason }, local })
               )
             )
             // taken out of the directory after the fact is recorded: a failure in between leaves it listed, never lost

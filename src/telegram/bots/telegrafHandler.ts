@@ -1,7 +1,7 @@
 import { Context, Telegram, TelegramError } from "telegraf"
 import type { Composer } from "telegraf"
 import type { Update, UserFromGetMe } from "telegraf/types"
-import { RecordedCallFailed } from "../../actors/decider/updateHandler.js"
+import { RecordedCallFailed, chatIdOf } from "../../actors/decider/updateHandler.js"
 import type { UpdateContext, UpdateHandler } from "../../actors/decider/updateHandler.js"
 import type { BotState } from "../../actors/decider/state.js"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
@@ -126,7 +126,7 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
                 ...(e.retryAfter !== undefined ? { parameters: { retry_after: e.retryAfter } } : {})
               },
               // a private chat's 403: its user blocked the bot (now or before); not the bot's failure
-              e.errorCode === 403 && typeof payload["chat_id"] === "number" && payload["chat_id"] > 0 ? BLOCKED : undefined
+              e.errorCode === 403 && (chatIdOf(payload["chat_id"]) ?? 0) > 0 ? BLOCKED : undefined
             )
           }
           throw e

@@ -84,25 +84,33 @@ describe("handlers that await Bot API calls", () => {
   })
 
   it("refuses a call to a user who blocked the bot without recording or sending it, keeping the call numbering", async () => {
-    seen.length = 0
-    const blocked: DomainEvent = { _tag: "UserBlockedBot", userId: 7, at }
-    await given([registered, blocked]).when(input).then([received])
-    expect(seen).toEqual(["refused 403"])
-    // blocked by this update's own first call: the re-run gets the recorded refusal for call 0,
-    // and a second call to the same chat (call 1) is refused without an intent
-    const twice: UpdateHandler = {
+    // user 7 writes; the bot also tells user 8, who blocked it, learning so from its own first call
+    const notify: UpdateHandler = {
       handle: async ({ call }) => {
-        for (const text of ["one", "two"]) await call("sendMessage", { chat_id: 7, text }).catch((e: unknown) => seen.push(`${(e as RecordedCallFailed).callId} refused`))
+        for (const text of ["one", "two"]) await call("sendMessage", { chat_id: "8", text }).catch((e: unknown) => seen.push(`${(e as RecordedCallFailed).callId} refused`))
+        await call("sendMessage", { chat_id: 7, text: "done" })
         return []
       }
     }
     seen.length = 0
     const refused: DomainEvent = { _tag: "BotApiCallFailed", callId: "5:0", errorCode: 403, description: "Forbidden: bot was blocked by the user" }
-    const s = await deciderSpec(makeBotDecider(() => twice))([registered, intent(0, "sendMessage", { chat_id: 7, text: "one" }), refused, blocked])
+    const blocked8: DomainEvent = { _tag: "UserBlockedBot", userId: 8, at }
+    await deciderSpec(makeBotDecider(() => notify))([registered, intent(0, "sendMessage", { chat_id: "8", text: "one" }), refused, blocked8])
       .when(input)
-      .then([received])
+      .then([intent(2, "sendMessage", { chat_id: 7, text: "done" })])
     expect(seen).toEqual(["5:0 refused", "5:1 refused"])
-    expect(s.pendingCalls.size).toBe(0)
+  })
+
+  it("answers a user who blocked the bot and writes again, and no longer counts them as blocked", async () => {
+    seen.length = 0
+    const blocked7: DomainEvent = { _tag: "UserBlockedBot", userId: 7, at: "2026-01-01T09:00:00.000Z" }
+    await given([registered, blocked7]).when(input).then([sendIntent])
+    const message: DomainEvent = { _tag: "MessageReceived", chatId: 7, chatType: "private", userId: 7, messageId: 50, text: "go", at }
+    expect(fold([registered, blocked7, message]).users.get(7)?.blocked).toBe(false)
+    // a message received before the block was learned (the reply to it got the 403) lifts nothing
+    const learnedLater: DomainEvent = { _tag: "UserBlockedBot", userId: 7, at: "2026-01-01T10:00:01.000Z" }
+    expect(fold([registered, learnedLater, message]).users.get(7)?.blocked).toBe(true)
+    await given([registered, learnedLater]).when(input).then([received])
   })
 
   it("keeps open calls across a snapshot", async () => {
