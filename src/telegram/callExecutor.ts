@@ -22,6 +22,8 @@ export interface CallExecutorOptions {
  * client per bot, and sends every intent through the sender (limits, 429s, no duplicating
  * retries). A bot whose token cannot be opened gets a refusal recorded: nothing was sent.
  */
+const MAX_CLIENTS = 1000
+
 export const makeCallExecutor = (o: CallExecutorOptions): CallExecutor => {
   const clients = new Map<string, { readonly key: string; readonly api: BotApi }>()
   const now = o.now ?? (() => new Date().toISOString())
@@ -30,11 +32,18 @@ export const makeCallExecutor = (o: CallExecutorOptions): CallExecutor => {
     const mode = state.mode ?? "webhook"
     const key = `${mode}/${state.tokenCiphertext}`
     const known = clients.get(botId)
-    if (known?.key === key) return Either.right(known.api)
+    if (known?.key === key) {
+      // most recently used last: the oldest entry is the one dropped when the cache is full
+      clients.delete(botId)
+      clients.set(botId, known)
+      return Either.right(known.api)
+    }
     const token = Effect.runSync(Effect.either(o.vault.open(botId, state.tokenCiphertext)))
     if (Either.isLeft(token)) return Either.left(token.left.message)
     const api = makeBotApi(Redacted.value(token.right), { apiRoot: o.apiRootFor(mode) })
     clients.set(botId, { key, api })
+    // bounded: a thread keeps clear tokens (in its clients' closures) only of bots it ran lately
+    if (clients.size > MAX_CLIENTS) clients.delete(clients.keys().next().value!)
     return Either.right(api)
   }
   return async (botId, state, intent) => {

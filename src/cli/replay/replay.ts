@@ -68,6 +68,11 @@ const updateOf = (events: ReadonlyArray<RecordedEvent>, start: number, segment: 
   return null
 }
 
+/** A call's outcome as the actor records it (by "system", as it came back): an input, never a decision. */
+const isFact = (e: RecordedEvent) =>
+  e.actor === "system" &&
+  (e.data._tag === "BotApiCallSucceeded" || e.data._tag === "BotApiCallFailed" || e.data._tag === "BotApiCallOutcomeUnknown" || e.data._tag === "ReplySent" || e.data._tag === "UserBlockedBot")
+
 const isOutcomeOf = (e: RecordedEvent, callId: string) => {
   const d = e.data
   if (d._tag === "BotApiCallSucceeded" || d._tag === "BotApiCallFailed" || d._tag === "BotApiCallOutcomeUnknown") return d.callId === callId
@@ -121,6 +126,9 @@ export const replayEvents = async (
     // each step: decide again from the recorded state, compare with the recorded step, then fold
     // the call's recorded outcome (an input from Telegram, not a decision) and go on
     while (pos < segment.length) {
+      // outcomes the actor recorded on their own (after another writer's append) are inputs too
+      while (pos < segment.length && isFact(segment[pos]!)) state = evolve(state, segment[pos++]!.data)
+      if (pos === segment.length) break
       let stepEnd = pos
       while (stepEnd < segment.length && segment[stepEnd]!.data._tag !== "BotApiCallIntended") stepEnd++
       stepEnd = Math.min(stepEnd + 1, segment.length)

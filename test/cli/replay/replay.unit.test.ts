@@ -27,7 +27,7 @@ const fakeTelegram = () => {
  * by the "system", at the time it came back), then the next step. `crashAt`: the text whose first
  * call's intent is recorded and then the node dies (the update is handled again after a restart).
  */
-const record = async (handler: UpdateHandler, texts: ReadonlyArray<string>, crashAt?: string): Promise<Array<RecordedEvent>> => {
+const record = async (handler: UpdateHandler, texts: ReadonlyArray<string>, crashAt?: string, interleaveAt?: string): Promise<Array<RecordedEvent>> => {
   const decider = makeBotDecider(() => handler)
   const telegram = fakeTelegram()
   const stream: Array<RecordedEvent> = []
@@ -67,6 +67,10 @@ const record = async (handler: UpdateHandler, texts: ReadonlyArray<string>, cras
         crash = false
         append(await decider.decide({ _tag: "Start", nodeId: "n2", fence: 2, at }, state), at, "node:n2", "system")
         continue
+      }
+      if (text === interleaveAt) {
+        // another writer appended meanwhile: the actor records the outcome on its own, then decides again
+        append([{ _tag: "BotConfigChanged", patch: { note: "ops" } }], at, "cli:cfg", "ops:cli")
       }
       append(telegram(last), `2025-01-01T00:0${n + 1}:30.000Z`, `inbox:${inboxId}`, "system")
     }
@@ -139,6 +143,13 @@ describe("replay", () => {
   it("replays an update that a crash interrupted between a call's intent and its result: identical", async () => {
     const stream = await record(caller, ["hi", "edit"], "edit")
     expect(stream.filter((e) => e.data._tag === "BotApiCallOutcomeUnknown")).toHaveLength(1)
+    const r = await replayEvents("echo", stream, () => caller)
+    expect(r).toMatchObject({ identical: true, divergences: [] })
+  })
+
+  it("replays an update whose call outcome was recorded after another writer's append: identical", async () => {
+    const stream = await record(caller, ["hi", "edit"], undefined, "edit")
+    expect(stream.some((e) => e.data._tag === "BotConfigChanged")).toBe(true)
     const r = await replayEvents("echo", stream, () => caller)
     expect(r).toMatchObject({ identical: true, divergences: [] })
   })
