@@ -61,6 +61,8 @@ export type ActorCommand =
   | { readonly _tag: "Stop"; readonly reason: string }
   /** Records BotRemoved, then stops like Stop. */
   | { readonly _tag: "Remove"; readonly reason: string }
+  /** Records BotTokenRotated (the new token, sealed). */
+  | { readonly _tag: "RotateToken"; readonly tokenCiphertext: string }
   | { readonly _tag: "Status" }
 
 export interface ActorStatus {
@@ -258,6 +260,9 @@ export class BotActor {
           this.stopReason = c.cmd.reason
           this.stopWaiters.push(c)
           return
+        case "RotateToken":
+          await this.apply({ _tag: "RotateToken", tokenCiphertext: c.cmd.tokenCiphertext, at: this.iso() }, "system")
+          break
         case "Status":
           break
       }

@@ -12,13 +12,16 @@ import type { Supervisor } from "../actors/supervisor.js"
  * actor applies the command between two inputs (the same decider, fence and version checks) and
  * answers. Stop and remove also reach every other node, which stops supervising the bot, so no
  * waiting node takes it over once its lease is released. Start asks every node to supervise a
- * bot now instead of at its next start.
+ * bot now instead of at its next start. A rotated token is recorded by the bot's actor, which then
+ * runs again with it (its poller or webhook use the token).
  */
 
 export const ControlRequest = Schema.Union(
   Schema.TaggedStruct("Configure", { requestId: Schema.String, botId: Schema.String, patch: Schema.Unknown }),
   Schema.TaggedStruct("Stop", { requestId: Schema.String, botId: Schema.String, reason: Schema.String }),
   Schema.TaggedStruct("Remove", { requestId: Schema.String, botId: Schema.String, reason: Schema.String }),
+  /** The new token, checked and sealed by the CLI: only its ciphertext crosses the channel. */
+  Schema.TaggedStruct("RotateToken", { requestId: Schema.String, botId: Schema.String, tokenCiphertext: Schema.String }),
   Schema.TaggedStruct("StartBot", { requestId: Schema.String, botId: Schema.String })
 )
 export type ControlRequest = typeof ControlRequest.Type
@@ -51,8 +54,18 @@ export interface ControlServerOptions {
   readonly forgetBot: (botId: string) => void
 }
 
-const commandOf = (r: Exclude<ControlRequest, { _tag: "StartBot" }>): ActorCommand =>
-  r._tag === "Configure" ? { _tag: "ChangeConfig", patch: r.patch } : r._tag === "Stop" ? { _tag: "Stop", reason: r.reason } : { _tag: "Remove", reason: r.reason }
+const commandOf = (r: Exclude<ControlRequest, { _tag: "StartBot" }>): ActorCommand => {
+  switch (r._tag) {
+    case "Configure":
+      return { _tag: "ChangeConfig", patch: r.patch }
+    case "Stop":
+      return { _tag: "Stop", reason: r.reason }
+    case "Remove":
+      return { _tag: "Remove", reason: r.reason }
+    case "RotateToken":
+      return { _tag: "RotateToken", tokenCiphertext: r.tokenCiphertext }
+  }
+}
 
 /** Serves the control channel for this node, in the scope (its two Redis connections close with it). */
 export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never, Scope.Scope> =>
@@ -74,7 +87,7 @@ export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never
         const holder = status !== null && status.fence !== null
         if (status?.state !== "running") {
           // stop and remove end our supervision in any case (no node may take the bot over)
-          if (req._tag !== "Configure" && status !== null) {
+          if ((req._tag === "Stop" || req._tag === "Remove") && status !== null) {
             o.forgetBot(req.botId)
             yield* o.supervisor.stopBot(req.botId)
           }
@@ -84,6 +97,8 @@ export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never
           if (req._tag === "Configure") {
             return yield* reply({ requestId: req.requestId, nodeId: o.nodeId, ok: false, error: `the bot is ${status.state} on this node, not running: try again once it runs` })
           }
+          // a new token for a bot that cannot run (e.g. crashing on the old one): the CLI records it, then starts it
+          if (req._tag === "RotateToken") yield* o.supervisor.stopBot(req.botId)
           return yield* reply({ requestId: req.requestId, nodeId: o.nodeId, ok: true, released: true })
         }
         const sent = yield* Effect.either(o.supervisor.send(req.botId, commandOf(req)))
@@ -92,7 +107,12 @@ export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never
           if (sent.left._tag === "NotRunning") return
           return yield* reply({ requestId: req.requestId, nodeId: o.nodeId, ok: false, error: sent.left.reason })
         }
-        if (req._tag !== "Configure") o.forgetBot(req.botId)
+        if (req._tag === "Stop" || req._tag === "Remove") o.forgetBot(req.botId)
+        if (req._tag === "RotateToken") {
+          // its poller or webhook still hold the old token: run the bot again with the new one
+          yield* o.supervisor.stopBot(req.botId)
+          yield* o.startBot(req.botId)
+        }
         yield* reply({ requestId: req.requestId, nodeId: o.nodeId, ok: true, version: sent.right.version })
       })
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startTestNode } from "../runtime/support.js"
+import { replies, say, startTestNode } from "../runtime/support.js"
 import type { TestNode } from "../runtime/support.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
@@ -107,6 +107,37 @@ describe("bots commands reach the node that runs the bot", () => {
     expect(start.code).toBe(1)
     expect(start.err).toContain("is removed")
   })
+
+  it("a revoked token stops the bot with the reason (no restart loop); rotate-token records the new one and the bot runs again", async () => {
+    const world = running.node.sandbox!.world
+    const newToken = world.rotateToken("clerk_demo_bot") // /revoke in @BotFather: the old token now answers 401
+    await fetch(`${running.node.sandbox!.apiRoot}/sandbox/clerk_demo_bot/say`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ userId: 61, firstName: "Di", text: "/hours" })
+    })
+    await expect.poll(() => Effect.runPromise(running.node.supervisor.status("demo-clerk")), { timeout: 20_000 }).toMatchObject({ state: "stopped" })
+    const stopped = (await Effect.runPromise(running.node.stores.log.readStream("demo-clerk"))).at(-1)?.data
+    expect(stopped).toMatchObject({ _tag: "BotStopped", reason: expect.stringContaining("401") })
+    const before = await Effect.runPromise(running.node.stores.log.streamVersion("demo-clerk"))
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(await Effect.runPromise(running.node.stores.log.streamVersion("demo-clerk"))).toBe(before) // no restart loop
+
+    // a token of another Telegram bot is refused, with nothing recorded
+    const other = world.createBot({ username: "someone_else_bot" }).token
+    const wrong = await captureCli({ ...env, BOT_TOKEN: other }, ["bots", "rotate-token", "demo-clerk", "--api-root", running.node.sandbox!.apiRoot])
+    expect(wrong.code).toBe(1)
+    expect(wrong.err).toContain("is for Telegram bot")
+    expect(wrong.out + wrong.err).not.toContain(other)
+
+    const res = await captureCli({ ...env, BOT_TOKEN: newToken }, ["bots", "rotate-token", "demo-clerk", "--api-root", running.node.sandbox!.apiRoot, "--json"])
+    expect(res.err).toBe("")
+    expect(res.out).not.toContain(newToken)
+    expect(JSON.parse(res.out)).toMatchObject({ events: ["BotTokenRotated"], nodesTold: 1 })
+    await expect.poll(() => stateOf("demo-clerk"), { timeout: 20_000 }).toBe("running")
+    await say(running.node, "clerk_demo_bot", { userId: 62, firstName: "Ed", text: "/hours" })
+    await expect.poll(() => replies(running.node, "clerk_demo_bot", 62), { timeout: 20_000 }).toHaveLength(1)
+  }, 60_000)
 
   it("stop of a passivated bot (no lease held): the CLI records it and every node stops supervising it, so no update wakes it", async () => {
     await running.stop()

@@ -168,6 +168,10 @@ export const makeBotDecider = (handlerFor: (state: BotState) => UpdateHandler): 
         if (!isPlainObject(input.patch)) throw new InputRejected({ input: input._tag, reason: "a config patch must be a JSON object" })
         if (state.status === "removed") throw new InputRejected({ input: input._tag, reason: "the bot is removed" })
         return [{ _tag: "BotConfigChanged", patch: input.patch }]
+      case "RotateToken":
+        if (state.status === "unregistered") throw new InputRejected({ input: input._tag, reason: "the bot is not registered" })
+        if (state.status === "removed") throw new InputRejected({ input: input._tag, reason: "the bot is removed" })
+        return state.tokenCiphertext === input.tokenCiphertext ? [] : [{ _tag: "BotTokenRotated", tokenCiphertext: input.tokenCiphertext }]
       case "Start":
         if (state.status === "removed") throw new InputRejected({ input: input._tag, reason: "the bot is removed" })
         if (state.status === "running" && state.node?.nodeId === input.nodeId && state.node.fence === input.fence) return abandonedCalls(state)

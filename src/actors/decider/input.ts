@@ -28,6 +28,8 @@ export const Register = Schema.TaggedStruct("Register", {
 })
 /** A JSON merge patch (RFC 7386) of the configuration, applied by the running actor. */
 export const ChangeConfig = Schema.TaggedStruct("ChangeConfig", { patch: Schema.Unknown, at: At })
+/** A new token (checked with getMe and sealed by the caller: ciphertext only). */
+export const RotateToken = Schema.TaggedStruct("RotateToken", { tokenCiphertext: Schema.String, at: At })
 export const Start = Schema.TaggedStruct("Start", { nodeId: Schema.String, fence: Schema.Number, at: At })
 export const Stop = Schema.TaggedStruct("Stop", { nodeId: Schema.String, reason: Schema.String, at: At })
 export const RecordCrash = Schema.TaggedStruct("RecordCrash", {
@@ -44,6 +46,7 @@ export const BotInput = Schema.Union(
   FailUpdate,
   Register,
   ChangeConfig,
+  RotateToken,
   Start,
   Stop,
   RecordCrash,

@@ -9,6 +9,7 @@ export const ActorCommand = Schema.Union(
   Schema.TaggedStruct("ChangeConfig", { patch: Schema.Unknown }),
   Schema.TaggedStruct("Stop", { reason: Schema.String }),
   Schema.TaggedStruct("Remove", { reason: Schema.String }),
+  Schema.TaggedStruct("RotateToken", { tokenCiphertext: Schema.String }),
   Schema.TaggedStruct("Status", {})
 )
 

@@ -45,7 +45,7 @@ export interface Applied {
   readonly node?: string
 }
 
-const LIFECYCLE = new Set(["BotConfigChanged", "BotStopped", "BotRemoved"])
+const LIFECYCLE = new Set(["BotConfigChanged", "BotStopped", "BotRemoved", "BotTokenRotated"])
 
 /**
  * While a node runs the bot (BotHeldByNode), asks that node over the control channel (production

@@ -8,8 +8,8 @@ import { sendControl } from "../../runtime/control.js"
 import { registerBot } from "../../runtime/registerBot.js"
 import { openStores } from "../../runtime/stores.js"
 import { checkAndSealToken } from "../../telegram/registration.js"
-import { makeTokenVault } from "../../telegram/tokenVault.js"
-import { botRows, unlistBot } from "../bots/botRows.js"
+import { makeTokenVault, telegramIdOfToken } from "../../telegram/tokenVault.js"
+import { botRows, foldBot, unlistBot } from "../bots/botRows.js"
 import type { BotRow } from "../bots/botRows.js"
 import { applyInput, applyViaNode, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
 import type { Applied } from "../bots/lifecycle.js"
@@ -218,6 +218,45 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
             const nodes = row.node !== null ? 0 : yield* announceStart(config, botId)
             if (opts.json) printJson(io, { botId, listed: true, state: row.state, node: row.node, nodesTold: nodes })
             else io.stdout(row.node !== null ? `bot ${botId} is already running on node ${row.node}` : `bot ${botId} is listed in the fleet: ${startedBy(nodes)}`)
+          })
+        )
+        await run(io, setExit, program)
+      })
+  ))
+
+  bots.addCommand(
+    asSubcommand(io, new Command("rotate-token")
+      .description("give a bot a new token (stdin or BOT_TOKEN, never an argument): checked with getMe to be the same Telegram bot, sealed, recorded as BotTokenRotated; a bot stopped for a revoked token runs again")
+      .argument("<botId>", "the bot's id")
+      .option("--api-root <url>", "Bot API root to check the token against (default: TELEGRAM_API_ROOT)")
+      .addOption(waitOption())
+      .option("--json", "print the result as JSON")
+      .action(async (botId: string, opts: { apiRoot?: string; wait: number; json?: boolean }) => {
+        const program = withStores((s, config) =>
+          Effect.gen(function* () {
+            const { state, version } = yield* foldBot(s.log, botId)
+            if (version === 0) return yield* new UnknownBot({ botId })
+            if (state.status === "removed") return yield* new CommandFailed({ detail: `bot ${botId} is removed: add it under a new id` })
+            const vault = makeTokenVault(config.secretKey)
+            // the same Telegram bot: its id is the part of the old token before the colon
+            const current = state.tokenCiphertext === null ? null : yield* Effect.either(vault.open(botId, state.tokenCiphertext))
+            const expected = current?._tag === "Right" ? Number(telegramIdOfToken(current.right)) : undefined
+            const token = yield* readToken(io, botId)
+            const checked = yield* checkAndSealToken({ botId, token, vault, apiRoot: opts.apiRoot ?? config.telegramApiRoot, ...(expected ? { expectedTelegramId: expected } : {}) })
+            const local = applyInput({ log: s.log, botId, actor: "owner:cli", input: () => ({ _tag: "RotateToken", tokenCiphertext: checked.tokenCiphertext, at: new Date().toISOString() }) })
+            const applied = yield* local.pipe(
+              Effect.catchTag("BotHeldByNode", (held) =>
+                applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: "RotateToken", botId, tokenCiphertext: checked.tokenCiphertext }, local })
+              )
+            )
+            // recorded here (no node ran it, e.g. stopped on the revoked token): listed bots run again
+            const rows = yield* botRows({ log: s.log, inbox: s.inbox, sql: s.sql, only: [botId] })
+            const nodesTold = !("node" in applied) && rows[0]?.inListedFleet === true ? yield* announceStart(config, botId) : 0
+            if (opts.json) printJson(io, { ...applied, telegramId: checked.telegramId, username: checked.username, nodesTold })
+            else {
+              printApplied(io, applied, false, "rotate-token")
+              if (nodesTold > 0) io.stdout(startedBy(nodesTold))
+            }
           })
         )
         await run(io, setExit, program)

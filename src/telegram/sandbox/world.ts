@@ -75,7 +75,8 @@ export interface SandboxBot {
   readonly id: number
   readonly username: string
   readonly firstName: string
-  readonly token: string
+  /** Current token; /revoke (rotateToken) replaces it. */
+  token: string
   webhook: Webhook | null
   /** Updates not yet confirmed (getUpdates offset) or not yet delivered (webhook). */
   pending: Update[]
@@ -127,7 +128,10 @@ export class SandboxWorld extends EventEmitter {
   createBot(args: { username: string; firstName?: string; token?: string }): SandboxBot {
     const username = args.username.replace(/^@/, "")
     if (this.byUsername.has(username.toLowerCase())) throw new ApiError(400, `Bad Request: bot @${username} already exists`)
-    const id = this.nextBotId++
+    // as on Telegram, a token starts with its bot's id: a given token (a bot the fleet already
+    // knows, learned again after a restart) keeps the id it names
+    const named = args.token !== undefined ? Number(args.token.split(":")[0]) : NaN
+    const id = Number.isSafeInteger(named) && named > 0 ? named : this.nextBotId++
     const token = args.token ?? `${id}:${randomBytes(26).toString("base64url")}`
     const bot: SandboxBot = {
       id,
@@ -155,6 +159,15 @@ export class SandboxWorld extends EventEmitter {
   revoke(username: string): void {
     const bot = this.bot(username)
     this.byToken.delete(bot.token)
+  }
+
+  /** Revokes the bot's token and issues a new one for the same bot, as /revoke in @BotFather does. */
+  rotateToken(username: string): string {
+    const bot = this.bot(username)
+    this.byToken.delete(bot.token)
+    bot.token = `${bot.id}:${randomBytes(26).toString("base64url")}`
+    this.byToken.set(bot.token, bot)
+    return bot.token
   }
 
   botByToken(token: string): SandboxBot {
