@@ -2,14 +2,15 @@ import { randomUUID } from "node:crypto"
 import { Effect, Either, Layer } from "effect"
 import { Redis } from "ioredis"
 import type { RedisOptions } from "ioredis"
-import { argsToFields, decodeFields, encodeAppend, FIELD_NAMES, toFields, withPosition } from "./codec.js"
+import { argsToFields, decodeFields, encodeAppend, withPosition } from "./codec.js"
 import { LogUnavailable, StaleFence, WrongExpectedVersion } from "./errors.js"
 import type { InvalidEvent } from "./errors.js"
 import type { AppendError } from "./errors.js"
 import { EventLog } from "./eventLog.js"
 import type { AppendRequest, AppendResult, DeadLetter, Delivery, EventLogService, Lease, RawFields } from "./eventLog.js"
 import { partitionOf, redisKeys } from "./partition.js"
-import { APPEND_OK, APPEND_STALE_FENCE, scriptedPipeline, withScripts } from "./redisScripts.js"
+import { APPEND_OK, APPEND_STALE_FENCE, appendArgs, scriptedPipeline, withScripts } from "./redisScripts.js"
+import type { PreparedAppend } from "./redisScripts.js"
 import { makeBlockingPool } from "./redisBlockingPool.js"
 import type { RecordedEvent } from "./schema/envelope.js"
 
@@ -68,18 +69,10 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
     }
 
     /** Validates and encodes an append before Redis sees it: nothing is written for a bad request. */
-    const prepare = (req: AppendRequest): Either.Either<{ req: AppendRequest; args: Array<string | number> }, InvalidEvent> => {
+    const prepare = (req: AppendRequest): Either.Either<PreparedAppend, InvalidEvent> => {
       const validated = encodeAppend(req, randomUUID)
       if (Either.isLeft(validated)) return Either.left(validated.left)
-      const encoded = validated.right
-      // versions are known up front: the script writes them only if the stream is at expectedVersion
-      const args: Array<string | number> = [req.expectedVersion, req.fence, encoded.length, FIELD_NAMES.length * 2]
-      encoded.forEach((e, i) => {
-        // the same fields as codec's fieldsToArgs, pushed into one array: this is the hot path
-        const f = toFields(req.botId, req.expectedVersion + i + 1, e)
-        for (const k of FIELD_NAMES) args.push(k, f[k])
-      })
-      return Either.right({ req, args })
+      return Either.right(appendArgs(req, validated.right))
     }
 
     const appendKeys = (botId: string) => {
@@ -120,7 +113,7 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
         Effect.suspend(() => {
           const prepared = prepare(req)
           if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-          return call("append", () => redis.bfAppend(appendKeys(req.botId), prepared.right.args)).pipe(
+          return call("append", () => redis.bfAppend(appendKeys(req.botId), prepared.right.head, prepared.right.runs, prepared.right.events)).pipe(
             Effect.flatMap((reply) => interpret(req, reply))
           )
         }),
@@ -132,7 +125,7 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
           let queued = 0
           for (const p of prepared) {
             if (Either.isRight(p)) {
-              pipeline.bfAppend(appendKeys(p.right.req.botId), p.right.args)
+              pipeline.bfAppend(appendKeys(p.right.req.botId), p.right.head, p.right.runs, p.right.events)
               queued++
             }
           }

@@ -90,6 +90,39 @@ export const encodePayload = (
   )
 }
 
+// What JSON.stringify writes first for an encoded payload: a TaggedStruct's `_tag` is its first field.
+const tagPrefixes = Object.fromEntries(Object.keys(registry).map((t) => [t, `{"_tag":${JSON.stringify(t)}`])) as {
+  readonly [T in EventType]: string
+}
+
+/**
+ * `encodePayload` with the JSON already written: the payload's JSON text without `_tag`, byte for
+ * byte what `JSON.stringify(encodePayload(e).json)` gives. The append path: the tag is cut from the
+ * text instead of copying every encoded object without it (a rest spread per event).
+ */
+export const encodePayloadJson = (
+  event: DomainEvent
+): Either.Either<{ readonly type: EventType; readonly schemaVersion: number; readonly json: string }, PayloadProblem> => {
+  const tag: unknown = (event as { _tag?: unknown })?._tag
+  if (typeof tag !== "string" || !isEventType(tag)) {
+    return Either.left({ reason: "UnknownType", detail: `no event type named ${JSON.stringify(tag)}` })
+  }
+  const encoded = encoders[tag](event)
+  if (Either.isLeft(encoded)) return Either.left({ reason: "SchemaMismatch", detail: ParseResult.TreeFormatter.formatErrorSync(encoded.left) })
+  const text = JSON.stringify(encoded.right)
+  const prefix = tagPrefixes[tag]
+  let json: string
+  const next = text.startsWith(prefix) ? text.charCodeAt(prefix.length) : -1
+  if (next === 44 /* "," */) json = "{" + text.slice(prefix.length + 1)
+  else if (next === 125 /* "}" */ && text.length === prefix.length + 1) json = "{}"
+  else {
+    // not the shape expected (the tag not first): the general way
+    const { _tag, ...rest } = encoded.right as Record<string, unknown>
+    json = JSON.stringify(rest)
+  }
+  return Either.right({ type: tag, schemaVersion: registry[tag].current, json })
+}
+
 /**
  * Decodes stored JSON of any known version: upcasts step by step to the current one, then validates.
  * `owned`: the caller just parsed `json` and holds no other reference, so its `_tag` may be set in
