@@ -19,6 +19,7 @@ const redis = createTestPrefix("runtime")
 let db: { url: string; drop: () => Promise<void> }
 let dataDir: string
 let running: TestNode | null = null
+const cleanups: Array<() => Promise<void>> = []
 /** One fleet key for the suite: every node of a fleet shares it (the demo bots' tokens are sealed with it). */
 const secretKey = randomBytes(32).toString("base64")
 
@@ -28,6 +29,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await running?.stop()
+  for (const c of cleanups) await c()
   await db.drop()
   await redis.cleanup()
   await rm(dataDir, { recursive: true, force: true })
@@ -112,10 +114,14 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     }
   }, 120_000)
   it("runs an owner's own Composer module (BOT_MODULES) on the worker threads: its calls get Telegram's real results", async () => {
+    // a fleet of its own: the bots the other tests listed would start here too
+    const ownDb = await createTestDatabase("runtime-modules")
+    const ownRedis = createTestPrefix("runtime-modules")
+    cleanups.push(() => ownDb.drop(), () => ownRedis.cleanup())
     const env = {
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: redis.prefix,
+      DATABASE_URL: ownDb.url,
+      REDIS_URL: ownRedis.url,
+      REDIS_PREFIX: ownRedis.prefix,
       BOTFLEET_SECRET_KEY: secretKey,
       DATA_DIR: dataDir,
       BOT_MODULES: fileURLToPath(new URL("./fixtures/ownerBots.ts", import.meta.url))
