@@ -1,4 +1,5 @@
 import { Data, Effect, Either } from "effect"
+import type { WrongExpectedVersion } from "../events/errors.js"
 import type { EventLogService } from "../events/eventLog.js"
 import type { DomainEvent, EventOf } from "../events/schema/catalogue.js"
 import type { NewEvent } from "../events/schema/envelope.js"
@@ -198,7 +199,7 @@ export class BotActor {
     await this.apply({ _tag: "Start", nodeId: this.config.nodeId, fence: this.config.fence, at: this.iso() }, `node:${this.config.nodeId}`, undefined, false)
     onStarted?.(this.status())
     // after reporting started: a snapshot due after a long tail must not delay the activation
-    if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
+    await this.snapshotIfDue()
     const batch = this.config.batchSize ?? 32
     let lastBatch = batch
     while (this.stopReason === null) {
@@ -339,19 +340,15 @@ export class BotActor {
     /** Outcomes of calls already sent and not yet appended: facts that must not be lost. */
     let facts: NewEvent[] = []
     const record = async (): Promise<boolean> => {
-      if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
-      const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events })))
+      const r = await this.appendFenced(events)
       if (Either.isRight(r)) {
         this.state = state
-        this.version = r.right.version
+        this.version = r.right
         events = []
         facts = []
-        if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
+        await this.snapshotIfDue()
         return true
       }
-      const err = r.left
-      if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
-      if (err._tag !== "WrongExpectedVersion") throw err
       // someone else appended (e.g. a config change): fold it in; the entries are decided again
       // from there, but the outcomes of calls already sent are recorded now, on their own
       await this.catchUp()
@@ -401,16 +398,13 @@ export class BotActor {
   /** Appends events that are not decisions (call outcomes): whatever else was appended meanwhile, they stand. */
   private async appendFacts(facts: ReadonlyArray<NewEvent>) {
     for (let attempt = 0; ; attempt++) {
-      if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
-      const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events: facts })))
+      const r = await this.appendFenced(facts)
       if (Either.isRight(r)) {
         for (const e of facts) this.state = evolve(this.state, e.data)
-        this.version = r.right.version
+        this.version = r.right
         return
       }
-      const err = r.left
-      if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
-      if (err._tag !== "WrongExpectedVersion" || attempt >= 5) throw err
+      if (attempt >= 5) throw r.left
       await this.catchUp()
     }
   }
@@ -455,24 +449,36 @@ export class BotActor {
     for (let attempt = 0; ; attempt++) {
       const events = await this.decide(input, false)
       if (events.length === 0) return
-      if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
       const at = "at" in input ? input.at : this.iso()
       const news: NewEvent[] = events.map((data) => ({ data, occurredAt: at, correlationId, causationId: null, actor }))
-      const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events: news })))
+      const r = await this.appendFenced(news)
       if (Either.isRight(r)) {
         for (const e of events) this.state = evolve(this.state, e)
-        this.version = r.right.version
-        if (snapshotNow && this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
+        this.version = r.right
+        if (snapshotNow) await this.snapshotIfDue()
         return
       }
-      const err = r.left
-      if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
-      if (err._tag === "WrongExpectedVersion" && attempt < 5) {
-        await this.catchUp()
-        continue
-      }
-      throw err
+      if (attempt >= 5) throw r.left
+      await this.catchUp()
     }
+  }
+
+  /**
+   * Appends at our version with the lease's fence: the new version, or the conflict when another
+   * writer appended first (the caller catches up). A stale fence is another node's lease: LeaseLost.
+   */
+  private async appendFenced(events: ReadonlyArray<NewEvent>): Promise<Either.Either<number, WrongExpectedVersion>> {
+    if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
+    const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events })))
+    if (Either.isRight(r)) return Either.right(r.right.version)
+    const err = r.left
+    if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
+    if (err._tag === "WrongExpectedVersion") return Either.left(err)
+    throw err
+  }
+
+  private async snapshotIfDue() {
+    if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
   }
 
   private async snapshot() {
