@@ -52,7 +52,7 @@ const LIFECYCLE = new Set(["BotConfigChanged", "BotStopped", "BotRemoved", "BotT
  * mode) to apply the command through the bot's actor, and reports what it recorded. Without
  * Redis (embedded mode: one process owns the data) the BotHeldByNode error stands.
  */
-export const applyViaNode = (o: {
+const applyViaNode = (o: {
   readonly log: EventLogService
   readonly held: BotHeldByNode
   readonly control: { readonly redisUrl: string; readonly prefix: string; readonly timeoutMs?: number } | null
@@ -109,3 +109,15 @@ export const applyInput = (o: {
       return { botId: o.botId, events: events.map((e) => e._tag), version: result.version } satisfies Applied
     }).pipe(Effect.ensuring(Effect.ignore(o.log.releaseLease(lease))))
   })
+
+/**
+ * How the CLI changes a bot: itself under the bot's lease (applyInput) when no node holds it;
+ * otherwise through the node that does (applyViaNode), which records nothing when it held the
+ * lease with no actor running: it releases the bot and the CLI records the change itself.
+ */
+export const applyOrAskNode = (
+  o: Parameters<typeof applyInput>[0] & {
+    readonly control: { readonly redisUrl: string; readonly prefix: string; readonly timeoutMs?: number } | null
+    readonly request: Parameters<typeof sendControl>[1]
+  }
+) => applyInput(o).pipe(Effect.catchTag("BotHeldByNode", (held) => applyViaNode({ log: o.log, held, control: o.control, request: o.request, local: applyInput(o) })))

@@ -11,7 +11,7 @@ import { checkAndSealToken } from "../../telegram/registration.js"
 import { makeTokenVault, telegramIdOfToken } from "../../telegram/tokenVault.js"
 import { botRows, foldBot, unlistBot } from "../bots/botRows.js"
 import type { BotRow } from "../bots/botRows.js"
-import { applyInput, applyViaNode, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
+import { applyOrAskNode, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
 import type { Applied } from "../bots/lifecycle.js"
 import { readToken } from "../bots/token.js"
 import { printJson, printTable } from "../io.js"
@@ -190,11 +190,14 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                 })
               : yield* parseSets(opts.set)
           const applied = yield* withStores((s, config) =>
-            applyInput({ log: s.log, botId, actor: "ops:cli", input: () => ({ _tag: "ChangeConfig", patch, at: new Date().toISOString() }) }).pipe(
-              Effect.catchTag("BotHeldByNode", (held) =>
-                applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: "Configure", botId, patch }, local: Effect.fail(held) })
-              )
-            )
+            applyOrAskNode({
+              log: s.log,
+              botId,
+              actor: "ops:cli",
+              input: () => ({ _tag: "ChangeConfig", patch, at: new Date().toISOString() }),
+              control: controlOf(config, opts.wait),
+              request: { _tag: "Configure", botId, patch }
+            })
           )
           printApplied(io, applied, opts.json === true, "configure")
         })
@@ -243,12 +246,14 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
             const expected = current?._tag === "Right" ? Number(telegramIdOfToken(current.right)) : undefined
             const token = yield* readToken(io, botId)
             const checked = yield* checkAndSealToken({ botId, token, vault, apiRoot: opts.apiRoot ?? config.telegramApiRoot, ...(expected ? { expectedTelegramId: expected } : {}) })
-            const local = applyInput({ log: s.log, botId, actor: "owner:cli", input: () => ({ _tag: "RotateToken", tokenCiphertext: checked.tokenCiphertext, at: new Date().toISOString() }) })
-            const applied = yield* local.pipe(
-              Effect.catchTag("BotHeldByNode", (held) =>
-                applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: "RotateToken", botId, tokenCiphertext: checked.tokenCiphertext }, local })
-              )
-            )
+            const applied = yield* applyOrAskNode({
+              log: s.log,
+              botId,
+              actor: "owner:cli",
+              input: () => ({ _tag: "RotateToken", tokenCiphertext: checked.tokenCiphertext, at: new Date().toISOString() }),
+              control: controlOf(config, opts.wait),
+              request: { _tag: "RotateToken", botId, tokenCiphertext: checked.tokenCiphertext }
+            })
             // recorded here (no node ran it, e.g. stopped on the revoked token): listed bots run again
             const rows = yield* botRows({ log: s.log, inbox: s.inbox, sql: s.sql, only: [botId] })
             const nodesTold = !("node" in applied) && rows[0]?.inListedFleet === true ? yield* announceStart(config, botId) : 0
@@ -273,20 +278,17 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .action(async (botId: string, opts: { reason: string; wait: number; json?: boolean }) => {
         const program = withStores((s, config) =>
           Effect.gen(function* () {
-            const local = applyInput({
+            const applied = yield* applyOrAskNode({
               log: s.log,
               botId,
               actor: "ops:cli",
               input: (state, owner) =>
                 name === "stop"
                   ? { _tag: "Stop", nodeId: state.node?.nodeId ?? owner, reason: opts.reason, at: new Date().toISOString() }
-                  : { _tag: "Remove", reason: opts.reason, at: new Date().toISOString() }
+                  : { _tag: "Remove", reason: opts.reason, at: new Date().toISOString() },
+              control: controlOf(config, opts.wait),
+              request: { _tag: name === "stop" ? "Stop" : "Remove", botId, reason: opts.reason }
             })
-            const applied = yield* local.pipe(
-              Effect.catchTag("BotHeldByNode", (held) =>
-                applyViaNode({ log: s.log, held, control: controlOf(config, opts.wait), request: { _tag: name === "stop" ? "Stop" : "Remove", botId, reason: opts.reason }, local })
-              )
-            )
             // taken out of the directory after the fact is recorded: a failure in between leaves it listed, never lost
             yield* unlistBot(s.sql, botId)
             // recorded here (no node held the lease: the bot was passivated, or its node is gone):
