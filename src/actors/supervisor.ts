@@ -355,9 +355,8 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
      */
     const lastFact = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
-        const version = yield* o.log.streamVersion(botId)
-        if (version === 0) return "run" as const
-        const last = (yield* o.log.readStream(botId, { from: version, limit: 1 }))[0]?.data
+        // one read on every activation: the newest event only
+        const last = (yield* o.log.readStream(botId, { direction: "backward", limit: 1 }))[0]?.data
         if (last?._tag !== "BotStopped") return "run" as const
         // stopped because Telegram refused its token: no node runs it again until a new token
         // is registered (BotTokenRotated, then a start), or every waiting node would try in turn
