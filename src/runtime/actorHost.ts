@@ -1,12 +1,10 @@
-import { resolve } from "node:path"
-import { pathToFileURL } from "node:url"
 import { Option, Redacted } from "effect"
 import type { ActorHost } from "../actors/host.js"
 import { makeInProcessHost } from "../actors/inProcessHost.js"
 import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
 import { makePoolHost } from "../actors/poolHost.js"
 import type { BotfleetConfig } from "../config.js"
-import { loadBotModules } from "../telegram/bots/moduleLoader.js"
+import { loadBotModules, moduleUrl } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
 import { Sender } from "../telegram/sender.js"
 import type { TokenVault } from "../telegram/tokenVault.js"
@@ -34,7 +32,7 @@ export const makeActorHost = async (
   o: { readonly vault: TokenVault; readonly apiRootFor: (mode: BotProfile["mode"]) => string; readonly sandboxApiRoot: string | null }
 ): Promise<{ readonly host: ActorHost; readonly threads: number }> => {
   // loaded here first in every mode: a module that does not load stops the node at start, not each bot later
-  const botModules = config.botModules.map((m) => (m.startsWith("file:") ? m : pathToFileURL(resolve(m)).href))
+  const botModules = config.botModules.map(moduleUrl)
   const registry = await loadBotModules(botModules)
   if (config.mode === "embedded" || config.workerThreads === 0 || Option.isNone(config.redisUrl)) {
     const executeCall = makeCallExecutor({ vault: o.vault, sender: new Sender(), apiRootFor: o.apiRootFor })

@@ -1,12 +1,10 @@
-import { AppConfig } from "../../config.js"
-import { pathToFileURL } from "node:url"
-import { resolve } from "node:path"
 import { Command } from "commander"
 import { Data, Effect } from "effect"
 import type { BotState } from "../../actors/decider/state.js"
 import type { UpdateHandler } from "../../actors/decider/updateHandler.js"
+import { AppConfig } from "../../config.js"
 import { EventLog } from "../../events/eventLog.js"
-import { loadBotModules } from "../../telegram/bots/moduleLoader.js"
+import { loadBotModules, moduleUrl } from "../../telegram/bots/moduleLoader.js"
 import { printJson } from "../io.js"
 import type { CliIo } from "../io.js"
 import { replayEvents } from "../replay/replay.js"
@@ -32,7 +30,7 @@ const loadHandlerFor = (module: string | undefined, botModules: ReadonlyArray<st
         catch: (e) => new KindsModuleFailed({ module: "BOT_MODULES", reason: e instanceof Error ? e.message : String(e) })
       })
     : Effect.tryPromise({
-        try: () => import(pathToFileURL(resolve(module)).href) as Promise<{ handlerFor?: unknown }>,
+        try: () => import(moduleUrl(module)) as Promise<{ handlerFor?: unknown }>,
         catch: (e) => new KindsModuleFailed({ module, reason: e instanceof Error ? e.message : String(e) })
       }).pipe(
         Effect.filterOrFail(

@@ -16,7 +16,7 @@ export class BotModulesFailed extends Error {
 }
 
 /** A path (relative to the working directory) or a file: URL, as an importable specifier. */
-const specifierOf = (m: string) => (m.startsWith("file:") ? m : pathToFileURL(resolve(m)).href)
+export const moduleUrl = (m: string) => (m.startsWith("file:") ? m : pathToFileURL(resolve(m)).href)
 
 /**
  * The fleet's bot kinds: the built-in one plus every kind the owners' modules export. Each module
@@ -29,7 +29,7 @@ export const loadBotModules = async (modules: ReadonlyArray<string>): Promise<Bo
   for (const m of modules) {
     let loaded: { botModules?: unknown }
     try {
-      loaded = await loadModule<{ botModules?: unknown }>(specifierOf(m))
+      loaded = await loadModule<{ botModules?: unknown }>(moduleUrl(m))
     } catch (e) {
       throw new BotModulesFailed(m, e instanceof Error ? e.message : String(e))
     }
