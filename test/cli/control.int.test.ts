@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { replies, say, startTestNode } from "../runtime/support.js"
+import { fleetEnv, replies, say, startTestNode } from "../runtime/support.js"
 import type { TestNode } from "../runtime/support.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
@@ -28,15 +28,7 @@ const stateOf = async (botId: string) => (await Effect.runPromise(running.node.s
 beforeAll(async () => {
   db = await createTestDatabase("cli-control")
   dir = await mkdtemp(join(tmpdir(), "bf-cli-control-"))
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: redis.prefix,
-    BOTFLEET_SECRET_KEY: randomBytes(32).toString("base64"),
-    DATA_DIR: dir,
-    WORKER_THREADS: "1",
-    LOG_LEVEL: "warning"
-  }
+  env = fleetEnv({ db, redis, secretKey: randomBytes(32).toString("base64"), dataDir: dir }, { WORKER_THREADS: "1", LOG_LEVEL: "warning" })
   running = await startTestNode(env)
   for (let i = 0; i < 300 && (await stateOf("demo-clerk")) !== "running"; i++) await new Promise((r) => setTimeout(r, 100))
 }, 60_000)

@@ -11,7 +11,7 @@ import type { Sandbox } from "../../src/telegram/sandbox/server.js"
 import { captureCli } from "../cli/support.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
-import { count, eventTypes, startTestNode } from "./support.js"
+import { count, eventTypes, fleetEnv, startTestNode } from "./support.js"
 import type { TestNode } from "./support.js"
 
 /*
@@ -41,17 +41,10 @@ afterAll(async () => {
 
 describe("a node killed mid-run", () => {
   it("its bot is taken over by another node once the lease expires, and nothing is answered twice", async () => {
-    const env = {
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: redis.prefix,
-      BOTFLEET_SECRET_KEY: randomBytes(32).toString("base64"),
-      TELEGRAM_API_ROOT: telegram.apiRoot,
-      DATA_DIR: dataDir,
-      LEASE_TTL_MS: "3000",
-      LEASE_RENEW_MS: "1000",
-      LOG_LEVEL: "warning"
-    }
+    const env = fleetEnv(
+      { db, redis, secretKey: randomBytes(32).toString("base64"), dataDir },
+      { TELEGRAM_API_ROOT: telegram.apiRoot, LEASE_TTL_MS: "3000", LEASE_RENEW_MS: "1000", LOG_LEVEL: "warning" }
+    )
     const tgBot = telegram.world.createBot({ username: "crashy_shop_bot" })
     const added = await captureCli({ ...env, BOT_TOKEN: tgBot.token }, ["bots", "add", "crashy", "--owner", "o1", "--mode", "polling"])
     expect(added.code).toBe(0)

@@ -11,7 +11,7 @@ import type { Sandbox } from "../../src/telegram/sandbox/server.js"
 import { makeTokenVault } from "../../src/telegram/tokenVault.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
-import { count, eventTypes, startTestNode } from "./support.js"
+import { count, eventTypes, fleetEnv, startTestNode } from "./support.js"
 import type { TestNode } from "./support.js"
 
 /*
@@ -43,17 +43,8 @@ afterAll(async () => {
 describe("two nodes, one fleet", () => {
   it("hands a bot over when its node stops: the other node goes on, nothing lost or answered twice", async () => {
     const tgBot = telegram.world.createBot({ username: "shared_shop_bot" })
-    const env = (nodeId: string) => ({
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: redis.prefix,
-      BOTFLEET_SECRET_KEY: secretKey,
-      TELEGRAM_API_ROOT: telegram.apiRoot,
-      DATA_DIR: dataDir,
-      NODE_ID: nodeId,
-      LEASE_TTL_MS: "2000",
-      LEASE_RENEW_MS: "500"
-    })
+    const env = (nodeId: string) =>
+      fleetEnv({ db, redis, secretKey, dataDir }, { TELEGRAM_API_ROOT: telegram.apiRoot, NODE_ID: nodeId, LEASE_TTL_MS: "2000", LEASE_RENEW_MS: "500" })
     const a = await startTestNode(env("node-a"))
     nodes.push(a)
     await Effect.runPromise(

@@ -12,7 +12,7 @@ import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import { makeTokenVault } from "../../src/telegram/tokenVault.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
-import { count, eventTypes, replies, say, startTestNode } from "./support.js"
+import { count, eventTypes, fleetEnv, replies, say, startTestNode } from "./support.js"
 import type { TestNode } from "./support.js"
 
 const redis = createTestPrefix("runtime")
@@ -37,13 +37,7 @@ afterAll(async () => {
 
 describe("production runtime: REDIS_URL + DATABASE_URL", () => {
   it("runs the demo fleet on Redis and Postgres, answers through the sandbox, and keeps state across a restart", async () => {
-    const env = {
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: redis.prefix,
-      BOTFLEET_SECRET_KEY: secretKey,
-      DATA_DIR: dataDir
-    }
+    const env = fleetEnv({ db, redis, secretKey, dataDir })
     running = await startTestNode(env)
     expect(running.node.config.mode).toBe("production")
     await say(running.node, "clerk_demo_bot", { userId: 5, firstName: "Cy", text: "/start" })
@@ -75,14 +69,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     const telegram = await startSandbox()
     try {
       const tgBot = telegram.world.createBot({ username: "polling_shop_bot" })
-      const env = {
-        DATABASE_URL: db.url,
-        REDIS_URL: redis.url,
-        REDIS_PREFIX: redis.prefix,
-        BOTFLEET_SECRET_KEY: secretKey,
-        TELEGRAM_API_ROOT: telegram.apiRoot,
-        DATA_DIR: dataDir
-      }
+      const env = fleetEnv({ db, redis, secretKey, dataDir }, { TELEGRAM_API_ROOT: telegram.apiRoot })
       running = await startTestNode(env)
       const { node } = running
       const registered = await Effect.runPromise(
@@ -118,14 +105,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     const ownDb = await createTestDatabase("runtime-modules")
     const ownRedis = createTestPrefix("runtime-modules")
     cleanups.push(() => ownDb.drop(), () => ownRedis.cleanup())
-    const env = {
-      DATABASE_URL: ownDb.url,
-      REDIS_URL: ownRedis.url,
-      REDIS_PREFIX: ownRedis.prefix,
-      BOTFLEET_SECRET_KEY: secretKey,
-      DATA_DIR: dataDir,
-      BOT_MODULES: fileURLToPath(new URL("./fixtures/ownerBots.ts", import.meta.url))
-    }
+    const env = fleetEnv({ db: ownDb, redis: ownRedis, secretKey, dataDir }, { BOT_MODULES: fileURLToPath(new URL("./fixtures/ownerBots.ts", import.meta.url)) })
     running = await startTestNode(env)
     const { node } = running
     expect(node.actorThreads).toBe(2)
@@ -149,7 +129,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
   }, 120_000)
 
   it("refuses to start with a BOT_MODULES entry that does not load, naming it", async () => {
-    const env = { DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix, BOTFLEET_SECRET_KEY: secretKey, DATA_DIR: dataDir, BOT_MODULES: "./no/such/module.js" }
+    const env = fleetEnv({ db, redis, secretKey, dataDir }, { BOT_MODULES: "./no/such/module.js" })
     await expect(startTestNode(env)).rejects.toThrow(/no\/such\/module\.js/)
   }, 60_000)
 
@@ -163,16 +143,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     })
     try {
       const tgBot = telegram.world.createBot({ username: "hook_shop_bot" })
-      const env = {
-        DATABASE_URL: db.url,
-        REDIS_URL: redis.url,
-        REDIS_PREFIX: redis.prefix,
-        BOTFLEET_SECRET_KEY: secretKey,
-        TELEGRAM_API_ROOT: telegram.apiRoot,
-        DATA_DIR: dataDir,
-        HTTP_PORT: String(port),
-        PUBLIC_URL: `http://127.0.0.1:${port}/`
-      }
+      const env = fleetEnv({ db, redis, secretKey, dataDir }, { TELEGRAM_API_ROOT: telegram.apiRoot, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}/` })
       running = await startTestNode(env)
       const { node } = running
       await Effect.runPromise(

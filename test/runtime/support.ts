@@ -4,6 +4,22 @@ import type { EventLogService } from "../../src/events/eventLog.js"
 import { startNode } from "../../src/runtime/node.js"
 import type { RunningNode } from "../../src/runtime/node.js"
 
+/**
+ * The settings of a production-mode fleet: its database, Redis prefix, fleet key and data folder,
+ * plus whatever the test adds (TELEGRAM_API_ROOT, NODE_ID, lease timings...).
+ */
+export const fleetEnv = (
+  fleet: { readonly db: { readonly url: string }; readonly redis: { readonly url: string; readonly prefix: string }; readonly secretKey: string; readonly dataDir: string },
+  extra: Record<string, string> = {}
+): Record<string, string> => ({
+  DATABASE_URL: fleet.db.url,
+  REDIS_URL: fleet.redis.url,
+  REDIS_PREFIX: fleet.redis.prefix,
+  BOTFLEET_SECRET_KEY: fleet.secretKey,
+  DATA_DIR: fleet.dataDir,
+  ...extra
+})
+
 /** A node started in its own scope, as `botfleet run` would (no signals: `stop` closes the scope). */
 export interface TestNode {
   readonly node: RunningNode
