@@ -10,6 +10,7 @@ import type { EventLogService } from "../../src/events/eventLog.js"
 import type { DomainEvent } from "../../src/events/schema/catalogue.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { createTestDatabase } from "../support/db.js"
+import { appendNewBot } from "../support/events.js"
 import { createTestPrefix } from "../support/redis.js"
 import { captureCli } from "./support.js"
 
@@ -29,22 +30,11 @@ let cleanup: () => Promise<void>
 const cli = (...argv: Array<string>) => captureCli(env, argv)
 
 const register = (botId: string) =>
-  Effect.runPromise(
-    Effect.gen(function* () {
-      const lease = (yield* log.acquireLease(botId, "test", 10_000))!
-      yield* log.append({
-        botId,
-        expectedVersion: 0,
-        fence: lease.fence,
-        events: [
-          { occurredAt: "2025-01-01T00:00:00.000Z", correlationId: "c1", actor: "owner:o", data: { _tag: "BotRegistered", ownerId: "o", name: "shop", kind: "builtin", mode: "sandbox", tokenCiphertext: "v1:abc" } },
-          { occurredAt: "2025-01-02T00:00:00.000Z", correlationId: "c2", actor: "owner:o", data: { _tag: "BotConfigChanged", patch: { greeting: "hi" } } },
-          { occurredAt: "2025-01-03T00:00:00.000Z", correlationId: "c3", actor: "system", data: { _tag: "ReplySent", chatId: -100, messageId: 5, text: `never print ${token}`, at: "2025-01-03T00:00:00.000Z" } }
-        ]
-      })
-      yield* log.releaseLease(lease)
-    })
-  )
+  appendNewBot(log, botId, [
+    { occurredAt: "2025-01-01T00:00:00.000Z", correlationId: "c1", actor: "owner:o", data: { _tag: "BotRegistered", ownerId: "o", name: "shop", kind: "builtin", mode: "sandbox", tokenCiphertext: "v1:abc" } },
+    { occurredAt: "2025-01-02T00:00:00.000Z", correlationId: "c2", actor: "owner:o", data: { _tag: "BotConfigChanged", patch: { greeting: "hi" } } },
+    { occurredAt: "2025-01-03T00:00:00.000Z", correlationId: "c3", actor: "system", data: { _tag: "ReplySent", chatId: -100, messageId: 5, text: `never print ${token}`, at: "2025-01-03T00:00:00.000Z" } }
+  ])
 
 beforeAll(async () => {
   const db = await createTestDatabase("cli")

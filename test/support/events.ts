@@ -1,3 +1,5 @@
+import { Effect } from "effect"
+import type { EventLogService } from "../../src/events/eventLog.js"
 import type { DomainEvent, NewEvent } from "../../src/events/schema/envelope.js"
 
 let counter = 0
@@ -38,3 +40,21 @@ export const userSeen = (userId: number, firstName = "Ada"): DomainEvent => ({
   firstName,
   at: "2026-11-26T10:00:00.000Z"
 })
+
+/** Appends a new bot's first events under a lease of its own (taken and handed back), as a registration would. */
+export const appendNewBot = (log: EventLogService, botId: string, events: ReadonlyArray<NewEvent>) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const lease = (yield* log.acquireLease(botId, "test", 10_000))!
+      yield* log.append({ botId, expectedVersion: 0, fence: lease.fence, events })
+      yield* log.releaseLease(lease)
+    })
+  )
+
+/** A bot registered by its owner, nothing else: what a legacy import goes into. */
+export const legacyBotRegistered: NewEvent = {
+  occurredAt: "2026-11-26T09:00:00.000Z",
+  correlationId: "c",
+  actor: "owner:o",
+  data: { _tag: "BotRegistered", ownerId: "o", name: "legacy", kind: "builtin", mode: "sandbox" }
+}

@@ -11,6 +11,7 @@ import { LogUnavailable } from "../../../src/events/errors.js"
 import { EventLog } from "../../../src/events/eventLog.js"
 import type { EventLogService } from "../../../src/events/eventLog.js"
 import { makeMemoryEventLog } from "../../../src/events/memoryEventLog.js"
+import { appendNewBot, legacyBotRegistered } from "../../support/events.js"
 
 /*
  * The legacy import end to end on the memory log (the adapters run the same code path in
@@ -26,19 +27,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const registerBot = (log: EventLogService, botId: string) =>
-  Effect.runPromise(
-    Effect.gen(function* () {
-      const lease = (yield* log.acquireLease(botId, "test", 10_000))!
-      yield* log.append({
-        botId,
-        expectedVersion: 0,
-        fence: lease.fence,
-        events: [{ occurredAt: new Date().toISOString(), correlationId: "c", actor: "owner:o", data: { _tag: "BotRegistered", ownerId: "o", name: "legacy", kind: "builtin", mode: "sandbox" } }]
-      })
-      yield* log.releaseLease(lease)
-    })
-  )
+const registerBot = (log: EventLogService, botId: string) => appendNewBot(log, botId, [legacyBotRegistered])
 
 const setup = async (botId = "legacy-bot") => {
   const log = makeMemoryEventLog()

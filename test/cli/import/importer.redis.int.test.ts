@@ -11,6 +11,7 @@ import { EventLog } from "../../../src/events/eventLog.js"
 import type { EventLogService } from "../../../src/events/eventLog.js"
 import { redisKeys } from "../../../src/events/partition.js"
 import { makeRedisEventLog } from "../../../src/events/redisEventLog.js"
+import { appendNewBot, legacyBotRegistered } from "../../support/events.js"
 import { createTestPrefix } from "../../support/redis.js"
 
 /*
@@ -45,19 +46,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const register = (botId: string) =>
-  Effect.runPromise(
-    Effect.gen(function* () {
-      const lease = (yield* log.acquireLease(botId, "test", 10_000))!
-      yield* log.append({
-        botId,
-        expectedVersion: 0,
-        fence: lease.fence,
-        events: [{ occurredAt: new Date().toISOString(), correlationId: "c", actor: "owner:o", data: { _tag: "BotRegistered", ownerId: "o", name: "legacy", kind: "builtin", mode: "sandbox" } }]
-      })
-      yield* log.releaseLease(lease)
-    })
-  )
+const register = (botId: string) => appendNewBot(log, botId, [legacyBotRegistered])
 
 const runImport = (botId: string, through: EventLogService, extra: Partial<ImportOptions> = {}) =>
   Effect.runPromise(Effect.either(importLegacy({ botId, files: [file], ...extra }).pipe(Effect.provideService(EventLog, through))))
