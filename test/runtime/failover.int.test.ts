@@ -4,14 +4,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
-import { registerBot } from "../../src/runtime/registerBot.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
-import { makeTokenVault } from "../../src/telegram/tokenVault.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
-import { count, eventTypes, fleetEnv, startTestNode } from "./support.js"
+import { count, eventTypes, fleetEnv, registerOn, startTestNode } from "./support.js"
 import type { TestNode } from "./support.js"
 
 /*
@@ -47,15 +44,7 @@ describe("two nodes, one fleet", () => {
       fleetEnv({ db, redis, secretKey, dataDir }, { TELEGRAM_API_ROOT: telegram.apiRoot, NODE_ID: nodeId, LEASE_TTL_MS: "2000", LEASE_RENEW_MS: "500" })
     const a = await startTestNode(env("node-a"))
     nodes.push(a)
-    await Effect.runPromise(
-      registerBot({
-        log: a.node.stores.log,
-        vault: makeTokenVault(a.node.config.secretKey),
-        directory: makeFleetDirectory(a.node.stores.sql),
-        nodeId: a.node.config.nodeId,
-        bot: { botId: "shared", ownerId: "o1", name: "Shared", kind: "builtin", mode: "polling", token: Redacted.make(tgBot.token), config: { keywords: [{ match: "ping", reply: "pong" }] } }
-      })
-    )
+    await registerOn(a.node, { botId: "shared", ownerId: "o1", name: "Shared", kind: "builtin", mode: "polling", token: Redacted.make(tgBot.token), config: { keywords: [{ match: "ping", reply: "pong" }] } })
     await Effect.runPromise(a.node.startBot("shared"))
     const state = (n: TestNode) => Effect.runPromise(n.node.supervisor.status("shared")).then((s) => s?.state)
     await expect.poll(() => state(a), { timeout: 20_000 }).toBe("running")

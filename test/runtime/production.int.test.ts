@@ -6,13 +6,10 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
-import { registerBot } from "../../src/runtime/registerBot.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
-import { makeTokenVault } from "../../src/telegram/tokenVault.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
-import { count, eventTypes, fleetEnv, replies, say, startTestNode } from "./support.js"
+import { count, eventTypes, fleetEnv, registerOn, replies, say, startTestNode } from "./support.js"
 import type { TestNode } from "./support.js"
 
 const redis = createTestPrefix("runtime")
@@ -72,15 +69,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
       const env = fleetEnv({ db, redis, secretKey, dataDir }, { TELEGRAM_API_ROOT: telegram.apiRoot })
       running = await startTestNode(env)
       const { node } = running
-      const registered = await Effect.runPromise(
-        registerBot({
-          log: node.stores.log,
-          vault: makeTokenVault(node.config.secretKey),
-          directory: makeFleetDirectory(node.stores.sql),
-          nodeId: node.config.nodeId,
-          bot: { botId: "poll-shop", ownerId: "o1", name: "Shop", kind: "builtin", mode: "polling", token: Redacted.make(tgBot.token), config: { keywords: [{ match: "ping", reply: "pong" }] } }
-        })
-      )
+      const registered = await registerOn(node, { botId: "poll-shop", ownerId: "o1", name: "Shop", kind: "builtin", mode: "polling", token: Redacted.make(tgBot.token), config: { keywords: [{ match: "ping", reply: "pong" }] } })
       expect(registered).toBe(true)
       await Effect.runPromise(node.startBot("poll-shop"))
       telegram.world.say("polling_shop_bot", { userId: 3, text: "ping" })
@@ -110,15 +99,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     const { node } = running
     expect(node.actorThreads).toBe(2)
     const sb = node.sandbox!.world.createBot({ username: "counter_bot" })
-    await Effect.runPromise(
-      registerBot({
-        log: node.stores.log,
-        vault: makeTokenVault(node.config.secretKey),
-        directory: makeFleetDirectory(node.stores.sql),
-        nodeId: node.config.nodeId,
-        bot: { botId: "counter", ownerId: "o1", name: "counter_bot", kind: "counter", mode: "sandbox", token: Redacted.make(sb.token), config: { prefix: "seen" } }
-      })
-    )
+    await registerOn(node, { botId: "counter", ownerId: "o1", name: "counter_bot", kind: "counter", mode: "sandbox", token: Redacted.make(sb.token), config: { prefix: "seen" } })
     await Effect.runPromise(node.startBot("counter"))
     await say(node, "counter_bot", { userId: 9, text: "hello" })
     await expect.poll(() => replies(node, "counter_bot", 9), { timeout: 20_000 }).toEqual(["seen 1: 5 letters"])
@@ -146,15 +127,7 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
       const env = fleetEnv({ db, redis, secretKey, dataDir }, { TELEGRAM_API_ROOT: telegram.apiRoot, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}/` })
       running = await startTestNode(env)
       const { node } = running
-      await Effect.runPromise(
-        registerBot({
-          log: node.stores.log,
-          vault: makeTokenVault(node.config.secretKey),
-          directory: makeFleetDirectory(node.stores.sql),
-          nodeId: node.config.nodeId,
-          bot: { botId: "hook-shop", ownerId: "o1", name: "Hook", kind: "builtin", mode: "webhook", token: Redacted.make(tgBot.token), config: { keywords: [{ match: "ping", reply: "pong" }] } }
-        })
-      )
+      await registerOn(node, { botId: "hook-shop", ownerId: "o1", name: "Hook", kind: "builtin", mode: "webhook", token: Redacted.make(tgBot.token), config: { keywords: [{ match: "ping", reply: "pong" }] } })
       await Effect.runPromise(node.startBot("hook-shop"))
       telegram.world.say("hook_shop_bot", { userId: 4, text: "ping" })
       const texts = () => telegram.world.messages("hook_shop_bot", 4).map((m) => m.text)

@@ -1,7 +1,10 @@
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
 import { loadConfig } from "../../src/config.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
+import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
 import { startNode } from "../../src/runtime/node.js"
+import { registerBot } from "../../src/runtime/registerBot.js"
+import { makeTokenVault } from "../../src/telegram/tokenVault.js"
 import type { RunningNode } from "../../src/runtime/node.js"
 
 /**
@@ -59,3 +62,15 @@ export const eventTypes = async (log: EventLogService, botId: string): Promise<R
   (await Effect.runPromise(log.readStream(botId))).map((e) => e.type)
 
 export const count = (types: ReadonlyArray<string>, type: string) => types.filter((t) => t === type).length
+
+/** Registers a bot through a running node's stores and fleet key, as `botfleet bots add` would (without getMe). */
+export const registerOn = (node: RunningNode, bot: Parameters<typeof registerBot>[0]["bot"]) =>
+  Effect.runPromise(
+    registerBot({
+      log: node.stores.log,
+      vault: makeTokenVault(node.config.secretKey),
+      directory: makeFleetDirectory(node.stores.sql),
+      nodeId: node.config.nodeId,
+      bot
+    })
+  )
