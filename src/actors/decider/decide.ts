@@ -80,7 +80,7 @@ const runHandler = (
     const user = chatId !== null && chatId > 0 ? state.users.get(chatId) : undefined
     // the user writing now is answered, unless the block was learned after this update arrived
     if (user?.blocked && !(chatId === writer && writtenAfterBlock(user, input.at))) {
-      return Promise.reject(new RecordedCallFailed({ callId, method, errorCode: 403, description: BLOCKED_DESCRIPTION, blockedBefore: true }))
+      return Promise.reject(new RecordedCallFailed({ callId, method, errorCode: 403, description: BLOCKED_DESCRIPTION }))
     }
     if (intent === null) {
       intent = { _tag: "BotApiCallIntended", callId, method, params: jsonCopy(params), awaited: true }
@@ -107,12 +107,13 @@ const unknownOutcomes = (state: BotState, updateId: number): DomainEvent[] =>
  * awaited their calls): closed as unknown when the bot starts, never re-sent.
  */
 const abandonedCalls = (state: BotState): DomainEvent[] => {
-  const out: DomainEvent[] = []
+  const callIds: string[] = []
   state.pendingCalls.forEach((_, callId) => {
     const updateId = updateIdOfCall(callId)
-    if (updateId === null || !state.openCalls.has(updateId)) out.push({ _tag: "BotApiCallOutcomeUnknown", callId, reason: RESUMED_REASON })
+    if (updateId === null || !state.openCalls.has(updateId)) callIds.push(callId)
   })
-  return out.sort((a, b) => ((a as { callId: string }).callId < (b as { callId: string }).callId ? -1 : 1))
+  // sorted: a hash map's order is not the order the calls were made in, and replay must match
+  return callIds.sort().map((callId) => ({ _tag: "BotApiCallOutcomeUnknown", callId, reason: RESUMED_REASON }))
 }
 
 const handleUpdate = (

@@ -60,8 +60,6 @@ export class RecordedCallFailed extends Data.TaggedError("RecordedCallFailed")<{
   readonly errorCode: number
   readonly description: string
   readonly retryAfter?: number | undefined
-  /** Refused without sending: the user had blocked the bot (recorded before this call). */
-  readonly blockedBefore?: boolean
 }> {
   override get message() {
     return `${this.method} failed: ${this.errorCode} ${this.description}`
