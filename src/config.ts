@@ -49,6 +49,16 @@ export interface BotfleetConfig {
   readonly maxResidentBots: number
   /** ES modules exporting `botModules` (owners' Composer bot kinds), loaded by nodes, their threads and replay. */
   readonly botModules: ReadonlyArray<string>
+  /** Users and sessions an actor keeps in memory; past it the least recently used unchanged ones are dropped. */
+  readonly maxResidentEntries: number
+  /** Inbox entries an actor decides together at most (entries of different chats; their calls go out together). */
+  readonly actorBatch: number
+  /** Messages per second one bot sends, all chats together (Telegram: about 30); 0: no client-side limit. */
+  readonly sendLimitPerBot: number
+  /** Messages per second to one private chat (Telegram: about 1). */
+  readonly sendLimitPerChat: number
+  /** Messages per minute to one group or channel (Telegram: about 20). */
+  readonly sendLimitPerGroupPerMinute: number
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -158,7 +168,12 @@ export const settings = {
     name: "BOT_MODULES",
     expects: "comma-separated paths of ES modules exporting botModules: { <kind>: (config) => Composer }",
     default: "none: only the built-in kind"
-  }
+  },
+  maxResidentEntries: { name: "MAX_RESIDENT_ENTRIES", expects: "an integer from 100 to 100000000 (users and sessions per bot)", default: "25000" },
+  actorBatch: { name: "ACTOR_BATCH", expects: "an integer from 1 to 10000 (inbox entries)", default: "64" },
+  sendLimitPerBot: { name: "SEND_LIMIT_PER_BOT", expects: "an integer from 0 to 100000 (messages per second; 0: no limit)", default: "30" },
+  sendLimitPerChat: { name: "SEND_LIMIT_PER_CHAT", expects: "an integer from 1 to 100000 (messages per second)", default: "1" },
+  sendLimitPerGroupPerMinute: { name: "SEND_LIMIT_PER_GROUP_PER_MINUTE", expects: "an integer from 1 to 100000 (messages per minute)", default: "20" }
 } as const satisfies Record<string, Setting>
 
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
@@ -190,7 +205,12 @@ export const rawConfig = Config.all({
       return list.length > 0 ? list : undefined
     }),
     [] as ReadonlyArray<string>
-  )
+  ),
+  maxResidentEntries: withDefault(setting(settings.maxResidentEntries, intIn(100, 100_000_000)), 25_000),
+  actorBatch: withDefault(setting(settings.actorBatch, intIn(1, 10_000)), 64),
+  sendLimitPerBot: withDefault(setting(settings.sendLimitPerBot, intIn(0, 100_000)), 30),
+  sendLimitPerChat: withDefault(setting(settings.sendLimitPerChat, intIn(1, 100_000)), 1),
+  sendLimitPerGroupPerMinute: withDefault(setting(settings.sendLimitPerGroupPerMinute, intIn(1, 100_000)), 20)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -289,7 +309,12 @@ export const finalize = <E, R>(
       workerThreads: raw.workerThreads,
       activationsPerSecond: raw.activationsPerSecond,
       maxResidentBots: raw.maxResidentBots,
-      botModules: raw.botModules
+      botModules: raw.botModules,
+      maxResidentEntries: raw.maxResidentEntries,
+      actorBatch: raw.actorBatch,
+      sendLimitPerBot: raw.sendLimitPerBot,
+      sendLimitPerChat: raw.sendLimitPerChat,
+      sendLimitPerGroupPerMinute: raw.sendLimitPerGroupPerMinute
     }
   })
 
@@ -382,5 +407,10 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   WORKER_THREADS: c.workerThreads,
   ACTIVATIONS_PER_SECOND: c.activationsPerSecond,
   MAX_RESIDENT_BOTS: c.maxResidentBots,
-  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)"
+  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)",
+  MAX_RESIDENT_ENTRIES: c.maxResidentEntries,
+  ACTOR_BATCH: c.actorBatch,
+  SEND_LIMIT_PER_BOT: c.sendLimitPerBot,
+  SEND_LIMIT_PER_CHAT: c.sendLimitPerChat,
+  SEND_LIMIT_PER_GROUP_PER_MINUTE: c.sendLimitPerGroupPerMinute
 })

@@ -3,16 +3,16 @@ import type { WrongExpectedVersion } from "../events/errors.js"
 import type { EventLogService } from "../events/eventLog.js"
 import type { DomainEvent, EventOf } from "../events/schema/catalogue.js"
 import type { NewEvent } from "../events/schema/envelope.js"
-import { makeBotDecider } from "./decider/decide.js"
+import { planBatch } from "./batchPlan.js"
+import { NeedsEntries, makeBotDecider } from "./decider/decide.js"
+import { keysOfEvents, keysOfUpdate } from "./decider/entries.js"
 import type { BotInput } from "./decider/input.js"
-import { SNAPSHOT_SCHEMA_VERSION, decodeState, encodeState } from "./decider/snapshot.js"
-import { evolve, initialState } from "./decider/state.js"
+import { evolve } from "./decider/state.js"
 import type { BotState, BotStatus } from "./decider/state.js"
 import type { UpdateHandler } from "./decider/updateHandler.js"
-import { ARCHIVE_PAGE, readArchivedRange } from "./eventArchive.js"
 import type { EventArchiveService } from "./eventArchive.js"
-import { compareInboxIds } from "./inbox.js"
 import type { InboxEntry, InboxService } from "./inbox.js"
+import { ResidentState } from "./residentState.js"
 import type { SnapshotStoreService } from "./snapshotStore.js"
 
 /** What an actor needs from its thread: the ports, and the bot kinds. */
@@ -48,12 +48,14 @@ export interface ActorConfig {
   readonly fence: number
   /** Snapshot every N events (default 100). */
   readonly snapshotEvery?: number
-  /** Inbox entries read per round (default 32). */
+  /** Inbox entries read, and at most decided together, per round (default 64). */
   readonly batchSize?: number
   /** Longest wait for new inbox entries before reading again anyway (default 2000 ms). */
   readonly idleWaitMs?: number
   /** A handler slower than this fails its update (dead-lettered, default 10 s). */
   readonly inputBudgetMs?: number
+  /** Users and sessions kept in memory (default 25,000); the least recently used unchanged ones go past it. */
+  readonly maxResidentEntries?: number
 }
 
 /** Commands an actor takes from its host while running. */
@@ -75,6 +77,10 @@ export interface ActorStatus {
   readonly updatesFailed: number
   readonly duplicatesDropped: number
   readonly config: unknown
+  /** Users and sessions in memory now. */
+  readonly residentEntries?: number
+  /** Why the last snapshot could not be written, while it cannot. */
+  readonly snapshotError?: string | null
 }
 
 export interface ActorHealth {
@@ -100,21 +106,44 @@ const userActor = (update: unknown): string => {
   return typeof from === "number" ? `user:${from}` : "system"
 }
 
+/** One inbox entry of a batch while it is being handled. */
+interface Item {
+  readonly entry: InboxEntry
+  readonly correlationId: string
+  /** Set once its handler failed: decided as FailUpdate from then on, dead-lettered once. */
+  failed: string | null
+  done: boolean
+}
+
+/** A call a round decided, to send before the next round. */
+interface Send {
+  readonly item: Item
+  readonly intent: EventOf<"BotApiCallIntended">
+  /** The state the call was decided in (its chat's user, the bot's token). */
+  readonly state: BotState
+}
+
 /**
  * One bot's actor: the imperative shell around the pure decider. Its state lives only here, on
  * the thread that runs it.
  *
  * Why it is exactly-once: each inbox entry is decided against the current state, and the events
  * it caused are appended together with `UpdateReceived`/`UpdateDuplicateDropped`/`UpdateFailed`,
- * which carry the entry id: the cursor moves in the same atomic append (one per batch of
- * entries), checked against the expected version and the lease's fence. The state changes only
- * after the append succeeded. A crash before the append leaves the cursor behind the entries
- * (they are handled again, from the same state); after it, the rehydrated cursor is past them.
+ * which carry the entry id: the cursor moves in the same atomic append, checked against the
+ * expected version and the lease's fence. The state changes only after the append succeeded. A
+ * crash before the append leaves the cursor behind the entries (they are handled again, from the
+ * same state); after it, the rehydrated cursor is past them.
+ *
+ * Why a busy bot keeps up: entries of different conversations are decided together (see
+ * batchPlan.ts). Each round decides every open entry of the batch, one after the other against
+ * the state the previous decisions left (so the stream reads as if they were decided alone, and
+ * replay re-derives each), appends everything decided in ONE append, then sends the round's Bot
+ * API calls at the same time and records their outcomes with the next round's decisions. An entry
+ * is recorded as handled only after every entry before it, so the cursor never passes an entry
+ * still in progress.
  */
 export class BotActor {
-  private state: BotState = initialState
-  private version = 0
-  private snapshotVersion = 0
+  private readonly resident: ResidentState
   private readonly decider
   private readonly commands: Array<{ cmd: ActorCommand; resolve: (s: ActorStatus) => void; reject: (e: unknown) => void }> = []
   /** Why `run` failed; null while it runs or after a clean stop. */
@@ -124,7 +153,7 @@ export class BotActor {
   private stopReason: string | null = null
   private beatAt: number
   private busySince: number | null = null
-  /** Since when the actor waits on a Bot API call (limits, 429s): alive, not stuck in bot code. */
+  /** Since when the actor waits on Bot API calls (limits, 429s): alive, not stuck in bot code. */
   private callingSince: number | null = null
   private readonly now: () => number
   private killedFor: string | null = null
@@ -136,10 +165,21 @@ export class BotActor {
     this.decider = makeBotDecider(deps.handlerFor)
     this.now = deps.now ?? Date.now
     this.beatAt = this.now()
+    this.resident = new ResidentState(deps, {
+      botId: config.botId,
+      fence: config.fence,
+      snapshotEvery: config.snapshotEvery ?? 100,
+      maxEntries: config.maxResidentEntries ?? 25_000,
+      now: this.now
+    })
   }
 
   get botId() {
     return this.config.botId
+  }
+
+  private get state() {
+    return this.resident.state
   }
 
   /**
@@ -160,16 +200,18 @@ export class BotActor {
     return {
       botId: this.config.botId,
       status: s.status,
-      version: this.version,
+      version: this.resident.version,
       inboxCursor: s.inboxCursor,
       updatesHandled: s.updatesHandled,
       updatesFailed: s.updatesFailed,
       duplicatesDropped: s.duplicatesDropped,
-      config: s.config
+      config: s.config,
+      residentEntries: this.resident.residentEntries,
+      snapshotError: this.resident.lastSnapshotError
     }
   }
 
-  /** Queues a command; it runs between inputs, never concurrently with one. */
+  /** Queues a command; it runs between batches, never concurrently with one. */
   send(cmd: ActorCommand): Promise<ActorStatus> {
     return new Promise((resolve, reject) => {
       if (this.endedWith !== null) return reject(this.endedWith)
@@ -180,7 +222,7 @@ export class BotActor {
 
   /**
    * Hydrates, records BotStarted, then handles inbox entries and commands until a Stop command;
-   * then drains (the input in hand finishes), records BotStopped and snapshots. Resolves with
+   * then drains (the batch in hand finishes), records BotStopped and snapshots. Resolves with
    * the final status; rejects when the actor cannot go on (lease lost, log unreachable, a bug).
    */
   async run(onStarted?: (s: ActorStatus) => void): Promise<ActorStatus> {
@@ -195,13 +237,13 @@ export class BotActor {
   }
 
   private async runUntilStopped(onStarted?: (s: ActorStatus) => void): Promise<ActorStatus> {
-    await this.hydrate()
+    await this.resident.hydrate()
     await this.apply({ _tag: "Start", nodeId: this.config.nodeId, fence: this.config.fence, at: this.iso() }, `node:${this.config.nodeId}`, undefined, false)
     onStarted?.(this.status())
     // after reporting started: a snapshot due after a long tail must not delay the activation
-    await this.snapshotIfDue()
-    const batch = this.config.batchSize ?? 32
-    let lastBatch = batch
+    await this.resident.snapshotIfDue()
+    const batch = this.config.batchSize ?? 64
+    let lastRead = batch
     while (this.stopReason === null) {
       if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
       this.beatAt = this.now()
@@ -209,17 +251,21 @@ export class BotActor {
         await this.runCommand(this.commands.shift()!)
         continue
       }
-      // after a short batch, wait first: the wait returns at once (often with the entries) when
+      // after a short read, wait first: the wait returns at once (often with the entries) when
       // some are there, which saves a read per wake-up
-      const waited = lastBatch < batch ? await this.idle(batch) : undefined
+      const waited = lastRead < batch ? await this.idle(batch) : undefined
       if (this.commands.length > 0 || this.stopReason !== null) continue
       const entries = waited && waited.length > 0 ? waited : await run(this.deps.inbox.readAfter(this.botId, this.state.inboxCursor, batch))
-      lastBatch = entries.length
-      if (entries.length === 0) continue
-      await this.handleBatch(entries)
+      lastRead = entries.length
+      const planned = planBatch(entries, this.state.inboxCursor, batch)
+      if (planned.length === 0) continue
+      // a batch cut short by two updates of one conversation: read on at once for the rest
+      if (planned.length < entries.length) lastRead = batch
+      await this.handleBatch(planned)
+      this.resident.evictIfNeeded()
     }
     await this.apply({ _tag: "Stop", nodeId: this.config.nodeId, reason: this.stopReason, at: this.iso() }, `node:${this.config.nodeId}`)
-    await this.snapshot()
+    await this.resident.snapshot()
     for (const c of this.commands.splice(0)) c.resolve(this.status())
     for (const w of this.stopWaiters.splice(0)) w.resolve(this.status())
     return this.status()
@@ -278,121 +324,133 @@ export class BotActor {
     }
   }
 
-  private async hydrate() {
-    const snap = await run(this.deps.snapshots.load(this.botId))
-    const restored = snap ? decodeState(snap.schemaVersion, snap.state) : null
-    if (snap && restored) {
-      this.state = restored
-      this.version = snap.version
-      this.snapshotVersion = snap.version
-    } else {
-      this.state = initialState
-      this.version = 0
-    }
-    await this.catchUp()
-  }
-
   /**
-   * Folds the events after our version (others may have appended, e.g. a config change). When
-   * the log starts above our version (trimmed below a snapshot we could not use), the versions in
-   * between come from the archive first, all of them or HistoryMissing: a fold that skipped some
-   * would run the bot on a wrong state.
-   */
-  private async catchUp() {
-    for (;;) {
-      const events = await run(this.deps.log.readStream(this.botId, { from: this.version + 1, limit: 1000 }))
-      // nothing read for a bot we know nothing of: a new bot, or a stream trimmed whole, which
-      // only its version tells apart (above a snapshot, trims never leave the stream empty)
-      const logFrom = events[0]?.version ?? (this.version === 0 ? (await run(this.deps.log.streamVersion(this.botId))) + 1 : 1)
-      for (let from = this.version + 1; from < logFrom; from = this.version + 1) {
-        const archived = await run(Effect.either(readArchivedRange(this.deps.archive, this.botId, from, Math.min(logFrom - 1, from + ARCHIVE_PAGE - 1))))
-        // thrown as it is, not wrapped: the host and the supervisor report it by its name
-        if (Either.isLeft(archived)) throw archived.left
-        for (const e of archived.right) {
-          this.state = evolve(this.state, e.data)
-          this.version = e.version
-        }
-      }
-      for (const e of events) {
-        this.state = evolve(this.state, e.data)
-        this.version = e.version
-      }
-      if (events.length < 1000) return
-    }
-  }
-
-  /**
-   * Decides a batch of entries one after the other against a provisional state, then appends all
-   * their events in ONE append (the cursor lands on the last entry). If the append fails nothing
-   * was recorded: the provisional state is dropped and the entries are decided again later, from
-   * the recorded state, so the batch is all-or-nothing like a single entry.
-   *
-   * A handler that calls the Bot API ends its decision with the call's intent: what is decided so
-   * far is appended (the intent is recorded before anything is sent), the call is sent, and the
-   * update is decided again with the outcome in the state; the outcome is appended with that next
-   * decision. A crash in between leaves the update's cursor where it was: the update is decided
-   * again after restart, its recorded calls answer from the log, and an intent without outcome is
-   * recorded as unknown instead of being sent twice.
+   * Handles one planned batch in rounds (see the class comment). A round decides the open entries
+   * in order against a provisional state and appends the decisions in ONE append: an entry whose
+   * handler awaits a Bot API call contributes the call's intent; an entry that is finished
+   * contributes its `UpdateReceived` and the events it caused, unless an earlier entry is still
+   * open (then it is decided again next round, after that one). The round's calls are then sent
+   * together, and their outcomes open the next round's append. If an append is refused because
+   * another writer appended (a config change), the outcomes already known are recorded on their
+   * own and the round is decided again from the new state.
    */
   private async handleBatch(entries: ReadonlyArray<InboxEntry>) {
-    let state = this.state
-    let events: NewEvent[] = []
+    const items: Item[] = entries.map((entry) => ({ entry, correlationId: `inbox:${entry.id}`, failed: null, done: false }))
+    const keys = new Set<string>()
+    for (const entry of entries) for (const k of keysOfUpdate(entry.update)) keys.add(k)
+    await this.resident.ensureLoaded(keys)
     /** Outcomes of calls already sent and not yet appended: facts that must not be lost. */
     let facts: NewEvent[] = []
-    const record = async (): Promise<boolean> => {
-      const r = await this.appendFenced(events)
-      if (Either.isRight(r)) {
-        this.state = state
-        this.version = r.right
-        events = []
-        facts = []
-        await this.snapshotIfDue()
-        return true
+    for (;;) {
+      // the entries the outcomes touch (a user who blocked the bot) may have been dropped by a catch-up
+      if (facts.length > 0) await this.resident.ensureLoaded(keysOfEvents(facts.map((f) => f.data)))
+      let state = this.state
+      const events: NewEvent[] = []
+      for (const f of facts) {
+        state = evolve(state, f.data)
+        events.push(f)
       }
-      // someone else appended (e.g. a config change): fold it in; the entries are decided again
-      // from there, but the outcomes of calls already sent are recorded now, on their own
-      await this.catchUp()
-      if (facts.length > 0) await this.appendFacts(facts)
-      return false
-    }
-    for (const entry of entries) {
-      if (state.inboxCursor !== null && compareInboxIds(entry.id, state.inboxCursor) <= 0) continue
-      const correlationId = `inbox:${entry.id}`
-      for (;;) {
-        let decided: ReadonlyArray<DomainEvent>
-        let actor = userActor(entry.update)
-        try {
-          decided = await this.decide({ _tag: "HandleUpdate", inboxId: entry.id, update: entry.update, at: entry.receivedAt }, true, state)
-        } catch (e) {
-          if (!(e instanceof HandlerFailed)) throw e
-          // dead letter first: a crash before the append re-runs the handler (at-least-once in the
-          // dead-letter stream), never loses the reason
-          await run(this.deps.inbox.deadLetter(this.botId, entry, e.reason))
-          decided = await this.decide({ _tag: "FailUpdate", inboxId: entry.id, update: entry.update, reason: e.reason, at: entry.receivedAt }, false, state)
-          actor = "system"
-        }
+      const sends: Send[] = []
+      let open = false
+      for (const item of items) {
+        if (item.done) continue
+        const decided = await this.decideItem(item, state, (loaded) => (state = loaded))
+        const last = decided[decided.length - 1]
+        const calls = last?._tag === "BotApiCallIntended"
+        // recorded as handled only after every entry before it: the cursor never passes one in progress
+        if (!calls && open) continue
+        const actor = item.failed !== null ? "system" : userActor(item.entry.update)
         for (const data of decided) {
           state = evolve(state, data)
-          events.push({ data, occurredAt: entry.receivedAt, correlationId, causationId: null, actor })
+          events.push({ data, occurredAt: item.entry.receivedAt, correlationId: item.correlationId, causationId: null, actor })
         }
-        const last = decided[decided.length - 1]
-        if (last?._tag !== "BotApiCallIntended") break
-        if (!(await record())) return
-        const outcome = await this.execute(state, last)
-        const at = this.iso()
-        for (const data of outcome) {
-          state = evolve(state, data)
-          const e: NewEvent = { data, occurredAt: at, correlationId, causationId: null, actor: "system" }
-          events.push(e)
-          facts.push(e)
-        }
-        // a revoked token: stop with a clear reason instead of failing every update
-        if (outcome.some((e) => e._tag === "BotApiCallFailed" && e.errorCode === 401)) this.stopReason ??= UNAUTHORIZED_REASON
+        if (calls) {
+          open = true
+          sends.push({ item, intent: last, state })
+        } else item.done = true
       }
-      // commands (config, stop) take effect between inputs, not after the whole batch
-      if (this.commands.length > 0 || this.stopReason !== null) break
+      if (events.length === 0) return
+      const appended = await this.appendFenced(events)
+      if (Either.isLeft(appended)) {
+        // someone else appended (e.g. a config change): fold it in, record what was learned from
+        // Telegram on its own, and decide the open entries again from there
+        this.reopen(items, events)
+        await this.resident.catchUp()
+        if (facts.length > 0) await this.appendFacts(facts)
+        facts = []
+        continue
+      }
+      this.resident.commit(events.map((e) => e.data), state, appended.right)
+      await this.resident.snapshotIfDue()
+      facts = []
+      if (sends.length === 0) return
+      facts = await this.sendAll(sends)
+      // a revoked token: stop with a clear reason instead of failing every update
+      if (facts.some((e) => e.data._tag === "BotApiCallFailed" && e.data.errorCode === 401)) this.stopReason ??= UNAUTHORIZED_REASON
     }
-    if (events.length > 0) await record()
+  }
+
+  /** Entries marked done by a round whose append was refused are not done. */
+  private reopen(items: ReadonlyArray<Item>, refused: ReadonlyArray<NewEvent>) {
+    const finished = new Set(refused.filter((e) => e.data._tag === "UpdateReceived" || e.data._tag === "UpdateFailed" || e.data._tag === "UpdateDuplicateDropped").map((e) => e.correlationId))
+    for (const item of items) if (finished.has(item.correlationId)) item.done = false
+  }
+
+  /**
+   * Decides one entry against `state`. Entries it needs that are not resident are loaded (into the
+   * committed state and, through `onLoaded`, the provisional one) and it is decided again. A
+   * handler that fails (throws, runs past its budget) dead-letters the entry once and it is
+   * recorded as failed; the bot goes on with the next entry.
+   */
+  private async decideItem(item: Item, state0: BotState, onLoaded: (s: BotState) => void): Promise<ReadonlyArray<DomainEvent>> {
+    let state = state0
+    const { entry } = item
+    for (;;) {
+      if (item.failed !== null) return this.decide({ _tag: "FailUpdate", inboxId: entry.id, update: entry.update, reason: item.failed, at: entry.receivedAt }, false, state)
+      try {
+        return await this.decide({ _tag: "HandleUpdate", inboxId: entry.id, update: entry.update, at: entry.receivedAt }, true, state)
+      } catch (e) {
+        if (e instanceof NeedsEntries) {
+          state = (await this.resident.ensureLoaded(e.keys, state))!
+          onLoaded(state)
+          continue
+        }
+        if (!(e instanceof HandlerFailed)) throw e
+        // dead letter first: a crash before the append re-runs the handler (at-least-once in the
+        // dead-letter stream), never loses the reason
+        await run(this.deps.inbox.deadLetter(this.botId, entry, e.reason))
+        item.failed = e.reason
+      }
+    }
+  }
+
+  /**
+   * Sends the round's calls together (the sender keeps each chat's calls in order and the bot's
+   * limits) and returns the events recording how each ended, in the order the calls were decided.
+   */
+  private async sendAll(sends: ReadonlyArray<Send>): Promise<NewEvent[]> {
+    this.callingSince = this.now()
+    let outcomes: ReadonlyArray<ReadonlyArray<DomainEvent>>
+    try {
+      outcomes = await Promise.all(sends.map((s) => this.execute(s.state, s.intent)))
+    } finally {
+      this.callingSince = null
+    }
+    const at = this.iso()
+    const facts: NewEvent[] = []
+    let head: string | null | undefined
+    for (let i = 0; i < sends.length; i++) {
+      for (let data of outcomes[i]!) {
+        if (data._tag === "UserBlockedBot" && data.afterEntry === undefined) {
+          // the newest inbox entry now: the user's messages after it were written after the block
+          head ??= await run(this.deps.inbox.headId(this.botId).pipe(Effect.orElseSucceed(() => null)))
+          const after = head ?? this.state.inboxCursor
+          if (after !== null) data = { ...data, afterEntry: after }
+        }
+        facts.push({ data, occurredAt: at, correlationId: sends[i]!.item.correlationId, causationId: null, actor: "system" })
+      }
+    }
+    return facts
   }
 
   /** Appends events that are not decisions (call outcomes): whatever else was appended meanwhile, they stand. */
@@ -400,12 +458,13 @@ export class BotActor {
     for (let attempt = 0; ; attempt++) {
       const r = await this.appendFenced(facts)
       if (Either.isRight(r)) {
-        for (const e of facts) this.state = evolve(this.state, e.data)
-        this.version = r.right
+        const data = facts.map((e) => e.data)
+        await this.resident.ensureLoaded(keysOfEvents(data))
+        this.resident.commit(data, data.reduce(evolve, this.state), r.right)
         return
       }
       if (attempt >= 5) throw r.left
-      await this.catchUp()
+      await this.resident.catchUp()
     }
   }
 
@@ -414,12 +473,7 @@ export class BotActor {
     if (!this.deps.executeCall) {
       return [{ _tag: "BotApiCallFailed", callId: intent.callId, errorCode: 0, description: "this actor has no Bot API client: nothing was sent" }]
     }
-    this.callingSince = this.now()
-    try {
-      return await this.deps.executeCall(this.botId, state, intent)
-    } finally {
-      this.callingSince = null
-    }
+    return this.deps.executeCall(this.botId, state, intent)
   }
 
   private async decide(input: BotInput, guarded: boolean, state: BotState = this.state): Promise<ReadonlyArray<DomainEvent>> {
@@ -437,6 +491,7 @@ export class BotActor {
         })
       ])
     } catch (e) {
+      if (e instanceof NeedsEntries) throw e
       throw e instanceof HandlerFailed ? e : new HandlerFailed({ reason: errorText(e) })
     } finally {
       clearTimeout(timer)
@@ -453,13 +508,12 @@ export class BotActor {
       const news: NewEvent[] = events.map((data) => ({ data, occurredAt: at, correlationId, causationId: null, actor }))
       const r = await this.appendFenced(news)
       if (Either.isRight(r)) {
-        for (const e of events) this.state = evolve(this.state, e)
-        this.version = r.right
-        if (snapshotNow) await this.snapshotIfDue()
+        this.resident.commit(events, events.reduce(evolve, this.state), r.right)
+        if (snapshotNow) await this.resident.snapshotIfDue()
         return
       }
       if (attempt >= 5) throw r.left
-      await this.catchUp()
+      await this.resident.catchUp()
     }
   }
 
@@ -469,24 +523,12 @@ export class BotActor {
    */
   private async appendFenced(events: ReadonlyArray<NewEvent>): Promise<Either.Either<number, WrongExpectedVersion>> {
     if (this.killedFor !== null) throw new Error(`actor ${this.botId} was killed: ${this.killedFor}`)
-    const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.version, fence: this.config.fence, events })))
+    const r = await run(Effect.either(this.deps.log.append({ botId: this.botId, expectedVersion: this.resident.version, fence: this.config.fence, events })))
     if (Either.isRight(r)) return Either.right(r.right.version)
     const err = r.left
     if (err._tag === "StaleFence") throw new LeaseLost({ botId: this.botId, fence: err.fence, current: err.current })
     if (err._tag === "WrongExpectedVersion") return Either.left(err)
     throw err
-  }
-
-  private async snapshotIfDue() {
-    if (this.version - this.snapshotVersion >= (this.config.snapshotEvery ?? 100)) await this.snapshot()
-  }
-
-  private async snapshot() {
-    if (this.version === this.snapshotVersion) return
-    const version = this.version
-    await run(this.deps.snapshots.save(this.botId, { version, schemaVersion: SNAPSHOT_SCHEMA_VERSION, state: encodeState(this.state) }))
-    this.snapshotVersion = version
-    if (this.state.inboxCursor !== null) await run(this.deps.inbox.trim(this.botId, this.state.inboxCursor))
   }
 }
 

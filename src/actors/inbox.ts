@@ -58,6 +58,8 @@ export interface InboxService {
     maxWaitMs: number,
     count?: number
   ) => Effect.Effect<ReadonlyArray<InboxEntry> | void, InboxUnavailable>
+  /** The id of the newest entry in the bot's inbox, or null when it holds none. */
+  readonly headId: (botId: string) => Effect.Effect<string | null, InboxUnavailable>
   /** How many entries wait after `after`, counted up to `cap`. */
   readonly lag: (botId: string, after: string | null, cap?: number) => Effect.Effect<number, InboxUnavailable>
   /** Drops entries at or below `upTo` (already handled and recorded). */

@@ -47,6 +47,7 @@ export const makeMemoryInbox = (now: () => number = Date.now): InboxService => {
           set.delete(done)
         })
       }),
+    headId: (botId) => Effect.sync(() => boxes.get(botId)?.at(-1)?.id ?? null),
     lag: (botId, id, cap = 10_000) => Effect.sync(() => Math.min(cap, after(botId, id).length)),
     trim: (botId, upTo) =>
       Effect.sync(() => {

@@ -106,6 +106,11 @@ export const makePostgresInbox = (o: PostgresInboxOptions): InboxService => {
           yield* nap(botId, Math.min(left, pollMs))
         }
       }),
+    headId: (botId) =>
+      tryQuery("headId", async () => {
+        const { rows } = await sql.query<{ seq: string }>("SELECT max(seq)::text AS seq FROM inbox_entries WHERE bot_id = $1", [botId])
+        return rows[0]?.seq ? idOf(rows[0].seq) : null
+      }),
     lag: (botId, after, cap = 10_000) =>
       tryQuery("lag", async () => {
         const { rows } = await sql.query<{ n: string | number }>(

@@ -8,7 +8,8 @@ import { makePostgresEventArchive } from "./postgresEventArchive.js"
 import type { BotState } from "./decider/state.js"
 import type { UpdateHandler } from "./decider/updateHandler.js"
 import { makeRedisInbox } from "./redisInbox.js"
-import { makeRedisSnapshotStore } from "./redisSnapshotStore.js"
+import { makePostgresSnapshotStore } from "./postgresSnapshotStore.js"
+import { makeMemorySnapshotStore } from "./snapshotStore.js"
 import { loadModule } from "./worker/loadModule.js"
 
 export interface RedisActorDepsOptions {
@@ -17,7 +18,10 @@ export interface RedisActorDepsOptions {
   readonly partitions?: number
   /** A module (path or URL) exporting `handlerFor(state): UpdateHandler`; the echo kind when absent. */
   readonly kindsModule?: string
-  /** The Postgres database holding `events_archive`: hydration reads there what Redis trimmed. None: no archive. */
+  /**
+   * The Postgres database holding `events_archive` (hydration reads there what Redis trimmed) and
+   * the actors' snapshots. None: no archive, and snapshots kept in the thread's memory only.
+   */
   readonly databaseUrl?: string | null
 }
 
@@ -26,9 +30,11 @@ export interface RedisActorDepsOptions {
  * the inboxes and the snapshots of every bot on the thread (plus the log's and the inbox's own
  * blocking connections). Named in `WorkerSetup.module` for the pool host.
  *
- * With `databaseUrl`, the thread also gets the archive, over a pool of its own kept small (two
- * connections): it is read only when a bot's history was trimmed below an unusable snapshot,
- * connects lazily, and lets idle connections go (pg's idle timeout), so it is never closed.
+ * With `databaseUrl`, the thread also gets the snapshot store and the archive, over a pool of its
+ * own kept small (four connections): snapshots are read at activation and when an update needs a
+ * user or session that is not in memory, written every SNAPSHOT_EVERY events; the archive only
+ * when a bot's history was trimmed below an unusable snapshot. The pool connects lazily and lets
+ * idle connections go (pg's idle timeout), so it is never closed.
  */
 export const createActorDeps = async (o: RedisActorDepsOptions): Promise<ActorDeps> => {
   const redis = new Redis(o.url, { maxRetriesPerRequest: 2, enableAutoPipelining: true })
@@ -37,6 +43,7 @@ export const createActorDeps = async (o: RedisActorDepsOptions): Promise<ActorDe
   const handlerFor: (s: BotState) => UpdateHandler = o.kindsModule
     ? (await loadModule<{ handlerFor: (s: BotState) => UpdateHandler }>(o.kindsModule)).handlerFor
     : () => echoHandler
-  const archive = o.databaseUrl ? makePostgresEventArchive(makePgSql(o.databaseUrl, { max: 2, applicationName: "botfleet-archive" })) : undefined
-  return { log, inbox: makeRedisInbox(shared), snapshots: makeRedisSnapshotStore(shared), handlerFor, ...(archive ? { archive } : {}) }
+  const sql = o.databaseUrl ? makePgSql(o.databaseUrl, { max: 4, applicationName: "botfleet-actors" }) : null
+  const snapshots = sql ? makePostgresSnapshotStore(sql) : makeMemorySnapshotStore()
+  return { log, inbox: makeRedisInbox(shared), snapshots, handlerFor, ...(sql ? { archive: makePostgresEventArchive(sql) } : {}) }
 }

@@ -96,6 +96,11 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
         const wake = (entries?: ReadonlyArray<InboxEntry>) => resume(Effect.succeed(entries))
         return Effect.sync(readers.wait(partitionOf(botId, partitions), keyOf(botId), after ?? "0-0", count, maxWaitMs, wake))
       }),
+    headId: (botId) =>
+      call("headId", async () => {
+        const last = (await redis.xrevrange(keyOf(botId), "+", "-", "COUNT", 1)) as StreamEntry[]
+        return last[0]?.[0] ?? null
+      }),
     lag: (botId, after, cap = 10_000) =>
       call("lag", async () => {
         const entries = await redis.xrange(keyOf(botId), after === null ? "-" : `(${after}`, "+", "COUNT", cap)

@@ -24,13 +24,22 @@ export class MigrationChanged extends Data.TaggedError("MigrationChanged")<{
   }
 }
 
+const safeText = (v: unknown): string => {
+  try {
+    return String(v)
+  } catch {
+    return Object.prototype.toString.call(v)
+  }
+}
+
 /** A migration's SQL failed; its transaction was rolled back, so nothing of it remains. */
 export class MigrationFailed extends Data.TaggedError("MigrationFailed")<{
   readonly file: string
   readonly cause: unknown
 }> {
   override get message() {
-    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    const m = (this.cause as { message?: unknown } | null)?.message
+    const cause = typeof m === "string" ? m : safeText(this.cause)
     return `migration ${this.file} failed and was rolled back: ${cause}`
   }
 }

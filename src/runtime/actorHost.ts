@@ -6,6 +6,7 @@ import { makePoolHost } from "../actors/poolHost.js"
 import type { BotfleetConfig } from "../config.js"
 import { loadBotModules, moduleUrl } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
+import { sendLimitsOf } from "../telegram/limits.pure.js"
 import { Sender } from "../telegram/sender.js"
 import type { TokenVault } from "../telegram/tokenVault.js"
 import type { BotProfile } from "./botProfile.js"
@@ -34,8 +35,9 @@ export const makeActorHost = async (
   // loaded here first in every mode: a module that does not load stops the node at start, not each bot later
   const botModules = config.botModules.map(moduleUrl)
   const registry = await loadBotModules(botModules)
+  const sendLimits = sendLimitsOf({ perBot: config.sendLimitPerBot, perChat: config.sendLimitPerChat, perGroupPerMinute: config.sendLimitPerGroupPerMinute })
   if (config.mode === "embedded" || config.workerThreads === 0 || Option.isNone(config.redisUrl)) {
-    const executeCall = makeCallExecutor({ vault: o.vault, sender: new Sender(), apiRootFor: o.apiRootFor })
+    const executeCall = makeCallExecutor({ vault: o.vault, sender: new Sender({ limits: sendLimits }), apiRootFor: o.apiRootFor })
     return {
       host: makeInProcessHost({
         log: stores.log,
@@ -56,7 +58,8 @@ export const makeActorHost = async (
     secretKey: Buffer.from(Redacted.value(config.secretKey)).toString("base64"),
     telegramApiRoot: config.telegramApiRoot,
     sandboxApiRoot: o.sandboxApiRoot,
-    botModules
+    botModules,
+    sendLimits
   }
   return {
     host: makePoolHost({ threads: config.workerThreads, botsPerThread: BOTS_PER_THREAD, setup: { module: workerDepsModule, options } }),

@@ -1,5 +1,7 @@
 import { Data, Effect } from "effect"
 import type { Redacted } from "effect"
+import { decodeCore } from "../actors/decider/snapshot.js"
+import type { SnapshotStoreService } from "../actors/snapshotStore.js"
 import type { EventLogService } from "../events/eventLog.js"
 import type { TokenVault } from "../telegram/tokenVault.js"
 
@@ -19,15 +21,20 @@ export class BotNotRunnable extends Data.TaggedError("BotNotRunnable")<{ readonl
 }
 
 /**
- * Folds the bot's registration facts from its stream (BotRegistered, BotTokenRotated) and opens
- * its token. The token stays Redacted: it is read in clear only by the Bot API client.
+ * Folds the bot's registration facts (BotRegistered, BotTokenRotated) and opens its token. With a
+ * snapshot store, the fold starts from the bot's newest snapshot and reads only the events after
+ * it: the cost of preparing a bot does not grow with its history (and a hot log trimmed below the
+ * snapshot still has every event it needs). The token stays Redacted: it is read in clear only by
+ * the Bot API client.
  */
-export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: string) =>
+export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: string, snapshots?: SnapshotStoreService) =>
   Effect.gen(function* () {
-    const events = yield* log.readStream(botId)
-    let name: string | null = null
-    let mode: BotProfile["mode"] = "webhook"
-    let ciphertext: string | null = null
+    const snap = snapshots ? yield* snapshots.load(botId).pipe(Effect.orElseSucceed(() => null)) : null
+    const core = snap ? decodeCore(snap.schemaVersion, snap.state) : null
+    let name: string | null = core?.name ?? null
+    let mode: BotProfile["mode"] = core?.mode ?? "webhook"
+    let ciphertext: string | null = core?.tokenCiphertext ?? null
+    const events = yield* log.readStream(botId, core && snap ? { from: snap.version + 1 } : {})
     for (const e of events) {
       const d = e.data
       if (d._tag === "BotRegistered") {

@@ -2,6 +2,7 @@ import type { ActorDeps } from "../actors/actor.js"
 import { createActorDeps as createRedisActorDeps } from "../actors/redisActorDeps.js"
 import { loadBotModules } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
+import type { SendLimits } from "../telegram/limits.pure.js"
 import { Sender } from "../telegram/sender.js"
 import { makeTokenVault } from "../telegram/tokenVault.js"
 
@@ -19,6 +20,8 @@ export interface FleetWorkerOptions {
   readonly sandboxApiRoot: string | null
   /** BOT_MODULES as file: URLs (the thread's working directory is not the node's concern). */
   readonly botModules: ReadonlyArray<string>
+  /** The node's sending limits (SEND_LIMIT_*): each thread keeps them for the bots it runs. */
+  readonly sendLimits: SendLimits
 }
 
 /**
@@ -32,7 +35,7 @@ export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps>
   const registry = await loadBotModules(o.botModules)
   const executeCall = makeCallExecutor({
     vault: makeTokenVault(Buffer.from(o.secretKey, "base64")),
-    sender: new Sender(),
+    sender: new Sender({ limits: o.sendLimits }),
     apiRootFor: (mode) => (mode === "sandbox" && o.sandboxApiRoot !== null ? o.sandboxApiRoot : o.telegramApiRoot)
   })
   return { ...base, handlerFor: registry.handlerFor, executeCall }

@@ -125,6 +125,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const host = makeTelegramHost({
       inner: inner.host,
       log: stores.log,
+      snapshots: stores.snapshots,
       inbox: stores.inbox,
       vault,
       offsets: stores.offsets,
@@ -146,7 +147,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       activationsPerSecond: config.activationsPerSecond,
       passivateAfterMs: config.passivateAfterMs,
       ...(config.maxResidentBots > 0 ? { maxResident: config.maxResidentBots } : {}),
-      actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500 }
+      actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500, batchSize: config.actorBatch, maxResidentEntries: config.maxResidentEntries }
     })
     yield* Effect.addFinalizer(() =>
       Effect.logInfo("botfleet node draining: finishing in-flight inputs, releasing leases").pipe(
@@ -167,7 +168,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     for (const botId of listed) {
       // without the sandbox, a sandbox bot (fake token) has nowhere to talk to; with it, the bot is
       // in the sandbox at once, even while its lease is still held elsewhere
-      const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId))
+      const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId, stores.snapshots))
       if (profile._tag === "Right") {
         if (profile.right.mode === "sandbox" && !sandbox) continue
         ensureInSandbox(profile.right)
@@ -182,7 +183,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const startBot = (botId: string) =>
       Effect.gen(function* () {
         known.add(botId)
-        const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId))
+        const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId, stores.snapshots))
         yield* supervisor.startBot(botId, { pinned: pinnedFor(profile) })
       })
     if (!embedded && Option.isSome(config.redisUrl)) {

@@ -5,7 +5,6 @@ import type { InboxService } from "../actors/inbox.js"
 import { makePostgresInbox } from "../actors/postgresInbox.js"
 import { makePostgresSnapshotStore } from "../actors/postgresSnapshotStore.js"
 import { makeRedisInbox } from "../actors/redisInbox.js"
-import { makeRedisSnapshotStore } from "../actors/redisSnapshotStore.js"
 import type { SnapshotStoreService } from "../actors/snapshotStore.js"
 import type { BotfleetConfig } from "../config.js"
 import { migrate } from "../db/migrator.js"
@@ -54,8 +53,8 @@ const migrated = (what: string, sql: SqlClient) =>
  * Opens the mode's stores in the scope (closed with it, in reverse order):
  * - embedded: one PGlite database under DATA_DIR/pglite holds the log (Postgres adapter), the
  *   inboxes, snapshots, polling offsets and projections. PGlite allows one process per folder.
- * - production: the Redis log, inboxes, snapshots, offsets and edge dedupe on REDIS_URL; the
- *   projections and the fleet directory on DATABASE_URL.
+ * - production: the Redis log, inboxes, offsets and edge dedupe on REDIS_URL; the projections,
+ *   the fleet directory and the actors' snapshots (bot-level state + keyed entries) on DATABASE_URL.
  * Migrations are applied first in both modes (concurrent nodes are serialised by the migrator).
  */
 export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, StoresUnavailable, Scope.Scope> =>
@@ -93,7 +92,8 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       sql,
       log,
       inbox,
-      snapshots: makeRedisSnapshotStore(shared),
+      // on Postgres, not Redis: a bot's entries grow with its users, and Redis holds only the hot log
+      snapshots: makePostgresSnapshotStore(sql),
       offsets: redisOffsetStore(redis, config.redisPrefix, config.partitions),
       dedupe: redisUpdateDedupe(redis, config.redisPrefix, config.partitions)
     }

@@ -4,6 +4,7 @@ import { UNAUTHORIZED_REASON } from "../actors/actor.js"
 import { ActorDied } from "../actors/host.js"
 import type { ActorHandle, ActorHost } from "../actors/host.js"
 import type { InboxService } from "../actors/inbox.js"
+import type { SnapshotStoreService } from "../actors/snapshotStore.js"
 import type { EventLogService } from "../events/eventLog.js"
 import { makeBotApi } from "../telegram/botApi.js"
 import type { BotApi } from "../telegram/botApi.js"
@@ -19,6 +20,8 @@ export interface TelegramHostOptions {
   readonly inner: ActorHost
   /** The node's log (bot profiles) and inbox (the poller delivers into it). */
   readonly log: EventLogService
+  /** Where a bot's profile starts from (its newest snapshot), so preparing it reads only the events after. */
+  readonly snapshots?: SnapshotStoreService
   readonly inbox: InboxService
   readonly vault: TokenVault
   readonly offsets: OffsetStore
@@ -60,7 +63,7 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
   const live = new Set<Promise<unknown>>()
 
   const prepare = async (botId: string) => {
-    const profile = await Effect.runPromise(loadBotProfile(o.log, o.vault, botId))
+    const profile = await Effect.runPromise(loadBotProfile(o.log, o.vault, botId, o.snapshots))
     o.onProfile?.(profile)
     const api: BotApi = makeBotApi(Redacted.value(profile.token), { apiRoot: o.apiRootFor(profile.mode) })
     if (profile.mode === "sandbox" && o.sandboxWebhook) {

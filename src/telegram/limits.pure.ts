@@ -13,8 +13,8 @@ export interface Limit {
 
 /** The limits Telegram documents (bot API FAQ), each configurable. */
 export interface SendLimits {
-  /** All chats of one bot together: ~30 messages per second. */
-  readonly perBot: Limit
+  /** All chats of one bot together: ~30 messages per second; null: no limit across chats. */
+  readonly perBot: Limit | null
   /** One private chat: ~1 message per second, a small burst tolerated. */
   readonly perChat: Limit
   /** One group or channel: ~20 messages per minute. */
@@ -37,10 +37,21 @@ interface Bucket {
 }
 
 /** The buckets one send draws from: the bot's, and its chat's (group or private limit). */
-export const bucketsFor = (limits: SendLimits, botKey: string, chatId: number | string): ReadonlyArray<readonly [string, Limit]> => [
-  [`b:${botKey}`, limits.perBot],
-  isGroupChat(chatId) ? [`g:${botKey}:${chatId}`, limits.perGroup] : [`c:${botKey}:${chatId}`, limits.perChat]
-]
+export const bucketsFor = (limits: SendLimits, botKey: string, chatId: number | string): ReadonlyArray<readonly [string, Limit]> => {
+  const chat: readonly [string, Limit] = isGroupChat(chatId) ? [`g:${botKey}:${chatId}`, limits.perGroup] : [`c:${botKey}:${chatId}`, limits.perChat]
+  return limits.perBot === null ? [chat] : [[`b:${botKey}`, limits.perBot], chat]
+}
+
+/**
+ * The limits from the node's settings (SEND_LIMIT_PER_BOT, SEND_LIMIT_PER_CHAT,
+ * SEND_LIMIT_PER_GROUP_PER_MINUTE); a per-bot rate of 0 lifts the limit across chats (a bot
+ * allowed more by Telegram, e.g. with paid broadcasts). Bursts follow Telegram's tolerance.
+ */
+export const sendLimitsOf = (o: { readonly perBot: number; readonly perChat: number; readonly perGroupPerMinute: number }): SendLimits => ({
+  perBot: o.perBot === 0 ? null : { rate: o.perBot, perMs: 1000, burst: o.perBot },
+  perChat: { rate: o.perChat, perMs: 1000, burst: Math.max(3, o.perChat) },
+  perGroup: { rate: o.perGroupPerMinute, perMs: 60_000, burst: o.perGroupPerMinute }
+})
 
 /**
  * A set of token buckets keyed by name. `take` is all-or-nothing across the buckets it is given:
@@ -100,7 +111,7 @@ export class TokenBuckets {
 
 /** The limit a bucket key was created with (its prefix says which), for `sweep`. */
 export const limitOfKey = (limits: SendLimits) => (key: string): Limit =>
-  key.startsWith("b:") ? limits.perBot : key.startsWith("g:") ? limits.perGroup : limits.perChat
+  key.startsWith("b:") && limits.perBot !== null ? limits.perBot : key.startsWith("g:") ? limits.perGroup : limits.perChat
 
 /** Methods that put a message in a chat and count against the limits. */
 export const isSendingMethod = (method: string): boolean =>

@@ -3,21 +3,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { BotActor } from "../../src/actors/actor.js"
 import type { ActorDeps } from "../../src/actors/actor.js"
 import { SNAPSHOT_SCHEMA_VERSION, encodeState } from "../../src/actors/decider/snapshot.js"
+import { makePostgresSnapshotStore } from "../../src/actors/postgresSnapshotStore.js"
 import { fold } from "../../src/actors/decider/state.js"
 import { echoHandler } from "../../src/actors/decider/updateHandler.js"
 import { makePostgresEventArchive } from "../../src/actors/postgresEventArchive.js"
 import { makeRedisInbox } from "../../src/actors/redisInbox.js"
-import { makeRedisSnapshotStore } from "../../src/actors/redisSnapshotStore.js"
 import type { SnapshotStoreService } from "../../src/actors/snapshotStore.js"
 import type { InboxService } from "../../src/actors/inbox.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
-import { partitionOf, redisKeys } from "../../src/events/partition.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { makeProjector } from "../../src/projections/projector.js"
 import { useMigratedDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
 import { appendFacts, registered } from "../projections/fixtures.js"
-import { run, text, until } from "./support.js"
+import { run, storedState, text, until } from "./support.js"
 
 const PARTITIONS = 4
 const database = useMigratedDatabase("archive_hydration")
@@ -32,7 +31,7 @@ describe("actor hydration from the events archive (real Redis, real Postgres)", 
     redis = new Redis(url)
     log = await run(makeRedisEventLog({ url, prefix, partitions: PARTITIONS }))
     inbox = makeRedisInbox({ url, prefix, partitions: PARTITIONS })
-    snapshots = makeRedisSnapshotStore({ redis, prefix, partitions: PARTITIONS })
+    snapshots = makePostgresSnapshotStore(database())
   })
   afterAll(async () => {
     await run(inbox.close)
@@ -48,7 +47,12 @@ describe("actor hydration from the events archive (real Redis, real Postgres)", 
     handlerFor: () => echoHandler,
     ...(withArchive ? { archive: makePostgresEventArchive(database()) } : {})
   })
-  const snapshotKey = (botId: string) => redisKeys(prefix, partitionOf(botId, PARTITIONS)).snapshot(botId)
+  /** The stored state, with every entry stored for the bot (an extra one would show as a difference). */
+  const stored = async (botId: string) => {
+    const { rows } = await database().query<{ key: string }>("SELECT key FROM actor_entries WHERE bot_id = $1", [botId])
+    return storedState(snapshots, botId, rows.map((r) => r.key))
+  }
+  const dropSnapshot = (botId: string) => database().query("DELETE FROM actor_snapshots WHERE bot_id = $1", [botId])
   const updateIds = new Map<string, number>()
 
   /** Runs the bot's actor until it handled `count` more updates (and a config change), then stops it. */
@@ -91,7 +95,7 @@ describe("actor hydration from the events archive (real Redis, real Postgres)", 
     await run(log.trimStream("hist", head - 5))
     expect((await run(log.readStream("hist")))[0]?.version).toBe(head - 5)
     // the snapshot as an older release wrote it: ignored by this one
-    await redis.hset(snapshotKey("hist"), "schemaVersion", SNAPSHOT_SCHEMA_VERSION - 1)
+    await database().query("UPDATE actor_snapshots SET schema_version = $2 WHERE bot_id = $1", ["hist", SNAPSHOT_SCHEMA_VERSION - 1])
 
     const { started, final } = await session(deps(true), "hist", 3)
     expect(started).toMatchObject({ version: head + 1, updatesHandled: 30 })
@@ -99,18 +103,18 @@ describe("actor hydration from the events archive (real Redis, real Postgres)", 
     const after = await run(log.readStream("hist", { from: head + 1 }))
     const snap = (await run(snapshots.load("hist")))!
     expect(snap).toMatchObject({ version: after.at(-1)!.version, schemaVersion: SNAPSHOT_SCHEMA_VERSION })
-    expect(snap.state).toEqual(encodeState(fold([...before, ...after].map((e) => e.data))))
+    expect(await stored("hist")).toEqual(encodeState(fold([...before, ...after].map((e) => e.data))))
 
     // and again with no snapshot at all and the whole stream trimmed
     await archiveAll()
     const all = [...before, ...after]
     await run(log.trimStream("hist", all.at(-1)!.version + 1))
     expect(await run(log.readStream("hist"))).toEqual([])
-    await redis.del(snapshotKey("hist"))
+    await dropSnapshot("hist")
     const again = await session(deps(true), "hist", 2)
     expect(again.started).toMatchObject({ version: all.at(-1)!.version + 1, updatesHandled: 33 })
     const rest = await run(log.readStream("hist", { from: all.at(-1)!.version + 1 }))
-    expect((await run(snapshots.load("hist")))!.state).toEqual(encodeState(fold([...all, ...rest].map((e) => e.data))))
+    expect(await stored("hist")).toEqual(encodeState(fold([...all, ...rest].map((e) => e.data))))
   }, 60_000)
 
   it("refuses to run on a partial history: HistoryMissing, and nothing appended, without an archive or when it lacks the versions", async () => {
@@ -118,7 +122,7 @@ describe("actor hydration from the events archive (real Redis, real Postgres)", 
     const head = before.at(-1)!.version
     // trimmed before the projector archived it (an operator mistake): the archive lacks 1..head-5
     await run(log.trimStream("gap", head - 5))
-    await redis.del(snapshotKey("gap"))
+    await dropSnapshot("gap")
     const lease = (await run(log.readLease("gap")))!
     for (const [withArchive, reason] of [[false, "NoArchive"], [true, "NotArchived"]] as const) {
       const actor = new BotActor(deps(withArchive), { botId: "gap", nodeId: lease.nodeId, fence: lease.fence, idleWaitMs: 50 })

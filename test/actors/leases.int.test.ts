@@ -3,7 +3,7 @@ import { BotActor } from "../../src/actors/actor.js"
 import type { ActorDeps } from "../../src/actors/actor.js"
 import { echoHandler } from "../../src/actors/decider/updateHandler.js"
 import { makeRedisInbox } from "../../src/actors/redisInbox.js"
-import { makeRedisSnapshotStore } from "../../src/actors/redisSnapshotStore.js"
+import { makeMemorySnapshotStore } from "../../src/actors/snapshotStore.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { createTestPrefix } from "../support/redis.js"
 import { receivedIds, run, text, until } from "./support.js"
@@ -15,7 +15,7 @@ describe("lease fencing across runtimes (real Redis)", () => {
   beforeAll(async () => {
     for (let i = 0; i < 2; i++) {
       const o = { url, prefix, partitions: 4 }
-      runtimes.push({ log: await run(makeRedisEventLog(o)), inbox: makeRedisInbox(o), snapshots: makeRedisSnapshotStore(o), handlerFor: () => echoHandler })
+      runtimes.push({ log: await run(makeRedisEventLog(o)), inbox: makeRedisInbox(o), snapshots: makeMemorySnapshotStore(), handlerFor: () => echoHandler })
     }
   })
   afterAll(async () => {

@@ -1,5 +1,7 @@
 import { Effect, Exit, Scope } from "effect"
 import { expect } from "vitest"
+import { decodeCore, encodeState } from "../../src/actors/decider/snapshot.js"
+import type { SnapshotStoreService } from "../../src/actors/snapshotStore.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { makePoolHost } from "../../src/actors/poolHost.js"
 import type { PoolHostOptions } from "../../src/actors/poolHost.js"
@@ -41,4 +43,17 @@ export const testPool = (url: string, prefix: string, partitions: number, o: Par
 export const openScope = () => {
   const scope = Effect.runSync(Scope.make())
   return { scope, close: () => run(Scope.close(scope, Exit.void)) }
+}
+
+/**
+ * What the snapshot store holds for a bot, as one printable state (encodeState): its bot-level
+ * snapshot with the stored entries among `keys`. Null without a usable snapshot.
+ */
+export const storedState = async (snapshots: SnapshotStoreService, botId: string, keys: ReadonlyArray<string>) => {
+  const snap = await run(snapshots.load(botId))
+  if (!snap) return null
+  const core = decodeCore(snap.schemaVersion, snap.state)
+  if (!core) return null
+  const stored = await run(snapshots.loadEntries(botId, keys))
+  return encodeState({ ...core, entries: core.entries.withLoaded(stored.map((e) => [e.key, e.data] as const)) })
 }

@@ -11,7 +11,7 @@ import type { InboxService } from "../../src/actors/inbox.js"
 import { makePostgresInbox } from "../../src/actors/postgresInbox.js"
 import { makePostgresSnapshotStore } from "../../src/actors/postgresSnapshotStore.js"
 import { makeRedisInbox } from "../../src/actors/redisInbox.js"
-import { makeRedisSnapshotStore } from "../../src/actors/redisSnapshotStore.js"
+import { makeMemorySnapshotStore } from "../../src/actors/snapshotStore.js"
 import { retryInboxDeadLetters } from "../../src/cli/commands/dlqInbox.js"
 import { migrate } from "../../src/db/migrator.js"
 import { makePgliteSql } from "../../src/db/pgliteSql.js"
@@ -135,7 +135,7 @@ describe("dlq retry --bot on the Redis inbox (production mode)", () => {
 
   it("re-enqueues a dead-lettered update after the fix: handled once, one reply; a second retry enqueues nothing", async () => {
     await register(log, "shop")
-    const snapshots = makeRedisSnapshotStore({ url: env.REDIS_URL!, prefix: env.REDIS_PREFIX!, partitions: PARTITIONS })
+    const snapshots = makeMemorySnapshotStore()
     const bot = await startActor({ log, inbox, snapshots }, "shop")
     try {
       const entryId = await deadLetterPoison({ log, inbox }, "shop", bot.actor)

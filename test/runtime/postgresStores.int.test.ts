@@ -51,9 +51,9 @@ describe("Postgres stores of the embedded mode (inbox, snapshots, polling offset
   it("snapshots keep the newest version; offsets persist", async () => {
     const snaps = makePostgresSnapshotStore(sql)
     expect(await run(snaps.load("bot-s"))).toBeNull()
-    await run(snaps.save("bot-s", { version: 10, schemaVersion: 1, state: { n: 10 } }))
-    await run(snaps.save("bot-s", { version: 5, schemaVersion: 1, state: { n: 5 } }))
-    expect(await run(snaps.load("bot-s"))).toEqual({ version: 10, schemaVersion: 1, state: { n: 10 } })
+    await run(snaps.save("bot-s", { version: 10, schemaVersion: 1, fence: 1, state: { n: 10 } }, []))
+    await run(snaps.save("bot-s", { version: 5, schemaVersion: 1, fence: 1, state: { n: 5 } }, []))
+    expect(await run(snaps.load("bot-s"))).toEqual({ version: 10, schemaVersion: 1, fence: 1, state: { n: 10 } })
     const offsets = postgresOffsetStore(sql)
     expect(await run(offsets.load("bot-s"))).toBeNull()
     await run(offsets.save("bot-s", 41))

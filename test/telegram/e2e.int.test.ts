@@ -4,7 +4,7 @@ import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ActorDeps } from "../../src/actors/actor.js"
 import { makeRedisInbox } from "../../src/actors/redisInbox.js"
-import { makeRedisSnapshotStore } from "../../src/actors/redisSnapshotStore.js"
+import { makeMemorySnapshotStore } from "../../src/actors/snapshotStore.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { makeBotApi } from "../../src/telegram/botApi.js"
@@ -37,7 +37,7 @@ beforeAll(async () => {
   redis = new Redis(t.url)
   log = await Effect.runPromise(makeRedisEventLog({ url: t.url, prefix: t.prefix }))
   const inbox = makeRedisInbox({ redis, prefix: t.prefix })
-  deps = { log, inbox, snapshots: makeRedisSnapshotStore({ redis, prefix: t.prefix }), handlerFor: new BotModuleRegistry().handlerFor }
+  deps = { log, inbox, snapshots: makeMemorySnapshotStore(), handlerFor: new BotModuleRegistry().handlerFor }
   ingress = await startIngress({ inbox, botStatus: () => Effect.succeed("running" as const), secretFor: (id) => webhookSecretFor(key, id) })
 })
 afterAll(async () => {

@@ -1,9 +1,11 @@
 import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
+import { keysOfEvents, newEntryReads, trackedRead, userKey } from "./entries.js"
+import type { KnownUser } from "./entries.js"
 import type { BotInput, InputOf } from "./input.js"
 import { absurd, evolve, initialState, isRecentUpdate, updateIdOfCall, writtenAfterBlock } from "./state.js"
 import type { BotState } from "./state.js"
-import { RecordedCallFailed, RecordedCallMismatch, RecordedCallUnknown, chatIdOf, privateWriterOf, updateIdOf } from "./updateHandler.js"
+import { RecordedCallFailed, RecordedCallMismatch, RecordedCallUnknown, chatIdOf, privateWriterOf, updateIdOf, viewOf } from "./updateHandler.js"
 import type { TelegramUpdate, UpdateHandler } from "./updateHandler.js"
 
 export type MaybePromise<A> = A | PromiseLike<A>
@@ -22,6 +24,17 @@ export class InputRejected extends Data.TaggedError("InputRejected")<{
 }> {
   override get message() {
     return `${this.input} rejected: ${this.reason}`
+  }
+}
+
+/**
+ * The update cannot be decided yet: it needs state entries the actor has not loaded (an actor
+ * holds only the entries its recent updates touched). Nothing was decided; the actor loads the
+ * keys and decides again. Never thrown on a fully folded state (replay, inspect).
+ */
+export class NeedsEntries extends Data.TaggedError("NeedsEntries")<{ readonly keys: ReadonlyArray<string> }> {
+  override get message() {
+    return `needs state entries ${this.keys.join(", ")}`
   }
 }
 
@@ -54,6 +67,14 @@ const runHandler = (
   const state = unknown.reduce(evolve, state0)
   const recorded = state.openCalls.get(updateId) ?? []
   const writer = privateWriterOf(input.update)
+  const reads = newEntryReads()
+  const userRead = (id: number) => trackedRead(state.entries, reads, userKey(id)) as KnownUser | undefined
+  // a blocked user who writes in private after the block has unblocked the bot
+  const writerUser = writer !== null ? userRead(writer) : undefined
+  const unblocked: ReadonlyArray<DomainEvent> =
+    writer !== null && writerUser?.blocked === true && writerUser.blockedAfterEntry !== undefined && writtenAfterBlock(writerUser, input.inboxId, input.at)
+      ? [{ _tag: "UserUnblockedBot", userId: writer, at: input.at }]
+      : []
   let n = 0
   let intent: DomainEvent | null = null
   let suspend!: (i: DomainEvent) => void
@@ -77,9 +98,9 @@ const runHandler = (
     // refusal takes its call number, so the numbering is the same on every run of the handler
     // (including the run after the call that learned of the block)
     const chatId = chatIdOf(params["chat_id"])
-    const user = chatId !== null && chatId > 0 ? state.users.get(chatId) : undefined
+    const user = chatId !== null && chatId > 0 ? userRead(chatId) : undefined
     // the user writing now is answered, unless the block was learned after this update arrived
-    if (user?.blocked && !(chatId === writer && writtenAfterBlock(user, input.at))) {
+    if (user?.blocked && !(chatId === writer && writtenAfterBlock(user, input.inboxId, input.at))) {
       return Promise.reject(new RecordedCallFailed({ callId, method, errorCode: 403, description: BLOCKED_DESCRIPTION }))
     }
     if (intent === null) {
@@ -89,9 +110,15 @@ const runHandler = (
     return new Promise<never>(() => undefined)
   }
   const received: DomainEvent = { _tag: "UpdateReceived", inboxId: input.inboxId, updateId, update: input.update, receivedAt: input.at }
-  const finish = (caused: ReadonlyArray<DomainEvent>): ReadonlyArray<DomainEvent> =>
-    intent !== null ? [...unknown, intent] : [...unknown, received, ...caused]
-  const caused = handlerFor(state).handle({ state, update: input.update as TelegramUpdate, updateId, inboxId: input.inboxId, at: input.at, call })
+  const finish = (caused: ReadonlyArray<DomainEvent>): ReadonlyArray<DomainEvent> => {
+    // what bot code saw of a missing entry was a guess: nothing decided with it may stand
+    if (reads.missing.size > 0) throw new NeedsEntries({ keys: [...reads.missing] })
+    const decided = intent !== null ? [...unknown, intent] : [...unknown, received, ...unblocked, ...caused]
+    const unloaded = keysOfEvents(decided).filter((k) => !state.entries.isLoaded(k))
+    if (unloaded.length > 0) throw new NeedsEntries({ keys: unloaded })
+    return decided
+  }
+  const caused = handlerFor(state).handle({ state: viewOf(state, reads), update: input.update as TelegramUpdate, updateId, inboxId: input.inboxId, at: input.at, call })
   // stay synchronous when the handler is: most updates never touch a promise
   if (!isThenable(caused)) return finish(caused)
   return Promise.race([Promise.resolve(caused).then(finish), suspended.then(() => finish([]))])

@@ -1,22 +1,16 @@
 import type { DomainEvent } from "../../events/schema/catalogue.js"
+import { addSeen, emptyWindow, hasSeen } from "./dedupeWindow.js"
+import type { DedupeWindow } from "./dedupeWindow.js"
+import { Entries, readUser, sessionKey, userEntry, userKey } from "./entries.js"
+import type { KnownUser } from "./entries.js"
 import { mergeObject, mergePatch } from "./mergePatch.js"
 import type { Json, JsonObject } from "./mergePatch.js"
 import { PersistentMap } from "./persistentMap.js"
 import { isoToMs } from "./time.js"
 
-export type BotStatus = "unregistered" | "registered" | "running" | "stopped" | "failed" | "removed"
+export type { KnownUser }
 
-export interface KnownUser {
-  readonly firstName: string
-  readonly lastName?: string | undefined
-  readonly username?: string | undefined
-  readonly languageCode?: string | undefined
-  readonly firstSeen: string
-  readonly lastSeen: string
-  readonly blocked: boolean
-  /** When the block was learned (a 403 recorded); a private message received after it lifts the block. */
-  readonly blockedAt?: string | undefined
-}
+export type BotStatus = "unregistered" | "registered" | "running" | "stopped" | "failed" | "removed"
 
 /** How a recorded call ended; null while its outcome is not recorded. */
 export type CallOutcome =
@@ -49,6 +43,11 @@ const closeCalls = (open: PersistentMap<number, ReadonlyArray<OpenCall>>, update
 /**
  * A bot's state: the fold of its events, nothing else. Immutable: `evolve` returns a new state
  * sharing what did not change.
+ *
+ * Its size is bounded whatever the bot's popularity or age: the bot-level fields are small (the
+ * dedupe window is capped, open calls are those of updates in flight), and everything that grows
+ * with users (users, sessions) is in `entries`, of which a running actor holds only the ones its
+ * recent updates touched (see entries.ts).
  */
 export interface BotState {
   readonly status: BotStatus
@@ -61,13 +60,13 @@ export interface BotState {
   readonly config: JsonObject
   /** Inbox position of the last entry handled (received, dropped or failed); null before the first. */
   readonly inboxCursor: string | null
-  /** update_id → recorded receive time (ms) of updates seen within the dedupe window. */
-  readonly recentUpdates: PersistentMap<number, number>
+  /** update_ids handled within the dedupe window (bounded: runs of consecutive ids). */
+  readonly seenUpdates: DedupeWindow
   readonly updatesHandled: number
   readonly updatesFailed: number
   readonly duplicatesDropped: number
-  readonly sessions: Readonly<Record<string, Json>>
-  readonly users: PersistentMap<number, KnownUser>
+  /** Users (`u:<id>`) and sessions (`s:<key>`): all of them in a fold, the resident ones in an actor. */
+  readonly entries: Entries
   /** Bot API calls whose intent is recorded and whose outcome is not (callId → method). */
   readonly pendingCalls: PersistentMap<string, string>
   /**
@@ -81,12 +80,6 @@ export interface BotState {
   readonly lastError: string | null
 }
 
-/**
- * How long an update_id is remembered. Telegram redelivers for up to 24 h; the window is measured
- * in recorded time, so replay drops exactly what the live run dropped.
- */
-export const DEDUPE_WINDOW_MS = 25 * 60 * 60 * 1000
-
 export const initialState: BotState = {
   status: "unregistered",
   ownerId: null,
@@ -96,12 +89,11 @@ export const initialState: BotState = {
   tokenCiphertext: null,
   config: {},
   inboxCursor: null,
-  recentUpdates: PersistentMap.empty(),
+  seenUpdates: emptyWindow,
   updatesHandled: 0,
   updatesFailed: 0,
   duplicatesDropped: 0,
-  sessions: {},
-  users: PersistentMap.empty(),
+  entries: Entries.empty(true),
   pendingCalls: PersistentMap.empty(),
   openCalls: PersistentMap.empty(),
   node: null,
@@ -109,34 +101,33 @@ export const initialState: BotState = {
   lastError: null
 }
 
-/** Expired update ids are swept when the map's size reaches a multiple of this: amortised O(1) per update. */
-const SWEEP_EVERY = 1024
+/** Orders inbox entry ids (`<ms>-<seq>`, or `<seq>-0`), numerically by part: negative when `a` comes first. */
+export const compareEntryIds = (a: string, b: string): number => {
+  const [am = "0", as = "0"] = a.split("-")
+  const [bm = "0", bs = "0"] = b.split("-")
+  return Number(am) - Number(bm) || Number(as) - Number(bs)
+}
 
 /**
- * Remembers an update id with its recorded receive time. Expired ids are swept in bulk, at sizes
- * that depend only on the events, so replay sweeps exactly where the live run did; until swept, an
- * expired id is still ignored by `isRecentUpdate`, which compares times.
+ * Whether a message the user sent in inbox entry `inboxId`, received at `at`, was written after
+ * their block was learned: then they have unblocked the bot (writing to a bot one blocked
+ * restarts it). Decided by inbox order when the block recorded the newest entry at the time;
+ * by time for blocks recorded before that (an unknown time: yes).
  */
-const remember = (seen: PersistentMap<number, number>, updateId: number, at: string): PersistentMap<number, number> => {
-  const t = isoToMs(at)
-  const next = seen.with(updateId, Number.isFinite(t) ? t : Number.MAX_SAFE_INTEGER)
-  if (!Number.isFinite(t) || next.size % SWEEP_EVERY !== 0) return next
-  return next.filter((seenAt) => seenAt >= t - DEDUPE_WINDOW_MS)
+export const writtenAfterBlock = (user: KnownUser, inboxId: string, at: string): boolean => {
+  if (user.blockedAfterEntry !== undefined) return compareEntryIds(inboxId, user.blockedAfterEntry) > 0
+  return user.blockedAt === undefined || !(isoToMs(at) <= isoToMs(user.blockedAt))
 }
 
-/** Whether a message received at `at` came after the user's block was learned (an unknown time: yes). */
-export const writtenAfterBlock = (user: KnownUser, at: string): boolean =>
-  user.blockedAt === undefined || !(isoToMs(at) <= isoToMs(user.blockedAt))
+/** Whether `updateId` was handled within the dedupe window before `at` (recorded time). */
+export const isRecentUpdate = (state: BotState, updateId: number, at: string): boolean => hasSeen(state.seenUpdates, updateId, isoToMs(at))
 
-/** Whether `updateId` was received within the dedupe window before `at` (recorded time). */
-export const isRecentUpdate = (state: BotState, updateId: number, at: string): boolean => {
-  const seenAt = state.recentUpdates.get(updateId)
-  if (seenAt === undefined) return false
-  const t = isoToMs(at)
-  return !Number.isFinite(t) || seenAt >= t - DEDUPE_WINDOW_MS
-}
+const withUser = (state: BotState, userId: number, user: KnownUser): BotState => ({
+  ...state,
+  entries: state.entries.write(userKey(userId), userEntry(user))
+})
 
-/** Applies one event. Total: every event type has a case, and none can fail. */
+/** Applies one event. Total: every event type has a case, and none can fail (its entries resident). */
 export const evolve = (state: BotState, event: DomainEvent): BotState => {
   switch (event._tag) {
     case "BotRegistered":
@@ -169,7 +160,7 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
       return {
         ...state,
         inboxCursor: event.inboxId,
-        recentUpdates: remember(state.recentUpdates, event.updateId, event.receivedAt),
+        seenUpdates: addSeen(state.seenUpdates, event.updateId, isoToMs(event.receivedAt)),
         updatesHandled: state.updatesHandled + 1,
         openCalls: closeCalls(state.openCalls, event.updateId)
       }
@@ -197,8 +188,8 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
     case "BotApiCallOutcomeUnknown":
       return withOutcome(state, event.callId, { _tag: "Unknown", reason: event.reason })
     case "UserSeen": {
-      const before = state.users.get(event.userId)
-      const users = state.users.with(event.userId, {
+      const before = readUser(state.entries, event.userId)
+      return withUser(state, event.userId, {
         firstName: event.firstName,
         lastName: event.lastName,
         username: event.username,
@@ -206,13 +197,13 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
         firstSeen: before?.firstSeen ?? event.at,
         lastSeen: event.at,
         blocked: before?.blocked ?? false,
-        blockedAt: before?.blockedAt
+        blockedAt: before?.blockedAt,
+        blockedAfterEntry: before?.blockedAfterEntry
       })
-      return { ...state, users }
     }
     case "UserBlockedBot": {
-      const before = state.users.get(event.userId)
-      const users = state.users.with(event.userId, {
+      const before = readUser(state.entries, event.userId)
+      return withUser(state, event.userId, {
         firstName: before?.firstName ?? "",
         lastName: before?.lastName,
         username: before?.username,
@@ -220,24 +211,29 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
         firstSeen: before?.firstSeen ?? event.at,
         lastSeen: before?.lastSeen ?? event.at,
         blocked: true,
-        blockedAt: event.at
+        blockedAt: event.at,
+        blockedAfterEntry: event.afterEntry
       })
-      return { ...state, users }
+    }
+    case "UserUnblockedBot": {
+      const before = readUser(state.entries, event.userId)
+      if (!before) return state
+      return withUser(state, event.userId, { ...before, blocked: false, blockedAt: undefined, blockedAfterEntry: undefined })
     }
     case "SessionChanged": {
-      const merged = mergePatch(state.sessions[event.key] ?? null, event.patch)
-      const sessions = { ...state.sessions }
-      if (merged === null) delete sessions[event.key]
-      else sessions[event.key] = merged
-      return { ...state, sessions }
+      const key = sessionKey(event.key)
+      return { ...state, entries: state.entries.write(key, mergePatch(state.entries.read(key) ?? null, event.patch)) }
     }
     case "MessageReceived": {
-      // a user who writes to the bot in private after blocking it has unblocked it (writing to a
-      // stopped bot restarts it); a message received before the block was learned says nothing
+      // streams written before blocks recorded their inbox position: a user who writes in private
+      // after the block (by receive time) has unblocked the bot. Newer blocks are lifted by the
+      // decider's UserUnblockedBot instead.
       const from = event.userId
-      const known = event.chatType === "private" && from !== undefined && from === event.chatId ? state.users.get(from) : undefined
-      if (!known?.blocked || !writtenAfterBlock(known, event.at)) return state
-      return { ...state, users: state.users.with(from!, { ...known, blocked: false, blockedAt: undefined }) }
+      if (!(event.chatType === "private" && from !== undefined && from === event.chatId)) return state
+      const known = readUser(state.entries, from)
+      if (!known?.blocked || known.blockedAfterEntry !== undefined) return state
+      if (known.blockedAt !== undefined && isoToMs(event.at) <= isoToMs(known.blockedAt)) return state
+      return withUser(state, from, { ...known, blocked: false, blockedAt: undefined })
     }
     case "ReplySent":
     case "SnapshotTaken":

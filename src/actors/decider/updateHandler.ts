@@ -1,6 +1,9 @@
 import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
-import type { BotState } from "./state.js"
+import { readUser, sessionKey, trackedRead, userKey } from "./entries.js"
+import type { EntryReads, KnownUser } from "./entries.js"
+import type { Json, JsonObject } from "./mergePatch.js"
+import type { BotState, BotStatus } from "./state.js"
 
 /** The part of a Telegram Update the runtime itself reads; handlers see the whole object. */
 export interface TelegramUpdate {
@@ -35,9 +38,41 @@ export const updateIdOf = (update: unknown): number | null => {
   return typeof id === "number" && Number.isSafeInteger(id) ? id : null
 }
 
+/**
+ * What bot code sees of its bot's state: the bot-level settings, and the users and sessions it
+ * asks for by key. Counters, the dedupe window and other updates' calls are left out: they change
+ * while a batch of updates is decided together, and a decision must not depend on how updates
+ * were batched (replay decides each one alone).
+ */
+export interface BotView {
+  readonly status: BotStatus
+  readonly ownerId: string | null
+  readonly name: string | null
+  readonly kind: string | null
+  readonly mode: BotState["mode"]
+  readonly config: JsonObject
+  readonly users: { readonly get: (userId: number) => KnownUser | undefined }
+  readonly sessions: { readonly get: (key: string) => Json | undefined }
+}
+
+/** The view of `state` bot code gets, recording every entry it reads into `reads`. */
+export const viewOf = (state: BotState, reads: EntryReads): BotView => ({
+  status: state.status,
+  ownerId: state.ownerId,
+  name: state.name,
+  kind: state.kind,
+  mode: state.mode,
+  config: state.config,
+  users: { get: (userId) => (trackedRead(state.entries, reads, userKey(userId)) as KnownUser | undefined) },
+  sessions: { get: (key) => trackedRead(state.entries, reads, sessionKey(key)) }
+})
+
+/** A user of a fully loaded state (tests, tools): `readUser` without tracking. */
+export const userOf = (state: BotState, userId: number): KnownUser | undefined => readUser(state.entries, userId)
+
 export interface UpdateContext {
-  /** The state before this update. */
-  readonly state: BotState
+  /** The state before this update, as bot code may read it. */
+  readonly state: BotView
   readonly update: TelegramUpdate
   readonly updateId: number
   readonly inboxId: string

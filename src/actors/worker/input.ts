@@ -21,7 +21,8 @@ export const ActorSpec = Schema.Struct({
   snapshotEvery: Schema.optional(Schema.Number),
   batchSize: Schema.optional(Schema.Number),
   idleWaitMs: Schema.optional(Schema.Number),
-  inputBudgetMs: Schema.optional(Schema.Number)
+  inputBudgetMs: Schema.optional(Schema.Number),
+  maxResidentEntries: Schema.optional(Schema.Number)
 })
 export type ActorSpec = typeof ActorSpec.Type
 

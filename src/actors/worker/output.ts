@@ -14,7 +14,9 @@ export const StatusData = Schema.Struct({
   updatesHandled: Schema.Number,
   updatesFailed: Schema.Number,
   duplicatesDropped: Schema.Number,
-  config: Schema.Unknown
+  config: Schema.Unknown,
+  residentEntries: Schema.optional(Schema.Number),
+  snapshotError: Schema.optional(Schema.NullOr(Schema.String))
 })
 
 export const FromWorker = Schema.Union(

@@ -39,33 +39,16 @@ export interface ReplayReport {
 }
 
 /**
- * The events the actor recorded for one inbox entry, contiguous in the stream: they share the
- * correlation id `inbox:<entry id>`. A handler that calls the Bot API is decided in steps (see
- * decide.ts), so a segment reads: [decided step ending in an intent] [the call's outcome, recorded
- * as it happened] [next decided step] ... A crash in the middle splits an entry into two segments.
+ * The update each inbox entry handled: its UpdateReceived, found by the entry's correlation id
+ * (`inbox:<entry id>`). A handler that calls the Bot API is decided in steps (see decide.ts), and
+ * an actor decides the entries of a batch together, so an entry's steps are spread over the
+ * stream, interleaved with other entries' steps and with call outcomes; its UpdateReceived comes
+ * with its last step. Entries that failed (UpdateFailed) are not replayed.
  */
-const segmentAt = (events: ReadonlyArray<RecordedEvent>, start: number): ReadonlyArray<RecordedEvent> => {
-  const id = events[start]!.correlationId
-  let end = start + 1
-  while (end < events.length && events[end]!.correlationId === id) end++
-  return events.slice(start, end)
-}
-
-/**
- * The update a segment handled: its UpdateReceived, in the segment or, when a crash cut the
- * segment after an intent, in a later segment of the same entry. Null for any other segment.
- */
-const updateOf = (events: ReadonlyArray<RecordedEvent>, start: number, segment: ReadonlyArray<RecordedEvent>): EventOf<"UpdateReceived"> | null => {
-  for (const e of segment) if (e.data._tag === "UpdateReceived") return e.data
-  const last = segment[segment.length - 1]!
-  if (last.data._tag !== "BotApiCallIntended") return null
-  for (let i = start + segment.length; i < events.length; i++) {
-    const e = events[i]!
-    if (e.correlationId !== last.correlationId) continue
-    if (e.data._tag === "UpdateReceived") return e.data
-    if (e.data._tag === "UpdateFailed") return null
-  }
-  return null
+const updatesByEntry = (events: ReadonlyArray<RecordedEvent>): Map<string, EventOf<"UpdateReceived">> => {
+  const updates = new Map<string, EventOf<"UpdateReceived">>()
+  for (const e of events) if (e.data._tag === "UpdateReceived" && e.correlationId.startsWith("inbox:")) updates.set(e.correlationId, e.data)
+  return updates
 }
 
 /** A call's outcome as the actor records it (by "system", as it came back): an input, never a decision. */
@@ -73,10 +56,15 @@ const isFact = (e: RecordedEvent) =>
   e.actor === "system" &&
   (e.data._tag === "BotApiCallSucceeded" || e.data._tag === "BotApiCallFailed" || e.data._tag === "BotApiCallOutcomeUnknown" || e.data._tag === "ReplySent" || e.data._tag === "UserBlockedBot")
 
-const isOutcomeOf = (e: RecordedEvent, callId: string) => {
-  const d = e.data
-  if (d._tag === "BotApiCallSucceeded" || d._tag === "BotApiCallFailed" || d._tag === "BotApiCallOutcomeUnknown") return d.callId === callId
-  return e.actor === "system" && (d._tag === "ReplySent" || d._tag === "UserBlockedBot")
+/** The end (exclusive) of the decision step starting at `start`: its entry's events up to and including an intent. */
+const stepEnd = (events: ReadonlyArray<RecordedEvent>, start: number): number => {
+  const id = events[start]!.correlationId
+  let end = start
+  while (end < events.length && events[end]!.correlationId === id && !isFact(events[end]!)) {
+    end++
+    if (events[end - 1]!.data._tag === "BotApiCallIntended") break
+  }
+  return end
 }
 
 const kindOf = (a: DomainEvent | undefined, b: DomainEvent | undefined): DivergenceKind =>
@@ -95,8 +83,10 @@ const describeDifference = (was: DomainEvent | undefined, now: DomainEvent | und
 
 /**
  * Replays `events` (a bot's stream from version 1) with `handlerFor`: inputs with versions in
- * [from, to] are decided again and compared, every other event is only folded. Deterministic and
- * side-effect free as long as the handlers are (the UpdateHandler contract).
+ * [from, to] are decided again and compared, every other event is only folded. Each decision step
+ * is decided from the state the stream had just before it (every event before it folded, the
+ * other entries' steps and call outcomes included), exactly as the actor decided it.
+ * Deterministic and side-effect free as long as the handlers are (the UpdateHandler contract).
  */
 export const replayEvents = async (
   botId: string,
@@ -109,83 +99,65 @@ export const replayEvents = async (
   const from = range.from ?? 1
   const to = range.to ?? Number.MAX_SAFE_INTEGER
   const divergences: Array<Divergence> = []
+  const updates = updatesByEntry(events)
+  const replayed = new Set<string>()
+  /** Entries whose decision diverged once: their later steps would only repeat the difference. */
+  const diverged = new Set<string>()
   let state = initialState
-  let inputs = 0
   let i = 0
   while (i < events.length && divergences.length < maxDivergences) {
     const e = events[i]!
-    const segment = segmentAt(events, i)
-    const update = e.version >= from && e.version <= to ? updateOf(events, i, segment) : null
-    if (update === null) {
-      state = fold(state, segment.map((r) => r.data))
-      i += segment.length
+    const update = updates.get(e.correlationId)
+    if (update === undefined || isFact(e) || diverged.has(e.correlationId) || e.version < from || e.version > to) {
+      state = evolve(state, e.data)
+      i++
       continue
     }
-    inputs++
-    let pos = 0
-    // each step: decide again from the recorded state, compare with the recorded step, then fold
-    // the call's recorded outcome (an input from Telegram, not a decision) and go on
-    while (pos < segment.length) {
-      // outcomes the actor recorded on their own (after another writer's append) are inputs too
-      while (pos < segment.length && isFact(segment[pos]!)) state = evolve(state, segment[pos++]!.data)
-      if (pos === segment.length) break
-      let stepEnd = pos
-      while (stepEnd < segment.length && segment[stepEnd]!.data._tag !== "BotApiCallIntended") stepEnd++
-      stepEnd = Math.min(stepEnd + 1, segment.length)
-      const recorded = segment.slice(pos, stepEnd).map((r) => r.data)
-      const at = segment[pos]!.version
-      let produced: ReadonlyArray<DomainEvent> | undefined
-      try {
-        produced = await decider.decide({ _tag: "HandleUpdate", inboxId: update.inboxId, update: update.update, at: update.receivedAt }, state)
-      } catch (err) {
+    const end = stepEnd(events, i)
+    const recorded = events.slice(i, end).map((r) => r.data)
+    replayed.add(e.correlationId)
+    let produced: ReadonlyArray<DomainEvent> | undefined
+    try {
+      produced = await decider.decide({ _tag: "HandleUpdate", inboxId: update.inboxId, update: update.update, at: update.receivedAt }, state)
+    } catch (err) {
+      divergences.push({
+        version: e.version,
+        inputVersion: e.version,
+        kind: "error",
+        summary: `the current code throws on this input: ${err instanceof Error ? err.message : String(err)}`,
+        diff: []
+      })
+      diverged.add(e.correlationId)
+    }
+    if (produced) {
+      const length = Math.max(produced.length, recorded.length)
+      let k = 0
+      while (k < length && sameJson(recorded[k], produced[k])) k++
+      if (k < length) {
+        diverged.add(e.correlationId)
         divergences.push({
-          version: at,
+          version: e.version + k,
           inputVersion: e.version,
-          kind: "error",
-          summary: `the current code throws on this input: ${err instanceof Error ? err.message : String(err)}`,
-          diff: []
+          kind: kindOf(recorded[k], produced[k]),
+          summary: describeDifference(recorded[k], produced[k], recorded.length, produced.length),
+          diff: jsonDiff(recorded[k], produced[k])
         })
-      }
-      let diverged = produced === undefined
-      if (produced) {
-        const length = Math.max(produced.length, recorded.length)
-        let k = 0
-        while (k < length && sameJson(recorded[k], produced[k])) k++
-        if (k < length) {
-          diverged = true
-          divergences.push({
-            version: at + k,
-            inputVersion: e.version,
-            kind: kindOf(recorded[k], produced[k]),
-            summary: describeDifference(recorded[k], produced[k], recorded.length, produced.length),
-            diff: jsonDiff(recorded[k], produced[k])
-          })
-          const stateDiff = jsonDiff(encodeState(fold(state, recorded)), encodeState(fold(state, produced)))
-          if (stateDiff.length > 0) {
-            divergences.push({ version: at + k, inputVersion: e.version, kind: "state", summary: "the state after this input differs", diff: stateDiff })
-          }
+        const stateDiff = jsonDiff(encodeState(fold(state, recorded)), encodeState(fold(state, produced)))
+        if (stateDiff.length > 0) {
+          divergences.push({ version: e.version + k, inputVersion: e.version, kind: "state", summary: "the state after this input differs", diff: stateDiff })
         }
       }
-      state = fold(state, recorded)
-      pos = stepEnd
-      const last = recorded[recorded.length - 1]
-      if (last?._tag === "BotApiCallIntended") {
-        while (pos < segment.length && isOutcomeOf(segment[pos]!, last.callId)) state = evolve(state, segment[pos++]!.data)
-      }
-      if (diverged) {
-        // later steps would only repeat the same difference: fold the rest as recorded
-        state = fold(state, segment.slice(pos).map((r) => r.data))
-        break
-      }
     }
-    i += segment.length
+    // the state carried forward is the RECORDED one, so one divergence does not cascade
+    state = fold(state, recorded)
+    i = end
   }
   return {
     botId,
     from,
     to: Math.min(to, events[events.length - 1]?.version ?? 0),
     eventsRead: events.length,
-    inputsReplayed: inputs,
+    inputsReplayed: replayed.size,
     identical: divergences.length === 0,
     divergences
   }

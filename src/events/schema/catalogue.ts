@@ -108,7 +108,17 @@ export const UserSeen = Schema.TaggedStruct("UserSeen", {
   languageCode: Schema.optional(Schema.String),
   at: Schema.String
 })
-export const UserBlockedBot = Schema.TaggedStruct("UserBlockedBot", { userId: Schema.Number, at: Schema.String })
+export const UserBlockedBot = Schema.TaggedStruct("UserBlockedBot", {
+  userId: Schema.Number,
+  at: Schema.String,
+  /**
+   * The bot's newest inbox entry when the block was learned: the user's private messages in later
+   * entries were written after it, so they have unblocked the bot. Absent in older streams.
+   */
+  afterEntry: Schema.optional(Schema.String)
+})
+/** The user wrote to the bot in private after blocking it: Telegram has unblocked the bot for them. */
+export const UserUnblockedBot = Schema.TaggedStruct("UserUnblockedBot", { userId: Schema.Number, at: Schema.String })
 
 export const SessionChanged = Schema.TaggedStruct("SessionChanged", {
   key: Schema.String,
@@ -150,7 +160,8 @@ export const DomainEvent = Schema.Union(
   UserBlockedBot,
   SessionChanged,
   SnapshotTaken,
-  LegacyRecordImported
+  LegacyRecordImported,
+  UserUnblockedBot
 )
 export type DomainEvent = typeof DomainEvent.Type
 export type EventType = DomainEvent["_tag"]

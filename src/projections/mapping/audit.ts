@@ -58,6 +58,7 @@ export const auditSummary = (e: DomainEvent): Record<string, unknown> | null => 
     case "ReplySent":
     case "UserSeen":
     case "UserBlockedBot":
+    case "UserUnblockedBot":
     case "SessionChanged":
       return null
     default:

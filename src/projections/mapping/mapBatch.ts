@@ -116,7 +116,7 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
     if (!row) {
       row = {
         bot_id, user_id: userId, owner_id: owner, first_name: null, last_name: null, username: null, language_code: null,
-        first_seen_at: at, last_seen_at: at, blocked_at: null, messages_in: 0
+        first_seen_at: at, last_seen_at: at, blocked_at: null, messages_in: 0, blocked_reset: false
       }
       users.set(key, row)
       firstSeen.set(key, { bot_id, user_id: userId, owner_id: owner, day: utcDay(ms) })
@@ -300,6 +300,13 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
         const { at, ms } = atOf(e, occurredMs, d.at)
         const row = userRow(bot_id, owner, ids.user!, at, ms)
         row.blocked_at ??= at
+        break
+      }
+      case "UserUnblockedBot": {
+        const { at, ms } = atOf(e, occurredMs, d.at)
+        const row = userRow(bot_id, owner, ids.user!, at, ms)
+        row.blocked_at = null
+        row.blocked_reset = true
         break
       }
       case "UpdateDuplicateDropped":

@@ -48,11 +48,15 @@ export interface BotUpdateRow {
 }
 /** Merge patches must apply in order, so each one is its own statement (they are rare). */
 export interface ConfigPatchRow { bot_id: string; patch: string }
-/** first_name non-null means the batch saw a profile (UserSeen), which then replaces the stored one. */
+/**
+ * first_name non-null means the batch saw a profile (UserSeen), which then replaces the stored one.
+ * blocked_reset: the batch saw the user unblock the bot, so its blocked_at (null, or a block
+ * after that) replaces the stored one; otherwise the first block is kept.
+ */
 export interface UserRow {
   bot_id: string; user_id: number; owner_id: string; first_name: string | null; last_name: string | null
   username: string | null; language_code: string | null; first_seen_at: string; last_seen_at: string
-  blocked_at: string | null; messages_in: number
+  blocked_at: string | null; messages_in: number; blocked_reset: boolean
 }
 export interface ChatRow {
   bot_id: string; chat_id: number; owner_id: string; chat_type: string | null; first_message_at: string

@@ -83,6 +83,12 @@ export const projectionStatements = (p: ProjectionName, rows: BatchRows, t: Tabl
         `, first_name = COALESCE(excluded.first_name, ${b}.first_name), ` +
         `first_seen_at = LEAST(${b}.first_seen_at, excluded.first_seen_at), last_seen_at = GREATEST(${b}.last_seen_at, excluded.last_seen_at), ` +
         `blocked_at = COALESCE(${b}.blocked_at, excluded.blocked_at), messages_in = ${b}.messages_in + excluded.messages_in`)
+      // an unblock in the batch: what the batch ends with replaces the first block kept above
+      const reset = rows.users.filter((r) => r.blocked_reset)
+      if (reset.length > 0) {
+        const u = unnest(reset, [["bot_id", "text"], ["user_id", "int8"], ["blocked_at", "timestamptz"]])
+        out.push({ text: `UPDATE ${b} b SET blocked_at = u.blocked_at FROM ${u.from} WHERE b.bot_id = u.bot_id AND b.user_id = u.user_id`, params: u.params })
+      }
       const c = t.chats
       const chats = rows.chats.map((r) => ({ ...r, chat_type: r.chat_type ?? "unknown" }))
       insert(c, chats, [["bot_id", "text"], ["chat_id", "int8"], ["owner_id", "text"], ["chat_type", "text"],

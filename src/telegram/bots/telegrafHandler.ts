@@ -2,8 +2,7 @@ import { Context, Telegram, TelegramError } from "telegraf"
 import type { Composer } from "telegraf"
 import type { Update, UserFromGetMe } from "telegraf/types"
 import { RecordedCallFailed, chatIdOf } from "../../actors/decider/updateHandler.js"
-import type { UpdateContext, UpdateHandler } from "../../actors/decider/updateHandler.js"
-import type { BotState } from "../../actors/decider/state.js"
+import type { BotView, UpdateContext, UpdateHandler } from "../../actors/decider/updateHandler.js"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import { diffMergePatch, jsonClone } from "./sessionPatch.pure.js"
 
@@ -30,8 +29,11 @@ export interface BotContext extends Context {
   session: Record<string, unknown> | undefined
   /** The update's recorded receive time (ISO-8601): the clock a handler may read. */
   readonly at: string
-  /** The bot's state before this update (configuration, user memory). Read-only. */
-  readonly botState: BotState
+  /**
+   * The bot's state before this update, read-only: its configuration, and the users and sessions
+   * it asks for (`botState.users.get(id)`, `botState.sessions.get(key)`).
+   */
+  readonly botState: BotView
 }
 
 const sessionKeyOf = (update: Update): string | undefined => {
@@ -46,7 +48,7 @@ const sessionKeyOf = (update: Update): string | undefined => {
   return undefined
 }
 
-const botInfoOf = (state: BotState): UserFromGetMe => {
+const botInfoOf = (state: BotView): UserFromGetMe => {
   const cfg = state.config as { username?: unknown; telegramId?: unknown }
   const name = state.name ?? "bot"
   return {
@@ -135,7 +137,7 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
 
       const ctx = new Context(update, telegram, botInfo) as BotContext
       const key = sessionKeyOf(update)
-      const before = key !== undefined ? uctx.state.sessions[key] : undefined
+      const before = key !== undefined ? uctx.state.sessions.get(key) : undefined
       Object.assign(ctx, { at: uctx.at, botState: uctx.state })
       ctx.session = before !== undefined && before !== null && typeof before === "object" ? (jsonClone(before) as Record<string, unknown>) : undefined
 

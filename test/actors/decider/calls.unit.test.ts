@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest"
 import { RESUMED_REASON, makeBotDecider } from "../../../src/actors/decider/decide.js"
-import { SNAPSHOT_SCHEMA_VERSION, decodeState, encodeState } from "../../../src/actors/decider/snapshot.js"
+import { keysOfUpdate } from "../../../src/actors/decider/entries.js"
+import { SNAPSHOT_SCHEMA_VERSION, decodeCore, encodeCore } from "../../../src/actors/decider/snapshot.js"
 import { fold } from "../../../src/actors/decider/state.js"
-import { RecordedCallFailed, RecordedCallUnknown } from "../../../src/actors/decider/updateHandler.js"
+import { RecordedCallFailed, RecordedCallUnknown, userOf } from "../../../src/actors/decider/updateHandler.js"
 import type { UpdateHandler } from "../../../src/actors/decider/updateHandler.js"
 import type { DomainEvent } from "../../../src/events/schema/catalogue.js"
 import { deciderSpec } from "../deciderSpec.js"
@@ -106,17 +107,21 @@ describe("handlers that await Bot API calls", () => {
     const blocked7: DomainEvent = { _tag: "UserBlockedBot", userId: 7, at: "2026-01-01T09:00:00.000Z" }
     await given([registered, blocked7]).when(input).then([sendIntent])
     const message: DomainEvent = { _tag: "MessageReceived", chatId: 7, chatType: "private", userId: 7, messageId: 50, text: "go", at }
-    expect(fold([registered, blocked7, message]).users.get(7)?.blocked).toBe(false)
+    expect(userOf(fold([registered, blocked7, message]), 7)?.blocked).toBe(false)
     // a message received before the block was learned (the reply to it got the 403) lifts nothing
     const learnedLater: DomainEvent = { _tag: "UserBlockedBot", userId: 7, at: "2026-01-01T10:00:01.000Z" }
-    expect(fold([registered, learnedLater, message]).users.get(7)?.blocked).toBe(true)
+    expect(userOf(fold([registered, learnedLater, message]), 7)?.blocked).toBe(true)
     await given([registered, learnedLater]).when(input).then([received])
   })
 
-  it("keeps open calls across a snapshot", async () => {
+  it("keeps open calls across a snapshot; the entries an update needs are asked for, then it decides as before", async () => {
     const state = fold([registered, sendIntent, sent])
-    const restored = decodeState(SNAPSHOT_SCHEMA_VERSION, JSON.parse(JSON.stringify(encodeState(state))))!
-    expect(await makeBotDecider(() => typist).decide(input, restored)).toEqual([intent(1, "editMessageText", { chat_id: 7, message_id: 901, text: "done" })])
+    const core = decodeCore(SNAPSHOT_SCHEMA_VERSION, JSON.parse(JSON.stringify(encodeCore(state))))!
+    const decider = makeBotDecider(() => typist)
+    // restored from the bot-level snapshot alone: the chat's user is not loaded, so nothing is decided
+    await expect(decider.decide(input, core)).rejects.toMatchObject({ _tag: "NeedsEntries", keys: ["u:7"] })
+    const restored = { ...core, entries: core.entries.withLoaded(keysOfUpdate(input.update).map((k) => [k, state.entries.value(k) ?? null] as const)) }
+    expect(await decider.decide(input, restored)).toEqual([intent(1, "editMessageText", { chat_id: 7, message_id: 901, text: "done" })])
   })
 
   it("closes intents a bot left without outcome in streams written before handlers awaited calls, when it starts", async () => {

@@ -2,10 +2,12 @@ import { describe, expect, it } from "vitest"
 import fc from "fast-check"
 import { makeBotDecider } from "../../../src/actors/decider/decide.js"
 import type { BotInput } from "../../../src/actors/decider/input.js"
-import { SNAPSHOT_SCHEMA_VERSION, decodeState, encodeState } from "../../../src/actors/decider/snapshot.js"
+import { hasSeen } from "../../../src/actors/decider/dedupeWindow.js"
+import { SNAPSHOT_SCHEMA_VERSION, decodeCore, encodeCore, encodeState } from "../../../src/actors/decider/snapshot.js"
+import { newEntryReads, readSession } from "../../../src/actors/decider/entries.js"
 import { fold, initialState } from "../../../src/actors/decider/state.js"
 import { isoToMs } from "../../../src/actors/decider/time.js"
-import { echoHandler } from "../../../src/actors/decider/updateHandler.js"
+import { echoHandler, userOf, viewOf } from "../../../src/actors/decider/updateHandler.js"
 import type { UpdateHandler } from "../../../src/actors/decider/updateHandler.js"
 import type { DomainEvent } from "../../../src/events/schema/catalogue.js"
 import { deciderSpec } from "../deciderSpec.js"
@@ -49,7 +51,7 @@ describe("bot decider", () => {
     // a lower id arriving after a higher one is new, not a duplicate
     await given([registered, received("1-0", 5, "a")])
       .when({ _tag: "HandleUpdate", inboxId: "2-0", update: text(3, "b"), at })
-      .then([received("2-0", 3, "b"), ...(await echoHandler.handle({ state: initialState, update: text(3, "b"), updateId: 3, inboxId: "2-0", at, call: noCalls }))])
+      .then([received("2-0", 3, "b"), ...(await echoHandler.handle({ state: viewOf(initialState, newEntryReads()), update: text(3, "b"), updateId: 3, inboxId: "2-0", at, call: noCalls }))])
     const dayLater = "2026-01-02T09:59:59.000Z"
     await given([registered, received("1-0", 5, "a"), received("2-0", 6, "c", dayLater)])
       .when({ _tag: "HandleUpdate", inboxId: "3-0", update: text(5, "a"), at: dayLater })
@@ -61,14 +63,16 @@ describe("bot decider", () => {
     // an id seen two days ago is new again: Telegram reuses ids after a quiet week
     await given([registered, received("1-0", 1, "a", days[0]), received("2-0", 2, "b", days[1])])
       .when({ _tag: "HandleUpdate", inboxId: "3-0", update: text(1, "again"), at: days[2] })
-      .then([received("3-0", 1, "again", days[2]), ...(await echoHandler.handle({ state: initialState, update: text(1, "again"), updateId: 1, inboxId: "3-0", at: days[2], call: noCalls }))])
+      .then([received("3-0", 1, "again", days[2]), ...(await echoHandler.handle({ state: viewOf(initialState, newEntryReads()), update: text(1, "again"), updateId: 1, inboxId: "3-0", at: days[2], call: noCalls }))])
     // a month of one update a minute keeps only about a day of ids, never the whole history
     const start = isoToMs("2026-01-01T00:00:00Z")
     const month = Array.from({ length: 60 * 24 * 30 }, (_, i) => received(`${i + 1}-0`, i + 1, "x", new Date(start + i * 60_000).toISOString()))
     const state = fold([registered, ...month])
-    expect(state.recentUpdates.size).toBeLessThanOrEqual(25 * 60 + 1024)
-    expect(state.recentUpdates.has(1)).toBe(false)
-    expect(state.recentUpdates.has(month.length)).toBe(true)
+    // consecutive ids are one run, whatever their number: the window is a few numbers, not 43,200 ids
+    expect(state.seenUpdates.runs).toHaveLength(1)
+    expect(hasSeen(state.seenUpdates, month.length, start + month.length * 60_000)).toBe(true)
+    // a day after the last one, the whole run is forgotten
+    expect(hasSeen(state.seenUpdates, month.length, start + month.length * 60_000 + 26 * 3600_000)).toBe(false)
   })
 
   it("records an entry without update_id as failed instead of handling it", async () => {
@@ -85,7 +89,7 @@ describe("bot decider", () => {
     const state = await spec([registered])
       .when({ _tag: "HandleUpdate", inboxId: "1-0", update: text(4, "x"), at })
       .then([received("1-0", 4, "x"), { _tag: "SessionChanged", key: "7:99", patch: { last: 4 } }])
-    expect(state.sessions).toEqual({ "7:99": { last: 4 } })
+    expect(readSession(state.entries, "7:99")).toEqual({ last: 4 })
   })
 
   it("applies config changes as merge patches without a restart", async () => {
@@ -165,7 +169,7 @@ describe("bot decider", () => {
 })
 
 describe("snapshots of the state", () => {
-  it("round-trip through JSON", () => {
+  it("round-trip through JSON: the bot-level part in the snapshot, the entries beside it", () => {
     const state = fold([
       registered,
       received("1-0", 1, "a"),
@@ -173,18 +177,23 @@ describe("snapshots of the state", () => {
       { _tag: "SessionChanged", key: "k", patch: { a: 1 } },
       { _tag: "BotApiCallIntended", callId: "c", method: "sendMessage", params: {} }
     ])
-    const json = JSON.parse(JSON.stringify(encodeState(state)))
-    const back = decodeState(SNAPSHOT_SCHEMA_VERSION, json)
-    expect(back && encodeState(back)).toEqual(encodeState(state))
-    expect(back?.users.get(99)?.firstName).toBe("Ann")
-    expect(back?.pendingCalls.get("c")).toBe("sendMessage")
-    expect(back?.recentUpdates.has(1)).toBe(true)
+    const json = JSON.parse(JSON.stringify(encodeCore(state)))
+    // the bot-level part knows nothing of users and sessions: its size does not grow with them
+    expect(JSON.stringify(json)).not.toContain("Ann")
+    const core = decodeCore(SNAPSHOT_SCHEMA_VERSION, json)!
+    expect(core.entries.complete).toBe(false)
+    expect(core.entries.isLoaded("u:99")).toBe(false)
+    const back = { ...core, entries: core.entries.withLoaded([...state.entries.values()]) }
+    expect(encodeState(back)).toEqual(encodeState(state))
+    expect(userOf(back, 99)?.firstName).toBe("Ann")
+    expect(back.pendingCalls.get("c")).toBe("sendMessage")
+    expect(hasSeen(back.seenUpdates, 1, isoToMs(at))).toBe(true)
   })
 
   it("are ignored when of another schema version or malformed, so the bot is rebuilt from events", () => {
-    const json = JSON.parse(JSON.stringify(encodeState(fold([registered]))))
-    expect(decodeState(SNAPSHOT_SCHEMA_VERSION + 1, json)).toBeNull()
-    expect(decodeState(SNAPSHOT_SCHEMA_VERSION, { ...json, status: "dancing" })).toBeNull()
+    const json = JSON.parse(JSON.stringify(encodeCore(fold([registered]))))
+    expect(decodeCore(SNAPSHOT_SCHEMA_VERSION + 1, json)).toBeNull()
+    expect(decodeCore(SNAPSHOT_SCHEMA_VERSION, { ...json, status: "dancing" })).toBeNull()
   })
 })
 

@@ -5,6 +5,8 @@ import { memoryOffsetStore, runPoller } from "../../../src/telegram/poller.js"
 import { startSandbox } from "../../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../../src/telegram/sandbox/server.js"
 import { makeMiniActor } from "../support/miniActor.js"
+import { readSession } from "../../../src/actors/decider/entries.js"
+import { userOf } from "../../../src/actors/decider/updateHandler.js"
 import { defaultSendLimits } from "../../../src/telegram/limits.pure.js"
 
 // a roomier chat burst than Telegram's, on both sides, so a scripted conversation is not paced
@@ -46,8 +48,8 @@ describe("the built-in bot on the sandbox", () => {
       `Sorry, I did not get that.${sign}`
     ])
     // per-user memory and session, recorded as events
-    expect(actor.state.users.get(501)).toMatchObject({ firstName: "Ann", blocked: false })
-    expect(actor.state.sessions["501:501"]).toEqual({ messages: 2 })
+    expect(userOf(actor.state, 501)).toMatchObject({ firstName: "Ann", blocked: false })
+    expect(readSession(actor.state.entries, "501:501")).toEqual({ messages: 2 })
     expect(actor.events.filter((e) => e._tag === "ReplySent")).toHaveLength(6)
     expect(actor.state.pendingCalls.size).toBe(0)
     // a returning user is welcomed back in their language
@@ -87,12 +89,12 @@ describe("the built-in bot on the sandbox", () => {
     sandbox.world.block("block_bot", 701)
     await actor.handle(sandbox.world.say("block_bot", { userId: 701, text: "/hours" }).update)
     expect(actor.events.some((e) => e._tag === "UserBlockedBot" && e.userId === 701)).toBe(true)
-    expect(actor.state.users.get(701)?.blocked).toBe(true)
+    expect(userOf(actor.state, 701)?.blocked).toBe(true)
     expect(texts("block_bot", 701)).toHaveLength(1)
     // writing to a bot one blocked restarts it (Telegram unblocks it): the user is answered again
     sandbox.world.block("block_bot", 701, false)
     await actor.handle(sandbox.world.say("block_bot", { userId: 701, text: "/price" }).update)
-    expect(actor.state.users.get(701)?.blocked).toBe(false)
+    expect(userOf(actor.state, 701)?.blocked).toBe(false)
     expect(texts("block_bot", 701)).toHaveLength(2)
   })
 

@@ -49,7 +49,9 @@ export const makeMiniActor = (args: {
       append(decided)
       const last = decided[decided.length - 1]
       if (last?._tag !== "BotApiCallIntended") return
-      append(await executeIntent(last, { botKey: args.botId, sender, call: api.call, now: () => new Date().toISOString() }))
+      const outcome = await executeIntent(last, { botKey: args.botId, sender, call: api.call, now: () => new Date().toISOString() })
+      // like the actor: a block records the newest inbox entry, so later messages lift it
+      append(outcome.map((e) => (e._tag === "UserBlockedBot" ? { ...e, afterEntry: `0-${inbox}` } : e)))
     }
   }
   return {
