@@ -6,12 +6,15 @@ import { Effect, Exit, Scope } from "effect"
 import { Redis } from "ioredis"
 import { BotActor } from "../src/actors/actor.js"
 import type { ActorDeps } from "../src/actors/actor.js"
-import { SNAPSHOT_SCHEMA_VERSION, encodeState } from "../src/actors/decider/snapshot.js"
+import { SNAPSHOT_SCHEMA_VERSION, encodeCore } from "../src/actors/decider/snapshot.js"
 import { fold } from "../src/actors/decider/state.js"
 import { echoHandler } from "../src/actors/decider/updateHandler.js"
 import { makePoolHost } from "../src/actors/poolHost.js"
 import { makeRedisInbox } from "../src/actors/redisInbox.js"
-import { makeRedisSnapshotStore } from "../src/actors/redisSnapshotStore.js"
+import { makePostgresSnapshotStore } from "../src/actors/postgresSnapshotStore.js"
+import { migrate } from "../src/db/migrator.js"
+import { makePgSql } from "../src/db/pgSql.js"
+import { createScratchDatabase } from "../test/support/databases.js"
 import { makeSupervisor } from "../src/actors/supervisor.js"
 import { redisKeys } from "../src/events/partition.js"
 import { makeRedisEventLog } from "../src/events/redisEventLog.js"
@@ -145,14 +148,30 @@ const throughput = async () => {
   await cleanup(prefix)
 }
 
-const redisDeps = async (prefix: string): Promise<ActorDeps> => {
+const adminUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+
+/** A node's actor ports as production has them: log and inboxes on Redis, snapshots on Postgres (a scratch database). */
+const redisDeps = async (prefix: string): Promise<ActorDeps & { readonly drop: () => Promise<void> }> => {
   const o = { url, prefix, partitions: PARTITIONS }
-  return { log: await exec(makeRedisEventLog(o)), inbox: makeRedisInbox(o), snapshots: makeRedisSnapshotStore(o), handlerFor: () => echoHandler }
+  const db = await createScratchDatabase(adminUrl, "bf_bench_actors")
+  const sql = makePgSql(db.url, { max: 4 })
+  await migrate(sql)
+  return {
+    log: await exec(makeRedisEventLog(o)),
+    inbox: makeRedisInbox(o),
+    snapshots: makePostgresSnapshotStore(sql),
+    handlerFor: () => echoHandler,
+    drop: async () => {
+      await sql.close()
+      await db.drop()
+    }
+  }
 }
-const closeDeps = async (d: ActorDeps) => {
+const closeDeps = async (d: ActorDeps & { readonly drop: () => Promise<void> }) => {
   await exec(d.inbox.close)
   await exec(d.snapshots.close)
   await exec(d.log.close)
+  await d.drop()
 }
 
 const activation = async () => {
@@ -174,7 +193,8 @@ const activation = async () => {
           fences.set(botId, lease.fence)
           const head = events(0, 300)
           yield* deps.log.append({ botId, expectedVersion: 0, fence: lease.fence, events: head.map((e) => stamp(e, "seed")) })
-          yield* deps.snapshots.save(botId, { version: 300, schemaVersion: SNAPSHOT_SCHEMA_VERSION, state: encodeState(fold(head)) })
+          const state = fold(head)
+          yield* deps.snapshots.save(botId, { version: 300, schemaVersion: SNAPSHOT_SCHEMA_VERSION, fence: lease.fence, state: encodeCore(state) }, [...state.entries.values()])
           yield* deps.log.append({ botId, expectedVersion: 300, fence: lease.fence, events: events(300, 100).map((e) => stamp(e, "tail")) })
         }),
       { concurrency: 20, discard: true }

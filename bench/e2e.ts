@@ -5,10 +5,11 @@ import { Effect } from "effect"
 import { Redis } from "ioredis"
 import { Composer, Telegraf } from "telegraf"
 import type { ActorDeps } from "../src/actors/actor.js"
-import { initialState } from "../src/actors/decider/state.js"
-import type { BotState, KnownUser } from "../src/actors/decider/state.js"
+import type { Json } from "../src/actors/decider/mergePatch.js"
+import type { KnownUser } from "../src/actors/decider/state.js"
+import type { BotView } from "../src/actors/decider/updateHandler.js"
 import { makeRedisInbox } from "../src/actors/redisInbox.js"
-import { makeRedisSnapshotStore } from "../src/actors/redisSnapshotStore.js"
+import { makeMemorySnapshotStore } from "../src/actors/snapshotStore.js"
 import { makeRedisEventLog } from "../src/events/redisEventLog.js"
 import { makeBotApi } from "../src/telegram/botApi.js"
 import { runBot } from "../src/telegram/botRunner.js"
@@ -151,8 +152,8 @@ const baseline = async (sandbox: Sandbox) => {
     const memory = new Composer<BotContext>()
     memory.use(async (ctx, next) => {
       const at = new Date().toISOString()
-      // bot code only reads users (`get`): the plain mutable Map stands in for the persistent one
-      const state: BotState = { ...initialState, users: users as unknown as BotState["users"] }
+      // bot code reads users through the view: the plain Maps stand in for the keyed entries
+      const state: BotView = { status: "running", ownerId: null, name: username, kind: "builtin", mode: "sandbox", config: {}, users, sessions: { get: (k: string) => sessions.get(k) as Json | undefined } }
       Object.assign(ctx, { at, botState: state })
       const key = `${ctx.from?.id}:${ctx.chat?.id}`
       ctx.session = sessions.get(key)
@@ -180,7 +181,7 @@ const botfleet = async (sandbox: Sandbox) => {
   const redis = new Redis(url)
   const log = await Effect.runPromise(makeRedisEventLog({ url, prefix }))
   const inbox = makeRedisInbox({ redis, prefix })
-  const deps: ActorDeps = { log, inbox, snapshots: makeRedisSnapshotStore({ redis, prefix }), handlerFor: new BotModuleRegistry().handlerFor }
+  const deps: ActorDeps = { log, inbox, snapshots: makeMemorySnapshotStore(), handlerFor: new BotModuleRegistry().handlerFor }
   const key = randomBytes(32)
   const ingress = await startIngress({ inbox, botStatus: () => Effect.succeed("running" as const), secretFor: (id) => webhookSecretFor(key, id) })
   const sender = new Sender({ limits: false })

@@ -45,10 +45,16 @@ export interface ReplayReport {
  * stream, interleaved with other entries' steps and with call outcomes; its UpdateReceived comes
  * with its last step. Entries that failed (UpdateFailed) are not replayed.
  */
-const updatesByEntry = (events: ReadonlyArray<RecordedEvent>): Map<string, EventOf<"UpdateReceived">> => {
-  const updates = new Map<string, EventOf<"UpdateReceived">>()
-  for (const e of events) if (e.data._tag === "UpdateReceived" && e.correlationId.startsWith("inbox:")) updates.set(e.correlationId, e.data)
-  return updates
+const updatesByEntry = (events: ReadonlyArray<RecordedEvent>) => {
+  const byCorrelation = new Map<string, Array<{ readonly at: number; readonly update: EventOf<"UpdateReceived"> }>>()
+  events.forEach((e, at) => {
+    if (e.data._tag !== "UpdateReceived") return
+    const list = byCorrelation.get(e.correlationId) ?? []
+    list.push({ at, update: e.data })
+    byCorrelation.set(e.correlationId, list)
+  })
+  /** The update the step at index `i` belongs to: the first UpdateReceived of its correlation id at or after it. */
+  return (i: number): EventOf<"UpdateReceived"> | undefined => byCorrelation.get(events[i]!.correlationId)?.find((u) => u.at >= i)?.update
 }
 
 /** A call's outcome as the actor records it (by "system", as it came back): an input, never a decision. */
@@ -99,7 +105,7 @@ export const replayEvents = async (
   const from = range.from ?? 1
   const to = range.to ?? Number.MAX_SAFE_INTEGER
   const divergences: Array<Divergence> = []
-  const updates = updatesByEntry(events)
+  const updateAt = updatesByEntry(events)
   const replayed = new Set<string>()
   /** Entries whose decision diverged once: their later steps would only repeat the difference. */
   const diverged = new Set<string>()
@@ -107,7 +113,7 @@ export const replayEvents = async (
   let i = 0
   while (i < events.length && divergences.length < maxDivergences) {
     const e = events[i]!
-    const update = updates.get(e.correlationId)
+    const update = updateAt(i)
     if (update === undefined || isFact(e) || diverged.has(e.correlationId) || e.version < from || e.version > to) {
       state = evolve(state, e.data)
       i++
