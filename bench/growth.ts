@@ -125,10 +125,10 @@ const seed = async (sql: SqlClient, prefix: string, n: number): Promise<Bot> => 
     const to = Math.min(n, from + 199_999)
     await sql.query(
       `INSERT INTO actor_entries (bot_id, key, fence, version, data)
-       SELECT $1, 'u:' || g, $2, 1, jsonb_build_object('firstName', 'User ' || g, 'languageCode', 'en', 'firstSeen', '2026-01-01T00:00:00.000Z', 'lastSeen', '2026-01-01T00:00:00.000Z', 'blocked', false)
+       SELECT $1, 'u:' || g, $2::bigint, 1, jsonb_build_object('firstName', 'User ' || g, 'languageCode', 'en', 'firstSeen', '2026-01-01T00:00:00.000Z', 'lastSeen', '2026-01-01T00:00:00.000Z', 'blocked', false)
        FROM generate_series($3::int, $4::int) g
        UNION ALL
-       SELECT $1, 's:' || g || ':' || g, $2, 1, jsonb_build_object('messages', 3) FROM generate_series($3::int, $4::int) g`,
+       SELECT $1, 's:' || g || ':' || g, $2::bigint, 1, jsonb_build_object('messages', 3) FROM generate_series($3::int, $4::int) g`,
       [botId, lease.fence, from, to]
     )
   }
