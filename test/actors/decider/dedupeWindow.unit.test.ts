@@ -60,7 +60,7 @@ describe("the dedupe window", () => {
       }),
       { numRuns: 300 }
     )
-  })
+  }, 60_000)
 
   it("stays small: sequential traffic is one run however long, and holes cost one run each", () => {
     let w: DedupeWindow = emptyWindow
