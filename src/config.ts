@@ -49,6 +49,8 @@ export interface BotfleetConfig {
   readonly maxResidentBots: number
   /** ES modules exporting `botModules` (owners' Composer bot kinds), loaded by nodes, their threads and replay. */
   readonly botModules: ReadonlyArray<string>
+  /** `/metrics` labels per-bot series with the bot id too (one series per bot: small fleets only). */
+  readonly metricsBotLabels: boolean
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -119,6 +121,8 @@ const logLevels: Record<string, LogLevel.LogLevel> = {
   none: LogLevel.None
 }
 
+const booleans = new Map<string, boolean>([["true", true], ["false", false], ["yes", true], ["no", false], ["1", true], ["0", false]])
+
 /** Decodes a base64 key that must be exactly 32 bytes. */
 export const decodeSecretKey = (raw: string): Uint8Array | undefined => {
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(raw)) return undefined
@@ -158,6 +162,11 @@ export const settings = {
     name: "BOT_MODULES",
     expects: "comma-separated paths of ES modules exporting botModules: { <kind>: (config) => Composer }",
     default: "none: only the built-in kind"
+  },
+  metricsBotLabels: {
+    name: "METRICS_BOT_LABELS",
+    expects: "true or false (or 1/0, yes/no): label the per-bot /metrics series with the bot id too (one series per bot: for small fleets)",
+    default: "false"
   }
 } as const satisfies Record<string, Setting>
 
@@ -190,7 +199,8 @@ export const rawConfig = Config.all({
       return list.length > 0 ? list : undefined
     }),
     [] as ReadonlyArray<string>
-  )
+  ),
+  metricsBotLabels: withDefault(setting(settings.metricsBotLabels, (s) => booleans.get(s.toLowerCase())), false)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -289,7 +299,8 @@ export const finalize = <E, R>(
       workerThreads: raw.workerThreads,
       activationsPerSecond: raw.activationsPerSecond,
       maxResidentBots: raw.maxResidentBots,
-      botModules: raw.botModules
+      botModules: raw.botModules,
+      metricsBotLabels: raw.metricsBotLabels
     }
   })
 
@@ -382,5 +393,6 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   WORKER_THREADS: c.workerThreads,
   ACTIVATIONS_PER_SECOND: c.activationsPerSecond,
   MAX_RESIDENT_BOTS: c.maxResidentBots,
-  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)"
+  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)",
+  METRICS_BOT_LABELS: String(c.metricsBotLabels)
 })

@@ -2,6 +2,7 @@ import { Effect, Either } from "effect"
 import type { LogUnavailable } from "../events/errors.js"
 import type { Delivery, EventLogService } from "../events/eventLog.js"
 import type { SqlClient, SqlTx } from "../db/sql.js"
+import type { RecordedEvent } from "../events/schema/envelope.js"
 import { ProjectionFailed, isTransientSqlError } from "./errors.js"
 import { mapBatch } from "./mapping/mapBatch.js"
 import { comparePositions } from "./mapping/positions.js"
@@ -23,8 +24,17 @@ export interface ProjectorOptions {
   readonly blockMs?: number
   /** Entries another consumer left pending this long are taken over and acked once covered (default 30 s). */
   readonly reclaimIdleMs?: number
+  /** Told after each commit (metrics): the events whose rows it wrote, and the kinds of their bots known before the batch. */
+  readonly onCommitted?: (batch: CommittedBatch) => void
   /** Fault injection for tests: runs inside the transaction after the rows are written, before commit. */
   readonly beforeCommit?: (positions: ReadonlyArray<string>) => void | Promise<void>
+}
+
+export interface CommittedBatch {
+  readonly partition: number
+  readonly events: ReadonlyArray<RecordedEvent>
+  /** Bot id → kind, from the `bots` projection before the batch (a bot registered in the batch is not in it). */
+  readonly kinds: ReadonlyMap<string, string>
 }
 
 export interface StepResult {
@@ -175,7 +185,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     // owners of bots registered before this batch; the batch's own registrations are mapped in order
     const botIds = [...new Set(inputs.map((i) => i.event.botId))]
     const owners = yield* Effect.tryPromise({
-      try: () => sql.query<{ bot_id: string; owner_id: string }>("SELECT bot_id, owner_id FROM bots WHERE bot_id = ANY($1::text[])", [botIds]),
+      try: () => sql.query<{ bot_id: string; owner_id: string; kind: string }>("SELECT bot_id, owner_id, kind FROM bots WHERE bot_id = ANY($1::text[])", [botIds]),
       catch: fail("owners")
     })
     const ownerMap = new Map(owners.rows.map((r) => [r.bot_id, r.owner_id]))
@@ -220,6 +230,10 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     }
     known = last.position
     isolate = false
+    if (opts.onCommitted) {
+      const failed = new Set(mapped.failures.map((f) => f.position))
+      opts.onCommitted({ partition, events: inputs.map((i) => i.event).filter((e) => !failed.has(e.position)), kinds: new Map(owners.rows.map((r) => [r.bot_id, r.kind])) })
+    }
     yield* ackCovered(last.position)
     return { projected: inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }
   })

@@ -7,6 +7,8 @@ import type { TokenVault } from "../telegram/tokenVault.js"
 export interface BotProfile {
   readonly botId: string
   readonly name: string
+  /** The bot kind (`builtin` or a BOT_MODULES kind). */
+  readonly kind: string
   readonly mode: "webhook" | "polling" | "sandbox"
   readonly token: Redacted.Redacted<string>
 }
@@ -26,12 +28,14 @@ export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: s
   Effect.gen(function* () {
     const events = yield* log.readStream(botId)
     let name: string | null = null
+    let kind = "builtin"
     let mode: BotProfile["mode"] = "webhook"
     let ciphertext: string | null = null
     for (const e of events) {
       const d = e.data
       if (d._tag === "BotRegistered") {
         name = d.name
+        kind = d.kind
         mode = d.mode
         ciphertext = d.tokenCiphertext ?? null
       } else if (d._tag === "BotTokenRotated") ciphertext = d.tokenCiphertext
@@ -39,5 +43,5 @@ export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: s
     if (name === null) return yield* new BotNotRunnable({ botId, reason: "it was never registered" })
     if (ciphertext === null) return yield* new BotNotRunnable({ botId, reason: "it has no token" })
     const token = yield* vault.open(botId, ciphertext)
-    return { botId, name, mode, token } satisfies BotProfile
+    return { botId, name, kind, mode, token } satisfies BotProfile
   })
