@@ -142,11 +142,15 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
   const step: Projector["step"] = Effect.gen(function* () {
     if (!started) {
       yield* log.ensureGroup(partition, group, "start")
-      // entries this consumer had pending before a restart: remember them so they get acked
+      // entries this consumer had pending before a restart: remember them so they get acked. A
+      // reclaim starts at the beginning of the pending list each time (XAUTOCLAIM from 0-0), so
+      // with 1,000 or more pending it hands out the same entries again: stop once nothing new
+      // comes (the rest are reclaimed by later steps, once these are acked or idle)
       for (;;) {
         const r = yield* log.reclaim({ partition, group, consumer, minIdleMs: 0, count: 1000 })
+        const known = unacked.size
         for (const d of r.deliveries) unacked.add(d.position)
-        if (r.deliveries.length + r.trimmedAcked.length < 1000) break
+        if (r.deliveries.length + r.trimmedAcked.length < 1000 || unacked.size === known) break
       }
       started = true
     } else {
