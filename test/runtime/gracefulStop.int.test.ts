@@ -83,7 +83,10 @@ describe("a graceful stop leaves the projections caught up", () => {
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     try {
-      await expect.poll(() => stdout, { timeout: 60_000 }).toContain("Press Ctrl-C")
+      // a fresh DATA_DIR is created and migrated first: slow on a busy machine
+      await expect.poll(() => stdout, { timeout: 180_000 }).toContain("Press Ctrl-C").catch((e: unknown) => {
+        throw new Error(`no banner from botfleet run; its stderr:\n${stderr}`, { cause: e })
+      })
       const sandbox = /Bot API sandbox: (http:\/\/\S+)/.exec(stdout)![1]!
       const ingress = /webhook ingress: (http:\/\/\S+)\/telegram/.exec(stdout)![1]!
       const res = await fetch(`${sandbox}/sandbox/sunny_demo_bot/say`, {
@@ -110,7 +113,7 @@ describe("a graceful stop leaves the projections caught up", () => {
     const s = await status({ DATA_DIR: dataDir })
     expectCaughtUp(s)
     expect(s.bots.map((b) => [b.botId, b.state])).toEqual([["demo-barnacle", "stopped"], ["demo-clerk", "stopped"], ["demo-sunny", "stopped"]])
-  }, 120_000)
+  }, 300_000)
 
   it("production: a node stopped while its projections are behind projects the backlog and its bots' last events; status shows every partition caught up", async () => {
     const env = fleetEnv({ db, redis, secretKey: randomBytes(32).toString("base64"), dataDir: await tempDir() })
@@ -133,5 +136,5 @@ describe("a graceful stop leaves the projections caught up", () => {
     } finally {
       await sql.close()
     }
-  }, 120_000)
+  }, 240_000)
 })
