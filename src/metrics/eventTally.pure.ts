@@ -27,35 +27,41 @@ export const MAX_OPEN_REPLIES = 10_000
  * projected by different nodes is not measured; with one call per update both halves are in one
  * append, so they are projected together.
  */
+const keyOf = (e: TalliedEvent) => `${e.botId}\u0000${e.correlationId}`
+
 export const makeEventTally = (maxOpen: number = MAX_OPEN_REPLIES) => {
   const firstReply = new Map<string, number>()
   return (events: Iterable<TalliedEvent>): ReadonlyArray<Observation> => {
     const out: Observation[] = []
     for (const e of events) {
       const d = e.data
-      const key = `${e.botId}\u0000${e.correlationId}`
       switch (d._tag) {
         case "BotRegistered":
           out.push({ _tag: "Kind", botId: e.botId, kind: d.kind })
           break
         case "ReplySent": {
+          const key = keyOf(e)
+          if (firstReply.has(key)) break
           const at = epochMs(d.at)
-          if (at === undefined || firstReply.has(key)) break
+          if (at === undefined) break
           firstReply.set(key, at)
           if (firstReply.size > maxOpen) firstReply.delete(firstReply.keys().next().value!)
           break
         }
         case "UpdateReceived": {
           out.push({ _tag: "Update", botId: e.botId, outcome: "handled" })
+          if (firstReply.size === 0) break
+          const key = keyOf(e)
           const replied = firstReply.get(key)
-          const received = epochMs(d.receivedAt)
+          if (replied === undefined) break
           firstReply.delete(key)
+          const received = epochMs(d.receivedAt)
           // clocks of two machines (the inbox store's and the actor's) may disagree by a little
-          if (replied !== undefined && received !== undefined) out.push({ _tag: "Reply", botId: e.botId, seconds: Math.max(0, replied - received) / 1000 })
+          if (received !== undefined) out.push({ _tag: "Reply", botId: e.botId, seconds: Math.max(0, replied - received) / 1000 })
           break
         }
         case "UpdateFailed":
-          firstReply.delete(key)
+          if (firstReply.size > 0) firstReply.delete(keyOf(e))
           out.push({ _tag: "Update", botId: e.botId, outcome: "failed" })
           break
         case "UpdateDuplicateDropped":

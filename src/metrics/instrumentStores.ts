@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks"
-import { Cause, Effect, Exit } from "effect"
+import { Effect } from "effect"
 import type { InboxService } from "../actors/inbox.js"
 import type { SqlClient, SqlTx } from "../db/sql.js"
 import type { EventLogService } from "../events/eventLog.js"
@@ -15,32 +15,33 @@ import type { AppendOutcome, DeadLetterSource, StoreName } from "./threadStats.j
 /** An Effect-returning port method failed because its store was unreachable (…Unavailable). */
 const isOutage = (e: unknown) => typeof (e as { _tag?: unknown } | null)?._tag === "string" && /Unavailable$/.test((e as { _tag: string })._tag)
 
+type Method = (...args: never[]) => unknown
+
 /**
  * Every Effect-returning method of a port, counting store errors by method name; `around` may
- * replace some methods (they are given the original, already counting).
+ * replace some methods: each is given the method counting store errors, and the bare one (to
+ * count them itself, with one combinator less on a hot path).
  */
-const wrapPort = <S extends object>(port: S, store: StoreName, around: Partial<Record<keyof S, (original: (...args: never[]) => unknown) => unknown>> = {}): S => {
+const wrapPort = <S extends object>(port: S, store: StoreName, around: Partial<Record<keyof S, (counting: Method, bare: Method) => unknown>> = {}): S => {
   const wrapped: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(port)) {
     if (typeof value !== "function") {
       wrapped[name] = value
       continue
     }
-    const counting = (...args: never[]) => {
-      const r: unknown = (value as (...a: never[]) => unknown).apply(port, args)
+    const bare: Method = (...args) => (value as Method).apply(port, args)
+    const counting: Method = (...args) => {
+      const r: unknown = bare(...args)
       return Effect.isEffect(r) ? r.pipe(Effect.tapError((e) => Effect.sync(() => (isOutage(e) ? recordStoreError(store, name) : undefined)))) : r
     }
     const replace = around[name as keyof S]
-    wrapped[name] = replace ? replace(counting) : counting
+    wrapped[name] = replace ? replace(counting, bare) : counting
   }
   return wrapped as S
 }
 
-const appendOutcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>): AppendOutcome => {
-  if (Exit.isSuccess(exit)) return "ok"
-  const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "None") return "error"
-  switch (failure.value._tag) {
+const appendOutcome = (e: { readonly _tag: string }): AppendOutcome => {
+  switch (e._tag) {
     case "WrongExpectedVersion":
       return "conflict"
     case "StaleFence":
@@ -57,19 +58,31 @@ const appendOutcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>): App
 /** The log with each append timed (latency and outcome) and its dead letters and store errors counted. */
 export const instrumentLog = (log: EventLogService, store: StoreName): EventLogService =>
   wrapPort(log, store, {
-    append: (original) => (req: Parameters<EventLogService["append"]>[0]) =>
+    // one combinator on the hottest path: side effects in mapBoth, no nested Effects (an
+    // interrupted append is not measured)
+    append: (_counting, bare) => (req: Parameters<EventLogService["append"]>[0]) =>
       Effect.suspend(() => {
         const t0 = performance.now()
-        return (original as EventLogService["append"])(req).pipe(
-          Effect.onExit((exit) => Effect.sync(() => (Exit.isInterrupted(exit) ? undefined : recordAppend((performance.now() - t0) / 1000, appendOutcome(exit)))))
+        return (bare as EventLogService["append"])(req).pipe(
+          Effect.mapBoth({
+            onSuccess: (r) => {
+              recordAppend((performance.now() - t0) / 1000, "ok")
+              return r
+            },
+            onFailure: (e) => {
+              recordAppend((performance.now() - t0) / 1000, appendOutcome(e))
+              if (e._tag === "LogUnavailable") recordStoreError(store, "append")
+              return e
+            }
+          })
         )
       }),
-    deadLetter: (original) => countDeadLetters(original as EventLogService["deadLetter"], "log")
+    deadLetter: (counting) => countDeadLetters(counting as EventLogService["deadLetter"], "log")
   })
 
 /** The inbox with its dead letters and store errors counted. */
 export const instrumentInbox = (inbox: InboxService, store: StoreName): InboxService =>
-  wrapPort(inbox, store, { deadLetter: (original) => countDeadLetters(original as InboxService["deadLetter"], "inbox") })
+  wrapPort(inbox, store, { deadLetter: (counting) => countDeadLetters(counting as InboxService["deadLetter"], "inbox") })
 
 const countDeadLetters = <A extends ReadonlyArray<unknown>, E>(original: (...args: A) => Effect.Effect<void, E>, source: DeadLetterSource) =>
   (...args: A) => original(...args).pipe(Effect.tap(() => Effect.sync(() => recordDeadLetter(source))))

@@ -95,7 +95,7 @@ let metrics = build({ botLabels: false })
 const tally = makeEventTally()
 const methods = new Set<string>()
 
-const bot = (botId: string, labels: Record<string, string> = {}) => ({
+const bot = (botId: string, labels: Record<string, string> = {}): Record<string, string> => ({
   kind: kindOf(botId),
   ...labels,
   ...(metrics.options.botLabels ? { bot: botId } : {})
@@ -149,14 +149,19 @@ export const countUpdateAccepted = (botId: string, source: "webhook" | "polling"
 export const countProjected = (partition: number, events: ReadonlyArray<RecordedEvent>, kinds: ReadonlyMap<string, string>): void => {
   for (const [botId, kind] of kinds) learnBotKind(botId, kind)
   if (events.length > 0) metrics.projected.inc({ partition: String(partition) }, events.length)
+  // counted per batch and label set, then added: one counter update per kind, not per event
+  const counts = new Map<string, { counter: Counter; labels: Record<string, string>; n: number }>()
   for (const o of tally(events)) {
     switch (o._tag) {
       case "Kind":
         learnBotKind(o.botId, o.kind)
         break
       case "Update": {
-        const counter = o.outcome === "handled" ? metrics.updatesHandled : o.outcome === "failed" ? metrics.updatesFailed : metrics.updatesDuplicate
-        counter.inc(bot(o.botId))
+        const labels = bot(o.botId)
+        const key = `${o.outcome}\u0000${labels.kind}\u0000${labels.bot ?? ""}`
+        const c = counts.get(key)
+        if (c) c.n++
+        else counts.set(key, { counter: o.outcome === "handled" ? metrics.updatesHandled : o.outcome === "failed" ? metrics.updatesFailed : metrics.updatesDuplicate, labels, n: 1 })
         break
       }
       case "Reply":
@@ -164,6 +169,7 @@ export const countProjected = (partition: number, events: ReadonlyArray<Recorded
         break
     }
   }
+  for (const c of counts.values()) c.counter.inc(c.labels, c.n)
 }
 
 export const observeActivation = (seconds: number): void => metrics.activationSeconds.observe(seconds)

@@ -42,13 +42,17 @@ describe("stores as /metrics sees them", () => {
     fresh()
     const base = makeMemoryEventLog({ partitions: 1 })
     const down = new LogUnavailable({ operation: "readStream", cause: new Error("ECONNREFUSED") })
-    const log = instrumentLog({ ...base, readStream: () => Effect.fail(down) }, "redis")
+    const appendDown = new LogUnavailable({ operation: "append", cause: new Error("ECONNRESET") })
+    let failAppend = false
+    const log = instrumentLog({ ...base, readStream: () => Effect.fail(down), append: (req) => (failAppend ? Effect.fail(appendDown) : base.append(req)) }, "redis")
     const lease = (await run(log.acquireLease("b", "n", 10_000)))!
     await run(log.append({ botId: "b", expectedVersion: 0, fence: lease.fence, events: [started] }))
     await run(log.ensureGroup(0, "g", "start"))
     const [delivery] = await run(log.readGroup({ partition: 0, group: "g", consumer: "c", count: 1 }))
     await run(log.deadLetter({ group: "g", delivery: delivery!, reason: "refused" }))
     expect(await run(Effect.either(log.readStream("b")))).toEqual(Either.left(down))
+    failAppend = true
+    expect(await run(Effect.either(log.append({ botId: "b", expectedVersion: 1, fence: lease.fence, events: [started] })))).toEqual(Either.left(appendDown))
 
     const inbox = instrumentInbox(makeMemoryInbox(), "pglite")
     const id = await run(inbox.enqueue("b", { update_id: 1 }))
@@ -61,7 +65,9 @@ describe("stores as /metrics sees them", () => {
     expect(sumOf(text, "botfleet_dead_lettered_total", { source: "log" })).toBe(1)
     expect(sumOf(text, "botfleet_dead_lettered_total", { source: "inbox" })).toBe(1)
     expect(sumOf(text, "botfleet_store_errors_total", { store: "redis", operation: "readStream" })).toBe(1)
-    expect(sumOf(text, "botfleet_store_errors_total")).toBe(1)
+    expect(sumOf(text, "botfleet_store_errors_total", { store: "redis", operation: "append" })).toBe(1)
+    expect(sumOf(text, "botfleet_store_errors_total")).toBe(2)
+    expect(sumOf(text, "botfleet_event_appends_total", { result: "unavailable" })).toBe(1)
   })
 
   it("counts SQL calls that could not reach the database, not statements the database refused", async () => {
