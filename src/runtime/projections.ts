@@ -63,11 +63,13 @@ export const catchUpProjections = (o: Omit<NodeProjectionsOptions, "embedded" | 
     for (let partition = 0; partition < o.log.partitions; partition++) {
       const projector = makeProjector({ log: o.log, sql: o.sql, partition, blockMs: 0, ...hook })
       for (;;) {
-        if ((yield* Clock.currentTimeMillis) > deadline) {
+        const left = deadline - (yield* Clock.currentTimeMillis)
+        if (left <= 0) {
           behind.push(partition)
           break
         }
-        const r = yield* Effect.either(projector.step)
+        // a store that hangs must not hold the stop past the deadline
+        const r = yield* Effect.either(projector.step.pipe(Effect.timeout(Duration.millis(left))))
         if (r._tag === "Left") {
           yield* Effect.logWarning(`projector of partition ${partition} while stopping: ${r.left.message}`)
           behind.push(partition)
