@@ -34,8 +34,7 @@ const build = (o: MetricsOptions) => {
   for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) registry.removeSingleMetric(name)
   const registers = [registry]
   const perBot = (names: ReadonlyArray<string>) => (o.botLabels ? [...names, "bot"] : [...names])
-  const m = {
-    options: o,
+  const metrics = {
     registry,
     nodeInfo: new Gauge({ name: "botfleet_node_info", help: "Always 1; labels name the node and its mode", labelNames: ["node_id", "mode"], registers }),
     updatesAccepted: new Counter({
@@ -86,21 +85,25 @@ const build = (o: MetricsOptions) => {
     scrapeErrors: new Counter({ name: "botfleet_metrics_source_errors_total", help: "Scrapes where a source of gauges (actors, projection lag, dead letters, redis) failed or timed out", labelNames: ["source"], registers }),
     samplesDropped: new Counter({ name: "botfleet_metrics_samples_dropped_total", help: "Append latency samples a worker thread could not keep between two heartbeats (more than 10,000)", registers })
   }
-  for (const source of ["inbox", "log"]) m.deadLettered.inc({ source }, 0)
-  for (const result of ["ok", "conflict", "stale_fence", "unavailable"]) m.appends.inc({ result }, 0)
-  return m
+  for (const source of ["inbox", "log"]) metrics.deadLettered.inc({ source }, 0)
+  for (const result of ["ok", "conflict", "stale_fence", "unavailable"]) metrics.appends.inc({ result }, 0)
+  return metrics
 }
 
-let metrics = build({ botLabels: false })
+type Metrics = ReturnType<typeof build>
+// built on first use: a CLI command that imports the supervisor collects no process metrics
+let built: Metrics | null = null
+let options: MetricsOptions = { botLabels: false }
+const m = (): Metrics => (built ??= build(options))
 const tally = makeEventTally()
 const methods = new Set<string>()
 
 const bot = (botId: string, labels: Record<string, string> = {}): Record<string, string> => ({
   kind: kindOf(botId),
   ...labels,
-  ...(metrics.options.botLabels ? { bot: botId } : {})
+  ...(options.botLabels ? { bot: botId } : {})
 })
-const botOnly = (botId: string, labels: Record<string, string> = {}) => ({ ...labels, ...(metrics.options.botLabels ? { bot: botId } : {}) })
+const botOnly = (botId: string, labels: Record<string, string> = {}) => ({ ...labels, ...(options.botLabels ? { bot: botId } : {}) })
 
 const methodLabel = (method: string) => {
   if (methods.has(method)) return method
@@ -110,14 +113,14 @@ const methodLabel = (method: string) => {
 }
 
 setThreadStatsSink({
-  appendLatency: (s) => metrics.appendSeconds.observe(s),
-  appends: (result, n) => metrics.appends.inc({ result }, n),
-  call: (method, result, n) => metrics.botApiCalls.inc({ method: methodLabel(method), result }, n),
-  rateLimited: (n) => metrics.rateLimited.inc(n),
-  waited: (reason, s) => metrics.waitSeconds.inc({ reason }, s),
-  deadLettered: (source, n) => metrics.deadLettered.inc({ source }, n),
-  storeError: (store, operation, n) => metrics.storeErrors.inc({ store, operation }, n),
-  dropped: (n) => metrics.samplesDropped.inc(n)
+  appendLatency: (s) => m().appendSeconds.observe(s),
+  appends: (result, n) => m().appends.inc({ result }, n),
+  call: (method, result, n) => m().botApiCalls.inc({ method: methodLabel(method), result }, n),
+  rateLimited: (n) => m().rateLimited.inc(n),
+  waited: (reason, s) => m().waitSeconds.inc({ reason }, s),
+  deadLettered: (source, n) => m().deadLettered.inc({ source }, n),
+  storeError: (store, operation, n) => m().storeErrors.inc({ store, operation }, n),
+  dropped: (n) => m().samplesDropped.inc(n)
 })
 
 /**
@@ -125,22 +128,24 @@ setThreadStatsSink({
  * metrics anew (their label names change), so values recorded before are dropped.
  */
 export const configureMetrics = (o: MetricsOptions): void => {
-  if (o.botLabels !== metrics.options.botLabels) metrics = build(o)
+  if (o.botLabels === options.botLabels) return
+  options = o
+  built = null
 }
 
 export const setNodeInfo = (nodeId: string, mode: string): void => {
-  metrics.nodeInfo.reset()
-  metrics.nodeInfo.set({ node_id: nodeId, mode }, 1)
+  m().nodeInfo.reset()
+  m().nodeInfo.set({ node_id: nodeId, mode }, 1)
 }
 
 /** The exposition text of every metric (Prometheus text format 0.0.4). */
-export const renderMetrics = (): Promise<string> => metrics.registry.metrics()
-export const metricsContentType = (): string => metrics.registry.contentType
+export const renderMetrics = (): Promise<string> => m().registry.metrics()
+export const metricsContentType = (): string => m().registry.contentType
 /** Names of the registered metrics (alert rules are checked against them). */
-export const metricNames = (): ReadonlyArray<string> => metrics.registry.getMetricsAsArray().map((x) => x.name)
+export const metricNames = (): ReadonlyArray<string> => m().registry.getMetricsAsArray().map((x) => x.name)
 
 /** An update entered a bot's inbox through this node. */
-export const countUpdateAccepted = (botId: string, source: "webhook" | "polling"): void => metrics.updatesAccepted.inc(bot(botId, { source }))
+export const countUpdateAccepted = (botId: string, source: "webhook" | "polling"): void => m().updatesAccepted.inc(bot(botId, { source }))
 
 /**
  * A projector of this node committed these events (the rows are written). `kinds`: the bots'
@@ -148,7 +153,7 @@ export const countUpdateAccepted = (botId: string, source: "webhook" | "polling"
  */
 export const countProjected = (partition: number, events: ReadonlyArray<RecordedEvent>, kinds: ReadonlyMap<string, string>): void => {
   for (const [botId, kind] of kinds) learnBotKind(botId, kind)
-  if (events.length > 0) metrics.projected.inc({ partition: String(partition) }, events.length)
+  if (events.length > 0) m().projected.inc({ partition: String(partition) }, events.length)
   // counted per batch and label set, then added: one counter update per kind, not per event
   const counts = new Map<string, { counter: Counter; labels: Record<string, string>; n: number }>()
   for (const o of tally(events)) {
@@ -161,33 +166,33 @@ export const countProjected = (partition: number, events: ReadonlyArray<Recorded
         const key = `${o.outcome}\u0000${labels.kind}\u0000${labels.bot ?? ""}`
         const c = counts.get(key)
         if (c) c.n++
-        else counts.set(key, { counter: o.outcome === "handled" ? metrics.updatesHandled : o.outcome === "failed" ? metrics.updatesFailed : metrics.updatesDuplicate, labels, n: 1 })
+        else counts.set(key, { counter: o.outcome === "handled" ? m().updatesHandled : o.outcome === "failed" ? m().updatesFailed : m().updatesDuplicate, labels, n: 1 })
         break
       }
       case "Reply":
-        metrics.replySeconds.observe(bot(o.botId), o.seconds)
+        m().replySeconds.observe(bot(o.botId), o.seconds)
         break
     }
   }
   for (const c of counts.values()) c.counter.inc(c.labels, c.n)
 }
 
-export const observeActivation = (seconds: number): void => metrics.activationSeconds.observe(seconds)
-export const countLeaseTakeover = (): void => metrics.leaseTakeovers.inc()
-export const countRestart = (botId: string, cause: "crash" | "outage"): void => metrics.restarts.inc(botOnly(botId, { cause }))
-export const countGiveUp = (botId: string): void => metrics.giveUps.inc(botOnly(botId))
+export const observeActivation = (seconds: number): void => m().activationSeconds.observe(seconds)
+export const countLeaseTakeover = (): void => m().leaseTakeovers.inc()
+export const countRestart = (botId: string, cause: "crash" | "outage"): void => m().restarts.inc(botOnly(botId, { cause }))
+export const countGiveUp = (botId: string): void => m().giveUps.inc(botOnly(botId))
 
 /** An HTTP request was answered. `route`: the route's template (`/telegram/:botId`), never the URL. */
 export const observeHttp = (route: string, method: string, code: number, seconds: number): void => {
-  metrics.httpRequests.inc({ route, method, code: String(code) })
-  metrics.httpSeconds.observe({ route }, seconds)
+  m().httpRequests.inc({ route, method, code: String(code) })
+  m().httpSeconds.observe({ route }, seconds)
 }
 
 /** The supervisor's bots by state, and the inboxes of those running here. */
 export const setActorGauges = (states: Readonly<Record<string, number>>, inboxDepth: number, inboxDepthMax: number): void => {
-  for (const state of ACTOR_STATES) metrics.actors.set({ state }, states[state] ?? 0)
-  metrics.inboxDepth.set(inboxDepth)
-  metrics.inboxDepthMax.set(inboxDepthMax)
+  for (const state of ACTOR_STATES) m().actors.set({ state }, states[state] ?? 0)
+  m().inboxDepth.set(inboxDepth)
+  m().inboxDepthMax.set(inboxDepthMax)
 }
 
 export interface PartitionGauges {
@@ -198,21 +203,21 @@ export interface PartitionGauges {
 
 export const setProjectionGauges = (partition: number, g: PartitionGauges): void => {
   const labels = { partition: String(partition) }
-  metrics.projectionWaiting.set(labels, g.waiting)
-  metrics.projectionLag.set(labels, g.lagSeconds)
-  metrics.projectionStalled.set(labels, g.stalled ? 1 : 0)
+  m().projectionWaiting.set(labels, g.waiting)
+  m().projectionLag.set(labels, g.lagSeconds)
+  m().projectionStalled.set(labels, g.stalled ? 1 : 0)
 }
 
-export const setDeadLetterGauge = (partition: number, count: number): void => metrics.deadLetters.set({ partition: String(partition) }, count)
+export const setDeadLetterGauge = (partition: number, count: number): void => m().deadLetters.set({ partition: String(partition) }, count)
 
 export const setRedisMemory = (used: number, max: number): void => {
-  if (!metrics.registry.getSingleMetric("botfleet_redis_used_memory_bytes")) {
-    metrics.registry.registerMetric(metrics.redisUsed)
-    metrics.registry.registerMetric(metrics.redisMax)
+  if (!m().registry.getSingleMetric("botfleet_redis_used_memory_bytes")) {
+    m().registry.registerMetric(m().redisUsed)
+    m().registry.registerMetric(m().redisMax)
   }
-  metrics.redisUsed.set(used)
-  metrics.redisMax.set(max)
+  m().redisUsed.set(used)
+  m().redisMax.set(max)
 }
 
 /** A source of gauges failed or timed out during a scrape: its gauges keep their last values. */
-export const countSourceError = (source: string): void => metrics.scrapeErrors.inc({ source })
+export const countSourceError = (source: string): void => m().scrapeErrors.inc({ source })
