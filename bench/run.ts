@@ -9,7 +9,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   e2e: ["./e2e.ts"],
   replay: ["./replay.ts"],
   import: ["./import.ts"],
-  growth: ["./growth.ts"]
+  growth: ["./growth.ts"],
+  metrics: ["./metrics.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))

@@ -59,6 +59,8 @@ export interface BotfleetConfig {
   readonly sendLimitPerChat: number
   /** Messages per minute to one group or channel (Telegram: about 20). */
   readonly sendLimitPerGroupPerMinute: number
+  /** `/metrics` labels per-bot series with the bot id too (one series per bot: small fleets only). */
+  readonly metricsBotLabels: boolean
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -129,6 +131,8 @@ const logLevels: Record<string, LogLevel.LogLevel> = {
   none: LogLevel.None
 }
 
+const booleans = new Map<string, boolean>([["true", true], ["false", false], ["yes", true], ["no", false], ["1", true], ["0", false]])
+
 /** Decodes a base64 key that must be exactly 32 bytes. */
 export const decodeSecretKey = (raw: string): Uint8Array | undefined => {
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(raw)) return undefined
@@ -173,7 +177,12 @@ export const settings = {
   actorBatch: { name: "ACTOR_BATCH", expects: "an integer from 1 to 10000 (inbox entries)", default: "64" },
   sendLimitPerBot: { name: "SEND_LIMIT_PER_BOT", expects: "an integer from 0 to 100000 (messages per second; 0: no limit)", default: "30" },
   sendLimitPerChat: { name: "SEND_LIMIT_PER_CHAT", expects: "an integer from 1 to 100000 (messages per second)", default: "1" },
-  sendLimitPerGroupPerMinute: { name: "SEND_LIMIT_PER_GROUP_PER_MINUTE", expects: "an integer from 1 to 100000 (messages per minute)", default: "20" }
+  sendLimitPerGroupPerMinute: { name: "SEND_LIMIT_PER_GROUP_PER_MINUTE", expects: "an integer from 1 to 100000 (messages per minute)", default: "20" },
+  metricsBotLabels: {
+    name: "METRICS_BOT_LABELS",
+    expects: "true or false (or 1/0, yes/no): label the per-bot /metrics series with the bot id too (one series per bot: for small fleets)",
+    default: "false"
+  }
 } as const satisfies Record<string, Setting>
 
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
@@ -210,7 +219,8 @@ export const rawConfig = Config.all({
   actorBatch: withDefault(setting(settings.actorBatch, intIn(1, 10_000)), 64),
   sendLimitPerBot: withDefault(setting(settings.sendLimitPerBot, intIn(0, 100_000)), 30),
   sendLimitPerChat: withDefault(setting(settings.sendLimitPerChat, intIn(1, 100_000)), 1),
-  sendLimitPerGroupPerMinute: withDefault(setting(settings.sendLimitPerGroupPerMinute, intIn(1, 100_000)), 20)
+  sendLimitPerGroupPerMinute: withDefault(setting(settings.sendLimitPerGroupPerMinute, intIn(1, 100_000)), 20),
+  metricsBotLabels: withDefault(setting(settings.metricsBotLabels, (s) => booleans.get(s.toLowerCase())), false)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -314,7 +324,8 @@ export const finalize = <E, R>(
       actorBatch: raw.actorBatch,
       sendLimitPerBot: raw.sendLimitPerBot,
       sendLimitPerChat: raw.sendLimitPerChat,
-      sendLimitPerGroupPerMinute: raw.sendLimitPerGroupPerMinute
+      sendLimitPerGroupPerMinute: raw.sendLimitPerGroupPerMinute,
+      metricsBotLabels: raw.metricsBotLabels
     }
   })
 
@@ -412,5 +423,6 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   ACTOR_BATCH: c.actorBatch,
   SEND_LIMIT_PER_BOT: c.sendLimitPerBot,
   SEND_LIMIT_PER_CHAT: c.sendLimitPerChat,
-  SEND_LIMIT_PER_GROUP_PER_MINUTE: c.sendLimitPerGroupPerMinute
+  SEND_LIMIT_PER_GROUP_PER_MINUTE: c.sendLimitPerGroupPerMinute,
+  METRICS_BOT_LABELS: String(c.metricsBotLabels)
 })

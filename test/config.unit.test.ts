@@ -73,6 +73,15 @@ describe("configuration", () => {
     expect(e.message).not.toContain("c2hvcnQ=")
   })
 
+  it("reads METRICS_BOT_LABELS as a yes/no setting, off by default, and refuses anything else naming it", async () => {
+    expect(Either.getOrThrow(await load({})).metricsBotLabels).toBe(false)
+    expect(Either.getOrThrow(await load({ METRICS_BOT_LABELS: "true" })).metricsBotLabels).toBe(true)
+    expect(Either.getOrThrow(await load({ METRICS_BOT_LABELS: "0" })).metricsBotLabels).toBe(false)
+    expect(describeConfig(Either.getOrThrow(await load({ METRICS_BOT_LABELS: "YES" })))["METRICS_BOT_LABELS"]).toBe("true")
+    const e = await problems({ METRICS_BOT_LABELS: "constructor" })
+    expect(e.problems).toEqual([{ variable: "METRICS_BOT_LABELS", problem: expect.stringContaining("true or false") }])
+  })
+
   it("needs both DATABASE_URL and REDIS_URL for production", async () => {
     const e = await problems({ DATABASE_URL: "postgres://db/bf" })
     expect(e.problems).toEqual([{ variable: "REDIS_URL", problem: expect.stringContaining("production mode needs both") }])

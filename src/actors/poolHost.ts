@@ -2,6 +2,7 @@ import { MessageChannel } from "node:worker_threads"
 import type { ResourceLimits } from "node:worker_threads"
 import { Schema } from "effect"
 import { Piscina } from "piscina"
+import { absorbThreadStats } from "../metrics/threadStats.js"
 import type { ActorHealth, ActorStatus } from "./actor.js"
 import { ActorDied } from "./host.js"
 import type { ActorHandle, ActorHost } from "./host.js"
@@ -74,6 +75,7 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
           case "Heartbeat":
             // the worker's clock and ours are the same machine's; keep the worker's busySince
             health = { beatAt: Date.now(), busySince: msg.busySince }
+            if (msg.stats) absorbThreadStats(msg.stats)
             break
           case "Reply":
             pending.get(msg.requestId)?.resolve(msg.status)

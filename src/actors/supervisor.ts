@@ -2,6 +2,7 @@ import { Clock, Data, Duration, Effect, Either, Exit, FiberMap, Schedule } from 
 import type { Scope } from "effect"
 import type { EventLogService, Lease } from "../events/eventLog.js"
 import type { DomainEvent } from "../events/schema/catalogue.js"
+import { countGiveUp, countLeaseTakeover, countRestart } from "../metrics/registry.js"
 import { UNAUTHORIZED_REASON } from "./actor.js"
 import type { ActorCommand, ActorStatus } from "./actor.js"
 import type { ActorHandle, ActorHost, ActorSpec } from "./host.js"
@@ -169,12 +170,16 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
 
     const acquire = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
+        let heldElsewhere = false
         for (;;) {
-          const lease = yield* o.log.acquireLease(botId, o.nodeId, ttl).pipe(Effect.orElseSucceed(() => null))
+          const got = yield* Effect.either(o.log.acquireLease(botId, o.nodeId, ttl))
+          const lease = Either.getOrNull(got)
           if (lease) {
+            if (heldElsewhere) countLeaseTakeover()
             entry.renewAt = (yield* Clock.currentTimeMillis) + renewEvery
             return lease
           }
+          heldElsewhere ||= Either.isRight(got)
           entry.state = "waiting"
           yield* Effect.sleep(Duration.millis(ttl / 2))
         }
@@ -416,6 +421,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           }
           if (end._tag === "LeaseLost") return yield* forget(entry, end.reason)
           entry.restarts += 1
+          countRestart(botId, end._tag === "Crashed" && end.transient ? "outage" : "crash")
           entry.lastError = end.reason
           entry.state = "restarting"
           if ((yield* Clock.currentTimeMillis) - startedAt >= (o.healthyAfterMs ?? 60_000)) yield* Effect.zipRight(backoff.reset, outageBackoff.reset)
@@ -434,6 +440,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           if (waited._tag === "LeaseLost") return yield* forget(entry, waited.reason)
           if (Either.isLeft(waited.value)) {
             yield* record(botId, entry.lease!.fence, { _tag: "BotGaveUp", lastError: end.reason, attempts: entry.restarts })
+            countGiveUp(botId)
             entry.state = "failed"
             yield* release(entry)
             return

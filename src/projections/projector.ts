@@ -2,6 +2,7 @@ import { Effect, Either } from "effect"
 import type { LogUnavailable } from "../events/errors.js"
 import type { Delivery, EventLogService } from "../events/eventLog.js"
 import type { SqlClient, SqlTx } from "../db/sql.js"
+import type { RecordedEvent } from "../events/schema/envelope.js"
 import { ProjectionFailed, isTransientSqlError } from "./errors.js"
 import { mapBatch } from "./mapping/mapBatch.js"
 import { comparePositions } from "./mapping/positions.js"
@@ -23,8 +24,17 @@ export interface ProjectorOptions {
   readonly blockMs?: number
   /** Entries another consumer left pending this long are taken over and acked once covered (default 30 s). */
   readonly reclaimIdleMs?: number
+  /** Told after each commit (metrics): the events whose rows it wrote, and the kinds of their bots known before the batch. */
+  readonly onCommitted?: (batch: CommittedBatch) => void
   /** Fault injection for tests: runs inside the transaction after the rows are written, before commit. */
   readonly beforeCommit?: (positions: ReadonlyArray<string>) => void | Promise<void>
+}
+
+export interface CommittedBatch {
+  readonly partition: number
+  readonly events: ReadonlyArray<RecordedEvent>
+  /** Bot id → kind, from the `bots` projection before the batch (a bot registered in the batch is not in it). */
+  readonly kinds: ReadonlyMap<string, string>
 }
 
 export interface StepResult {
@@ -132,11 +142,15 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
   const step: Projector["step"] = Effect.gen(function* () {
     if (!started) {
       yield* log.ensureGroup(partition, group, "start")
-      // entries this consumer had pending before a restart: remember them so they get acked
+      // entries this consumer had pending before a restart: remember them so they get acked. A
+      // reclaim starts at the beginning of the pending list each time (XAUTOCLAIM from 0-0), so
+      // with 1,000 or more pending it hands out the same entries again: stop once nothing new
+      // comes (the rest are reclaimed by later steps, once these are acked or idle)
       for (;;) {
         const r = yield* log.reclaim({ partition, group, consumer, minIdleMs: 0, count: 1000 })
+        const known = unacked.size
         for (const d of r.deliveries) unacked.add(d.position)
-        if (r.deliveries.length + r.trimmedAcked.length < 1000) break
+        if (r.deliveries.length + r.trimmedAcked.length < 1000 || unacked.size === known) break
       }
       started = true
     } else {
@@ -175,7 +189,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     // owners of bots registered before this batch; the batch's own registrations are mapped in order
     const botIds = [...new Set(inputs.map((i) => i.event.botId))]
     const owners = yield* Effect.tryPromise({
-      try: () => sql.query<{ bot_id: string; owner_id: string }>("SELECT bot_id, owner_id FROM bots WHERE bot_id = ANY($1::text[])", [botIds]),
+      try: () => sql.query<{ bot_id: string; owner_id: string; kind: string }>("SELECT bot_id, owner_id, kind FROM bots WHERE bot_id = ANY($1::text[])", [botIds]),
       catch: fail("owners")
     })
     const ownerMap = new Map(owners.rows.map((r) => [r.bot_id, r.owner_id]))
@@ -220,6 +234,10 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     }
     known = last.position
     isolate = false
+    if (opts.onCommitted) {
+      const failed = new Set(mapped.failures.map((f) => f.position))
+      opts.onCommitted({ partition, events: inputs.map((i) => i.event).filter((e) => !failed.has(e.position)), kinds: new Map(owners.rows.map((r) => [r.bot_id, r.kind])) })
+    }
     yield* ackCovered(last.position)
     return { projected: inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }
   })

@@ -9,6 +9,8 @@ import type { TokenVault } from "../telegram/tokenVault.js"
 export interface BotProfile {
   readonly botId: string
   readonly name: string
+  /** The bot kind (`builtin` or a BOT_MODULES kind). */
+  readonly kind: string
   readonly mode: "webhook" | "polling" | "sandbox"
   readonly token: Redacted.Redacted<string>
 }
@@ -32,6 +34,7 @@ export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: s
     const snap = snapshots ? yield* snapshots.load(botId).pipe(Effect.orElseSucceed(() => null)) : null
     const core = snap ? decodeCore(snap.schemaVersion, snap.state) : null
     let name: string | null = core?.name ?? null
+    let kind = core?.kind ?? "builtin"
     let mode: BotProfile["mode"] = core?.mode ?? "webhook"
     let ciphertext: string | null = core?.tokenCiphertext ?? null
     const events = yield* log.readStream(botId, core && snap ? { from: snap.version + 1 } : {})
@@ -39,6 +42,7 @@ export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: s
       const d = e.data
       if (d._tag === "BotRegistered") {
         name = d.name
+        kind = d.kind
         mode = d.mode
         ciphertext = d.tokenCiphertext ?? null
       } else if (d._tag === "BotTokenRotated") ciphertext = d.tokenCiphertext
@@ -46,5 +50,5 @@ export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: s
     if (name === null) return yield* new BotNotRunnable({ botId, reason: "it was never registered" })
     if (ciphertext === null) return yield* new BotNotRunnable({ botId, reason: "it has no token" })
     const token = yield* vault.open(botId, ciphertext)
-    return { botId, name, mode, token } satisfies BotProfile
+    return { botId, name, kind, mode, token } satisfies BotProfile
   })

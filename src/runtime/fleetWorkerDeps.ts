@@ -1,5 +1,6 @@
 import type { ActorDeps } from "../actors/actor.js"
 import { createActorDeps as createRedisActorDeps } from "../actors/redisActorDeps.js"
+import { instrumentInbox, instrumentLog } from "../metrics/instrumentStores.js"
 import { loadBotModules } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
 import type { SendLimits } from "../telegram/limits.pure.js"
@@ -38,5 +39,6 @@ export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps>
     sender: new Sender({ limits: o.sendLimits }),
     apiRootFor: (mode) => (mode === "sandbox" && o.sandboxApiRoot !== null ? o.sandboxApiRoot : o.telegramApiRoot)
   })
-  return { ...base, handlerFor: registry.handlerFor, executeCall }
+  // measured on this thread; its heartbeats carry the measurements to the main thread (metrics)
+  return { ...base, log: instrumentLog(base.log, "redis"), inbox: instrumentInbox(base.inbox, "redis"), handlerFor: registry.handlerFor, executeCall }
 }

@@ -1,8 +1,11 @@
-import { Effect, Either, Option, Redacted } from "effect"
+import { Effect, Either, Fiber, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import type { Supervisor } from "../actors/supervisor.js"
 import type { BotfleetConfig } from "../config.js"
+import { learnBotKind } from "../metrics/botKinds.js"
+import { countProjected, countUpdateAccepted } from "../metrics/registry.js"
+import type { CommittedBatch } from "../projections/projector.js"
 import { startIngress } from "../telegram/ingress.js"
 import { startSandbox } from "../telegram/sandbox/server.js"
 import type { Sandbox } from "../telegram/sandbox/server.js"
@@ -12,7 +15,8 @@ import { loadBotProfile } from "./botProfile.js"
 import type { BotProfile } from "./botProfile.js"
 import { DEMO_BOTS, seedDemoFleet } from "./demoFleet.js"
 import { makeFleetDirectory } from "./fleetDirectory.js"
-import { runNodeProjections } from "./projections.js"
+import { observeNode } from "./observability.js"
+import { catchUpProjections, runNodeProjections } from "./projections.js"
 import { openStores, StoresUnavailable } from "./stores.js"
 import { makeActorHost } from "./actorHost.js"
 import { serveControl } from "./control.js"
@@ -56,19 +60,34 @@ const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable(
 
 /**
  * One botfleet node, in the scope: stores (migrated) → projections → sandbox (optional) → webhook
- * ingress → the actor supervisor over the Telegram host → the fleet's bots. Closing the scope
- * shuts down in the reverse order: every bot drains (in-flight input finished with its Bot API
- * calls, BotStopped) and its lease is released, then the servers close, then the stores.
+ * ingress (with /metrics, /health, /ready) → the actor supervisor over the Telegram host → the
+ * fleet's bots. Closing the scope shuts down in the reverse order: /ready turns 503, every bot
+ * drains (in-flight input finished with its Bot API calls, BotStopped) and its lease is released,
+ * the servers close, the projections catch up with the log (the drain's events included), then
+ * the stores close.
  */
 export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.Effect<RunningNode, StoresUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
     yield* Effect.logInfo("botfleet node starting").pipe(Effect.annotateLogs({ mode: config.mode, nodeId: config.nodeId, dataDir: config.dataDir }))
-    const stores = yield* openStores(config)
+    const observed = observeNode(config, yield* openStores(config))
+    const { stores, readiness } = observed
     const vault = makeTokenVault(config.secretKey)
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
 
-    yield* Effect.forkScoped(runNodeProjections({ log: stores.log, sql: stores.sql, embedded }))
+    const onCommitted = (b: CommittedBatch) => countProjected(b.partition, b.events, b.kinds)
+    const projecting = yield* Effect.forkScoped(runNodeProjections({ log: stores.log, sql: stores.sql, embedded, onCommitted }))
+    // runs after the bots drained and the servers closed (finalizers run in reverse), before the
+    // stores close: without it the drain's last events stay unprojected and `status` shows the
+    // partitions STALLED after a normal stop
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        yield* Fiber.interrupt(projecting)
+        const caught = yield* catchUpProjections({ log: stores.log, sql: stores.sql, onCommitted })
+        if (caught.behind.length > 0) yield* Effect.logWarning(`projections of partitions ${caught.behind.join(", ")} are behind the log at stop; the next node start catches up`)
+        else yield* Effect.logInfo(`projections caught up (${caught.projected} events at stop)`)
+      })
+    )
 
     const sandbox = options.sandbox
       ? yield* Effect.acquireRelease(
@@ -90,6 +109,8 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
             botStatus: (botId) => Effect.succeed(known.has(botId) ? "running" : "unknown"),
             secretFor,
             ...(stores.dedupe ? { dedupe: stores.dedupe } : {}),
+            onAccepted: (botId) => countUpdateAccepted(botId, "webhook"),
+            plugins: observed.plugins,
             port: config.httpPort,
             host: embedded ? "127.0.0.1" : "0.0.0.0"
           }),
@@ -132,7 +153,10 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       apiRootFor,
       ...(sandbox ? { sandboxWebhook: { publicUrl: ingressUrl, secretFor } } : {}),
       ...(Option.isSome(config.publicUrl) ? { publicWebhook: { publicUrl: config.publicUrl.value, secretFor } } : {}),
-      onProfile: ensureInSandbox,
+      onProfile: (p) => {
+        learnBotKind(p.botId, p.kind)
+        ensureInSandbox(p)
+      },
       onError: (botId, e) =>
         Effect.runFork(Effect.logWarning(`bot ${botId}: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.annotateLogs({ botId })))
     })
@@ -149,8 +173,10 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       ...(config.maxResidentBots > 0 ? { maxResident: config.maxResidentBots } : {}),
       actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500, batchSize: config.actorBatch, maxResidentEntries: config.maxResidentEntries }
     })
+    observed.attachSupervisor(supervisor)
     yield* Effect.addFinalizer(() =>
-      Effect.logInfo("botfleet node draining: finishing in-flight inputs, releasing leases").pipe(
+      Effect.sync(() => readiness.setPhase("draining")).pipe(
+        Effect.zipRight(Effect.logInfo("botfleet node draining: finishing in-flight inputs, releasing leases")),
         Effect.zipRight(supervisor.drain),
         Effect.zipRight(Effect.logInfo("botfleet node drained"))
       )
@@ -170,6 +196,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       // in the sandbox at once, even while its lease is still held elsewhere
       const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId, stores.snapshots))
       if (profile._tag === "Right") {
+        learnBotKind(botId, profile.right.kind)
         if (profile.right.mode === "sandbox" && !sandbox) continue
         ensureInSandbox(profile.right)
       }
@@ -177,6 +204,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       bots.push(botId)
       yield* supervisor.startBot(botId, { pinned: pinnedFor(profile) })
     }
+    readiness.setPhase("running")
     yield* Effect.logInfo("botfleet node ready").pipe(
       Effect.annotateLogs({ ingress: ingressUrl, sandbox: sandbox?.apiRoot ?? null, bots: bots.length })
     )

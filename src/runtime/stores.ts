@@ -30,6 +30,8 @@ export interface NodeStores {
   readonly offsets: OffsetStore
   /** Edge dedupe at the ingress (production only: the decider dedupes in any case). */
   readonly dedupe: UpdateDedupe | null
+  /** Production mode's Redis connection (readiness ping, memory gauges); null in embedded mode. */
+  readonly redis: Redis | null
 }
 
 /** A store could not be opened or migrated at start-up. */
@@ -69,7 +71,7 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       // waiting readers need not poll the table
       const inbox = makePostgresInbox({ sql, pollMs: 10_000 })
       yield* Effect.addFinalizer(() => inbox.close)
-      return { sql, log, inbox, snapshots: makePostgresSnapshotStore(sql), offsets: postgresOffsetStore(sql), dedupe: null }
+      return { sql, log, inbox, snapshots: makePostgresSnapshotStore(sql), offsets: postgresOffsetStore(sql), dedupe: null, redis: null }
     }
     const redisUrl = Redacted.value(config.redisUrl.value)
     const databaseUrl = Redacted.value(config.databaseUrl.value)
@@ -95,6 +97,7 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       // on Postgres, not Redis: a bot's entries grow with its users, and Redis holds only the hot log
       snapshots: makePostgresSnapshotStore(sql),
       offsets: redisOffsetStore(redis, config.redisPrefix, config.partitions),
-      dedupe: redisUpdateDedupe(redis, config.redisPrefix, config.partitions)
+      dedupe: redisUpdateDedupe(redis, config.redisPrefix, config.partitions),
+      redis
     }
   })

@@ -6,6 +6,7 @@ import type { ActorHandle, ActorHost } from "../actors/host.js"
 import type { InboxService } from "../actors/inbox.js"
 import type { SnapshotStoreService } from "../actors/snapshotStore.js"
 import type { EventLogService } from "../events/eventLog.js"
+import { countUpdateAccepted, observeActivation } from "../metrics/registry.js"
 import { makeBotApi } from "../telegram/botApi.js"
 import type { BotApi } from "../telegram/botApi.js"
 import { registerWebhook } from "../telegram/ingress.js"
@@ -80,6 +81,7 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
 
   return {
     start: (spec) => {
+      const startAt = performance.now()
       let handle: ActorHandle | null = null
       const started = prepare(spec.botId).then(({ profile, api }) => {
         const h = o.inner.start(spec)
@@ -93,13 +95,15 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
                   botId: spec.botId,
                   api,
                   offsets: o.offsets,
-                  deliver: (updates) => Effect.forEach(updates, (u) => o.inbox.enqueue(spec.botId, u), { discard: true }),
+                  deliver: (updates) =>
+                    Effect.forEach(updates, (u) => o.inbox.enqueue(spec.botId, u).pipe(Effect.tap(() => countUpdateAccepted(spec.botId, "polling"))), { discard: true }),
                   onError: (e) => o.onError?.(spec.botId, e)
                 }).pipe(Effect.catchTag("PollingUnauthorized", () => Effect.sync(stop)))
               )
             : null
         return { handle: h, poller }
       })
+      started.then(({ handle: h }) => h.started).then(() => observeActivation((performance.now() - startAt) / 1000), () => undefined)
       const done = started.then(
         ({ handle: h, poller }) =>
           h.done.finally(async () => {

@@ -1,6 +1,7 @@
 import { Effect, Either, Redacted } from "effect"
 import type { CallExecutor } from "../actors/actor.js"
 import type { BotState } from "../actors/decider/state.js"
+import { recordCall } from "../metrics/threadStats.js"
 import { makeBotApi } from "./botApi.js"
 import type { BotApi } from "./botApi.js"
 import { executeIntent } from "./recordedCalls.js"
@@ -49,6 +50,7 @@ export const makeCallExecutor = (o: CallExecutorOptions): CallExecutor => {
   return async (botId, state, intent) => {
     const api = clientFor(botId, state)
     if (Either.isLeft(api)) {
+      recordCall(intent.method, "not_sent")
       return [{ _tag: "BotApiCallFailed", callId: intent.callId, errorCode: 0, description: `nothing was sent: ${api.left}` }]
     }
     return executeIntent(intent, { botKey: botId, sender: o.sender, call: api.right.call, now })

@@ -1,6 +1,6 @@
 import { Effect, Either } from "effect"
 import Fastify from "fastify"
-import type { FastifyInstance } from "fastify"
+import type { FastifyInstance, FastifyPluginAsync } from "fastify"
 import type { InboxService } from "../actors/inbox.js"
 import { BOT_ID_PATTERN } from "../events/partition.js"
 import type { BotApi, BotApiError } from "./botApi.js"
@@ -98,8 +98,16 @@ export interface Ingress {
   readonly close: () => Promise<void>
 }
 
-export const startIngress = async (o: IngressOptions & { readonly port?: number; readonly host?: string }): Promise<Ingress> => {
+export const startIngress = async (
+  o: IngressOptions & {
+    readonly port?: number
+    readonly host?: string
+    /** Served by the same server, beside the webhook (metrics, health, the API), registered before it listens. */
+    readonly plugins?: ReadonlyArray<FastifyPluginAsync>
+  }
+): Promise<Ingress> => {
   const app = buildIngress(o)
+  for (const plugin of o.plugins ?? []) await app.register(plugin)
   const url = await app.listen({ port: o.port ?? 0, host: o.host ?? "127.0.0.1" })
   return { url, close: () => app.close() }
 }

@@ -1,5 +1,6 @@
 import { chatIdOf } from "../actors/decider/updateHandler.js"
 import type { DomainEvent, EventOf } from "../events/schema/catalogue.js"
+import { recordCall, refusedResult } from "../metrics/threadStats.js"
 import type { CallFn, Sender } from "./sender.js"
 
 /**
@@ -28,6 +29,7 @@ export interface ExecuteContext {
 export const executeIntent = async (intent: Intent, ctx: ExecuteContext): Promise<ReadonlyArray<DomainEvent>> => {
   const params = (intent.params ?? {}) as Record<string, unknown>
   const outcome = await ctx.sender.send(ctx.botKey, intent.method, params, ctx.call)
+  recordCall(intent.method, outcome._tag === "Sent" ? "ok" : outcome._tag === "Unknown" ? "unknown" : refusedResult(outcome.errorCode))
   const at = ctx.now()
   switch (outcome._tag) {
     case "Sent": {

@@ -1,4 +1,5 @@
 import { Effect, Either } from "effect"
+import { recordRateLimited, recordWait } from "../metrics/threadStats.js"
 import { isIdempotentMethod } from "./botApi.js"
 import type { BotApiError } from "./botApi.js"
 import { TokenBuckets, bucketsFor, defaultSendLimits, isSendingMethod, limitOfKey } from "./limits.pure.js"
@@ -77,7 +78,10 @@ export class Sender {
     let pause = this.options.backoffMs ?? 200
     for (;;) {
       if (limited && this.limits) {
-        for (let wait = this.take(botKey, chatId); wait > 0; wait = this.take(botKey, chatId)) await this.sleep(wait)
+        for (let wait = this.take(botKey, chatId); wait > 0; wait = this.take(botKey, chatId)) {
+          recordWait("limit", wait)
+          await this.sleep(wait)
+        }
       }
       const outcome = await Effect.runPromise(Effect.either(call(method, params)))
       if (Either.isRight(outcome)) return { _tag: "Sent", result: outcome.right }
@@ -86,16 +90,19 @@ export class Sender {
         case "TelegramRefused":
           return { _tag: "Refused", errorCode: e.errorCode, description: e.description }
         case "RateLimited":
+          recordRateLimited()
           if (++rateLimited > (this.options.maxRateLimitRetries ?? 10)) {
             return { _tag: "Refused", errorCode: 429, description: e.description, retryAfter: e.retryAfterS }
           }
           // safe to repeat: a 429 means Telegram did not act
+          recordWait("retry_after", Math.max(1, e.retryAfterS) * 1000)
           await this.sleep(Math.max(1, e.retryAfterS) * 1000)
           continue
         case "TelegramUnavailable":
           if (!isIdempotentMethod(method) || ++unavailable > (this.options.maxUnavailableRetries ?? 3)) {
             return { _tag: "Unknown", reason: e.message }
           }
+          recordWait("backoff", pause)
           await this.sleep(pause)
           pause = Math.min(pause * 2, 10_000)
           continue

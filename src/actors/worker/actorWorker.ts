@@ -1,6 +1,7 @@
 import type { MessagePort } from "node:worker_threads"
 import { threadId, workerData } from "node:worker_threads"
 import { Schema } from "effect"
+import { takeThreadStats } from "../../metrics/threadStats.js"
 import { BotActor } from "../actor.js"
 import type { ActorDeps } from "../actor.js"
 import { ActorSpec, ToWorker } from "./input.js"
@@ -26,7 +27,12 @@ const live = new Map<BotActor, MessagePort>()
 const post = (port: MessagePort, msg: FromWorker) => port.postMessage(msg)
 // one timer per thread, not per bot: heartbeats prove the thread's event loop is turning
 setInterval(() => {
-  for (const [actor, port] of live) post(port, { _tag: "Heartbeat", ...actor.health() })
+  // the thread's measurements ride on one heartbeat: the longest-lived actor's
+  let stats = live.size > 0 ? takeThreadStats() : null
+  for (const [actor, port] of live) {
+    post(port, { _tag: "Heartbeat", ...actor.health(), ...(stats ? { stats } : {}) })
+    stats = null
+  }
 }, 500).unref()
 
 const decodeSpec = Schema.decodeUnknownSync(ActorSpec)

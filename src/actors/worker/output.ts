@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { ThreadStats } from "../../metrics/threadStats.js"
 
 /* Worker → main thread, over each bot's MessagePort and as the piscina task's result. */
 
@@ -24,7 +25,8 @@ export const FromWorker = Schema.Union(
   Schema.TaggedStruct("Started", { status: StatusData, threadId: Schema.Number }),
   Schema.TaggedStruct("Reply", { requestId: Schema.Number, status: StatusData }),
   Schema.TaggedStruct("Refused", { requestId: Schema.Number, error: ErrorInfo }),
-  Schema.TaggedStruct("Heartbeat", { beatAt: Schema.Number, busySince: Schema.NullOr(Schema.Number) })
+  /** `stats`: what the thread measured since its last heartbeat (metrics), on one actor's heartbeat per tick. */
+  Schema.TaggedStruct("Heartbeat", { beatAt: Schema.Number, busySince: Schema.NullOr(Schema.Number), stats: Schema.optional(ThreadStats) })
 )
 export type FromWorker = typeof FromWorker.Type
 
