@@ -1,5 +1,5 @@
 import { Effect, Either, Option, Redacted } from "effect"
-import type { Scope } from "effect"
+import type { LogLevel, Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import type { Supervisor } from "../actors/supervisor.js"
 import type { BotfleetConfig } from "../config.js"
@@ -18,6 +18,11 @@ import { makeActorHost } from "./actorHost.js"
 import { serveControl } from "./control.js"
 import { makeTelegramHost } from "./telegramHost.js"
 import type { NodeStores } from "./stores.js"
+import { applyLiveSettings } from "./applyLiveSettings.js"
+import { makeLiveSettings } from "./liveSettings.js"
+import type { LiveSettings } from "./liveSettings.js"
+import { answerNodeRequest } from "./settingsControl.js"
+import { runBackupSchedule } from "../ops/backups/scheduler.js"
 
 export interface NodeOptions {
   /** Run the Bot API sandbox in this process (sandbox-mode bots talk to it). */
@@ -26,6 +31,8 @@ export interface NodeOptions {
   readonly demo: boolean
   /** Sandbox port; default HTTP_PORT + 1 (0, any free port, when HTTP_PORT is 0). */
   readonly sandboxPort?: number
+  /** The process logger's level switch (LOG_LEVEL changes live through it); absent: LOG_LEVEL changes only what `config` shows. */
+  readonly logLevel?: { level: LogLevel.LogLevel }
 }
 
 /** What a started node tells its operator. */
@@ -44,6 +51,8 @@ export interface RunningNode {
   readonly startBot: (botId: string) => Effect.Effect<void>
   /** Worker threads hosting the actors; 0: the main thread. */
   readonly actorThreads: number
+  /** The node's settings in effect, changeable without a restart (`botfleet config set`). */
+  readonly settings: LiveSettings
 }
 
 /**
@@ -64,6 +73,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
   Effect.gen(function* () {
     yield* Effect.logInfo("botfleet node starting").pipe(Effect.annotateLogs({ mode: config.mode, nodeId: config.nodeId, dataDir: config.dataDir }))
     const stores = yield* openStores(config)
+    const settings = makeLiveSettings(config)
     const vault = makeTokenVault(config.secretKey)
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
@@ -148,6 +158,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       ...(config.maxResidentBots > 0 ? { maxResident: config.maxResidentBots } : {}),
       actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500 }
     })
+    yield* applyLiveSettings({ settings, supervisor, setSendLimits: inner.setSendLimits, ...(options.logLevel ? { logLevel: options.logLevel } : {}) })
     yield* Effect.addFinalizer(() =>
       Effect.logInfo("botfleet node draining: finishing in-flight inputs, releasing leases").pipe(
         Effect.zipRight(supervisor.drain),
@@ -192,8 +203,10 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         nodeId: leaseOwner,
         supervisor,
         startBot,
-        forgetBot: (botId) => void known.delete(botId)
+        forgetBot: (botId) => void known.delete(botId),
+        onNodeRequest: answerNodeRequest(leaseOwner, settings)
       })
     }
-    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot, actorThreads: inner.threads }
+    yield* runBackupSchedule({ settings, stores, nodeId: leaseOwner })
+    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot, actorThreads: inner.threads, settings }
   })

@@ -27,6 +27,13 @@ export const defaultSendLimits: SendLimits = {
   perGroup: { rate: 20, perMs: 60_000, burst: 20 }
 }
 
+/** The limits from the SEND_LIMIT_* settings (bursts as Telegram tolerates them: a bot's and a group's whole rate, 3 for a private chat). */
+export const sendLimitsOf = (c: { readonly perBotPerSecond: number; readonly perChatPerSecond: number; readonly perGroupPerMinute: number }): SendLimits => ({
+  perBot: { rate: c.perBotPerSecond, perMs: 1000, burst: c.perBotPerSecond },
+  perChat: { rate: c.perChatPerSecond, perMs: 1000, burst: Math.max(3, c.perChatPerSecond) },
+  perGroup: { rate: c.perGroupPerMinute, perMs: 60_000, burst: c.perGroupPerMinute }
+})
+
 /** Group and channel chats have negative ids in the Bot API; users and private chats positive ones. */
 export const isGroupChat = (chatId: number | string): boolean =>
   typeof chatId === "number" ? chatId < 0 : chatId.startsWith("-") || chatId.startsWith("@")

@@ -83,6 +83,7 @@ const hashedFile = async (dir: string, file: string) => {
 export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, BackupFailed | LogUnavailable> =>
   Effect.gen(function* () {
     const { log, sql, dir } = opts
+    const startedAt = opts.now().toISOString()
     const pageSize = opts.pageSize ?? 5000
     const io = <A>(file: string, what: string, f: () => Promise<A>) =>
       Effect.tryPromise({ try: f, catch: (e) => new BackupFailed({ file, reason: `${what}: ${e instanceof Error ? e.message : String(e)}` }) })
@@ -181,6 +182,7 @@ export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, Backup
       format: BACKUP_FORMAT,
       formatVersion: BACKUP_FORMAT_VERSION,
       createdAt: opts.now().toISOString(),
+      startedAt,
       partitions: log.partitions,
       bots: bots.size,
       events: files.filter((f) => f.kind === "events").reduce((n, f) => n + f.count, 0),

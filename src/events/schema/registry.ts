@@ -51,7 +51,8 @@ export const registry: { readonly [T in EventType]: EventTypeSpec } = {
   UserBlockedBot: v1(C.UserBlockedBot),
   SessionChanged: v1(C.SessionChanged),
   SnapshotTaken: v1(C.SnapshotTaken),
-  LegacyRecordImported: v1(C.LegacyRecordImported)
+  LegacyRecordImported: v1(C.LegacyRecordImported),
+  FleetSettingChanged: v1(C.FleetSettingChanged)
 }
 
 export const isEventType = (type: string): type is EventType => Object.prototype.hasOwnProperty.call(registry, type)
