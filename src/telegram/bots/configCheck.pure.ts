@@ -34,14 +34,29 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 const pathText = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>((s, k) => (typeof k === "number" ? `${s}[${k}]` : s === "" ? String(k) : `${s}.${String(k)}`), "")
 
-/** A schema's failures as path + reason, one per problem (all of them, not only the first). */
+const EXPECTED = /^Expected (.+), actual (.+)$/s
+
+/**
+ * A schema's failures as path + reason, all of them, one line per path: the alternatives of a
+ * union (`"plain" | "friendly" | ...`) are merged into one "Expected" reason.
+ */
 export const problemsOf = (schema: Schema.Schema.AnyNoContext, value: unknown): ReadonlyArray<ConfigProblem> => {
   const r = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(value)
   if (Either.isRight(r)) return []
-  return ParseResult.ArrayFormatter.formatErrorSync(r.left).map((i) => ({
-    path: pathText(i.path),
-    reason: i._tag === "Unexpected" ? "is not a setting of this bot kind (a typo?)" : i.message
-  }))
+  const byPath = new Map<string, Array<string>>()
+  for (const i of ParseResult.ArrayFormatter.formatErrorSync(r.left)) {
+    const path = pathText(i.path)
+    const reason = i._tag === "Unexpected" ? "is not a setting of this bot kind (a typo?)" : i.message
+    byPath.set(path, [...(byPath.get(path) ?? []), reason])
+  }
+  const problems: Array<ConfigProblem> = []
+  for (const [path, reasons] of byPath) {
+    const expected = reasons.map((x) => EXPECTED.exec(x))
+    if (reasons.length > 1 && expected.every((m) => m !== null && m[2] === expected[0]![2])) {
+      problems.push({ path, reason: `Expected ${expected.map((m) => m![1]).join(" | ")}, actual ${expected[0]![2]}` })
+    } else for (const reason of new Set(reasons)) problems.push({ path, reason })
+  }
+  return problems
 }
 
 /**

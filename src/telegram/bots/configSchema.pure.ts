@@ -3,7 +3,7 @@ import { Schema } from "effect"
 /**
  * The built-in kind's configuration schema (effect/Schema): what `bots configure` and the API
  * accept for a bot of the built-in kind. Every field is optional (the bot falls back to a default,
- * see personality.pure.ts); anything not declared here is refused, so a typo is an error instead
+ * see personality.pure.ts; `exact`: a key is present with a value, or absent); anything not declared here is refused, so a typo is an error instead
  * of a silent no-op. To extend the built-in config (buttons, AI, personas...), add a field to
  * `builtinConfigFields`: the checks, the error paths and `--show` follow.
  */
@@ -21,13 +21,15 @@ const ShortText = Schema.String.pipe(
 
 export const TONES = ["plain", "friendly", "formal", "pirate"] as const
 
-/** A command name as Telegram takes it (`/` optional): 1-32 lower-case letters, digits or `_`; start and help are built in. */
-export const CommandName = Schema.String.pipe(
-  Schema.filter((s) => /^\/?[a-z0-9_]{1,32}$/.test(s) || "a command is 1-32 lower-case letters, digits or _ (e.g. hours)"),
-  Schema.filter((s) => !["start", "help"].includes(s.replace(/^\//, "")) || "start and help are built in: set greeting and help instead")
-)
+/** Why a command name is not one Telegram takes (`/` optional: 1-32 lower-case letters, digits or `_`), or null. */
+export const commandNameProblem = (name: string): string | null =>
+  !/^\/?[a-z0-9_]{1,32}$/.test(name)
+    ? "a command is 1-32 lower-case letters, digits or _ (e.g. hours)"
+    : ["start", "help"].includes(name.replace(/^\//, ""))
+      ? "start and help are built in: set greeting and help instead"
+      : null
 
-export const BuiltinCommand = Schema.Union(MessageText, Schema.Struct({ reply: MessageText, description: Schema.optional(ShortText) }))
+export const BuiltinCommand = Schema.Union(MessageText, Schema.Struct({ reply: MessageText, description: Schema.optionalWith(ShortText, { exact: true }) }))
 
 export const Keyword = Schema.Struct({
   /** Replies when a message contains this text (case-insensitive). */
@@ -36,20 +38,29 @@ export const Keyword = Schema.Struct({
 })
 
 export const Personality = Schema.Struct({
-  name: Schema.optional(Schema.NullOr(ShortText)),
-  tone: Schema.optional(Schema.Literal(...TONES))
+  name: Schema.optionalWith(Schema.NullOr(ShortText), { exact: true }),
+  tone: Schema.optionalWith(Schema.Literal(...TONES), { exact: true })
 })
 
 export const builtinConfigFields = {
   /** The /start text for a new user; {name} is their first name, {bot} the personality's name. */
-  greeting: Schema.optional(MessageText),
+  greeting: Schema.optionalWith(MessageText, { exact: true }),
   /** The first line of /help, before the commands. */
-  help: Schema.optional(MessageText),
-  commands: Schema.optional(Schema.Record({ key: CommandName, value: BuiltinCommand })),
-  keywords: Schema.optional(Schema.Array(Keyword)),
+  help: Schema.optionalWith(MessageText, { exact: true }),
+  // names checked on the record, so a bad one is reported at its own path with its reason
+  commands: Schema.optionalWith(
+    Schema.Record({ key: Schema.String, value: BuiltinCommand }).pipe(
+      Schema.filter((r) => Object.keys(r).flatMap((k) => {
+        const problem = commandNameProblem(k)
+        return problem === null ? [] : [{ path: [k], message: problem }]
+      }))
+    ),
+    { exact: true }
+  ),
+  keywords: Schema.optionalWith(Schema.Array(Keyword), { exact: true }),
   /** The reply to any other text; null: none. */
-  fallback: Schema.optional(Schema.NullOr(MessageText)),
-  personality: Schema.optional(Personality)
+  fallback: Schema.optionalWith(Schema.NullOr(MessageText), { exact: true }),
+  personality: Schema.optionalWith(Personality, { exact: true })
 }
 
 export const BuiltinConfigSchema = Schema.Struct(builtinConfigFields)
