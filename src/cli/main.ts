@@ -24,6 +24,8 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     .showHelpAfterError("(run botfleet --help for the list of commands)")
     .configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) })
     .exitOverride()
+    // a command's options stop at its subcommand (`config --json` vs `config set --json`)
+    .enablePositionalOptions()
   for (const c of [
     configCommand(io, setExit),
     migrateCommand(io, setExit),

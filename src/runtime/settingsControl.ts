@@ -22,6 +22,8 @@ export const NodeReply = Schema.Struct({
   nodeId: Schema.String,
   ok: Schema.Boolean,
   error: Schema.optional(Schema.String),
+  /** Not the node addressed: it heard the request and did nothing (so the CLI need not wait for it). */
+  skipped: Schema.optional(Schema.Boolean),
   /** SetSetting: what changed. */
   change: Schema.optional(Schema.Struct({ name: Schema.String, old: Schema.String, value: Schema.String, source: Schema.String })),
   /** DescribeSettings: every setting in effect. */
@@ -30,9 +32,9 @@ export const NodeReply = Schema.Struct({
 export type NodeReply = typeof NodeReply.Type
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(NodeReply))
 
-/** The node side: answers the requests addressed to `nodeId` (or to every node); null for the others. */
-export const answerNodeRequest = (nodeId: string, live: LiveSettings) => (req: NodeRequest): Effect.Effect<NodeReply | null> => {
-  if (req.target !== "*" && req.target !== nodeId) return Effect.succeed(null)
+/** The node side: answers the requests addressed to `nodeId` (or to every node); the others with `skipped`. */
+export const answerNodeRequest = (nodeId: string, live: LiveSettings) => (req: NodeRequest): Effect.Effect<NodeReply> => {
+  if (req.target !== "*" && req.target !== nodeId) return Effect.succeed({ requestId: req.requestId, nodeId, ok: true, skipped: true })
   if (req._tag === "DescribeSettings") return Effect.succeed({ requestId: req.requestId, nodeId, ok: true, settings: live.describe() })
   return live.set(req.name, req.value).pipe(
     Effect.tap((c) => Effect.logInfo(`live setting ${c.name} changed: ${c.old} → ${c.value}`).pipe(Effect.annotateLogs({ setting: c.name, source: c.source }))),
@@ -41,7 +43,11 @@ export const answerNodeRequest = (nodeId: string, live: LiveSettings) => (req: N
   )
 }
 
-/** What the nodes answered: `heardBy` nodes got the request; those that did not answer in time are `missing`. */
+/**
+ * What the nodes answered: `heardBy` nodes got the request; `replies` from the nodes addressed;
+ * `missing`: nodes that did not answer in time (of those addressed, when one node was named and
+ * every other node said it is not that one, none are missing).
+ */
 export interface NodeAnswers {
   readonly heardBy: number
   readonly replies: ReadonlyArray<NodeReply>
@@ -82,14 +88,18 @@ export const askNodes = (o: { readonly redisUrl: string; readonly prefix: string
         },
         catch: (cause) => new ControlUnavailable({ cause })
       })
-      // one node addressed: only it answers (any other node that heard it stays silent)
-      expected = request.target === "*" ? heardBy : Math.min(1, heardBy)
+      // every node that heard it answers (those not addressed with `skipped`)
+      expected = heardBy
       if (!complete()) {
         yield* Effect.async<void>((resume) => {
           wake = () => resume(Effect.void)
           if (complete()) resume(Effect.void)
         }).pipe(Effect.timeoutTo({ duration: o.timeoutMs, onSuccess: () => undefined, onTimeout: () => undefined }))
       }
-      return { heardBy, replies: [...replies].sort((a, b) => a.nodeId.localeCompare(b.nodeId)), missing: Math.max(0, expected - replies.length) }
+      const addressed = replies.filter((r) => r.skipped !== true).sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+      const silent = Math.max(0, expected - replies.length)
+      // a named node that answered, or every node answered without it: nobody else is awaited
+      const missing = request.target === "*" ? silent : addressed.length > 0 || silent === 0 ? 0 : 1
+      return { heardBy, replies: addressed, missing }
     })
   )

@@ -55,6 +55,8 @@ const operator = () => {
 /** `botfleet config [--json] [--wait ms]`, with `config set` beneath it. */
 export const configCommand = (io: CliIo, setExit: SetExit): Command => {
   const command = new Command("config")
+    // `config set --json`: the subcommand's own options, not the parent's
+    .enablePositionalOptions()
     .description("print every setting in effect here and on each running node, with its source (default, env, file, live); secrets redacted")
     .option("--json", "print as JSON")
     .addOption(waitOption(2000))
