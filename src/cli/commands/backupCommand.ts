@@ -47,6 +47,8 @@ const runText = (r: BackupRun | undefined) => (r === undefined ? "-" : `${r.ok ?
 export const backupCommand = (io: CliIo, setExit: SetExit): Command => {
   const run = async (program: Effect.Effect<unknown, unknown, AppConfig>) => setExit(await runCommand(program, undefined, { env: io.env, stderr: io.stderr }))
   const command = new Command("backup")
+    // `backup list --json`: the subcommand's own options, not the parent's
+    .enablePositionalOptions()
     .description("back up the event log (events archive + Redis tail) and the fleet directory into a new folder, with checksums; or manage the backups in BACKUP_TARGET (now, list, verify, drill)")
     .argument("<dir>", "folder to write (created; must be empty)")
     .option("--json", "print the manifest as JSON")
