@@ -50,9 +50,13 @@ describe("backups in embedded mode", () => {
     const taken = await cli("backup", "now", "--json")
     expect(taken.err).toBe("")
     expect(JSON.parse(taken.out)).toMatchObject({ ok: true, events: 2, target: join(dir, "backups") })
-    const ok = await cli("backup", "drill", "--json")
+    const name = JSON.parse(taken.out).name as string
+    const ok = await cli("backup", "drill")
     expect(ok.code).toBe(0)
-    expect(JSON.parse(ok.out)).toMatchObject({ ok: true, comparison: { identical: true, settledBots: 1 } })
+    expect(ok.out).toMatch(new RegExp(`^restore drill of ${name}: 2 events restored; \\d+ projection rows equal to the live ones \\(1 bots in full, 0 up to the backup\\)$`))
+    const listed = await cli("backup", "list")
+    expect(listed.out).toMatch(new RegExp(`${name}\\s+finished\\s+2\\s+\\d+\\s+ok \\S+\\s+-\\s+ok \\S+`))
+    expect(listed.out).toContain(`1 backup in ${join(dir, "backups")}`)
 
     await withDb((sql) => sql.query("UPDATE chats SET messages_in = 5 WHERE bot_id = 'solo'"))
     const bad = await cli("backup", "drill")
