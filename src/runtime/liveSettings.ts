@@ -99,7 +99,8 @@ export const makeLiveSettings = (start: BotfleetConfig): LiveSettings => {
       Object.entries(describeConfig(config)).map(([name, value]) => ({
         name,
         value: String(value),
-        source: name === "mode" ? "default" : sourceOfName(name),
+        // the mode follows from DATABASE_URL (and REDIS_URL)
+        source: sourceOfName(name === "mode" ? "DATABASE_URL" : name),
         live: settingsByName.get(name)?.live === true
       })),
     set: (name, raw) =>
