@@ -112,24 +112,27 @@ export const configCommand = (io: CliIo, setExit: SetExit): Command => {
           const applied = answers.replies.filter((r): r is NodeReply & { change: NonNullable<NodeReply["change"]> } => r.ok && r.change !== undefined)
           const refused = answers.replies.filter((r) => !r.ok)
           if (applied.length === 0 && refused.length === 0) return yield* new LiveSettingsNeedNodes({ reason: "no-node", name })
-          const recorded =
+          const appended =
             applied.length === 0
               ? null
-              : yield* Effect.scoped(
-                  Effect.flatMap(openStores(config), (stores) =>
-                    appendFleetEvent(
-                      stores.log,
-                      {
-                        _tag: "FleetSettingChanged",
-                        setting: name,
-                        value,
-                        scope: target === "*" ? "all" : target,
-                        nodes: applied.map((r) => ({ nodeId: r.nodeId, old: r.change.old, value: r.change.value, source: r.change.source }))
-                      },
-                      operator()
+              : yield* Effect.either(
+                  Effect.scoped(
+                    Effect.flatMap(openStores(config), (stores) =>
+                      appendFleetEvent(
+                        stores.log,
+                        {
+                          _tag: "FleetSettingChanged",
+                          setting: name,
+                          value,
+                          scope: target === "*" ? "all" : target,
+                          nodes: applied.map((r) => ({ nodeId: r.nodeId, old: r.change.old, value: r.change.value, source: r.change.source }))
+                        },
+                        operator()
+                      )
                     )
                   )
                 )
+          const recorded = appended !== null && appended._tag === "Right" ? appended.right : null
           const result = {
             setting: name,
             value,
@@ -146,6 +149,9 @@ export const configCommand = (io: CliIo, setExit: SetExit): Command => {
               ...result.refused.map((n) => ({ node: n.nodeId, before: "", now: "", source: `REFUSED: ${n.error}` }))
             ])
             if (recorded !== null) io.stdout(`${name} changed on ${applied.length} node${applied.length === 1 ? "" : "s"}; recorded as a fleet event (the audit log shows it). It lasts until each node restarts: set it in the environment or BOTFLEET_CONFIG to keep it.`)
+          }
+          if (appended !== null && appended._tag === "Left") {
+            return yield* new CommandFailed({ detail: `${name} changed on ${applied.length} node${applied.length === 1 ? "" : "s"}, but the change could not be recorded as a fleet event: ${appended.left.message}` })
           }
           if (refused.length > 0 || answers.missing > 0) {
             return yield* new CommandFailed({
