@@ -83,7 +83,10 @@ export const backupCommand = (io: CliIo, setExit: SetExit): Command => {
           withTarget((s, config, target) =>
             Effect.gen(function* () {
               const at = yield* Clock.currentTimeMillis
-              const outcome = yield* takeBackup({ target, log: s.log, sql: s.sql, nodeId: cliNode(config), keep: config.backupKeep, at })
+              const progress = makeProgress(io, opts.json !== true)
+              const outcome = yield* takeBackup({ target, log: s.log, sql: s.sql, nodeId: cliNode(config), keep: config.backupKeep, at, onProgress: (d, t) => progress.update("backup", d, t) }).pipe(
+                Effect.ensuring(Effect.sync(() => progress.stop()))
+              )
               if (opts.json) printJson(io, { target: target.label, ...outcome })
               else if (outcome.ok) {
                 io.stdout(`backup ${outcome.name} written to ${target.label} and verified: ${outcome.events} events, ${outcome.bytes} bytes`)
@@ -181,7 +184,11 @@ export const backupCommand = (io: CliIo, setExit: SetExit): Command => {
         run(
           withTarget((s, config, target) =>
             Effect.gen(function* () {
-              const outcome = yield* runDrill({ target, config, liveSql: s.sql, nodeId: cliNode(config), ...(name !== undefined ? { name } : {}) })
+              const progress = makeProgress(io, opts.json !== true)
+              const outcome = yield* runDrill({
+                target, config, liveSql: s.sql, nodeId: cliNode(config), ...(name !== undefined ? { name } : {}),
+                onProgress: (phase, d, t) => progress.update(phase, d, t)
+              }).pipe(Effect.ensuring(Effect.sync(() => progress.stop())))
               if (opts.json) printJson(io, outcome)
               else if (outcome.ok) {
                 const c = outcome.comparison!

@@ -107,6 +107,8 @@ export const runDrill = (o: {
   readonly liveSql: SqlClient
   readonly nodeId: string
   readonly name?: string
+  /** The restore's phases (the CLI draws progress bars). */
+  readonly onProgress?: (phase: "verify" | "append" | "project", done: number, total: number) => void
 }): Effect.Effect<DrillOutcome> =>
   Effect.gen(function* () {
     const startedAt = yield* Clock.currentTimeMillis
@@ -122,7 +124,7 @@ export const runDrill = (o: {
           const manifest = parseManifest(text)
           if (Either.isLeft(manifest)) return yield* new TargetFailed({ where: `${backup}/${MANIFEST_FILE}`, reason: manifest.left })
           const scratch = yield* scratchStores(o.config, manifest.right.partitions)
-          const report = yield* restoreBackup({ log: scratch.log, sql: scratch.sql, dir, nodeId: `drill-${o.nodeId}` }).pipe(
+          const report = yield* restoreBackup({ log: scratch.log, sql: scratch.sql, dir, nodeId: `drill-${o.nodeId}`, ...(o.onProgress ? { onProgress: o.onProgress } : {}) }).pipe(
             Effect.mapError((e) => new TargetFailed({ where: `restoring ${backup}`, reason: e.message }))
           )
           const comparison = yield* compareWithLive({ live: o.liveSql, scratch: scratch.sql, startedAt: manifest.right.startedAt })

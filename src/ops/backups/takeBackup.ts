@@ -36,6 +36,8 @@ export const takeBackup = (o: {
   readonly keep: number
   /** The scheduled time the backup is named after (epoch ms). */
   readonly at: number
+  /** Partitions written so far (the CLI draws a progress bar). */
+  readonly onProgress?: (done: number, total: number) => void
 }): Effect.Effect<BackupOutcome> =>
   Effect.gen(function* () {
     const startedAt = yield* Clock.currentTimeMillis
@@ -46,7 +48,7 @@ export const takeBackup = (o: {
       outcome = { name, ok: false, events: 0, bytes: 0, problems: [Either.isLeft(existing) ? existing.left.message : "no name"], deleted: [] }
     } else {
       const written = yield* Effect.either(
-        o.target.store(name, (dir) => writeBackup({ log: o.log, sql: o.sql, dir, now: () => new Date() }))
+        o.target.store(name, (dir) => writeBackup({ log: o.log, sql: o.sql, dir, now: () => new Date(), ...(o.onProgress ? { onProgress: o.onProgress } : {}) }))
       )
       if (Either.isLeft(written)) {
         outcome = { name, ok: false, events: 0, bytes: 0, problems: [written.left.message], deleted: [] }
