@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { join, resolve } from "node:path"
 import { Config, ConfigError, ConfigProvider, Context, Data, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+import { Cron } from "croner"
 
 /*
  * Every setting botfleet reads, read and validated here and nowhere else. Sources, strongest first:
@@ -53,14 +54,44 @@ export interface BotfleetConfig {
   readonly maxResidentEntries: number
   /** Inbox entries an actor decides together at most (entries of different chats; their calls go out together). */
   readonly actorBatch: number
-  /** Messages per second one bot sends, all chats together (Telegram: about 30); 0: no client-side limit. */
-  readonly sendLimitPerBot: number
-  /** Messages per second to one private chat (Telegram: about 1). */
-  readonly sendLimitPerChat: number
-  /** Messages per minute to one group or channel (Telegram: about 20). */
-  readonly sendLimitPerGroupPerMinute: number
   /** `/metrics` labels per-bot series with the bot id too (one series per bot: small fleets only). */
   readonly metricsBotLabels: boolean
+  /** Telegram's sending limits the Bot API sender keeps (per bot /s, per private chat /s, per group /min). */
+  readonly sendLimits: { readonly perBotPerSecond: number; readonly perChatPerSecond: number; readonly perGroupPerMinute: number }
+  /** Scheduled backups: a cron expression (UTC), or none. */
+  readonly backupSchedule: Option.Option<string>
+  /** Where scheduled backups go: a folder, or an S3-compatible bucket (`s3://bucket/prefix`). */
+  readonly backupTarget: BackupTargetConfig
+  /** Finished backups kept in the target; older ones are deleted after each backup. */
+  readonly backupKeep: number
+  /** Restore drills of the latest backup: a cron expression (UTC), or none. */
+  readonly backupDrillSchedule: Option.Option<string>
+  /**
+   * Where the values came from (the environment and the BOTFLEET_CONFIG file as read), so a
+   * running node can tell each setting's source and validate a live change exactly as at start.
+   * Redacted: it holds every secret the environment does.
+   */
+  readonly origin?: Redacted.Redacted<ConfigOrigin>
+}
+
+/** A backup target: a folder, or a bucket of an S3-compatible store. */
+export type BackupTargetConfig =
+  | { readonly _tag: "Folder"; readonly path: string }
+  | {
+      readonly _tag: "S3"
+      readonly bucket: string
+      /** Key prefix inside the bucket ("" or ending with "/"). */
+      readonly prefix: string
+      readonly endpoint: string
+      readonly region: string
+      readonly accessKey: Option.Option<Redacted.Redacted<string>>
+      readonly secretKey: Option.Option<Redacted.Redacted<string>>
+    }
+
+/** The raw sources of a configuration: the environment's non-blank values and the file's values, as text. */
+export interface ConfigOrigin {
+  readonly env: Readonly<Record<string, string>>
+  readonly file: Readonly<Record<string, string>>
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -69,6 +100,11 @@ export interface Setting {
   readonly expects: string
   readonly default?: string
   readonly secret?: boolean
+  /**
+   * The setting may change on a running node (`botfleet config set`, through the control channel):
+   * whatever reads it takes the new value without a restart. Settings without it say they need one.
+   */
+  readonly live?: boolean
 }
 
 /** Start-up refused: one entry per bad or missing setting, each naming the variable and what it expects. */
@@ -160,14 +196,14 @@ export const settings = {
     default: "embedded: generated into DATA_DIR/secret.key; production: required",
     secret: true
   },
-  logLevel: { name: "LOG_LEVEL", expects: "one of trace, debug, info, warning, error, fatal, none", default: "info" },
+  logLevel: { name: "LOG_LEVEL", expects: "one of trace, debug, info, warning, error, fatal, none", default: "info", live: true },
   snapshotEvery: { name: "SNAPSHOT_EVERY", expects: "an integer from 1 to 1000000 (events)", default: "500" },
   leaseTtlMs: { name: "LEASE_TTL_MS", expects: "an integer from 1000 to 3600000 (milliseconds)", default: "15000" },
   leaseRenewMs: { name: "LEASE_RENEW_MS", expects: "an integer from 100 to 3600000 (milliseconds), below LEASE_TTL_MS", default: "5000" },
-  passivateAfterMs: { name: "PASSIVATE_AFTER_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "300000" },
+  passivateAfterMs: { name: "PASSIVATE_AFTER_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "300000", live: true },
   workerThreads: { name: "WORKER_THREADS", expects: "an integer from 0 to 256 (0: actors on the main thread)", default: "2" },
-  activationsPerSecond: { name: "ACTIVATIONS_PER_SECOND", expects: "an integer from 1 to 100000", default: "200" },
-  maxResidentBots: { name: "MAX_RESIDENT_BOTS", expects: "an integer from 0 to 10000000 (0: no cap)", default: "0" },
+  activationsPerSecond: { name: "ACTIVATIONS_PER_SECOND", expects: "an integer from 1 to 100000", default: "200", live: true },
+  maxResidentBots: { name: "MAX_RESIDENT_BOTS", expects: "an integer from 0 to 10000000 (0: no cap)", default: "0", live: true },
   botModules: {
     name: "BOT_MODULES",
     expects: "comma-separated paths of ES modules exporting botModules: { <kind>: (config) => Composer }",
@@ -175,15 +211,55 @@ export const settings = {
   },
   maxResidentEntries: { name: "MAX_RESIDENT_ENTRIES", expects: "an integer from 100 to 100000000 (users and sessions per bot)", default: "25000" },
   actorBatch: { name: "ACTOR_BATCH", expects: "an integer from 1 to 10000 (inbox entries)", default: "64" },
-  sendLimitPerBot: { name: "SEND_LIMIT_PER_BOT", expects: "an integer from 0 to 100000 (messages per second; 0: no limit)", default: "30" },
-  sendLimitPerChat: { name: "SEND_LIMIT_PER_CHAT", expects: "an integer from 1 to 100000 (messages per second)", default: "1" },
-  sendLimitPerGroupPerMinute: { name: "SEND_LIMIT_PER_GROUP_PER_MINUTE", expects: "an integer from 1 to 100000 (messages per minute)", default: "20" },
   metricsBotLabels: {
     name: "METRICS_BOT_LABELS",
     expects: "true or false (or 1/0, yes/no): label the per-bot /metrics series with the bot id too (one series per bot: for small fleets)",
     default: "false"
+  },
+  sendPerBot: { name: "SEND_LIMIT_PER_BOT", expects: "an integer from 0 to 100000 (messages per second one bot sends, all chats together; 0: no limit across chats)", default: "30", live: true },
+  sendPerChat: { name: "SEND_LIMIT_PER_CHAT", expects: "an integer from 1 to 100 (messages per second to one private chat)", default: "1", live: true },
+  sendPerGroup: { name: "SEND_LIMIT_PER_GROUP", expects: "an integer from 1 to 1000 (messages per minute to one group or channel)", default: "20", live: true },
+  backupSchedule: {
+    name: "BACKUP_SCHEDULE",
+    expects: "a cron expression in UTC (5 fields, or 6 with seconds first), e.g. `0 3 * * *`",
+    default: "unset: no scheduled backups"
+  },
+  backupTarget: { name: "BACKUP_TARGET", expects: "a folder path, or s3://<bucket>[/<prefix>] (an S3-compatible bucket)", default: "DATA_DIR/backups" },
+  backupS3Endpoint: { name: "BACKUP_S3_ENDPOINT", expects: "the http:// or https:// URL of the S3-compatible server", default: "https://s3.amazonaws.com" },
+  backupS3Region: { name: "BACKUP_S3_REGION", expects: "a region name (letters, digits, '-')", default: "us-east-1" },
+  backupS3AccessKey: { name: "BACKUP_S3_ACCESS_KEY", expects: "the access key id for BACKUP_TARGET's bucket", default: "unset: anonymous", secret: true },
+  backupS3SecretKey: { name: "BACKUP_S3_SECRET_KEY", expects: "the secret access key for BACKUP_TARGET's bucket", default: "unset: anonymous", secret: true },
+  backupKeep: { name: "BACKUP_KEEP", expects: "an integer from 1 to 1000 (finished backups kept in BACKUP_TARGET)", default: "7", live: true },
+  backupDrillSchedule: {
+    name: "BACKUP_DRILL_SCHEDULE",
+    expects: "a cron expression in UTC, or `off`",
+    default: "`30 4 * * *` (daily) when BACKUP_SCHEDULE is set"
   }
 } as const satisfies Record<string, Setting>
+
+/** Every setting by its variable name. */
+export const settingsByName: ReadonlyMap<string, Setting> = new Map(Object.values(settings).map((s: Setting) => [s.name, s]))
+
+/** A cron expression croner accepts (5 or 6 fields), or undefined. */
+export const parseCron = (raw: string): string | undefined => {
+  try {
+    new Cron(raw, { paused: true, timezone: "UTC" }).stop()
+    return raw
+  } catch {
+    return undefined
+  }
+}
+
+const S3_TARGET = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/
+
+/** BACKUP_TARGET as a folder or a bucket and key prefix (the S3 settings are filled in by finalize). */
+const parseBackupTarget = (raw: string): { readonly bucket: string; readonly prefix: string } | { readonly path: string } | undefined => {
+  if (!raw.startsWith("s3:")) return { path: raw }
+  const m = S3_TARGET.exec(raw)
+  if (!m) return undefined
+  const prefix = (m[2] ?? "").replace(/^\/+|\/+$/g, "")
+  return { bucket: m[1]!, prefix: prefix === "" ? "" : `${prefix}/` }
+}
 
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
 export const rawConfig = Config.all({
@@ -217,10 +293,18 @@ export const rawConfig = Config.all({
   ),
   maxResidentEntries: withDefault(setting(settings.maxResidentEntries, intIn(100, 100_000_000)), 25_000),
   actorBatch: withDefault(setting(settings.actorBatch, intIn(1, 10_000)), 64),
-  sendLimitPerBot: withDefault(setting(settings.sendLimitPerBot, intIn(0, 100_000)), 30),
-  sendLimitPerChat: withDefault(setting(settings.sendLimitPerChat, intIn(1, 100_000)), 1),
-  sendLimitPerGroupPerMinute: withDefault(setting(settings.sendLimitPerGroupPerMinute, intIn(1, 100_000)), 20),
-  metricsBotLabels: withDefault(setting(settings.metricsBotLabels, (s) => booleans.get(s.toLowerCase())), false)
+  metricsBotLabels: withDefault(setting(settings.metricsBotLabels, (s) => booleans.get(s.toLowerCase())), false),
+  sendPerBot: withDefault(setting(settings.sendPerBot, intIn(0, 100_000)), 30),
+  sendPerChat: withDefault(setting(settings.sendPerChat, intIn(1, 100)), 1),
+  sendPerGroup: withDefault(setting(settings.sendPerGroup, intIn(1, 1000)), 20),
+  backupSchedule: setting(settings.backupSchedule, parseCron),
+  backupTarget: setting(settings.backupTarget, parseBackupTarget),
+  backupS3Endpoint: withDefault(setting(settings.backupS3Endpoint, (s) => urlWith(["http:", "https:"])(s)?.replace(/\/+$/, "")), settings.backupS3Endpoint.default),
+  backupS3Region: withDefault(setting(settings.backupS3Region, (s) => (/^[A-Za-z0-9-]{1,64}$/.test(s) ? s : undefined)), settings.backupS3Region.default),
+  backupS3AccessKey: setting(settings.backupS3AccessKey, (s) => s),
+  backupS3SecretKey: setting(settings.backupS3SecretKey, (s) => s),
+  backupKeep: withDefault(setting(settings.backupKeep, intIn(1, 1000)), 7),
+  backupDrillSchedule: setting(settings.backupDrillSchedule, (s) => (s.toLowerCase() === "off" ? "off" : parseCron(s)))
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -322,12 +406,36 @@ export const finalize = <E, R>(
       botModules: raw.botModules,
       maxResidentEntries: raw.maxResidentEntries,
       actorBatch: raw.actorBatch,
-      sendLimitPerBot: raw.sendLimitPerBot,
-      sendLimitPerChat: raw.sendLimitPerChat,
-      sendLimitPerGroupPerMinute: raw.sendLimitPerGroupPerMinute,
-      metricsBotLabels: raw.metricsBotLabels
+      metricsBotLabels: raw.metricsBotLabels,
+      sendLimits: { perBotPerSecond: raw.sendPerBot, perChatPerSecond: raw.sendPerChat, perGroupPerMinute: raw.sendPerGroup },
+      backupSchedule: raw.backupSchedule,
+      backupTarget: backupTargetOf(raw, dataDir),
+      backupKeep: raw.backupKeep,
+      backupDrillSchedule: drillScheduleOf(raw)
     }
   })
+
+const backupTargetOf = (raw: RawConfig, dataDir: string): BackupTargetConfig => {
+  const t = Option.getOrUndefined(raw.backupTarget)
+  if (t === undefined) return { _tag: "Folder", path: join(dataDir, "backups") }
+  if ("path" in t) return { _tag: "Folder", path: resolve(t.path) }
+  return {
+    _tag: "S3",
+    bucket: t.bucket,
+    prefix: t.prefix,
+    endpoint: raw.backupS3Endpoint,
+    region: raw.backupS3Region,
+    accessKey: Option.map(raw.backupS3AccessKey, Redacted.make),
+    secretKey: Option.map(raw.backupS3SecretKey, Redacted.make)
+  }
+}
+
+/** Drills follow backups daily unless set otherwise; `off` turns them off. */
+const drillScheduleOf = (raw: RawConfig): Option.Option<string> => {
+  if (Option.isNone(raw.backupSchedule)) return Option.none()
+  const d = Option.getOrElse(raw.backupDrillSchedule, () => "30 4 * * *")
+  return d === "off" ? Option.none() : Option.some(d)
+}
 
 /**
  * Embedded mode's key: read from DATA_DIR/secret.key, or generated there (mode 0600) on first start.
@@ -358,13 +466,14 @@ export const embeddedSecretKey = (dataDir: string): Effect.Effect<Uint8Array, Co
   })
 }
 
-/** The environment, backed by the JSON file named by BOTFLEET_CONFIG when set. */
-export const configProvider = (env: Readonly<Record<string, string | undefined>> = process.env): Effect.Effect<ConfigProvider.ConfigProvider, ConfigInvalid> => {
-  const envProvider = ConfigProvider.fromMap(
-    new Map(Object.entries(env).filter((kv): kv is [string, string] => kv[1] !== undefined))
-  )
+/** The environment's non-blank values. */
+const envValues = (env: Readonly<Record<string, string | undefined>>): Record<string, string> =>
+  Object.fromEntries(Object.entries(env).filter((kv): kv is [string, string] => kv[1] !== undefined && kv[1].trim() !== ""))
+
+/** Reads the JSON file named by BOTFLEET_CONFIG (if set) into flat text values. */
+const readConfigFile = (env: Readonly<Record<string, string | undefined>>): Effect.Effect<Record<string, string>, ConfigInvalid> => {
   const path = env["BOTFLEET_CONFIG"]?.trim()
-  if (!path) return Effect.succeed(envProvider)
+  if (!path) return Effect.succeed({})
   const problem = (p: string) => new ConfigInvalid({ problems: [{ variable: "BOTFLEET_CONFIG", problem: p }] })
   return Effect.tryPromise({ try: () => readFile(path, "utf8"), catch: (e) => problem(`expects a readable JSON file, but ${path}: ${e instanceof Error ? e.message : String(e)}`) }).pipe(
     Effect.flatMap((text) =>
@@ -375,21 +484,54 @@ export const configProvider = (env: Readonly<Record<string, string | undefined>>
       () => problem(`expects a JSON object of settings in ${path}, e.g. {"PARTITIONS": 32}`)
     ),
     Effect.map((json) => {
-      const flat = new Map<string, string>()
+      const flat: Record<string, string> = {}
       for (const [k, v] of Object.entries(json)) {
-        if (v !== null && v !== undefined) flat.set(k, typeof v === "string" ? v : JSON.stringify(v))
+        if (v !== null && v !== undefined) flat[k] = typeof v === "string" ? v : JSON.stringify(v)
       }
-      return envProvider.pipe(ConfigProvider.orElse(() => ConfigProvider.fromMap(flat)))
+      return flat
     })
   )
 }
 
+/** Values of `overlay` first, then the environment, then the file. */
+const providerOf = (origin: ConfigOrigin, overlay: Readonly<Record<string, string>> = {}): ConfigProvider.ConfigProvider =>
+  ConfigProvider.fromMap(new Map(Object.entries(overlay))).pipe(
+    ConfigProvider.orElse(() => ConfigProvider.fromMap(new Map(Object.entries(origin.env)))),
+    ConfigProvider.orElse(() => ConfigProvider.fromMap(new Map(Object.entries(origin.file))))
+  )
+
+/** The environment, backed by the JSON file named by BOTFLEET_CONFIG when set. */
+export const configProvider = (env: Readonly<Record<string, string | undefined>> = process.env): Effect.Effect<ConfigProvider.ConfigProvider, ConfigInvalid> =>
+  Effect.map(readConfigFile(env), (file) => providerOf({ env: envValues(env), file }))
+
 /** Reads, validates and finalizes the configuration from `env` (default: process.env) and BOTFLEET_CONFIG. */
-export const loadConfig = (env?: Readonly<Record<string, string | undefined>>): Effect.Effect<BotfleetConfig, ConfigInvalid> =>
+export const loadConfig = (env: Readonly<Record<string, string | undefined>> = process.env): Effect.Effect<BotfleetConfig, ConfigInvalid> =>
   Effect.gen(function* () {
-    const provider = yield* configProvider(env)
-    const raw = yield* Effect.withConfigProvider(rawConfig, provider).pipe(Effect.mapError(toConfigInvalid))
-    return yield* finalize(raw, embeddedSecretKey)
+    const origin: ConfigOrigin = { env: envValues(env), file: yield* readConfigFile(env) }
+    const raw = yield* Effect.withConfigProvider(rawConfig, providerOf(origin)).pipe(Effect.mapError(toConfigInvalid))
+    const config = yield* finalize(raw, embeddedSecretKey)
+    return { ...config, origin: Redacted.make(origin) }
+  })
+
+/** Where a setting's value in effect comes from. */
+export type SettingSource = "default" | "env" | "file" | "live"
+
+/** Each setting's source in `origin` (live values are the caller's to know). */
+export const sourceOf = (origin: ConfigOrigin | undefined, name: string): Exclude<SettingSource, "live"> =>
+  origin === undefined ? "default" : name in origin.env ? "env" : name in origin.file ? "file" : "default"
+
+/**
+ * The configuration `config` would have with `overlay` (variable name → text) set over its
+ * environment and file: parsed and validated exactly as at start-up, cross-checks included. The
+ * secret key and the generated node id stay what they are. Fails with ConfigInvalid naming the
+ * variable and what it expects.
+ */
+export const reconfigure = (config: BotfleetConfig, overlay: Readonly<Record<string, string>>): Effect.Effect<BotfleetConfig, ConfigInvalid> =>
+  Effect.gen(function* () {
+    const origin: ConfigOrigin = config.origin ? Redacted.value(config.origin) : { env: {}, file: {} }
+    const raw = yield* Effect.withConfigProvider(rawConfig, providerOf(origin, overlay)).pipe(Effect.mapError(toConfigInvalid))
+    const next = yield* finalize({ ...raw, nodeId: Option.some(config.nodeId) }, () => Effect.succeed(Redacted.value(config.secretKey)))
+    return { ...next, origin: Redacted.make(origin) }
   })
 
 /** The validated configuration; provide with `AppConfigLive` (or `Layer.succeed` in tests). */
@@ -409,6 +551,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   NODE_ID: c.nodeId,
   HTTP_PORT: c.httpPort,
   TELEGRAM_API_ROOT: c.telegramApiRoot,
+  PUBLIC_URL: Option.getOrElse(c.publicUrl, () => "(unset)"),
   BOTFLEET_SECRET_KEY: "[redacted]",
   LOG_LEVEL: c.logLevel.label,
   SNAPSHOT_EVERY: c.snapshotEvery,
@@ -421,8 +564,16 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)",
   MAX_RESIDENT_ENTRIES: c.maxResidentEntries,
   ACTOR_BATCH: c.actorBatch,
-  SEND_LIMIT_PER_BOT: c.sendLimitPerBot,
-  SEND_LIMIT_PER_CHAT: c.sendLimitPerChat,
-  SEND_LIMIT_PER_GROUP_PER_MINUTE: c.sendLimitPerGroupPerMinute,
-  METRICS_BOT_LABELS: String(c.metricsBotLabels)
+  METRICS_BOT_LABELS: String(c.metricsBotLabels),
+  SEND_LIMIT_PER_BOT: c.sendLimits.perBotPerSecond,
+  SEND_LIMIT_PER_CHAT: c.sendLimits.perChatPerSecond,
+  SEND_LIMIT_PER_GROUP: c.sendLimits.perGroupPerMinute,
+  BACKUP_SCHEDULE: Option.getOrElse(c.backupSchedule, () => "(unset)"),
+  BACKUP_TARGET: c.backupTarget._tag === "Folder" ? c.backupTarget.path : `s3://${c.backupTarget.bucket}/${c.backupTarget.prefix}`,
+  BACKUP_S3_ENDPOINT: c.backupTarget._tag === "S3" ? c.backupTarget.endpoint : "(unused)",
+  BACKUP_S3_REGION: c.backupTarget._tag === "S3" ? c.backupTarget.region : "(unused)",
+  BACKUP_S3_ACCESS_KEY: c.backupTarget._tag === "S3" && Option.isSome(c.backupTarget.accessKey) ? "[redacted]" : "(unset)",
+  BACKUP_S3_SECRET_KEY: c.backupTarget._tag === "S3" && Option.isSome(c.backupTarget.secretKey) ? "[redacted]" : "(unset)",
+  BACKUP_KEEP: c.backupKeep,
+  BACKUP_DRILL_SCHEDULE: Option.getOrElse(c.backupDrillSchedule, () => "(off)")
 })

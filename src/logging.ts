@@ -1,5 +1,4 @@
-import { Cause, Effect, HashMap, Layer, List, Logger } from "effect"
-import type { LogLevel } from "effect"
+import { Cause, Context, Effect, HashMap, Layer, List, Logger, LogLevel } from "effect"
 import { AppConfig } from "./config.js"
 
 /*
@@ -98,16 +97,28 @@ export const jsonLogger = (write: (line: string) => void = (l) => void process.s
   Logger.make((o) => write(formatLogLine(o)))
 
 /**
- * Installs the JSON logger in place of Effect's default one, at `level`. The CLI passes a stderr
- * writer so that stdout carries only command output (e.g. `--json`).
+ * The process's log level, changeable while it runs (LOG_LEVEL is a live setting: `botfleet
+ * config set LOG_LEVEL=debug`). The logger reads it on every line, so a change applies at once
+ * to every fiber, forked before or after it.
+ */
+export class LogLevelSwitch extends Context.Tag("botfleet/LogLevelSwitch")<LogLevelSwitch, { level: LogLevel.LogLevel }>() {}
+
+/**
+ * Installs the JSON logger in place of Effect's default one, at `level`, and provides the
+ * LogLevelSwitch that changes it later. The CLI passes a stderr writer so that stdout carries only
+ * command output (e.g. `--json`).
  */
 export const jsonLoggerLayer = (options: {
   readonly level: LogLevel.LogLevel
   readonly write?: (line: string) => void
-}): Layer.Layer<never> =>
-  Layer.merge(Logger.replace(Logger.defaultLogger, jsonLogger(options.write)), Logger.minimumLogLevel(options.level))
+}): Layer.Layer<LogLevelSwitch> => {
+  const levelSwitch = { level: options.level }
+  const logger = Logger.filterLogLevel(jsonLogger(options.write), (level) => LogLevel.greaterThanEqual(level, levelSwitch.level))
+  // Effect's own minimum drops lines before any logger sees them: open it fully, the switch filters
+  return Layer.mergeAll(Logger.replace(Logger.defaultLogger, Logger.map(logger, () => undefined)), Logger.minimumLogLevel(LogLevel.All), Layer.succeed(LogLevelSwitch, levelSwitch))
+}
 
 /** The JSON logger at the configured LOG_LEVEL, writing to stdout. */
-export const LoggingLive: Layer.Layer<never, never, AppConfig> = Layer.unwrapEffect(
+export const LoggingLive: Layer.Layer<LogLevelSwitch, never, AppConfig> = Layer.unwrapEffect(
   Effect.map(AppConfig, (c) => jsonLoggerLayer({ level: c.logLevel }))
 )

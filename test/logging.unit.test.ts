@@ -1,7 +1,7 @@
 import { Effect, LogLevel } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { jsonLoggerLayer, REDACTED } from "../src/logging.js"
+import { jsonLoggerLayer, LogLevelSwitch, REDACTED } from "../src/logging.js"
 
 const token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 
@@ -26,6 +26,21 @@ describe("JSON logger", () => {
   it("drops lines below the configured level", () => {
     expect(capture(Effect.logDebug("noise"), LogLevel.Info)).toEqual([])
     expect(capture(Effect.logWarning("careful"), LogLevel.Info)).toHaveLength(1)
+  })
+
+  it("changes level while running through its switch (LOG_LEVEL is a live setting), for fibers forked before too", () => {
+    const lines: Array<string> = []
+    Effect.runSync(
+      Effect.gen(function* () {
+        const levels = yield* LogLevelSwitch
+        yield* Effect.logDebug("hidden")
+        levels.level = LogLevel.Debug
+        yield* Effect.logDebug("shown")
+        levels.level = LogLevel.Error
+        yield* Effect.logWarning("hidden too")
+      }).pipe(Effect.provide(jsonLoggerLayer({ level: LogLevel.Info, write: (l) => lines.push(l) })))
+    )
+    expect(lines.map((l) => JSON.parse(l).message)).toEqual(["shown"])
   })
 
   it("includes the cause of a failure, redacted", () => {

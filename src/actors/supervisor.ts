@@ -67,6 +67,18 @@ export interface Supervisor {
   readonly send: (botId: string, command: ActorCommand) => Effect.Effect<ActorStatus, NotRunning | CommandRefused>
   readonly status: (botId: string) => Effect.Effect<BotRuntimeStatus | null>
   readonly statuses: Effect.Effect<ReadonlyArray<BotRuntimeStatus>>
+  /**
+   * Changes the activation budget, the passivation delay or the resident cap of a running
+   * supervisor (live settings). A lower cap passivates the least recently active bots at once.
+   */
+  readonly tune: (t: SupervisorTuning) => Effect.Effect<void>
+}
+
+/** What `tune` changes; an absent field stays as it is (maxResident 0: no cap). */
+export interface SupervisorTuning {
+  readonly activationsPerSecond?: number
+  readonly passivateAfterMs?: number
+  readonly maxResident?: number
 }
 
 export interface StartOptions {
@@ -139,7 +151,10 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     const renewEvery = o.leaseRenewMs ?? ttl / 3
     const stuckAfter = o.stuckAfterMs ?? 30_000
     const drainTimeout = o.drainTimeoutMs ?? 10_000
-    const slotMs = o.activationsPerSecond ? 1000 / o.activationsPerSecond : 0
+    let slotMs = o.activationsPerSecond ? 1000 / o.activationsPerSecond : 0
+    // live settings (tune): read where they are used, never captured at start
+    let passivateAfterMs = o.passivateAfterMs
+    let maxResident = o.maxResident
     let nextSlot = 0
 
     /** Waits for this node's next activation slot (a token bucket of one, refilled at the rate). */
@@ -267,7 +282,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         entry.evict = () => resume(Effect.succeed({ _tag: "Passivate" }))
         return Effect.sync(() => (entry.evict = null))
       })
-      const every = Math.max(20, Math.min(1000, (o.passivateAfterMs ?? 2000) / 2))
+      const every = Math.max(20, Math.min(1000, (passivateAfterMs ?? 2000) / 2))
       const idle = Effect.gen(function* () {
         let last = ""
         for (;;) {
@@ -282,7 +297,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             entry.lastActiveAt = now
             continue
           }
-          if (o.passivateAfterMs === undefined || now - entry.lastActiveAt < o.passivateAfterMs) continue
+          if (passivateAfterMs === undefined || now - entry.lastActiveAt < passivateAfterMs) continue
           const lag = yield* o.inbox.lag(botId, s.inboxCursor, 1).pipe(Effect.orElseSucceed(() => 1))
           if (lag === 0) return { _tag: "Passivate" } as RunEnd
         }
@@ -293,10 +308,10 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     /** Makes room under `maxResident` by passivating the least recently active other actor. */
     const evictIfFull = (botId: string) =>
       Effect.sync(() => {
-        if (o.maxResident === undefined) return
+        if (maxResident === undefined) return
         // resident: an actor is loaded; bots queued for an activation slot or a lease are not
         const resident = [...entries].filter(([id, e]) => id !== botId && e.handle !== null)
-        if (resident.length < o.maxResident) return
+        if (resident.length < maxResident) return
         const victim = resident.filter(([, e]) => e.evict !== null).sort((a, b) => a[1].lastActiveAt - b[1].lastActiveAt)[0]
         victim?.[1].evict?.()
       })
@@ -334,7 +349,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
               Effect.map((why): RunEnd => ({ _tag: "Crashed", reason: `stuck: ${why}` }))
             )
             const racers = [died, keepLease(entry), stuck]
-            if (!entry.pinned && (o.passivateAfterMs !== undefined || o.maxResident !== undefined)) racers.push(idleWatch(botId, entry, handle))
+            if (!entry.pinned) racers.push(idleWatch(botId, entry, handle))
             return yield* Effect.raceAll(racers)
           }),
         (handle, exit) =>
@@ -366,7 +381,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
         // stopped because Telegram refused its token: no node runs it again until a new token
         // is registered (BotTokenRotated, then a start), or every waiting node would try in turn
         if (last.reason === UNAUTHORIZED_REASON) return "revoked" as const
-        if (o.passivateAfterMs === undefined || entry.pinned || last.reason !== PASSIVATED) return "run" as const
+        if (passivateAfterMs === undefined || entry.pinned || last.reason !== PASSIVATED) return "run" as const
         // passivation snapshots, which trims the inbox up to the cursor: what is left is unhandled
         return (yield* o.inbox.lag(botId, null, 1)) === 0 ? ("idle" as const) : ("run" as const)
       }).pipe(Effect.orElseSucceed(() => "run" as const))
@@ -507,6 +522,15 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
       }),
       statuses: Effect.suspend(() =>
         Effect.forEach([...entries], ([id, entry]) => statusOf(id, entry), { concurrency: 50 })
-      )
+      ),
+      tune: (t) =>
+        Effect.sync(() => {
+          if (t.activationsPerSecond !== undefined) slotMs = t.activationsPerSecond > 0 ? 1000 / t.activationsPerSecond : 0
+          if (t.passivateAfterMs !== undefined) passivateAfterMs = t.passivateAfterMs
+          if (t.maxResident !== undefined) maxResident = t.maxResident > 0 ? t.maxResident : undefined
+          if (maxResident === undefined) return
+          const resident = [...entries.values()].filter((e) => e.handle !== null && e.evict !== null).sort((a, b) => a.lastActiveAt - b.lastActiveAt)
+          for (const e of resident.slice(0, Math.max(0, resident.length - maxResident))) e.evict?.()
+        })
     }
   })

@@ -2,7 +2,8 @@ import { Command, CommanderError } from "commander"
 import { backupCommand, restoreCommand } from "./commands/backupCommand.js"
 import { importCommand } from "./commands/importCommand.js"
 import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCommands.js"
-import { configCommand, dlqCommand, migrateCommand, rebuildCommand } from "./commands/opsCommands.js"
+import { dlqCommand, migrateCommand, rebuildCommand } from "./commands/opsCommands.js"
+import { configCommand } from "./commands/configCommand.js"
 import { runNodeCommand } from "./commands/runCommand.js"
 import { replayCommand } from "./commands/replayCommand.js"
 import { botsCommand } from "./commands/botsCommand.js"
@@ -23,6 +24,8 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     .showHelpAfterError("(run botfleet --help for the list of commands)")
     .configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) })
     .exitOverride()
+    // a command's options stop at its subcommand (`config --json` vs `config set --json`)
+    .enablePositionalOptions()
   for (const c of [
     configCommand(io, setExit),
     migrateCommand(io, setExit),

@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto"
+import { BroadcastChannel } from "node:worker_threads"
 import { Option, Redacted } from "effect"
 import type { ActorHost } from "../actors/host.js"
 import { makeInProcessHost } from "../actors/inProcessHost.js"
@@ -7,6 +9,7 @@ import type { BotfleetConfig } from "../config.js"
 import { loadBotModules, moduleUrl } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
 import { sendLimitsOf } from "../telegram/limits.pure.js"
+import type { SendLimits } from "../telegram/limits.pure.js"
 import { Sender } from "../telegram/sender.js"
 import type { TokenVault } from "../telegram/tokenVault.js"
 import type { BotProfile } from "./botProfile.js"
@@ -31,14 +34,24 @@ export const makeActorHost = async (
   config: BotfleetConfig,
   stores: NodeStores,
   o: { readonly vault: TokenVault; readonly apiRootFor: (mode: BotProfile["mode"]) => string; readonly sandboxApiRoot: string | null }
-): Promise<{ readonly host: ActorHost; readonly threads: number }> => {
+): Promise<{
+  readonly host: ActorHost
+  readonly threads: number
+  /** Tells every Bot API sender of the node (this thread's, or each worker thread's) new limits (live settings). */
+  readonly setSendLimits: (limits: SendLimits) => void
+  /** The bot kinds, loaded on the main thread (config schemas are checked here). */
+  readonly registry: Awaited<ReturnType<typeof loadBotModules>>
+}> => {
   // loaded here first in every mode: a module that does not load stops the node at start, not each bot later
   const botModules = config.botModules.map(moduleUrl)
   const registry = await loadBotModules(botModules)
-  const sendLimits = sendLimitsOf({ perBot: config.sendLimitPerBot, perChat: config.sendLimitPerChat, perGroupPerMinute: config.sendLimitPerGroupPerMinute })
+  const limits = sendLimitsOf(config.sendLimits)
   if (config.mode === "embedded" || config.workerThreads === 0 || Option.isNone(config.redisUrl)) {
-    const executeCall = makeCallExecutor({ vault: o.vault, sender: new Sender({ limits: sendLimits }), apiRootFor: o.apiRootFor })
+    const sender = new Sender({ limits })
+    const executeCall = makeCallExecutor({ vault: o.vault, sender, apiRootFor: o.apiRootFor })
     return {
+      registry,
+      setSendLimits: (l) => sender.setLimits(l),
       host: makeInProcessHost({
         log: stores.log,
         inbox: stores.inbox,
@@ -59,10 +72,24 @@ export const makeActorHost = async (
     telegramApiRoot: config.telegramApiRoot,
     sandboxApiRoot: o.sandboxApiRoot,
     botModules,
-    sendLimits
+    sendLimits: limits,
+    // one channel per node (several nodes may share a process in tests)
+    settingsChannel: `botfleet:settings:${config.nodeId}:${randomBytes(4).toString("hex")}`
   }
+  const channel = new BroadcastChannel(options.settingsChannel)
+  channel.unref()
+  const pool = makePoolHost({ threads: config.workerThreads, botsPerThread: BOTS_PER_THREAD, setup: { module: workerDepsModule, options } })
   return {
-    host: makePoolHost({ threads: config.workerThreads, botsPerThread: BOTS_PER_THREAD, setup: { module: workerDepsModule, options } }),
+    registry,
+    setSendLimits: (l) => channel.postMessage({ _tag: "SendLimits", limits: l }),
+    host: {
+      ...pool,
+      close: async () => {
+        channel.close()
+        await pool.close()
+      }
+    },
     threads: config.workerThreads
   }
 }
+

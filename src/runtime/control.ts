@@ -22,9 +22,16 @@ export const ControlRequest = Schema.Union(
   Schema.TaggedStruct("Remove", { requestId: Schema.String, botId: Schema.String, reason: Schema.String }),
   /** The new token, checked and sealed by the CLI: only its ciphertext crosses the channel. */
   Schema.TaggedStruct("RotateToken", { requestId: Schema.String, botId: Schema.String, tokenCiphertext: Schema.String }),
-  Schema.TaggedStruct("StartBot", { requestId: Schema.String, botId: Schema.String })
+  Schema.TaggedStruct("StartBot", { requestId: Schema.String, botId: Schema.String }),
+  /** A live setting for one node (`target` its id) or every node ("*"); value null: back to the start value. */
+  Schema.TaggedStruct("SetSetting", { requestId: Schema.String, target: Schema.String, name: Schema.String, value: Schema.NullOr(Schema.String) }),
+  /** Each addressed node answers with every setting's value in effect and its source. */
+  Schema.TaggedStruct("DescribeSettings", { requestId: Schema.String, target: Schema.String })
 )
 export type ControlRequest = typeof ControlRequest.Type
+/** The requests about the node itself rather than one bot (runtime/settingsControl.ts). */
+export type NodeRequest = Extract<ControlRequest, { _tag: "SetSetting" | "DescribeSettings" }>
+type BotRequest = Exclude<ControlRequest, NodeRequest>
 
 /** The holder's answer: the bot's stream version after the command, or why it refused. */
 export const ControlReply = Schema.Struct({
@@ -38,8 +45,8 @@ export const ControlReply = Schema.Struct({
 })
 export type ControlReply = typeof ControlReply.Type
 
-const channelOf = (prefix: string) => `${prefix}:control`
-const replyChannelOf = (prefix: string, requestId: string) => `${prefix}:control:reply:${requestId}`
+export const channelOf = (prefix: string) => `${prefix}:control`
+export const replyChannelOf = (prefix: string, requestId: string) => `${prefix}:control:reply:${requestId}`
 const decodeRequest = Schema.decodeUnknownEither(Schema.parseJson(ControlRequest))
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(ControlReply))
 
@@ -52,9 +59,11 @@ export interface ControlServerOptions {
   readonly startBot: (botId: string) => Effect.Effect<void>
   /** The node no longer runs this bot (the ingress answers 404 for it again). */
   readonly forgetBot: (botId: string) => void
+  /** Answers the node requests (live settings); its answer (when not null) is published as the reply. */
+  readonly onNodeRequest?: (request: NodeRequest) => Effect.Effect<unknown>
 }
 
-const commandOf = (r: Exclude<ControlRequest, { _tag: "StartBot" }>): ActorCommand => {
+const commandOf = (r: Exclude<BotRequest, { _tag: "StartBot" }>): ActorCommand => {
   switch (r._tag) {
     case "Configure":
       return { _tag: "ChangeConfig", patch: r.patch }
@@ -82,6 +91,11 @@ export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never
 
     const handle = (req: ControlRequest) =>
       Effect.gen(function* () {
+        if (req._tag === "SetSetting" || req._tag === "DescribeSettings") {
+          const answer = o.onNodeRequest ? yield* o.onNodeRequest(req) : null
+          if (answer !== null) yield* Effect.promise(() => pub.publish(replyChannelOf(o.prefix, req.requestId), JSON.stringify(answer)).catch(() => 0))
+          return
+        }
         if (req._tag === "StartBot") return yield* o.startBot(req.botId)
         const status = yield* o.supervisor.status(req.botId)
         const holder = status !== null && status.fence !== null
@@ -150,7 +164,7 @@ export class ControlUnavailable extends Data.TaggedError("ControlUnavailable")<{
   }
 }
 
-type Request = ControlRequest extends infer R ? (R extends ControlRequest ? Omit<R, "requestId"> : never) : never
+type Request = BotRequest extends infer R ? (R extends BotRequest ? Omit<R, "requestId"> : never) : never
 
 /**
  * Publishes a control request. For a bot command (configure, stop, remove), waits for the answer

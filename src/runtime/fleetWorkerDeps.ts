@@ -1,3 +1,4 @@
+import { BroadcastChannel } from "node:worker_threads"
 import type { ActorDeps } from "../actors/actor.js"
 import { createActorDeps as createRedisActorDeps } from "../actors/redisActorDeps.js"
 import { instrumentInbox, instrumentLog } from "../metrics/instrumentStores.js"
@@ -21,9 +22,14 @@ export interface FleetWorkerOptions {
   readonly sandboxApiRoot: string | null
   /** BOT_MODULES as file: URLs (the thread's working directory is not the node's concern). */
   readonly botModules: ReadonlyArray<string>
-  /** The node's sending limits (SEND_LIMIT_*): each thread keeps them for the bots it runs. */
+  /** The sending limits at start. */
   readonly sendLimits: SendLimits
+  /** The node's BroadcastChannel for live settings (new sending limits reach every thread's sender through it). */
+  readonly settingsChannel: string
 }
+
+const isSendLimits = (m: unknown): m is { readonly _tag: "SendLimits"; readonly limits: SendLimits } =>
+  typeof m === "object" && m !== null && (m as { _tag?: unknown })._tag === "SendLimits" && typeof (m as { limits?: unknown }).limits === "object"
 
 /**
  * A worker thread's ports for the fleet's bots: the Redis log, inboxes and snapshots, the events
@@ -34,9 +40,16 @@ export interface FleetWorkerOptions {
 export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps> => {
   const base = await createRedisActorDeps({ url: o.redisUrl, prefix: o.prefix, partitions: o.partitions, databaseUrl: o.databaseUrl })
   const registry = await loadBotModules(o.botModules)
+  const sender = new Sender({ limits: o.sendLimits })
+  const channel = new BroadcastChannel(o.settingsChannel)
+  channel.unref()
+  channel.onmessage = (e) => {
+    const m = (e as { data?: unknown }).data
+    if (isSendLimits(m)) sender.setLimits(m.limits)
+  }
   const executeCall = makeCallExecutor({
     vault: makeTokenVault(Buffer.from(o.secretKey, "base64")),
-    sender: new Sender({ limits: o.sendLimits }),
+    sender,
     apiRootFor: (mode) => (mode === "sandbox" && o.sandboxApiRoot !== null ? o.sandboxApiRoot : o.telegramApiRoot)
   })
   // measured on this thread; its heartbeats carry the measurements to the main thread (metrics)

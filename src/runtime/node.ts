@@ -1,5 +1,5 @@
 import { Effect, Either, Fiber, Option, Redacted } from "effect"
-import type { Scope } from "effect"
+import type { LogLevel, Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import type { Supervisor } from "../actors/supervisor.js"
 import type { BotfleetConfig } from "../config.js"
@@ -22,6 +22,11 @@ import { makeActorHost } from "./actorHost.js"
 import { serveControl } from "./control.js"
 import { makeTelegramHost } from "./telegramHost.js"
 import type { NodeStores } from "./stores.js"
+import { applyLiveSettings } from "./applyLiveSettings.js"
+import { makeLiveSettings } from "./liveSettings.js"
+import type { LiveSettings } from "./liveSettings.js"
+import { answerNodeRequest } from "./settingsControl.js"
+import { runBackupSchedule } from "../ops/backups/scheduler.js"
 
 export interface NodeOptions {
   /** Run the Bot API sandbox in this process (sandbox-mode bots talk to it). */
@@ -30,6 +35,8 @@ export interface NodeOptions {
   readonly demo: boolean
   /** Sandbox port; default HTTP_PORT + 1 (0, any free port, when HTTP_PORT is 0). */
   readonly sandboxPort?: number
+  /** The process logger's level switch (LOG_LEVEL changes live through it); absent: LOG_LEVEL changes only what `config` shows. */
+  readonly logLevel?: { level: LogLevel.LogLevel }
 }
 
 /** What a started node tells its operator. */
@@ -48,6 +55,8 @@ export interface RunningNode {
   readonly startBot: (botId: string) => Effect.Effect<void>
   /** Worker threads hosting the actors; 0: the main thread. */
   readonly actorThreads: number
+  /** The node's settings in effect, changeable without a restart (`botfleet config set`). */
+  readonly settings: LiveSettings
 }
 
 /**
@@ -71,6 +80,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     yield* Effect.logInfo("botfleet node starting").pipe(Effect.annotateLogs({ mode: config.mode, nodeId: config.nodeId, dataDir: config.dataDir }))
     const observed = observeNode(config, yield* openStores(config))
     const { stores, readiness } = observed
+    const settings = makeLiveSettings(config)
     const vault = makeTokenVault(config.secretKey)
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
@@ -174,6 +184,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500, batchSize: config.actorBatch, maxResidentEntries: config.maxResidentEntries }
     })
     observed.attachSupervisor(supervisor)
+    yield* applyLiveSettings({ settings, supervisor, setSendLimits: inner.setSendLimits, ...(options.logLevel ? { logLevel: options.logLevel } : {}) })
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => readiness.setPhase("draining")).pipe(
         Effect.zipRight(Effect.logInfo("botfleet node draining: finishing in-flight inputs, releasing leases")),
@@ -221,8 +232,10 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         nodeId: leaseOwner,
         supervisor,
         startBot,
-        forgetBot: (botId) => void known.delete(botId)
+        forgetBot: (botId) => void known.delete(botId),
+        onNodeRequest: answerNodeRequest(leaseOwner, settings)
       })
     }
-    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot, actorThreads: inner.threads }
+    yield* runBackupSchedule({ settings, stores, nodeId: leaseOwner })
+    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot, actorThreads: inner.threads, settings }
   })

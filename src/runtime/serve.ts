@@ -1,5 +1,6 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { AppConfig } from "../config.js"
+import { LogLevelSwitch } from "../logging.js"
 import { startNode } from "./node.js"
 import type { NodeOptions, RunningNode } from "./node.js"
 
@@ -66,9 +67,10 @@ export const serve = (options: NodeOptions, print: (line: string) => void = (l) 
     Effect.gen(function* () {
       const config = yield* AppConfig
       const guard = yield* signalGuard()
+      const logLevel = yield* Effect.serviceOption(LogLevelSwitch)
       yield* Effect.scoped(
         Effect.gen(function* () {
-          const node = yield* startNode(config, options)
+          const node = yield* startNode(config, Option.isSome(logLevel) ? { ...options, logLevel: logLevel.value } : options)
           for (const line of bannerFor(node)) print(line)
           const signal = yield* Effect.promise(() => guard.received)
           yield* Effect.logInfo(`${signal} received: stopping`)

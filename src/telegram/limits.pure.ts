@@ -43,14 +43,14 @@ export const bucketsFor = (limits: SendLimits, botKey: string, chatId: number | 
 }
 
 /**
- * The limits from the node's settings (SEND_LIMIT_PER_BOT, SEND_LIMIT_PER_CHAT,
- * SEND_LIMIT_PER_GROUP_PER_MINUTE); a per-bot rate of 0 lifts the limit across chats (a bot
- * allowed more by Telegram, e.g. with paid broadcasts). Bursts follow Telegram's tolerance.
+ * The limits from the SEND_LIMIT_* settings; a per-bot rate of 0 lifts the limit across chats (a
+ * bot Telegram allows more, e.g. with paid broadcasts). Bursts as Telegram tolerates them: a
+ * bot's and a group's whole rate, 3 for a private chat.
  */
-export const sendLimitsOf = (o: { readonly perBot: number; readonly perChat: number; readonly perGroupPerMinute: number }): SendLimits => ({
-  perBot: o.perBot === 0 ? null : { rate: o.perBot, perMs: 1000, burst: o.perBot },
-  perChat: { rate: o.perChat, perMs: 1000, burst: Math.max(3, o.perChat) },
-  perGroup: { rate: o.perGroupPerMinute, perMs: 60_000, burst: o.perGroupPerMinute }
+export const sendLimitsOf = (c: { readonly perBotPerSecond: number; readonly perChatPerSecond: number; readonly perGroupPerMinute: number }): SendLimits => ({
+  perBot: c.perBotPerSecond === 0 ? null : { rate: c.perBotPerSecond, perMs: 1000, burst: c.perBotPerSecond },
+  perChat: { rate: c.perChatPerSecond, perMs: 1000, burst: Math.max(3, c.perChatPerSecond) },
+  perGroup: { rate: c.perGroupPerMinute, perMs: 60_000, burst: c.perGroupPerMinute }
 })
 
 /**

@@ -42,7 +42,7 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export class Sender {
   private readonly buckets = new TokenBuckets()
   private readonly tails = new Map<string, Promise<unknown>>()
-  private readonly limits: SendLimits | false
+  private limits: SendLimits | false
   private readonly now: () => number
   private readonly sleep: (ms: number) => Promise<void>
   private lastSweep = 0
@@ -51,6 +51,14 @@ export class Sender {
     this.limits = options.limits === undefined ? defaultSendLimits : options.limits
     this.now = options.now ?? Date.now
     this.sleep = options.sleep ?? defaultSleep
+  }
+
+  /**
+   * Changes the limits kept from the next send on (live settings). Buckets keep their tokens: a
+   * lower limit refills them more slowly, a higher one faster.
+   */
+  setLimits(limits: SendLimits): void {
+    if (this.limits !== false) this.limits = limits
   }
 
   /**

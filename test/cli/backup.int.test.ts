@@ -140,6 +140,10 @@ describe("botfleet backup / restore", () => {
     expect(await readFile(join(backupDir, alphaFile), "utf8")).toContain("v1:secret-ciphertext")
     // a second backup into the same folder is refused
     expect((await cli(source, "backup", backupDir)).code).toBe(1)
+    // a log of fewer partitions than the archive was written with would leave events out: refused
+    const fewer = await captureCli({ ...source.env, PARTITIONS: "4" }, ["backup", join(dir, "fewer")])
+    expect(fewer.code).toBe(1)
+    expect(fewer.err).toMatch(/events_archive: the archive holds \d+ events of partitions beyond the log's 4: set PARTITIONS/)
 
     // the source's projections catch up with the tail: this is what a restore must give back
     await projectAll(source)

@@ -111,23 +111,55 @@ describe("botfleet bots", () => {
     expect(usage.err).toContain("--owner")
   })
 
-  it("configures with --set and --file as merge patches", async () => {
-    const set = await cli({}, "bots", "configure", "shop", "--set", "greeting=hello", "--set", "limit=3", "--json")
+  it("configures with --set (nested paths) and --file as merge patches, checked against the kind's schema", async () => {
+    const set = await cli({}, "bots", "configure", "shop", "--set", "greeting=hello", "--set", "personality.tone=pirate", "--json")
     expect(set.err).toBe("")
     expect(JSON.parse(set.out)).toEqual({ botId: "shop", events: ["BotConfigChanged"], version: 2 })
     const file = join(dir, "patch.json")
-    await writeFile(file, JSON.stringify({ limit: null, nested: { a: 1 } }))
+    await writeFile(file, JSON.stringify({ greeting: null, keywords: [{ match: "price", reply: "Ten coins" }] }))
     expect((await cli({}, "bots", "configure", "shop", "--file", file)).code).toBe(0)
     const state = JSON.parse((await cli({}, "inspect", "shop")).out)
-    expect(state.state.config).toEqual({ greeting: "hello", nested: { a: 1 } })
+    expect(state.state.config).toEqual({ personality: { tone: "pirate" }, keywords: [{ match: "price", reply: "Ten coins" }] })
     expect((await cli({}, "bots", "configure", "shop")).code).toBe(2)
     expect((await cli({}, "bots", "configure", "nobody", "--set", "a=1")).code).toBe(1)
+  })
+
+  it("refuses a configuration that fails the schema with every path and reason, exit 1, nothing recorded", async () => {
+    const before = await Effect.runPromise(log.readStream("shop"))
+    const bad = await cli({}, "bots", "configure", "shop", "--set", "personality.tone=pirat", "--set", 'keywords=[{"mach":"hi","reply":"yo"}]', "--set", "greting=hi")
+    expect(bad.code).toBe(1)
+    expect(bad.out).toBe("")
+    expect(bad.err).toContain("nothing was recorded")
+    expect(bad.err).toMatch(/personality\.tone: Expected "plain" \| "friendly" \| "formal" \| "pirate", actual "pirat"/)
+    expect(bad.err).toContain("keywords[0].match: is missing")
+    expect(bad.err).toContain("keywords[0].mach: is not a setting of this bot kind (a typo?)")
+    expect(bad.err).toContain("greting: is not a setting of this bot kind (a typo?)")
+    const reserved = await cli({}, "bots", "configure", "shop", "--set", "commands.start=hi")
+    expect(reserved.code).toBe(1)
+    expect(reserved.err).toContain("commands.start: start and help are built in")
+    // conflicting paths are a usage error
+    expect((await cli({}, "bots", "configure", "shop", "--set", "personality=1", "--set", "personality.tone=formal")).code).toBe(2)
+    expect(await Effect.runPromise(log.readStream("shop"))).toEqual(before)
+
+    // --show: as recorded, and as the built-in kind runs it (defaults filled in)
+    const shown = await cli({}, "bots", "configure", "shop", "--show", "--json")
+    expect(shown.code).toBe(0)
+    expect(JSON.parse(shown.out)).toMatchObject({
+      botId: "shop",
+      kind: "builtin",
+      version: 3,
+      checked: true,
+      config: { personality: { tone: "pirate" } },
+      effective: { greeting: "Hello, {name}!", fallback: null, personality: { name: null, tone: "pirate" }, keywords: [{ match: "price", reply: "Ten coins" }] }
+    })
+    expect((await cli({}, "bots", "configure", "shop", "--show")).out).toContain('"tone": "pirate"')
+    expect((await cli({}, "bots", "configure", "shop", "--show", "--set", "a=1")).code).toBe(2)
   })
 
   it("asks the node that holds the bot's lease; a node that does not answer is named, and nothing is recorded", async () => {
     const lease = (await Effect.runPromise(log.acquireLease("shop", "node-7", 30_000)))!
     try {
-      const res = await cli({}, "bots", "configure", "shop", "--set", "x=1", "--wait", "300")
+      const res = await cli({}, "bots", "configure", "shop", "--set", "fallback=Later", "--wait", "300")
       expect(res.code).toBe(1)
       expect(res.err).toContain("runs on node node-7, which did not confirm the command within 300 ms")
       const row = JSON.parse((await cli({}, "bots", "list", "--json")).out)[0]

@@ -45,26 +45,28 @@ describe("bots commands reach the node that runs the bot", () => {
   })
 
   it("configure: the running actor records BotConfigChanged and applies it without a restart", async () => {
-    const res = await cli("bots", "configure", "demo-clerk", "--set", "closingLine=Yours faithfully", "--json")
+    const res = await cli("bots", "configure", "demo-clerk", "--set", "fallback=Yours faithfully", "--json")
     expect(res.err).toBe("")
     expect(res.code).toBe(0)
     const applied = JSON.parse(res.out)
     expect(applied).toMatchObject({ botId: "demo-clerk", events: ["BotConfigChanged"], node: running.node.config.nodeId })
     const status = await Effect.runPromise(running.node.supervisor.send("demo-clerk", { _tag: "Status" }))
-    expect(status.config).toMatchObject({ closingLine: "Yours faithfully" })
+    expect(status.config).toMatchObject({ fallback: "Yours faithfully" })
     expect(status.version).toBe(applied.version)
     expect(await stateOf("demo-clerk")).toBe("running")
     expect((await Effect.runPromise(running.node.supervisor.status("demo-clerk")))?.restarts).toBe(0)
   })
 
-  it("configure: a patch the bot refuses is refused by the node, with nothing recorded", async () => {
+  it("configure: a patch that is not an object, or breaks the schema, is refused before the node is asked, with nothing recorded", async () => {
     const file = join(dir, "patch.json")
     await writeFile(file, "[1, 2]")
     const before = (await Effect.runPromise(running.node.stores.log.streamVersion("demo-clerk")))
     const res = await cli("bots", "configure", "demo-clerk", "--file", file)
     expect(res.code).toBe(1)
-    expect(res.err).toContain("refused the command")
-    expect(res.err).toContain("a config patch must be a JSON object")
+    expect(res.err).toContain("(the patch): a config patch must be a JSON object")
+    const tone = await cli("bots", "configure", "demo-clerk", "--set", "personality.tone=shouty")
+    expect(tone.code).toBe(1)
+    expect(tone.err).toContain("personality.tone: Expected")
     expect(await Effect.runPromise(running.node.stores.log.streamVersion("demo-clerk"))).toBe(before)
   })
 

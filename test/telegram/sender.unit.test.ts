@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { RateLimited, TelegramUnavailable } from "../../src/telegram/botApi.js"
 import type { BotApiError } from "../../src/telegram/botApi.js"
+import { sendLimitsOf } from "../../src/telegram/limits.pure.js"
 import { Sender } from "../../src/telegram/sender.js"
 
 /** A virtual clock: sleeping advances time at once, so hours of pacing run in microseconds. */
@@ -19,6 +20,20 @@ describe("outbox sender (virtual time)", () => {
     await Promise.all(Array.from({ length: 6 }, (_, i) => sender.send("b", "sendMessage", { chat_id: 1, text: String(i) }, call)))
     // burst of 3, then one per second
     expect(sentAt).toEqual([0, 0, 0, 1000, 2000, 3000])
+  })
+
+  it("takes new limits while it runs (SEND_LIMIT_PER_CHAT changed live)", async () => {
+    const clock = virtualTime()
+    const sentAt: number[] = []
+    const sender = new Sender({ now: clock.now, sleep: clock.sleep, limits: sendLimitsOf({ perBotPerSecond: 30, perChatPerSecond: 1, perGroupPerMinute: 20 }) })
+    const call = () => Effect.sync(() => void sentAt.push(clock.t))
+    await Promise.all(Array.from({ length: 4 }, (_, i) => sender.send("b", "sendMessage", { chat_id: 1, text: String(i) }, call)))
+    expect(sentAt).toEqual([0, 0, 0, 1000])
+    sender.setLimits(sendLimitsOf({ perBotPerSecond: 30, perChatPerSecond: 10, perGroupPerMinute: 20 }))
+    sentAt.length = 0
+    await Promise.all(Array.from({ length: 20 }, (_, i) => sender.send("b", "sendMessage", { chat_id: 1, text: String(i) }, call)))
+    // ten a second now: 20 sends take 2 s, where one a second would take 20 s
+    expect(sentAt[sentAt.length - 1]! - 1000).toBe(2000)
   })
 
   it("waits retry_after on a 429 and sends again; gives up after the budget as refused (Telegram did not act)", async () => {

@@ -238,6 +238,7 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
     case "ReplySent":
     case "SnapshotTaken":
     case "LegacyRecordImported":
+    case "FleetSettingChanged": // a fleet event: never in a bot's stream
       return state
     default:
       return absurd(event)

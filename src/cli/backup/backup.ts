@@ -83,6 +83,7 @@ const hashedFile = async (dir: string, file: string) => {
 export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, BackupFailed | LogUnavailable> =>
   Effect.gen(function* () {
     const { log, sql, dir } = opts
+    const startedAt = opts.now().toISOString()
     const pageSize = opts.pageSize ?? 5000
     const io = <A>(file: string, what: string, f: () => Promise<A>) =>
       Effect.tryPromise({ try: f, catch: (e) => new BackupFailed({ file, reason: `${what}: ${e instanceof Error ? e.message : String(e)}` }) })
@@ -91,11 +92,22 @@ export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, Backup
     const existing = yield* io(dir, "cannot read the folder", () => readdir(dir))
     if (existing.length > 0) return yield* new BackupFailed({ file: dir, reason: "the folder is not empty: back up into a new or empty folder" })
 
-    const archived = Number((yield* io("events_archive", "cannot count the archive", () => sql.query<{ n: string }>("SELECT count(*) AS n FROM events_archive"))).rows[0]!.n)
+    // events archived under a partition this log does not have would be left out: refuse up front.
+    // (Counting the whole archive against what was read would not do: a running fleet archives more meanwhile.)
+    const outside = Number(
+      (yield* io("events_archive", "cannot count the archive", () =>
+        sql.query<{ n: string }>("SELECT count(*) AS n FROM events_archive WHERE log_partition < 0 OR log_partition >= $1", [log.partitions])
+      )).rows[0]!.n
+    )
+    if (outside > 0) {
+      return yield* new BackupFailed({
+        file: "events_archive",
+        reason: `the archive holds ${outside} events of partitions beyond the log's ${log.partitions}: set PARTITIONS to the value the fleet runs with`
+      })
+    }
     const files: Array<ManifestFile> = []
     const bots = new Set<string>()
     let undecodable = 0
-    let archivedSeen = 0
     opts.onProgress?.(0, log.partitions)
 
     for (let p = 0; p < log.partitions; p++) {
@@ -136,7 +148,6 @@ export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, Backup
           ).rows
           const lines: Array<string> = []
           for (const r of rows) {
-            archivedSeen++
             if (seen.has(`${r.bot_id}\u0000${r.version}`)) continue
             const decoded = decodeFields({
               eventId: r.event_id, botId: r.bot_id, v: String(r.version), type: r.type, schemaVersion: String(r.schema_version),
@@ -159,12 +170,6 @@ export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, Backup
       files.push({ file, kind: "events", partition: p, ...written })
       opts.onProgress?.(p + 1, log.partitions)
     }
-    if (archivedSeen !== archived) {
-      return yield* new BackupFailed({
-        file: "events_archive",
-        reason: `the archive holds ${archived} events but only ${archivedSeen} belong to the log's ${log.partitions} partitions: set PARTITIONS to the value the fleet runs with`
-      })
-    }
 
     const fleet = yield* io(FLEET_FILE, "cannot create the file", () => hashedFile(dir, FLEET_FILE))
     const fleetRows = (
@@ -181,6 +186,7 @@ export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, Backup
       format: BACKUP_FORMAT,
       formatVersion: BACKUP_FORMAT_VERSION,
       createdAt: opts.now().toISOString(),
+      startedAt,
       partitions: log.partitions,
       bots: bots.size,
       events: files.filter((f) => f.kind === "events").reduce((n, f) => n + f.count, 0),

@@ -32,6 +32,8 @@ export interface Manifest {
   readonly format: typeof BACKUP_FORMAT
   readonly formatVersion: number
   readonly createdAt: string
+  /** When the backup began reading the log (absent in backups written before it was recorded). */
+  readonly startedAt?: string
   /** Partitions of the source log. */
   readonly partitions: number
   readonly bots: number

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option as CliOption } from "commander"
 import { Data, Effect, Option, Redacted } from "effect"
 import { AppConfig } from "../../config.js"
 import type { BotfleetConfig } from "../../config.js"
+import { isReservedId } from "../../projections/mapping/fleet.js"
 import { makeFleetDirectory } from "../../runtime/fleetDirectory.js"
 import { sendControl } from "../../runtime/control.js"
 import { registerBot } from "../../runtime/registerBot.js"
@@ -14,6 +15,7 @@ import type { BotRow } from "../bots/botRows.js"
 import { applyOrAskNode, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
 import type { Applied } from "../bots/lifecycle.js"
 import { readToken } from "../bots/token.js"
+import { checkPatch, parseSets, showConfig } from "../bots/configure.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { CommandFailed, runCommand, UsageError } from "../runtime.js"
@@ -94,25 +96,6 @@ const printApplied = (io: CliIo, a: Applied, json: boolean, what: string): void 
   io.stdout(a.events.length === 0 ? `bot ${a.botId}: ${what}: nothing to record (already so), version ${a.version}` : `bot ${a.botId}: ${what}: recorded ${a.events.join(", ")}${by}, now at version ${a.version}`)
 }
 
-/** Parses `--set key=value` (value as JSON when it parses, else the string; `null` deletes the key). */
-export const parseSets = (sets: ReadonlyArray<string>): Effect.Effect<Record<string, unknown>, UsageError> =>
-  Effect.gen(function* () {
-    const patch: Record<string, unknown> = {}
-    for (const s of sets) {
-      const eq = s.indexOf("=")
-      if (eq <= 0) return yield* new UsageError({ detail: `--set ${JSON.stringify(s)}: expected key=value` })
-      const raw = s.slice(eq + 1)
-      let value: unknown = raw
-      try {
-        value = JSON.parse(raw)
-      } catch {
-        // not JSON: the plain string
-      }
-      patch[s.slice(0, eq)] = value
-    }
-    return patch
-  })
-
 /**
  * Subcommands need their own exit override and output (commander does not pass them down from the
  * parent): a usage error then ends as exit code 2 with its text on the CLI's stderr, never process.exit.
@@ -148,6 +131,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .action(async (botId: string, opts: { owner: string; name?: string; kind: string; mode: "polling" | "webhook"; apiRoot?: string; json?: boolean }) => {
         const program = withStores((s, config) =>
           Effect.gen(function* () {
+            if (isReservedId(botId)) return yield* new UsageError({ detail: `bot id ${JSON.stringify(botId)}: ids starting with "_" are reserved for the fleet's own streams` })
             const version = yield* s.log.streamVersion(botId)
             if (version > 0) return yield* new BotExists({ botId, version })
             const token = yield* readToken(io, botId)
@@ -173,14 +157,22 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
 
   bots.addCommand(
     asSubcommand(io, new Command("configure")
-      .description("change a bot's configuration with a JSON merge patch (BotConfigChanged)")
+      .description("change a bot's configuration with a JSON merge patch (BotConfigChanged), checked against its kind's schema; --show prints the configuration in effect")
       .argument("<botId>", "the bot's id")
-      .option("--set <key=value>", "set one key (value parsed as JSON when it parses; null deletes); repeatable", collect, [])
+      .option("--set <key=value>", "set one key, a.b=value for a nested one (value parsed as JSON when it parses; null deletes); repeatable", collect, [])
       .option("--file <patch.json>", "a JSON merge patch (RFC 7386) to apply")
+      .option("--show", "print the configuration in effect (recorded, and with the kind's defaults) instead")
       .addOption(waitOption())
       .option("--json", "print the result as JSON")
-      .action(async (botId: string, opts: { set: Array<string>; file?: string; wait: number; json?: boolean }) => {
+      .action(async (botId: string, opts: { set: Array<string>; file?: string; show?: boolean; wait: number; json?: boolean }) => {
         const program = Effect.gen(function* () {
+          if (opts.show === true) {
+            if (opts.set.length > 0 || opts.file !== undefined) return yield* new UsageError({ detail: "--show prints the configuration: give it alone" })
+            const shown = yield* withStores((s, config) => showConfig({ log: s.log, botId, botModules: config.botModules }))
+            if (opts.json) return printJson(io, shown)
+            io.stdout(`bot ${botId} (kind ${shown.kind}, version ${shown.version}${shown.checked ? "" : ", no schema declared: not checked"}), configuration in effect:`)
+            return io.stdout(JSON.stringify(shown.effective, null, 2))
+          }
           if ((opts.set.length === 0) === (opts.file === undefined)) return yield* new UsageError({ detail: "give either --set key=value (one or more) or --file patch.json" })
           const patch: unknown =
             opts.file !== undefined
@@ -190,14 +182,15 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                 })
               : yield* parseSets(opts.set)
           const applied = yield* withStores((s, config) =>
-            applyOrAskNode({
+            // checked before anything is sent or recorded: a refused config changes nothing
+            checkPatch({ log: s.log, botId, patch, botModules: config.botModules }).pipe(Effect.zipRight(applyOrAskNode({
               log: s.log,
               botId,
               actor: "ops:cli",
               input: () => ({ _tag: "ChangeConfig", patch, at: new Date().toISOString() }),
               control: controlOf(config, opts.wait),
               request: { _tag: "Configure", botId, patch }
-            })
+            })))
           )
           printApplied(io, applied, opts.json === true, "configure")
         })

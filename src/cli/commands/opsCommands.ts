@@ -1,6 +1,6 @@
 import { Command } from "commander"
 import { Data, Effect } from "effect"
-import { AppConfig, describeConfig } from "../../config.js"
+import { AppConfig } from "../../config.js"
 import { migrate } from "../../db/migrator.js"
 import { Sql } from "../../db/sql.js"
 import { EventLog } from "../../events/eventLog.js"
@@ -17,20 +17,6 @@ import { CommandFailed, eventLogLayer, runCommand, sqlLayer, UsageError } from "
 const REBUILDABLE = PROJECTIONS.filter((p) => p !== "archive")
 
 type SetExit = (code: number) => void
-
-/** `botfleet config [--json]`: the effective configuration, secrets redacted. */
-export const configCommand = (io: CliIo, setExit: SetExit): Command =>
-  new Command("config")
-    .description("print the effective configuration (environment + BOTFLEET_CONFIG file), secrets redacted")
-    .option("--json", "print as JSON")
-    .action(async (opts: { json?: boolean }) => {
-      const program = Effect.map(AppConfig, (c) => {
-        const shown = describeConfig(c)
-        if (opts.json) printJson(io, shown)
-        else printTable(io, Object.entries(shown).map(([setting, value]) => ({ setting, value })))
-      })
-      setExit(await runCommand(program, undefined, { env: io.env, stderr: io.stderr }))
-    })
 
 export class DatabaseUnavailable extends Data.TaggedError("DatabaseUnavailable")<{ readonly cause: unknown }> {
   override get message() {

@@ -1,6 +1,9 @@
 import { Command } from "commander"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { AppConfig } from "../../config.js"
+import { readBackupHealth } from "../../ops/backups/health.js"
+import type { BackupHealth } from "../../ops/backups/health.js"
+import { backupTargetFor } from "../../ops/backups/targets.js"
 import { projectionLag } from "../../projections/lag.js"
 import { openStores } from "../../runtime/stores.js"
 import { botRows } from "../bots/botRows.js"
@@ -37,7 +40,8 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
               deadLetters: dead.length
             }))
           )
-          if (opts.json) return printJson(io, { mode: config.mode, bots, partitions })
+          const backups = yield* readBackupHealth({ sql: s.sql, log: s.log, config, now: yield* Clock.currentTimeMillis, target: backupTargetFor(config).label })
+          if (opts.json) return printJson(io, { mode: config.mode, bots, partitions, backups })
           io.stdout(`mode ${config.mode}, ${bots.length} bot${bots.length === 1 ? "" : "s"} in the fleet directory`)
           printBotRows(io, bots, false)
           io.stdout("")
@@ -51,7 +55,20 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
               "dead letters": p.deadLetters
             }))
           )
+          io.stdout("")
+          for (const line of backupLines(backups)) io.stdout(line)
         })
       )
       setExit(await runCommand(program, undefined, { env: io.env, stderr: io.stderr }))
     })
+
+const run = (r: BackupHealth["backup"]) => (r === null ? "never" : `${r.backup ?? "(unnamed)"} ${r.ok ? "ok" : "FAILED"} at ${r.finishedAt}`)
+
+/** The backups section of `status`: schedule, who takes them, the last runs, and any alert. */
+export const backupLines = (h: BackupHealth): ReadonlyArray<string> => [
+  `backups: ${h.schedule === null ? "not scheduled (BACKUP_SCHEDULE unset)" : `BACKUP_SCHEDULE ${h.schedule}, drills ${h.drillSchedule ?? "off"}, taken by ${h.scheduler === null ? "no node now" : `node ${h.scheduler}`}`} → ${h.target}`,
+  `  last backup: ${run(h.backup)}${h.backup !== null && !h.backup.ok ? `; last good: ${run(h.lastGoodBackup)}` : ""}`,
+  `  last verification: ${run(h.verify)}`,
+  `  last restore drill: ${run(h.drill)}`,
+  ...h.alerts.map((a) => `ALERT: ${a}`)
+]

@@ -138,6 +138,20 @@ export const LegacyRecordImported = Schema.TaggedStruct("LegacyRecordImported", 
   checksum: Schema.String
 })
 
+/**
+ * A live node setting changed (`botfleet config set`): a fleet event, on the fleet's own stream
+ * (FLEET_STREAM, never a bot's). `value` null: back to the value the node started with. `nodes`:
+ * each node that applied it, with the value it had before and its new value. Who: the envelope's
+ * actor; when: its occurredAt. Settings that can change live are never secret.
+ */
+export const FleetSettingChanged = Schema.TaggedStruct("FleetSettingChanged", {
+  setting: Schema.String,
+  value: Schema.NullOr(Schema.String),
+  /** "all", or the one node it was sent to. */
+  scope: Schema.String,
+  nodes: Schema.Array(Schema.Struct({ nodeId: Schema.String, old: Schema.String, value: Schema.String, source: Schema.String }))
+})
+
 export const DomainEvent = Schema.Union(
   BotRegistered,
   BotConfigChanged,
@@ -161,7 +175,8 @@ export const DomainEvent = Schema.Union(
   SessionChanged,
   SnapshotTaken,
   LegacyRecordImported,
-  UserUnblockedBot
+  UserUnblockedBot,
+  FleetSettingChanged
 )
 export type DomainEvent = typeof DomainEvent.Type
 export type EventType = DomainEvent["_tag"]

@@ -52,7 +52,8 @@ export const registry: { readonly [T in EventType]: EventTypeSpec } = {
   SessionChanged: v1(C.SessionChanged),
   SnapshotTaken: v1(C.SnapshotTaken),
   LegacyRecordImported: v1(C.LegacyRecordImported),
-  UserUnblockedBot: v1(C.UserUnblockedBot)
+  UserUnblockedBot: v1(C.UserUnblockedBot),
+  FleetSettingChanged: v1(C.FleetSettingChanged)
 }
 
 export const isEventType = (type: string): type is EventType => Object.prototype.hasOwnProperty.call(registry, type)

@@ -50,6 +50,9 @@ export const auditSummary = (e: DomainEvent): Record<string, unknown> | null => 
       return { atVersion: e.atVersion }
     case "LegacyRecordImported":
       return { importId: e.importId, collection: e.collection, key: e.key, source: e.source }
+    case "FleetSettingChanged":
+      // live settings are never secret (secret settings need a restart), so values are shown
+      return { setting: e.setting, value: e.value, scope: e.scope, nodes: e.nodes.map((n) => ({ nodeId: n.nodeId, old: n.old, value: n.value })) }
     case "UpdateReceived":
     case "UpdateDuplicateDropped":
     case "BotApiCallIntended":

@@ -6,6 +6,7 @@ import type {
   ProjectionInput, UserRow
 } from "./rows.js"
 import { epochMs as parseEpochMs, utcDay as dayOf } from "../../events/schema/time.js"
+import { FLEET_OWNER, isFleetEvent } from "./fleet.js"
 
 export interface MappedBatch {
   readonly rows: BatchRows
@@ -143,7 +144,7 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
     if (occurredMs === undefined) throw new Refused(`occurredAt is not an ISO-8601 instant: ${e.occurredAt}`)
     if (!Number.isSafeInteger(e.version) || e.version < 1) throw new Refused(`version must be a positive integer, got ${e.version}`)
     const d = e.data
-    const owner = ownerOf.get(e.botId) ?? (d._tag === "BotRegistered" ? d.ownerId : undefined)
+    const owner = ownerOf.get(e.botId) ?? (d._tag === "BotRegistered" ? d.ownerId : isFleetEvent(d) ? FLEET_OWNER : undefined)
     if (owner === undefined) throw new Refused(`bot ${e.botId} has no BotRegistered before this event: its owner is unknown`)
     const bot_id = e.botId
     // validate everything first, so a refused event leaves no partial rows behind
@@ -176,6 +177,9 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
         summary: JSON.stringify(summary), occurred_at: e.occurredAt, log_partition: e.partition, position: e.position
       })
     }
+
+    // fleet events have no bot: archived and audited only
+    if (isFleetEvent(d)) return
 
     // --- bots (and owners)
     const upd = botUpdates.get(bot_id) ?? {
@@ -314,6 +318,7 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
       case "SessionChanged":
       case "SnapshotTaken":
       case "LegacyRecordImported":
+      case "FleetSettingChanged":
         break
       default:
         absurd(d)

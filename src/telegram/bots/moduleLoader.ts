@@ -1,4 +1,5 @@
 import { resolve } from "node:path"
+import { Schema } from "effect"
 import { pathToFileURL } from "node:url"
 import { loadModule } from "../../actors/worker/loadModule.js"
 import { BotModuleRegistry } from "./registry.js"
@@ -11,7 +12,7 @@ export class BotModulesFailed extends Error {
     readonly module: string,
     readonly reason: string
   ) {
-    super(`cannot load bot module ${module} (BOT_MODULES): ${reason}\nIt must be an ES module exporting botModules: { <kind name>: (config) => Composer }.`)
+    super(`cannot load bot module ${module} (BOT_MODULES): ${reason}\nIt must be an ES module exporting botModules: { <kind name>: (config) => Composer } (and, optionally, botConfigSchemas: { <kind name>: an effect/Schema of its config }).`)
   }
 }
 
@@ -20,16 +21,18 @@ export const moduleUrl = (m: string) => (m.startsWith("file:") ? m : pathToFileU
 
 /**
  * The fleet's bot kinds: the built-in one plus every kind the owners' modules export. Each module
- * exports `botModules`, an object of kind name → `(config) => Composer<BotContext>`. Loaded the
+ * exports `botModules`, an object of kind name → `(config) => Composer<BotContext>`, and may export
+ * `botConfigSchemas`, kind name → an effect/Schema of that kind's configuration: configuration
+ * changes of its bots are then checked like the built-in kind's. Loaded the
  * same way on the main thread, in every worker thread and by replay, so a bot runs and replays
  * with the same code.
  */
 export const loadBotModules = async (modules: ReadonlyArray<string>): Promise<BotModuleRegistry> => {
   const registry = new BotModuleRegistry()
   for (const m of modules) {
-    let loaded: { botModules?: unknown }
+    let loaded: { botModules?: unknown; botConfigSchemas?: unknown }
     try {
-      loaded = await loadModule<{ botModules?: unknown }>(moduleUrl(m))
+      loaded = await loadModule<{ botModules?: unknown; botConfigSchemas?: unknown }>(moduleUrl(m))
     } catch (e) {
       throw new BotModulesFailed(m, e instanceof Error ? e.message : String(e))
     }
@@ -39,6 +42,17 @@ export const loadBotModules = async (modules: ReadonlyArray<string>): Promise<Bo
       if (typeof module !== "function") throw new BotModulesFailed(m, `botModules.${name} is not a function (config) => Composer`)
       try {
         registry.register(name, module as BotModule)
+      } catch (e) {
+        throw new BotModulesFailed(m, e instanceof Error ? e.message : String(e))
+      }
+    }
+    const schemas = loaded.botConfigSchemas
+    if (schemas === undefined) continue
+    if (typeof schemas !== "object" || schemas === null) throw new BotModulesFailed(m, "botConfigSchemas is not an object of kind name → Schema")
+    for (const [name, schema] of Object.entries(schemas)) {
+      if (!Schema.isSchema(schema)) throw new BotModulesFailed(m, `botConfigSchemas.${name} is not an effect/Schema`)
+      try {
+        registry.registerConfigSchema(name, schema as Schema.Schema.AnyNoContext)
       } catch (e) {
         throw new BotModulesFailed(m, e instanceof Error ? e.message : String(e))
       }

@@ -1,7 +1,9 @@
+import type { Schema } from "effect"
 import type { Composer } from "telegraf"
 import type { BotState } from "../../actors/decider/state.js"
 import type { UpdateHandler } from "../../actors/decider/updateHandler.js"
 import { builtinComposer } from "./builtin.js"
+import { BuiltinConfigSchema } from "./configSchema.pure.js"
 import { telegrafHandler } from "./telegrafHandler.js"
 import type { BotContext } from "./telegrafHandler.js"
 
@@ -14,6 +16,7 @@ export type BotModule = (config: unknown) => Composer<BotContext>
 
 export class BotModuleRegistry {
   private readonly modules = new Map<string, BotModule>([["builtin", builtinComposer]])
+  private readonly schemas = new Map<string, Schema.Schema.AnyNoContext>([["builtin", BuiltinConfigSchema]])
   /** Handlers cached per configuration object: a config change (a new state object) builds a new one. */
   private readonly cache = new WeakMap<object, Map<string, UpdateHandler>>()
 
@@ -21,6 +24,17 @@ export class BotModuleRegistry {
     if (!/^[a-z][a-z0-9_-]{0,63}$/.test(name)) throw new Error(`bot module name ${JSON.stringify(name)} must be lower-case letters, digits, _ or -`)
     if (this.modules.has(name)) throw new Error(`a bot module named ${name} is already registered`)
     this.modules.set(name, module)
+  }
+
+  /** Declares the configuration schema of a registered kind (configuration changes are checked against it). */
+  registerConfigSchema(name: string, schema: Schema.Schema.AnyNoContext): void {
+    if (!this.modules.has(name)) throw new Error(`botConfigSchemas.${name}: no bot module named ${name} is exported next to it`)
+    this.schemas.set(name, schema)
+  }
+
+  /** The kind's configuration schema; undefined when it declares none (any JSON object goes). */
+  configSchema(name: string): Schema.Schema.AnyNoContext | undefined {
+    return this.schemas.get(name)
   }
 
   has(name: string): boolean {
