@@ -1,7 +1,11 @@
 import { Effect, Either } from "effect"
 import type { LogUnavailable } from "../events/errors.js"
 import type { Delivery, EventLogService } from "../events/eventLog.js"
+import { inRole } from "../db/roles.js"
 import type { SqlClient, SqlTx } from "../db/sql.js"
+import { chainAuditRows } from "./auditChain.js"
+import { readBotStates, recordDivergences, screenAgainstArchive } from "./divergence.js"
+import type { Divergence } from "./divergence.js"
 import { ProjectionFailed, isTransientSqlError } from "./errors.js"
 import { mapBatch } from "./mapping/mapBatch.js"
 import { comparePositions } from "./mapping/positions.js"
@@ -30,7 +34,7 @@ export interface ProjectorOptions {
 export interface StepResult {
   /** Entries whose rows were written (refused ones excluded). */
   readonly projected: number
-  /** Entries dead-lettered in this step. */
+  /** Entries dead-lettered in this step (diverged and held ones included). */
   readonly deadLettered: number
   /** The checkpoint after the step (null: nothing projected yet). */
   readonly checkpoint: string | null
@@ -43,6 +47,9 @@ export interface Projector {
   /** One batch: read, map, write rows + checkpoint in one transaction, dead-letter refusals, ack. */
   readonly step: Effect.Effect<StepResult, ProjectionFailed | LogUnavailable>
 }
+
+/** Projection work runs as the projector role, whatever the login (db/roles.ts). */
+const PROJECTOR = { role: "projector" } as const
 
 /** '' in the table means "nothing projected yet" (the column is NOT NULL so rows can be locked). */
 const START = ""
@@ -100,10 +107,10 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
       for (const p of covered) unacked.delete(p)
     })
 
-  const write = (expected: string | null, mapped: MappedBatch, last: Delivery) =>
+  const write = (expected: string | null, mapped: MappedBatch, last: Delivery, divergences: ReadonlyArray<Divergence> = []) =>
     Effect.tryPromise({
       try: () =>
-        sql.transaction(async (tx) => {
+        inRole(sql, PROJECTOR, async (tx) => {
           // Safe here: a commit lost in a server crash loses its checkpoint with its rows, and the
           // batch is projected again from the log (acks are not what makes it correct).
           if (tx.dialect === "postgres") await tx.query("SET LOCAL synchronous_commit = off")
@@ -114,9 +121,11 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
           const now = rows.length === PROJECTIONS.length && rows.every((r) => r.position === (expected ?? START))
           // someone else moved the checkpoint since we read it: write nothing, read again
           if (!now) return { moved: true }
+          const chained = { ...mapped.rows, audit: [...(await chainAuditRows(tx, mapped.rows, LIVE_TABLES.audit_log))] }
           for (const p of PROJECTIONS) {
-            for (const s of projectionStatements(p, mapped.rows, LIVE_TABLES)) await tx.query(s.text, s.params)
+            for (const s of projectionStatements(p, chained, LIVE_TABLES)) await tx.query(s.text, s.params)
           }
+          await recordDivergences(tx, divergences)
           if (opts.beforeCommit) await opts.beforeCommit(mapped.positions)
           const lastAt = Either.isRight(last.event) ? last.event.right.occurredAt : null
           await tx.query(
@@ -147,7 +156,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     const delivered = yield* log.readGroup({ partition, group, consumer, count: batchSize, ...(caughtUp && opts.blockMs !== 0 ? { blockMs: opts.blockMs ?? 1000 } : {}) })
     for (const d of delivered) unacked.add(d.position)
 
-    const checkpoint = known !== undefined ? known : yield* Effect.tryPromise({ try: () => readCheckpoint(sql, partition), catch: fail("checkpoint") })
+    const checkpoint = known !== undefined ? known : yield* Effect.tryPromise({ try: () => inRole(sql, PROJECTOR, (tx) => readCheckpoint(tx, partition)), catch: fail("checkpoint") })
     known = checkpoint
     const limit = isolate ? 1 : batchSize
     const from = (n: number) => (checkpoint === null ? { limit: n } : { after: checkpoint, limit: n })
@@ -172,15 +181,26 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
       if (Either.isLeft(d.event)) refused.push({ position: d.position, reason: d.event.left.message })
       else inputs.push({ event: d.event.right, raw: d.raw })
     }
-    // owners of bots registered before this batch; the batch's own registrations are mapped in order
+    // owners of bots registered before this batch (the batch's own registrations are mapped in
+    // order), and what the archive already holds of each bot (divergence.ts)
     const botIds = [...new Set(inputs.map((i) => i.event.botId))]
-    const owners = yield* Effect.tryPromise({
-      try: () => sql.query<{ bot_id: string; owner_id: string }>("SELECT bot_id, owner_id FROM bots WHERE bot_id = ANY($1::text[])", [botIds]),
+    const screened = yield* Effect.tryPromise({
+      try: () =>
+        inRole(sql, PROJECTOR, async (tx) => {
+          const states = await readBotStates(tx, botIds)
+          return { states, ...(await screenAgainstArchive(tx, inputs, states)) }
+        }),
       catch: fail("owners")
     })
-    const ownerMap = new Map(owners.rows.map((r) => [r.bot_id, r.owner_id]))
-    const mapped = mapBatch(inputs, ownerMap)
-    refused.push(...mapped.failures)
+    const ownerMap = new Map<string, string>()
+    for (const [botId, s] of screened.states) if (s.owner !== null) ownerMap.set(botId, s.owner)
+    for (const d of screened.divergences) {
+      yield* Effect.logError(`the hot log diverges from the archive: bot ${d.bot_id} version ${d.version} is event ${d.archived_event_id} (${d.archived_type}) in the archive and ${d.log_event_id} (${d.log_type}) in the hot log; the bot's events are held (docs/redis.md)`).pipe(
+        Effect.annotateLogs({ botId: d.bot_id, version: d.version, partition, position: d.log_position })
+      )
+    }
+    const mapped = mapBatch(screened.inputs, ownerMap)
+    refused.push(...screened.refused, ...mapped.failures)
     // refusals are known before the transaction (mapping is pure): dead-letter them first, so a
     // crash after the commit cannot lose them (a crash before the commit may dead-letter one twice)
     for (const f of refused) {
@@ -191,7 +211,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     }
 
     const last = entries[entries.length - 1]!
-    const written = yield* Effect.either(write(checkpoint, mapped, last))
+    const written = yield* Effect.either(write(checkpoint, mapped, last, screened.divergences))
     if (Either.isLeft(written)) {
       known = undefined
       const err = written.left
@@ -221,7 +241,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     known = last.position
     isolate = false
     yield* ackCovered(last.position)
-    return { projected: inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }
+    return { projected: screened.inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }
   })
 
   return { partition, step }
