@@ -49,6 +49,13 @@ export interface BotfleetConfig {
   readonly maxResidentBots: number
   /** ES modules exporting `botModules` (owners' Composer bot kinds), loaded by nodes, their threads and replay. */
   readonly botModules: ReadonlyArray<string>
+  /**
+   * The login that applies migrations (production mode): a member of botfleet_migrator, able to
+   * create roles the first time. None: DATABASE_URL's login migrates (it then owns the schema).
+   */
+  readonly migrationDatabaseUrl: Option.Option<Redacted.Redacted<string>>
+  /** How often a node verifies the audit hash chain and anchors it; 0: never (docs/projections.md). */
+  readonly auditVerifyEveryMs: number
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -158,6 +165,17 @@ export const settings = {
     name: "BOT_MODULES",
     expects: "comma-separated paths of ES modules exporting botModules: { <kind>: (config) => Composer }",
     default: "none: only the built-in kind"
+  },
+  migrationDatabaseUrl: {
+    name: "MIGRATION_DATABASE_URL",
+    expects: "a postgres:// or postgresql:// URL of the login that applies migrations (production mode)",
+    default: "unset: DATABASE_URL's login applies them",
+    secret: true
+  },
+  auditVerifyEveryMs: {
+    name: "AUDIT_VERIFY_EVERY_MS",
+    expects: "an integer from 0 to 604800000 (milliseconds; 0: no periodic audit verification)",
+    default: "3600000"
   }
 } as const satisfies Record<string, Setting>
 
@@ -190,7 +208,9 @@ export const rawConfig = Config.all({
       return list.length > 0 ? list : undefined
     }),
     [] as ReadonlyArray<string>
-  )
+  ),
+  migrationDatabaseUrl: setting(settings.migrationDatabaseUrl, urlWith(["postgres:", "postgresql:"])),
+  auditVerifyEveryMs: withDefault(setting(settings.auditVerifyEveryMs, intIn(0, 604_800_000)), 3_600_000)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -253,6 +273,11 @@ export const finalize = <E, R>(
         ]
       })
     }
+    if (!hasDb && Option.isSome(raw.migrationDatabaseUrl)) {
+      return yield* new ConfigInvalid({
+        problems: [{ variable: settings.migrationDatabaseUrl.name, problem: "is for production mode only (with DATABASE_URL and REDIS_URL): embedded mode has one database login" }]
+      })
+    }
     const mode: Mode = hasDb ? "production" : "embedded"
     const dataDir = resolve(raw.dataDir)
     let key: Uint8Array
@@ -289,7 +314,9 @@ export const finalize = <E, R>(
       workerThreads: raw.workerThreads,
       activationsPerSecond: raw.activationsPerSecond,
       maxResidentBots: raw.maxResidentBots,
-      botModules: raw.botModules
+      botModules: raw.botModules,
+      migrationDatabaseUrl: Option.map(raw.migrationDatabaseUrl, Redacted.make),
+      auditVerifyEveryMs: raw.auditVerifyEveryMs
     }
   })
 
@@ -382,5 +409,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   WORKER_THREADS: c.workerThreads,
   ACTIVATIONS_PER_SECOND: c.activationsPerSecond,
   MAX_RESIDENT_BOTS: c.maxResidentBots,
-  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)"
+  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)",
+  MIGRATION_DATABASE_URL: Option.isSome(c.migrationDatabaseUrl) ? "[redacted]" : "(unset)",
+  AUDIT_VERIFY_EVERY_MS: c.auditVerifyEveryMs
 })

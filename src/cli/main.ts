@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander"
+import { auditCommand } from "./commands/auditCommand.js"
 import { backupCommand, restoreCommand } from "./commands/backupCommand.js"
 import { importCommand } from "./commands/importCommand.js"
 import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCommands.js"
@@ -37,7 +38,8 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     statusCommand(io, setExit),
     runNodeCommand(io, setExit),
     backupCommand(io, setExit),
-    restoreCommand(io, setExit)
+    restoreCommand(io, setExit),
+    auditCommand(io, setExit)
   ]) {
     program.addCommand(withCliBehaviour(io, c))
   }

@@ -1,4 +1,4 @@
-import type { SqlTx } from "../db/sql.js"
+import type { SqlClient, SqlTx } from "../db/sql.js"
 import type { MappingFailure, ProjectionInput } from "./mapping/rows.js"
 
 /*
@@ -146,3 +146,33 @@ export const recordDivergences = async (tx: SqlTx, ds: ReadonlyArray<Divergence>
     cols.map((c) => ds.map((d) => d[c]))
   )
 }
+
+/** A recorded divergence, as `botfleet status` lists it. */
+export interface RecordedDivergence {
+  readonly botId: string
+  readonly version: number
+  readonly ownerId: string
+  readonly archivedEventId: string
+  readonly archivedType: string
+  readonly logEventId: string
+  readonly logType: string
+  readonly logPartition: number
+  readonly logPosition: string
+  readonly detectedAt: string
+}
+
+/** Every unresolved divergence, oldest first. */
+export const readDivergences = async (sql: SqlClient | SqlTx): Promise<ReadonlyArray<RecordedDivergence>> =>
+  (
+    await sql.query<{
+      bot_id: string; version: number; owner_id: string; archived_event_id: string; archived_type: string; log_event_id: string
+      log_type: string; log_partition: number; log_position: string; detected_at: string
+    }>(
+      `SELECT bot_id, version, owner_id, archived_event_id, archived_type, log_event_id, log_type, log_partition, log_position,
+              to_char(detected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS detected_at
+         FROM archive_divergences ORDER BY detected_at, bot_id, version`
+    )
+  ).rows.map((r) => ({
+    botId: r.bot_id, version: r.version, ownerId: r.owner_id, archivedEventId: r.archived_event_id, archivedType: r.archived_type,
+    logEventId: r.log_event_id, logType: r.log_type, logPartition: r.log_partition, logPosition: r.log_position, detectedAt: r.detected_at
+  }))

@@ -1,6 +1,9 @@
-import { Effect, Either, Option, Redacted } from "effect"
+import { Duration, Effect, Either, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
+import { verifyPeriodically } from "../audit/periodic.js"
+import { missingRoleGrants } from "../db/roles.js"
+import { anchorKeyFrom } from "../projections/auditChain.js"
 import type { Supervisor } from "../actors/supervisor.js"
 import type { BotfleetConfig } from "../config.js"
 import { startIngress } from "../telegram/ingress.js"
@@ -55,7 +58,8 @@ const pinnedFor = (profile: Either.Either<BotProfile, unknown>) => Either.isRigh
 const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable({ what, cause })
 
 /**
- * One botfleet node, in the scope: stores (migrated) → projections → sandbox (optional) → webhook
+ * One botfleet node, in the scope: stores (migrated) → role check → projections and the periodic
+ * audit verification → sandbox (optional) → webhook
  * ingress → the actor supervisor over the Telegram host → the fleet's bots. Closing the scope
  * shuts down in the reverse order: every bot drains (in-flight input finished with its Bot API
  * calls, BotStopped) and its lease is released, then the servers close, then the stores.
@@ -68,7 +72,21 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
 
+    // the node works as botfleet's roles (db/roles.ts), whatever its login: refuse to start when
+    // the login cannot take them, rather than stall every projector on a permission error
+    const grants = yield* Effect.tryPromise({ try: () => missingRoleGrants(stores.sql), catch: startFailed("the database roles") })
+    if (grants.length > 0) {
+      return yield* new StoresUnavailable({
+        what: "the database roles",
+        cause: new Error(`the node's login cannot take the roles it works as; as a superuser run: ${grants.join(" ")}`)
+      })
+    }
     yield* Effect.forkScoped(runNodeProjections({ log: stores.log, sql: stores.sql, embedded }))
+    if (config.auditVerifyEveryMs > 0) {
+      yield* Effect.forkScoped(
+        verifyPeriodically({ sql: stores.sql, anchorKey: anchorKeyFrom(Redacted.value(config.secretKey)), nodeId: config.nodeId, every: Duration.millis(config.auditVerifyEveryMs) })
+      )
+    }
 
     const sandbox = options.sandbox
       ? yield* Effect.acquireRelease(
