@@ -94,10 +94,12 @@ CREATE POLICY auditor_owners ON audit_log FOR SELECT TO botfleet_auditor
   USING (owner_id = ANY ((SELECT bf_session_owner_ids())::text[]));
 
 -- The auditor verifies the audit hash chain against the archived events behind the audit rows it
--- sees, and only those: no traffic events.
+-- sees, and only those: no traffic events. (A function, not the subquery itself, in the policy: a
+-- rebuild's swap drops audit_log, which would take a policy naming it along.)
+CREATE FUNCTION bf_is_audited(b text, v integer) RETURNS boolean
+LANGUAGE sql STABLE AS $$ SELECT EXISTS (SELECT 1 FROM audit_log a WHERE a.bot_id = b AND a.version = v) $$;
 CREATE POLICY auditor_owners ON events_archive FOR SELECT TO botfleet_auditor
-  USING (owner_id = ANY ((SELECT bf_session_owner_ids())::text[])
-         AND EXISTS (SELECT 1 FROM audit_log a WHERE a.bot_id = events_archive.bot_id AND a.version = events_archive.version));
+  USING (owner_id = ANY ((SELECT bf_session_owner_ids())::text[]) AND bf_is_audited(bot_id, version));
 GRANT SELECT ON events_archive TO botfleet_auditor;
 
 -- 3. The archive and the audit log are append-only for the projector: it only ever inserts them
@@ -128,3 +130,4 @@ GRANT SELECT ON schema_migrations TO botfleet_runtime;
 
 ALTER FUNCTION bf_session_owner() OWNER TO botfleet_migrator;
 ALTER FUNCTION bf_session_owner_ids() OWNER TO botfleet_migrator;
+ALTER FUNCTION bf_is_audited(text, integer) OWNER TO botfleet_migrator;

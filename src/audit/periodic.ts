@@ -92,9 +92,9 @@ export const verifyPeriodically = (o: {
   readonly sql: SqlClient
   readonly anchorKey: Uint8Array
   readonly nodeId: string
-  readonly every: Duration.Duration
+  readonly every: Duration.DurationInput
 }): Effect.Effect<never> => {
-  const everyMs = Duration.toMillis(o.every)
+  const everyMs = Duration.toMillis(Duration.decode(o.every))
   const recentlyRun = Effect.tryPromise({
     try: () =>
       inRole(o.sql, { role: "auditor", ownerIds: [] }, async (tx) => {

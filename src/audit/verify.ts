@@ -99,10 +99,23 @@ interface AnchorRow extends Record<string, unknown> {
 
 const sameHex = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
 
-/** Every owner that has audit rows or anchors, read as the projector (which sees them all). */
+/**
+ * Every owner that has audit rows or anchors, read as the projector (which sees them all): from
+ * the audit log itself (one index probe per owner), not from `owners`, which the projector may
+ * rewrite, so no owner can be left out of a verification by deleting a row elsewhere.
+ */
 export const auditedOwners = (sql: SqlClient): Promise<ReadonlyArray<string>> =>
   inRole(sql, { role: "projector" }, async (tx) =>
-    (await tx.query<{ owner_id: string }>("SELECT owner_id FROM owners UNION SELECT owner_id FROM audit_anchors ORDER BY 1")).rows.map((r) => r.owner_id)
+    (
+      await tx.query<{ owner_id: string }>(
+        `WITH RECURSIVE o AS (
+           SELECT min(owner_id) AS id FROM audit_log
+           UNION ALL
+           SELECT (SELECT min(owner_id) FROM audit_log WHERE owner_id > o.id) FROM o WHERE o.id IS NOT NULL)
+         SELECT id AS owner_id FROM o WHERE id IS NOT NULL
+         UNION SELECT owner_id FROM audit_anchors ORDER BY 1`
+      )
+    ).rows.map((r) => r.owner_id)
   )
 
 /** Checks one owner's anchors; returns the newest anchored head of each lane, or the first break. */
