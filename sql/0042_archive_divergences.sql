@@ -19,5 +19,6 @@ CREATE TABLE archive_divergences (
   PRIMARY KEY (bot_id, version)
 );
 GRANT SELECT, INSERT ON archive_divergences TO botfleet_projector;
-GRANT SELECT ON archive_divergences TO botfleet_runtime;
+-- botfleet divergence resolve (run with the node's login) drops a bot's rows once resolved
+GRANT SELECT, DELETE ON archive_divergences TO botfleet_runtime;
 ALTER TABLE archive_divergences OWNER TO botfleet_migrator;

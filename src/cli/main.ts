@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander"
 import { auditCommand } from "./commands/auditCommand.js"
 import { backupCommand, restoreCommand } from "./commands/backupCommand.js"
+import { divergenceCommand } from "./commands/divergenceCommand.js"
 import { importCommand } from "./commands/importCommand.js"
 import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCommands.js"
 import { configCommand, dlqCommand, migrateCommand, rebuildCommand } from "./commands/opsCommands.js"
@@ -39,7 +40,8 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     runNodeCommand(io, setExit),
     backupCommand(io, setExit),
     restoreCommand(io, setExit),
-    auditCommand(io, setExit)
+    auditCommand(io, setExit),
+    divergenceCommand(io, setExit)
   ]) {
     program.addCommand(withCliBehaviour(io, c))
   }

@@ -154,6 +154,25 @@ describe("Redis durability", () => {
       expect(shown.divergences.map((d) => [d.botId, d.version])).toEqual([["div-bot", 11]])
       const text = await captureCli(env, ["status"])
       expect(text.out).toContain("hot log vs archive: 1 diverged version of 1 bot(s)")
+      expect(JSON.parse((await captureCli(env, ["divergence", "list", "--json"])).out)).toEqual([expect.objectContaining({ botId: "div-bot", version: 11, logType: "MessageReceived" })])
+
+      // the repair: the archive's history wins; refused while the bot's lease is held
+      const busy = await captureCli(env, ["divergence", "resolve", "div-bot"])
+      expect({ code: busy.code, err: busy.err }).toEqual({ code: 1, err: expect.stringContaining("bot div-bot is running on node test-node") })
+      await run(log.releaseLease((await run(log.readLease("div-bot")))!))
+      const resolved = await captureCli(env, ["divergence", "resolve", "div-bot", "--json"])
+      expect(resolved.code).toBe(0)
+      expect(JSON.parse(resolved.out)).toEqual({ botId: "div-bot", fromVersion: 11, toVersion: 20, hotLogEntriesRemoved: 5, reappended: 10, discardedDeadLetters: 5 })
+      expect((await run(log.readStream("div-bot"))).map((e) => e.eventId)).toEqual(archived.rows.map((r) => r.event_id))
+      expect(await readDivergences(sql)).toEqual([])
+      // the projector recognises the copies appended back, and the bot goes on from the archive's history
+      expect(await projectAll(log)).toBe(0)
+      await appendFacts(log, "div-bot", [received(5, 6, 300, "after the repair")])
+      expect(await projectAll(log)).toBe(0)
+      const end = await sql.query<{ version: number; event_id: string }>("SELECT version, event_id FROM events_archive WHERE bot_id = 'div-bot' ORDER BY version")
+      expect(end.rows.slice(0, 20)).toEqual(archived.rows)
+      expect(end.rows.map((r) => r.version).at(-1)).toBe(21)
+      expect((await captureCli(env, ["divergence", "resolve", "div-bot"])).err).toContain("has no recorded divergence")
       await run(log.close)
     } finally {
       await sql.close()
