@@ -57,7 +57,14 @@ const migrated = (what: string, sql: SqlClient) =>
  */
 const migratedAs = (config: BotfleetConfig, sql: SqlClient) =>
   Option.match(config.migrationDatabaseUrl, {
-    onNone: () => migrated("the Postgres database at DATABASE_URL", sql),
+    onNone: () =>
+      migrated("the Postgres database at DATABASE_URL", sql).pipe(
+        Effect.mapError((e) =>
+          (e.cause as { code?: unknown } | null)?.code === "42501" || /permission denied/.test(e.message)
+            ? new StoresUnavailable({ what: `${e.what}; DATABASE_URL's login may not change the schema: set MIGRATION_DATABASE_URL to a login that may`, cause: e.cause })
+            : e
+        )
+      ),
     onSome: (url) =>
       Effect.acquireUseRelease(
         Effect.sync(() => makePgSql(Redacted.value(url), { max: 1, applicationName: `botfleet-migrate-${config.nodeId}`.slice(0, 63) })),
