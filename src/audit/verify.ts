@@ -51,6 +51,8 @@ export interface OwnerVerification {
   /** Audit rows checked (up to the first break). */
   readonly rows: number
   readonly anchors: number
+  /** The owner's newest anchor (number and hash): keep it elsewhere to catch a rollback of the anchors. */
+  readonly lastAnchor: { readonly seq: number; readonly hash: string } | null
   /** The head of each lane as verified (what an anchor may record); complete only when `break` is null. */
   readonly heads: ReadonlyArray<AnchoredLane>
   readonly break: ChainBreak | null
@@ -148,8 +150,10 @@ export const verifyOwner = (o: VerifyOptions & { readonly ownerId: string; reado
         (await tx.query<AnchorRow>("SELECT seq, lanes::text AS lanes, prev_anchor_hash, anchor_hash, signature FROM audit_anchors WHERE owner_id = $1 ORDER BY seq", [ownerId])).rows
       )
     )
+    const newest = anchors[anchors.length - 1]
+    const lastAnchor = newest ? { seq: newest.seq, hash: newest.anchor_hash } : null
     const checked = checkAnchors(ownerId, anchors, o.anchorKey)
-    if (checked.broken) return { ownerId, rows: 0, anchors: anchors.length, heads: [], break: checked.broken }
+    if (checked.broken) return { ownerId, rows: 0, anchors: anchors.length, lastAnchor, heads: [], break: checked.broken }
     const anchored = checked.heads
 
     const heads: AnchoredLane[] = []
@@ -212,7 +216,7 @@ export const verifyOwner = (o: VerifyOptions & { readonly ownerId: string; reado
       )
       for (const r of page) {
         const broken = check(r)
-        if (broken) return { ownerId, rows, anchors: anchors.length, heads, break: broken }
+        if (broken) return { ownerId, rows, anchors: anchors.length, lastAnchor, heads, break: broken }
         rows++
       }
       o.progress?.(rows)
@@ -221,12 +225,12 @@ export const verifyOwner = (o: VerifyOptions & { readonly ownerId: string; reado
       after = [last.bot_id, last.version]
     }
     const end = closeLane()
-    if (end) return { ownerId, rows, anchors: anchors.length, heads, break: end }
+    if (end) return { ownerId, rows, anchors: anchors.length, lastAnchor, heads, break: end }
     // anchored lanes with no row left at all
     for (const [botId, a] of anchored) {
-      return { ownerId, rows, anchors: anchors.length, heads, break: { ownerId, botId, position: a.seq, version: null, what: "lane-truncated", expected: `position ${a.seq} with hash ${a.hash}`, found: "no audit row left in the lane" } }
+      return { ownerId, rows, anchors: anchors.length, lastAnchor, heads, break: { ownerId, botId, position: a.seq, version: null, what: "lane-truncated", expected: `position ${a.seq} with hash ${a.hash}`, found: "no audit row left in the lane" } }
     }
-    return { ownerId, rows, anchors: anchors.length, heads, break: null }
+    return { ownerId, rows, anchors: anchors.length, lastAnchor, heads, break: null }
   })
 
 /**

@@ -71,16 +71,18 @@ const key = (botId: string, version: number) => `${botId}\u0000${version}`
  *   divergence, in every later batch until an operator resolves it;
  * - two entries of one batch at the same version with different event ids are a divergence too;
  * - nothing else is touched, and the archive is read only for versions at or below what the bot
- *   had projected (none in the steady state: no query then).
+ *   had projected (none in the steady state: no query then), or for all with `checkAll`.
  */
 export const screenAgainstArchive = async (
   tx: SqlTx,
   inputs: ReadonlyArray<ProjectionInput>,
-  states: ReadonlyMap<string, BotArchiveState>
+  states: ReadonlyMap<string, BotArchiveState>,
+  /** Look every event up (after the archive refused an insert the projected versions did not foresee). */
+  checkAll = false
 ): Promise<Screened> => {
   const candidates = inputs.filter((i) => {
     const s = states.get(i.event.botId)
-    return s !== undefined && s.divergedAt === null && i.event.version <= s.version
+    return s?.divergedAt == null && (checkAll || (s !== undefined && i.event.version <= s.version))
   })
   const archived = new Map<string, { event_id: string; type: string }>()
   if (candidates.length > 0) {
@@ -176,3 +178,15 @@ export const readDivergences = async (sql: SqlClient | SqlTx): Promise<ReadonlyA
     botId: r.bot_id, version: r.version, ownerId: r.owner_id, archivedEventId: r.archived_event_id, archivedType: r.archived_type,
     logEventId: r.log_event_id, logType: r.log_type, logPartition: r.log_partition, logPosition: r.log_position, detectedAt: r.detected_at
   }))
+
+/**
+ * The archive already held a row the batch was about to add, although the projected versions said
+ * it could not (a row inserted by someone else): the transaction is rolled back and the batch is
+ * screened again with every event looked up, so the conflict is reported, never dropped.
+ */
+export class ArchiveConflict extends Error {
+  readonly _tag = "ArchiveConflict"
+  constructor(readonly expected: number, readonly inserted: number) {
+    super(`the archive already held ${expected - inserted} of the batch's ${expected} events: screening the batch again`)
+  }
+}

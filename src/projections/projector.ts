@@ -4,7 +4,7 @@ import type { Delivery, EventLogService } from "../events/eventLog.js"
 import { inRole } from "../db/roles.js"
 import type { SqlClient, SqlTx } from "../db/sql.js"
 import { chainAuditRows } from "./auditChain.js"
-import { readBotStates, recordDivergences, screenAgainstArchive } from "./divergence.js"
+import { ArchiveConflict, readBotStates, recordDivergences, screenAgainstArchive } from "./divergence.js"
 import type { Divergence } from "./divergence.js"
 import { ProjectionFailed, isTransientSqlError } from "./errors.js"
 import { mapBatch } from "./mapping/mapBatch.js"
@@ -90,6 +90,8 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
   let known: string | null | undefined
   // after a data error, batches of one find the poisoned entry
   let isolate = false
+  // after an unforeseen archive conflict, the next batch looks every event up in the archive
+  let checkAll = false
   const unacked = new Set<string>()
   // dead-lettered by this process and not yet behind the checkpoint: a retried batch must not repeat them
   const deadLettered = new Set<string>()
@@ -123,7 +125,11 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
           if (!now) return { moved: true }
           const chained = { ...mapped.rows, audit: [...(await chainAuditRows(tx, mapped.rows, LIVE_TABLES.audit_log))] }
           for (const p of PROJECTIONS) {
-            for (const s of projectionStatements(p, chained, LIVE_TABLES)) await tx.query(s.text, s.params)
+            for (const s of projectionStatements(p, chained, LIVE_TABLES)) {
+              const r = await tx.query(s.text, s.params)
+              // the archive insert skips rows already there: one the screen did not foresee is not dropped
+              if (p === "archive" && r.rowCount !== chained.archive.length) throw new ArchiveConflict(chained.archive.length, r.rowCount)
+            }
           }
           await recordDivergences(tx, divergences)
           if (opts.beforeCommit) await opts.beforeCommit(mapped.positions)
@@ -188,7 +194,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
       try: () =>
         inRole(sql, PROJECTOR, async (tx) => {
           const states = await readBotStates(tx, botIds)
-          return { states, ...(await screenAgainstArchive(tx, inputs, states)) }
+          return { states, ...(await screenAgainstArchive(tx, inputs, states, checkAll)) }
         }),
       catch: fail("owners")
     })
@@ -215,6 +221,11 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     if (Either.isLeft(written)) {
       known = undefined
       const err = written.left
+      if (err.cause instanceof ArchiveConflict) {
+        yield* Effect.logWarning(err.cause.message).pipe(Effect.annotateLogs({ partition }))
+        checkAll = true
+        return { projected: 0, deadLettered: refused.length, checkpoint, caughtUp: false }
+      }
       if (err.retryable) return yield* Effect.fail(err)
       if (entries.length > 1) {
         // a data error somewhere in the batch: find it with batches of one
@@ -240,6 +251,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     }
     known = last.position
     isolate = false
+    checkAll = false
     yield* ackCovered(last.position)
     return { projected: screened.inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }
   })
