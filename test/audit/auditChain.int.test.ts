@@ -48,6 +48,9 @@ const history = (owner: string, bot: string, tag = ""): DomainEvent[] => [
   { _tag: "BotStarted", nodeId: "n2", fence: 2 }
 ]
 
+/** Any character Postgres text can hold: no NUL, no lone surrogate (neither reaches the archive). */
+const textChar = fc.integer({ min: 1, max: 0x10ffff }).filter((c) => c < 0xd800 || c > 0xdfff).map((c) => String.fromCodePoint(c))
+
 const verifyOne = (ownerId: string) => run(verifyOwner({ sql, anchorKey: key, ownerId }))
 
 beforeAll(async () => {
@@ -77,8 +80,7 @@ describe("the audit hash chain", () => {
   it("computes the same hashes in SQL (the migration's backfill) as in TypeScript, for any text", async () => {
     await fc.assert(
       fc.asyncProperty(
-        // any text Postgres can hold: no NUL, no lone surrogate (neither reaches the archive)
-        fc.string({ unit: "binary", maxLength: 40 }).filter((s) => !s.includes("\u0000") && !/\p{Cs}/u.test(s)),
+        fc.string({ unit: fc.oneof(fc.constantFrom('"', "\\", "\n", "\t", "\u0001", "\u001f", "\u007f", "\u2028", "/"), textChar), maxLength: 40 }),
         fc.string({ unit: "grapheme", maxLength: 20 }),
         fc.integer({ min: 1, max: 2 ** 31 - 1 }),
         fc.option(fc.string({ maxLength: 10 }).filter((s) => !s.includes("\u0000")), { nil: null }),
