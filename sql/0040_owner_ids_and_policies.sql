@@ -127,6 +127,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON events, streams, leases, consumer_groups
   inbox_heads, inbox_entries, inbox_dead_letters, actor_snapshots, polling_offsets, fleet_bots TO botfleet_runtime;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO botfleet_runtime;
 GRANT SELECT ON schema_migrations TO botfleet_runtime;
+-- Tables and sequences later migrations create (as this same migration login) are the node's
+-- too, so a store added later works for a login that owns nothing. Row-level security still
+-- binds: a table with RLS and no policy for botfleet_runtime shows it no row.
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO botfleet_runtime;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO botfleet_runtime;
 
 ALTER FUNCTION bf_session_owner() OWNER TO botfleet_migrator;
 ALTER FUNCTION bf_session_owner_ids() OWNER TO botfleet_migrator;

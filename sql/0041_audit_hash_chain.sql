@@ -105,6 +105,8 @@ CREATE POLICY auditor_owners ON audit_anchors FOR ALL TO botfleet_auditor
 CREATE POLICY projector_read ON audit_anchors FOR SELECT TO botfleet_projector USING (true);
 GRANT SELECT, INSERT ON audit_anchors TO botfleet_auditor;
 GRANT SELECT ON audit_anchors TO botfleet_projector;
+-- not the node's own store: only what the auditor role may do (the default privileges of 0040 gave more)
+REVOKE ALL ON audit_anchors FROM botfleet_runtime;
 ALTER TABLE audit_anchors OWNER TO botfleet_migrator;
 
 -- The result of each verification run (periodic on the nodes, or botfleet audit verify --record):
@@ -122,6 +124,7 @@ CREATE TABLE audit_verifications (
   first_break jsonb
 );
 GRANT SELECT, INSERT ON audit_verifications TO botfleet_auditor;
+REVOKE ALL ON audit_verifications FROM botfleet_runtime;
 GRANT SELECT ON audit_verifications TO botfleet_runtime, botfleet_projector;
 GRANT USAGE ON SEQUENCE audit_verifications_id_seq TO botfleet_auditor;
 ALTER TABLE audit_verifications OWNER TO botfleet_migrator;

@@ -20,5 +20,6 @@ CREATE TABLE archive_divergences (
 );
 GRANT SELECT, INSERT ON archive_divergences TO botfleet_projector;
 -- botfleet divergence resolve (run with the node's login) drops a bot's rows once resolved
+REVOKE ALL ON archive_divergences FROM botfleet_runtime;
 GRANT SELECT, DELETE ON archive_divergences TO botfleet_runtime;
 ALTER TABLE archive_divergences OWNER TO botfleet_migrator;

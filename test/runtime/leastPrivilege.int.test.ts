@@ -85,6 +85,12 @@ describe("a node with least privilege", () => {
       await expect(asNode.query("DELETE FROM audit_log")).rejects.toThrow(/permission denied/)
       await expect(asNode.query("UPDATE events_archive SET actor = 'x'")).rejects.toThrow(/permission denied/)
       await expect(asNode.query("CREATE TABLE sneaky (x int)")).rejects.toThrow(/permission denied/)
+      await expect(asNode.query("DELETE FROM audit_anchors")).rejects.toThrow(/permission denied/)
+      await expect(asNode.query("DELETE FROM audit_verifications")).rejects.toThrow(/permission denied/)
+      // a store a later migration adds is the node's without a grant of its own (default privileges)
+      await admin.exec("CREATE TABLE later_store (k text PRIMARY KEY)")
+      await asNode.query("INSERT INTO later_store VALUES ('x')")
+      expect((await asNode.query("SELECT k FROM later_store")).rows).toEqual([{ k: "x" }])
     } finally {
       await asNode.close()
     }
