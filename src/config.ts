@@ -67,6 +67,13 @@ export interface BotfleetConfig {
   /** Restore drills of the latest backup: a cron expression (UTC), or none. */
   readonly backupDrillSchedule: Option.Option<string>
   /**
+   * The login that applies migrations (production mode): a member of botfleet_migrator, able to
+   * create roles the first time. None: DATABASE_URL's login migrates (it then owns the schema).
+   */
+  readonly migrationDatabaseUrl: Option.Option<Redacted.Redacted<string>>
+  /** How often a node verifies the audit hash chain and anchors it; 0: never (docs/projections.md). */
+  readonly auditVerifyEveryMs: number
+  /**
    * Where the values came from (the environment and the BOTFLEET_CONFIG file as read), so a
    * running node can tell each setting's source and validate a live change exactly as at start.
    * Redacted: it holds every secret the environment does.
@@ -234,6 +241,17 @@ export const settings = {
     name: "BACKUP_DRILL_SCHEDULE",
     expects: "a cron expression in UTC, or `off`",
     default: "`30 4 * * *` (daily) when BACKUP_SCHEDULE is set"
+  },
+  migrationDatabaseUrl: {
+    name: "MIGRATION_DATABASE_URL",
+    expects: "a postgres:// or postgresql:// URL of the login that applies migrations (production mode)",
+    default: "unset: DATABASE_URL's login applies them",
+    secret: true
+  },
+  auditVerifyEveryMs: {
+    name: "AUDIT_VERIFY_EVERY_MS",
+    expects: "an integer from 0 to 604800000 (milliseconds; 0: no periodic audit verification)",
+    default: "3600000"
   }
 } as const satisfies Record<string, Setting>
 
@@ -304,7 +322,9 @@ export const rawConfig = Config.all({
   backupS3AccessKey: setting(settings.backupS3AccessKey, (s) => s),
   backupS3SecretKey: setting(settings.backupS3SecretKey, (s) => s),
   backupKeep: withDefault(setting(settings.backupKeep, intIn(1, 1000)), 7),
-  backupDrillSchedule: setting(settings.backupDrillSchedule, (s) => (s.toLowerCase() === "off" ? "off" : parseCron(s)))
+  backupDrillSchedule: setting(settings.backupDrillSchedule, (s) => (s.toLowerCase() === "off" ? "off" : parseCron(s))),
+  migrationDatabaseUrl: setting(settings.migrationDatabaseUrl, urlWith(["postgres:", "postgresql:"])),
+  auditVerifyEveryMs: withDefault(setting(settings.auditVerifyEveryMs, intIn(0, 604_800_000)), 3_600_000)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -367,6 +387,11 @@ export const finalize = <E, R>(
         ]
       })
     }
+    if (!hasDb && Option.isSome(raw.migrationDatabaseUrl)) {
+      return yield* new ConfigInvalid({
+        problems: [{ variable: settings.migrationDatabaseUrl.name, problem: "is for production mode only (with DATABASE_URL and REDIS_URL): embedded mode has one database login" }]
+      })
+    }
     const mode: Mode = hasDb ? "production" : "embedded"
     const dataDir = resolve(raw.dataDir)
     let key: Uint8Array
@@ -411,7 +436,9 @@ export const finalize = <E, R>(
       backupSchedule: raw.backupSchedule,
       backupTarget: backupTargetOf(raw, dataDir),
       backupKeep: raw.backupKeep,
-      backupDrillSchedule: drillScheduleOf(raw)
+      backupDrillSchedule: drillScheduleOf(raw),
+      migrationDatabaseUrl: Option.map(raw.migrationDatabaseUrl, Redacted.make),
+      auditVerifyEveryMs: raw.auditVerifyEveryMs
     }
   })
 
@@ -575,5 +602,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   BACKUP_S3_ACCESS_KEY: c.backupTarget._tag === "S3" && Option.isSome(c.backupTarget.accessKey) ? "[redacted]" : "(unset)",
   BACKUP_S3_SECRET_KEY: c.backupTarget._tag === "S3" && Option.isSome(c.backupTarget.secretKey) ? "[redacted]" : "(unset)",
   BACKUP_KEEP: c.backupKeep,
-  BACKUP_DRILL_SCHEDULE: Option.getOrElse(c.backupDrillSchedule, () => "(off)")
+  BACKUP_DRILL_SCHEDULE: Option.getOrElse(c.backupDrillSchedule, () => "(off)"),
+  MIGRATION_DATABASE_URL: Option.isSome(c.migrationDatabaseUrl) ? "[redacted]" : "(unset)",
+  AUDIT_VERIFY_EVERY_MS: c.auditVerifyEveryMs
 })

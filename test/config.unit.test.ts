@@ -51,6 +51,20 @@ describe("configuration", () => {
     expect(shown).not.toContain(key)
   })
 
+  it("reads the migration login (production only, redacted) and the audit verification interval", async () => {
+    const c = Either.getOrThrow(
+      await load({ DATABASE_URL: "postgres://node@db/bf", REDIS_URL: "redis://r", MIGRATION_DATABASE_URL: "postgres://admin:s3cret@db/bf", AUDIT_VERIFY_EVERY_MS: "0" })
+    )
+    expect(Option.map(c.migrationDatabaseUrl, Redacted.value)).toEqual(Option.some("postgres://admin:s3cret@db/bf"))
+    expect(c.auditVerifyEveryMs).toBe(0)
+    expect(JSON.stringify(describeConfig(c))).not.toContain("s3cret")
+    expect(Either.getOrThrow(await load({})).auditVerifyEveryMs).toBe(3_600_000)
+    const embedded = await problems({ MIGRATION_DATABASE_URL: "postgres://admin@db/bf" })
+    expect(embedded.problems).toEqual([{ variable: "MIGRATION_DATABASE_URL", problem: expect.stringContaining("production mode only") }])
+    const bad = await problems({ AUDIT_VERIFY_EVERY_MS: "-1", DATABASE_URL: "postgres://x@db/bf", REDIS_URL: "redis://r", MIGRATION_DATABASE_URL: "mysql://x" })
+    expect(bad.problems.map((p) => p.variable).sort()).toEqual(["AUDIT_VERIFY_EVERY_MS", "MIGRATION_DATABASE_URL"])
+  })
+
   it("treats a blank variable as unset", async () => {
     const c = Either.getOrThrow(await load({ PARTITIONS: "  ", DATABASE_URL: "" }))
     expect(c.partitions).toBe(16)

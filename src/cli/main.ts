@@ -1,5 +1,7 @@
 import { Command, CommanderError } from "commander"
+import { auditCommand } from "./commands/auditCommand.js"
 import { backupCommand, restoreCommand } from "./commands/backupCommand.js"
+import { divergenceCommand } from "./commands/divergenceCommand.js"
 import { importCommand } from "./commands/importCommand.js"
 import { eventsCommand, inspectCommand, tailCommand } from "./commands/historyCommands.js"
 import { dlqCommand, migrateCommand, rebuildCommand } from "./commands/opsCommands.js"
@@ -40,7 +42,9 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     statusCommand(io, setExit),
     runNodeCommand(io, setExit),
     backupCommand(io, setExit),
-    restoreCommand(io, setExit)
+    restoreCommand(io, setExit),
+    auditCommand(io, setExit),
+    divergenceCommand(io, setExit)
   ]) {
     program.addCommand(withCliBehaviour(io, c))
   }

@@ -74,6 +74,16 @@ export const sqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
     onNone: () => PgliteSqlLive({ dataDir: config.pgliteDir })
   })
 
+/**
+ * Postgres as the migration login: MIGRATION_DATABASE_URL when set (production), else the same as
+ * `sqlLayer`. For the commands that change the schema or rewrite tables (migrate, rebuild).
+ */
+export const migrationSqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
+  Option.match(config.migrationDatabaseUrl, {
+    onSome: (url) => PgSqlLive(Redacted.value(url), { applicationName: "botfleet-cli-migrate" }),
+    onNone: () => sqlLayer(config)
+  })
+
 const hints: Record<string, string> = {
   LogUnavailable: "Is Redis (or Postgres) running and reachable? Check REDIS_URL / DATABASE_URL, then run the command again.",
   WrongExpectedVersion: "The bot's stream moved on while the command ran (is the bot running?). Run the command again.",

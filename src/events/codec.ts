@@ -1,6 +1,7 @@
 import { Either } from "effect"
 import { InvalidEvent } from "./errors.js"
 import type { AppendRequest } from "./eventLog.js"
+import { parseOwnerId } from "./ownerId.js"
 import { BOT_ID_PATTERN } from "./partition.js"
 import type { EventEnvelope, NewEvent, RecordedEvent } from "./schema/envelope.js"
 import { decodePayload, encodePayloadJson, registry } from "./schema/registry.js"
@@ -57,6 +58,11 @@ export const encodeNewEvent = (botId: string, e: NewEvent, newId: () => string):
   if (typeof e.actor !== "string" || e.actor.length === 0) return invalidEvent(botId, e, "MissingField", "actor is required")
   const p = encodePayloadJson(e.data)
   if (Either.isLeft(p)) return invalidEvent(botId, e, p.left.reason, p.left.detail)
+  // the one gate every path that records an owner passes (CLI, imports, restores, the API)
+  if (p.right.type === "BotRegistered") {
+    const owner = parseOwnerId((e.data as { ownerId?: unknown }).ownerId)
+    if (Either.isLeft(owner)) return invalidEvent(botId, e, "SchemaMismatch", owner.left.message)
+  }
   return Either.right({
     eventId: e.eventId ?? newId(),
     type: p.right.type,

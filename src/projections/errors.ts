@@ -31,9 +31,18 @@ export class RebuildFailed extends Data.TaggedError("RebuildFailed")<{
 /** SQLSTATE classes that say "try again", not "this data is bad". */
 const TRANSIENT_CLASSES = ["08", "40", "53", "57", "58"]
 
-/** Whether a SQL error is transient; errors without a SQLSTATE (network, pool) are transient. */
+/**
+ * Refusals of the session, not of the data: a missing grant (42501) is fixed by the operator and
+ * must never get an entry dead-lettered.
+ */
+const ENVIRONMENT_CODES = ["42501"]
+
+/**
+ * Whether a SQL error is transient (try the same work again later); errors without a SQLSTATE
+ * (network, pool, a role the login cannot take) are transient.
+ */
 export const isTransientSqlError = (e: unknown): boolean => {
   const code = typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined
   if (code === undefined || !/^[0-9A-Z]{5}$/.test(code)) return true
-  return TRANSIENT_CLASSES.includes(code.slice(0, 2))
+  return TRANSIENT_CLASSES.includes(code.slice(0, 2)) || ENVIRONMENT_CODES.includes(code)
 }

@@ -1,8 +1,12 @@
 import { Effect, Either } from "effect"
 import type { LogUnavailable } from "../events/errors.js"
 import type { Delivery, EventLogService } from "../events/eventLog.js"
+import { inRole } from "../db/roles.js"
 import type { SqlClient, SqlTx } from "../db/sql.js"
 import type { RecordedEvent } from "../events/schema/envelope.js"
+import { chainAuditRows } from "./auditChain.js"
+import { ArchiveConflict, readBotStates, recordDivergences, screenAgainstArchive } from "./divergence.js"
+import type { Divergence } from "./divergence.js"
 import { ProjectionFailed, isTransientSqlError } from "./errors.js"
 import { mapBatch } from "./mapping/mapBatch.js"
 import { comparePositions } from "./mapping/positions.js"
@@ -40,7 +44,7 @@ export interface CommittedBatch {
 export interface StepResult {
   /** Entries whose rows were written (refused ones excluded). */
   readonly projected: number
-  /** Entries dead-lettered in this step. */
+  /** Entries dead-lettered in this step (diverged and held ones included). */
   readonly deadLettered: number
   /** The checkpoint after the step (null: nothing projected yet). */
   readonly checkpoint: string | null
@@ -53,6 +57,9 @@ export interface Projector {
   /** One batch: read, map, write rows + checkpoint in one transaction, dead-letter refusals, ack. */
   readonly step: Effect.Effect<StepResult, ProjectionFailed | LogUnavailable>
 }
+
+/** Projection work runs as the projector role, whatever the login (db/roles.ts). */
+const PROJECTOR = { role: "projector" } as const
 
 /** '' in the table means "nothing projected yet" (the column is NOT NULL so rows can be locked). */
 const START = ""
@@ -93,6 +100,8 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
   let known: string | null | undefined
   // after a data error, batches of one find the poisoned entry
   let isolate = false
+  // after an unforeseen archive conflict, the next batch looks every event up in the archive
+  let checkAll = false
   const unacked = new Set<string>()
   // dead-lettered by this process and not yet behind the checkpoint: a retried batch must not repeat them
   const deadLettered = new Set<string>()
@@ -110,10 +119,10 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
       for (const p of covered) unacked.delete(p)
     })
 
-  const write = (expected: string | null, mapped: MappedBatch, last: Delivery) =>
+  const write = (expected: string | null, mapped: MappedBatch, last: Delivery, divergences: ReadonlyArray<Divergence> = []) =>
     Effect.tryPromise({
       try: () =>
-        sql.transaction(async (tx) => {
+        inRole(sql, PROJECTOR, async (tx) => {
           // Safe here: a commit lost in a server crash loses its checkpoint with its rows, and the
           // batch is projected again from the log (acks are not what makes it correct).
           if (tx.dialect === "postgres") await tx.query("SET LOCAL synchronous_commit = off")
@@ -124,9 +133,15 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
           const now = rows.length === PROJECTIONS.length && rows.every((r) => r.position === (expected ?? START))
           // someone else moved the checkpoint since we read it: write nothing, read again
           if (!now) return { moved: true }
+          const chained = { ...mapped.rows, audit: [...(await chainAuditRows(tx, mapped.rows, LIVE_TABLES.audit_log))] }
           for (const p of PROJECTIONS) {
-            for (const s of projectionStatements(p, mapped.rows, LIVE_TABLES)) await tx.query(s.text, s.params)
+            for (const s of projectionStatements(p, chained, LIVE_TABLES)) {
+              const r = await tx.query(s.text, s.params)
+              // the archive insert skips rows already there: one the screen did not foresee is not dropped
+              if (p === "archive" && r.rowCount !== chained.archive.length) throw new ArchiveConflict(chained.archive.length, r.rowCount)
+            }
           }
+          await recordDivergences(tx, divergences)
           if (opts.beforeCommit) await opts.beforeCommit(mapped.positions)
           const lastAt = Either.isRight(last.event) ? last.event.right.occurredAt : null
           await tx.query(
@@ -161,7 +176,7 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     const delivered = yield* log.readGroup({ partition, group, consumer, count: batchSize, ...(caughtUp && opts.blockMs !== 0 ? { blockMs: opts.blockMs ?? 1000 } : {}) })
     for (const d of delivered) unacked.add(d.position)
 
-    const checkpoint = known !== undefined ? known : yield* Effect.tryPromise({ try: () => readCheckpoint(sql, partition), catch: fail("checkpoint") })
+    const checkpoint = known !== undefined ? known : yield* Effect.tryPromise({ try: () => inRole(sql, PROJECTOR, (tx) => readCheckpoint(tx, partition)), catch: fail("checkpoint") })
     known = checkpoint
     const limit = isolate ? 1 : batchSize
     const from = (n: number) => (checkpoint === null ? { limit: n } : { after: checkpoint, limit: n })
@@ -186,15 +201,26 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
       if (Either.isLeft(d.event)) refused.push({ position: d.position, reason: d.event.left.message })
       else inputs.push({ event: d.event.right, raw: d.raw })
     }
-    // owners of bots registered before this batch; the batch's own registrations are mapped in order
+    // owners of bots registered before this batch (the batch's own registrations are mapped in
+    // order), and what the archive already holds of each bot (divergence.ts)
     const botIds = [...new Set(inputs.map((i) => i.event.botId))]
-    const owners = yield* Effect.tryPromise({
-      try: () => sql.query<{ bot_id: string; owner_id: string; kind: string }>("SELECT bot_id, owner_id, kind FROM bots WHERE bot_id = ANY($1::text[])", [botIds]),
+    const screened = yield* Effect.tryPromise({
+      try: () =>
+        inRole(sql, PROJECTOR, async (tx) => {
+          const states = await readBotStates(tx, botIds)
+          return { states, ...(await screenAgainstArchive(tx, inputs, states, checkAll)) }
+        }),
       catch: fail("owners")
     })
-    const ownerMap = new Map(owners.rows.map((r) => [r.bot_id, r.owner_id]))
-    const mapped = mapBatch(inputs, ownerMap)
-    refused.push(...mapped.failures)
+    const ownerMap = new Map<string, string>()
+    for (const [botId, s] of screened.states) if (s.owner !== null) ownerMap.set(botId, s.owner)
+    for (const d of screened.divergences) {
+      yield* Effect.logError(`the hot log diverges from the archive: bot ${d.bot_id} version ${d.version} is event ${d.archived_event_id} (${d.archived_type}) in the archive and ${d.log_event_id} (${d.log_type}) in the hot log; the bot's events are held (docs/redis.md)`).pipe(
+        Effect.annotateLogs({ botId: d.bot_id, version: d.version, partition, position: d.log_position })
+      )
+    }
+    const mapped = mapBatch(screened.inputs, ownerMap)
+    refused.push(...screened.refused, ...mapped.failures)
     // refusals are known before the transaction (mapping is pure): dead-letter them first, so a
     // crash after the commit cannot lose them (a crash before the commit may dead-letter one twice)
     for (const f of refused) {
@@ -205,10 +231,15 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     }
 
     const last = entries[entries.length - 1]!
-    const written = yield* Effect.either(write(checkpoint, mapped, last))
+    const written = yield* Effect.either(write(checkpoint, mapped, last, screened.divergences))
     if (Either.isLeft(written)) {
       known = undefined
       const err = written.left
+      if (err.cause instanceof ArchiveConflict) {
+        yield* Effect.logWarning(err.cause.message).pipe(Effect.annotateLogs({ partition }))
+        checkAll = true
+        return { projected: 0, deadLettered: refused.length, checkpoint, caughtUp: false }
+      }
       if (err.retryable) return yield* Effect.fail(err)
       if (entries.length > 1) {
         // a data error somewhere in the batch: find it with batches of one
@@ -236,10 +267,13 @@ export const makeProjector = (opts: ProjectorOptions): Projector => {
     isolate = false
     if (opts.onCommitted) {
       const failed = new Set(mapped.failures.map((f) => f.position))
-      opts.onCommitted({ partition, events: inputs.map((i) => i.event).filter((e) => !failed.has(e.position)), kinds: new Map(owners.rows.map((r) => [r.bot_id, r.kind])) })
+      const kinds = new Map<string, string>()
+      for (const [botId, s] of screened.states) if (s.kind !== null) kinds.set(botId, s.kind)
+      opts.onCommitted({ partition, events: screened.inputs.map((i) => i.event).filter((e) => !failed.has(e.position)), kinds })
     }
+    checkAll = false
     yield* ackCovered(last.position)
-    return { projected: inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }
+    return { projected: screened.inputs.length - mapped.failures.length, deadLettered: refused.length, checkpoint: last.position, caughtUp }
   })
 
   return { partition, step }

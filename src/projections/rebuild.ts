@@ -2,6 +2,7 @@ import { Effect, Either } from "effect"
 import type { SqlClient, SqlTx } from "../db/sql.js"
 import { ARCHIVE_COLUMNS, archiveFields, decodeArchiveRecord } from "./archiveRecord.js"
 import type { ArchiveRecord } from "./archiveRecord.js"
+import { chainAuditRows } from "./auditChain.js"
 import { RebuildFailed } from "./errors.js"
 import { mapBatch } from "./mapping/mapBatch.js"
 import { LIVE_TABLES, PROJECTIONS, PROJECTION_TABLES } from "./mapping/rows.js"
@@ -114,7 +115,9 @@ export const rebuild = (opts: RebuildOptions): Effect.Effect<RebuildReport, Rebu
     const { inputs, owners, undecodable } = toInputs(rows)
     for (const r of rows) seen.set(r.bot_id, Math.max(seen.get(r.bot_id) ?? 0, r.version))
     const mapped = mapBatch(inputs, owners)
-    for (const s of projectionStatements(projection, mapped.rows, names)) await tx.query(s.text, s.params)
+    // the audit chain is rebuilt onto the shadow table's lanes: the same chain the projector made
+    const chained = projection === "audit" ? { ...mapped.rows, audit: [...(await chainAuditRows(tx, mapped.rows, names.audit_log))] } : mapped.rows
+    for (const s of projectionStatements(projection, chained, names)) await tx.query(s.text, s.params)
     return undecodable
   }
 

@@ -1,6 +1,9 @@
-import { Effect, Either, Fiber, Option, Redacted } from "effect"
+import { Duration, Effect, Either, Fiber, Option, Redacted } from "effect"
 import type { LogLevel, Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
+import { verifyPeriodically } from "../audit/periodic.js"
+import { missingRoleGrants } from "../db/roles.js"
+import { anchorKeyFrom } from "../projections/auditChain.js"
 import type { Supervisor } from "../actors/supervisor.js"
 import type { BotfleetConfig } from "../config.js"
 import { learnBotKind } from "../metrics/botKinds.js"
@@ -68,12 +71,12 @@ const pinnedFor = (profile: Either.Either<BotProfile, unknown>) => Either.isRigh
 const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable({ what, cause })
 
 /**
- * One botfleet node, in the scope: stores (migrated) → projections → sandbox (optional) → webhook
- * ingress (with /metrics, /health, /ready) → the actor supervisor over the Telegram host → the
- * fleet's bots. Closing the scope shuts down in the reverse order: /ready turns 503, every bot
- * drains (in-flight input finished with its Bot API calls, BotStopped) and its lease is released,
- * the servers close, the projections catch up with the log (the drain's events included), then
- * the stores close.
+ * One botfleet node, in the scope: stores (migrated) → role check → projections and the periodic
+ * audit verification → sandbox (optional) → webhook ingress (with /metrics, /health, /ready) → the
+ * actor supervisor over the Telegram host → the fleet's bots. Closing the scope shuts down in the
+ * reverse order: /ready turns 503, every bot drains (in-flight input finished with its Bot API
+ * calls, BotStopped) and its lease is released, the servers close, the projections catch up with
+ * the log (the drain's events included), then the stores close.
  */
 export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.Effect<RunningNode, StoresUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
@@ -85,6 +88,15 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
 
+    // the node works as botfleet's roles (db/roles.ts), whatever its login: refuse to start when
+    // the login cannot take them, rather than stall every projector on a permission error
+    const grants = yield* Effect.tryPromise({ try: () => missingRoleGrants(stores.sql), catch: startFailed("the database roles") })
+    if (grants.length > 0) {
+      return yield* new StoresUnavailable({
+        what: "the database roles",
+        cause: new Error(`the node's login cannot take the roles it works as; as a superuser run: ${grants.join(" ")}`)
+      })
+    }
     const onCommitted = (b: CommittedBatch) => countProjected(b.partition, b.events, b.kinds)
     const projecting = yield* Effect.forkScoped(runNodeProjections({ log: stores.log, sql: stores.sql, embedded, onCommitted }))
     // runs after the bots drained and the servers closed (finalizers run in reverse), before the
@@ -98,6 +110,11 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         else yield* Effect.logInfo(`projections caught up (${caught.projected} events at stop)`)
       })
     )
+    if (config.auditVerifyEveryMs > 0) {
+      yield* Effect.forkScoped(
+        verifyPeriodically({ sql: stores.sql, anchorKey: anchorKeyFrom(Redacted.value(config.secretKey)), nodeId: config.nodeId, every: Duration.millis(config.auditVerifyEveryMs) })
+      )
+    }
 
     const sandbox = options.sandbox
       ? yield* Effect.acquireRelease(

@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import type { Redacted } from "effect"
 import type { EventLogService } from "../events/eventLog.js"
+import { parseOwnerId } from "../events/ownerId.js"
 import type { TokenVault } from "../telegram/tokenVault.js"
 import type { FleetDirectory } from "./fleetDirectory.js"
 
@@ -19,7 +20,8 @@ export interface BotRegistration {
  * Registers a bot in the fleet, once: `BotRegistered` (token sealed with the fleet key, never in
  * clear) is appended only to an empty stream, under a short lease, so of two racing registrations
  * one wins and the other changes nothing; then the bot is listed in the fleet directory (nodes
- * start it). Resolves with true when this call registered it, false when it already was.
+ * start it). Resolves with true when this call registered it, false when it already was. An owner
+ * id outside the safe alphabet (ownerId.ts) fails with OwnerIdInvalid before anything is written.
  */
 export const registerBot = (o: {
   readonly log: EventLogService
@@ -30,6 +32,7 @@ export const registerBot = (o: {
 }) =>
   Effect.gen(function* () {
     const { bot } = o
+    yield* parseOwnerId(bot.ownerId)
     let registered = false
     if ((yield* o.log.streamVersion(bot.botId)) === 0) {
       const tokenCiphertext = yield* o.vault.seal(bot.botId, bot.token)

@@ -52,12 +52,36 @@ const migrated = (what: string, sql: SqlClient) =>
   Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new StoresUnavailable({ what: `${what} (migrations)`, cause }) })
 
 /**
+ * Migrations as the migration login when MIGRATION_DATABASE_URL is set (its own short-lived
+ * connection, closed once done), so the node's own login needs no right to change the schema;
+ * else as DATABASE_URL's login.
+ */
+const migratedAs = (config: BotfleetConfig, sql: SqlClient) =>
+  Option.match(config.migrationDatabaseUrl, {
+    onNone: () =>
+      migrated("the Postgres database at DATABASE_URL", sql).pipe(
+        Effect.mapError((e) =>
+          (e.cause as { code?: unknown } | null)?.code === "42501" || /permission denied/.test(e.message)
+            ? new StoresUnavailable({ what: `${e.what}; DATABASE_URL's login may not change the schema: set MIGRATION_DATABASE_URL to a login that may`, cause: e.cause })
+            : e
+        )
+      ),
+    onSome: (url) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => makePgSql(Redacted.value(url), { max: 1, applicationName: `botfleet-migrate-${config.nodeId}`.slice(0, 63) })),
+        (migrator) => migrated("the Postgres database at MIGRATION_DATABASE_URL", migrator),
+        (migrator) => Effect.promise(() => migrator.close().catch(() => undefined))
+      )
+  })
+
+/**
  * Opens the mode's stores in the scope (closed with it, in reverse order):
  * - embedded: one PGlite database under DATA_DIR/pglite holds the log (Postgres adapter), the
  *   inboxes, snapshots, polling offsets and projections. PGlite allows one process per folder.
  * - production: the Redis log, inboxes, offsets and edge dedupe on REDIS_URL; the projections,
  *   the fleet directory and the actors' snapshots (bot-level state + keyed entries) on DATABASE_URL.
- * Migrations are applied first in both modes (concurrent nodes are serialised by the migrator).
+ * Migrations are applied first in both modes (concurrent nodes are serialised by the migrator), in
+ * production as MIGRATION_DATABASE_URL's login when it is set.
  */
 export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, StoresUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
@@ -76,7 +100,7 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
     const redisUrl = Redacted.value(config.redisUrl.value)
     const databaseUrl = Redacted.value(config.databaseUrl.value)
     const sql = yield* opened("the Postgres database at DATABASE_URL", async () => makePgSql(databaseUrl, { applicationName: `botfleet-${config.nodeId}`.slice(0, 63) }), (s) => s.close())
-    yield* migrated("the Postgres database at DATABASE_URL", sql)
+    yield* migratedAs(config, sql)
     const redis = yield* opened(
       "Redis at REDIS_URL",
       async () => {

@@ -94,6 +94,17 @@ describe("botfleet bots", () => {
     expect((await cli({}, "bots", "remove", "piped")).code).toBe(0)
   }, 60_000)
 
+  it("refuses an owner id outside the safe alphabet as a usage error, before asking for the token, recording nothing", async () => {
+    for (const owner of ["", "ownerC,ownerB", "owner B", "x".repeat(65)]) {
+      const refused = await cli({ BOT_TOKEN: token }, "bots", "add", "badowner", "--owner", owner)
+      expect({ owner, code: refused.code }).toEqual({ owner, code: 2 })
+      expect(refused.err).toContain("--owner: owner id")
+    }
+    // no token at all: the owner id is refused first
+    expect((await cli({ BOT_TOKEN: "" }, "bots", "add", "badowner", "--owner", "a,b")).err).toContain("has a character outside")
+    expect(await Effect.runPromise(log.streamVersion("badowner"))).toBe(0)
+  }, 60_000)
+
   it("refuses an existing bot id and a token Telegram rejects, with exit 1 and nothing recorded", async () => {
     const again = await cli({ BOT_TOKEN: token }, "bots", "add", "shop", "--owner", "bob")
     expect(again.code).toBe(1)

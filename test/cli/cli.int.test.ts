@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -172,6 +172,13 @@ describe("botfleet CLI", () => {
     const again = await cli("events", "shop-copy", "--import", file)
     expect(again.code).toBe(1)
     expect(again.err).toContain("bot shop-copy already has 27 events: import into a new bot id")
+    // an export whose registration names an owner id outside the safe alphabet is refused whole
+    const forged = join(dir, "forged.ndjson")
+    await writeFile(forged, lines.map((l, i) => (i === 0 ? l.replace('"ownerId":"o"', '"ownerId":"o,other"') : l)).join("\n") + "\n")
+    const refused = await cli("events", "shop-forged", "--import", forged)
+    expect(refused.code).toBe(1)
+    expect(refused.err).toContain('owner id "o,other" refused')
+    expect(await Effect.runPromise(log.streamVersion("shop-forged"))).toBe(0)
   })
 
   it("replays a recorded conversation: identical with the same code (exit 0), a changed reply diverges at its version (exit 1)", async () => {

@@ -4,6 +4,7 @@ import { Data, Effect, Option, Redacted } from "effect"
 import { AppConfig } from "../../config.js"
 import type { BotfleetConfig } from "../../config.js"
 import { isReservedId } from "../../projections/mapping/fleet.js"
+import { parseOwnerId } from "../../events/ownerId.js"
 import { makeFleetDirectory } from "../../runtime/fleetDirectory.js"
 import { sendControl } from "../../runtime/control.js"
 import { registerBot } from "../../runtime/registerBot.js"
@@ -129,7 +130,9 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .option("--api-root <url>", "Bot API root to check the token against (default: TELEGRAM_API_ROOT)")
       .option("--json", "print the result as JSON")
       .action(async (botId: string, opts: { owner: string; name?: string; kind: string; mode: "polling" | "webhook"; apiRoot?: string; json?: boolean }) => {
-        const program = withStores((s, config) =>
+        // refused before any store is opened or the token asked for
+        const owner = Effect.mapError(parseOwnerId(opts.owner), (e) => new UsageError({ detail: `--owner: ${e.message}` }))
+        const program = Effect.zipRight(owner, withStores((s, config) =>
           Effect.gen(function* () {
             if (isReservedId(botId)) return yield* new UsageError({ detail: `bot id ${JSON.stringify(botId)}: ids starting with "_" are reserved for the fleet's own streams` })
             const version = yield* s.log.streamVersion(botId)
@@ -150,7 +153,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
             if (opts.json) printJson(io, result)
             else io.stdout(`bot ${botId} added (Telegram @${me.username}, id ${me.telegramId}, ${opts.mode}); ${startedBy(nodes)}`)
           })
-        )
+        ))
         await run(io, setExit, program)
       })
   ))

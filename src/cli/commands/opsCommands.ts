@@ -11,7 +11,7 @@ import type { DeadLetter } from "../../events/eventLog.js"
 import { makeProgress, printJson, printTable } from "../io.js"
 import { listInboxDeadLetters, openInboxStores } from "./dlqInbox.js"
 import type { CliIo } from "../io.js"
-import { CommandFailed, eventLogLayer, runCommand, sqlLayer, UsageError } from "../runtime.js"
+import { CommandFailed, eventLogLayer, migrationSqlLayer, runCommand, UsageError } from "../runtime.js"
 
 /** The archive is the source of every rebuild, so it is not offered as something to rebuild. */
 const REBUILDABLE = PROJECTIONS.filter((p) => p !== "archive")
@@ -27,7 +27,10 @@ export class DatabaseUnavailable extends Data.TaggedError("DatabaseUnavailable")
 
 const isTagged = (e: unknown): e is { readonly _tag: string } => typeof e === "object" && e !== null && "_tag" in e
 
-/** `botfleet migrate [--json]`: applies the sql/ migrations not yet applied, each once, checksummed. */
+/**
+ * `botfleet migrate [--json]`: applies the sql/ migrations not yet applied, each once, checksummed,
+ * as MIGRATION_DATABASE_URL's login when set.
+ */
 export const migrateCommand = (io: CliIo, setExit: SetExit): Command =>
   new Command("migrate")
     .description("apply the database migrations (sql/) not applied yet; refuses edited ones")
@@ -46,7 +49,7 @@ export const migrateCommand = (io: CliIo, setExit: SetExit): Command =>
           io.stdout(`applied ${applied.length} migration${applied.length === 1 ? "" : "s"}`)
         }
       })
-      setExit(await runCommand(program, sqlLayer, { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, migrationSqlLayer, { env: io.env, stderr: io.stderr }))
     })
 
 /**
@@ -115,5 +118,5 @@ export const rebuildCommand = (io: CliIo, setExit: SetExit): Command =>
         }
         if (!report.swapped && !report.identical) return yield* new CommandFailed({ detail: `the rebuilt ${projection} projection differs from the live one` })
       })
-      setExit(await runCommand(program, sqlLayer, { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, migrationSqlLayer, { env: io.env, stderr: io.stderr }))
     })

@@ -1,9 +1,11 @@
 import { Command } from "commander"
-import { Clock, Effect } from "effect"
+import { Clock, Data, Effect } from "effect"
+import { describeBreak, lastVerification } from "../../audit/periodic.js"
 import { AppConfig } from "../../config.js"
 import { readBackupHealth } from "../../ops/backups/health.js"
 import type { BackupHealth } from "../../ops/backups/health.js"
 import { backupTargetFor } from "../../ops/backups/targets.js"
+import { DIVERGED_REASON, HELD_REASON, readDivergences } from "../../projections/divergence.js"
 import { projectionLag } from "../../projections/lag.js"
 import { openStores } from "../../runtime/stores.js"
 import { botRows } from "../bots/botRows.js"
@@ -14,10 +16,19 @@ import { printBotRows } from "./botsCommand.js"
 
 type SetExit = (code: number) => void
 
+/** A table status reads could not be read (the database is unreachable or not migrated). */
+export class StatusUnreadable extends Data.TaggedError("StatusUnreadable")<{ readonly what: string; readonly cause: unknown }> {
+  override get message() {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `cannot read ${this.what}: ${cause}`
+  }
+}
+
 /**
  * `botfleet status [--json]`: the fleet at a glance, read from the stores (so it works whichever
  * node runs what, and with no node running): per bot its state, version, node, crashes, last error
- * and inbox lag; per log partition the projection lag and the dead letters waiting.
+ * and inbox lag; per log partition the projection lag and the dead letters waiting (and how many of
+ * them a hot log / archive divergence holds); the last audit chain verification; the divergences.
  */
 export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
   new Command("status")
@@ -37,11 +48,15 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
               projectionLagCapped: l.waitingCapped,
               oldestWaitingAgeMs: l.oldestWaitingAgeMs,
               projectorStalled: l.stalled,
-              deadLetters: dead.length
+              deadLetters: dead.length,
+              // hot-log entries held back because their bot's hot log diverged from the archive
+              diverged: dead.filter((d) => d.reason.startsWith(DIVERGED_REASON) || d.reason.startsWith(HELD_REASON)).length
             }))
           )
           const backups = yield* readBackupHealth({ sql: s.sql, log: s.log, config, now: yield* Clock.currentTimeMillis, target: backupTargetFor(config).label })
-          if (opts.json) return printJson(io, { mode: config.mode, bots, partitions, backups })
+          const audit = yield* Effect.tryPromise({ try: () => lastVerification(s.sql), catch: (cause) => new StatusUnreadable({ what: "audit_verifications", cause }) })
+          const divergences = yield* Effect.tryPromise({ try: () => readDivergences(s.sql), catch: (cause) => new StatusUnreadable({ what: "archive_divergences", cause }) })
+          if (opts.json) return printJson(io, { mode: config.mode, bots, partitions, backups, audit, divergences })
           io.stdout(`mode ${config.mode}, ${bots.length} bot${bots.length === 1 ? "" : "s"} in the fleet directory`)
           printBotRows(io, bots, false)
           io.stdout("")
@@ -52,11 +67,25 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
               "projection lag": `${p.projectionLag}${p.projectionLagCapped ? "+" : ""}`,
               "oldest waiting": p.oldestWaitingAgeMs === null ? "-" : `${Math.round(p.oldestWaitingAgeMs / 1000)}s`,
               projector: p.projectorStalled ? "STALLED" : "ok",
-              "dead letters": p.deadLetters
+              "dead letters": p.deadLetters,
+              diverged: p.diverged
             }))
           )
           io.stdout("")
           for (const line of backupLines(backups)) io.stdout(line)
+          io.stdout(
+            audit === null
+              ? "audit chain: not verified yet (nodes verify it every AUDIT_VERIFY_EVERY_MS; or run botfleet audit verify --anchor)"
+              : audit.ok
+                ? `audit chain: ok, ${audit.rows} rows of ${audit.owners} owners verified at ${audit.finishedAt} by ${audit.nodeId} (${audit.anchors} anchors written)`
+                : `audit chain: BROKEN (verified at ${audit.finishedAt} by ${audit.nodeId}, ${audit.rows} rows checked): ${describeBreak(audit.firstBreak!)}`
+          )
+          if (divergences.length === 0) io.stdout("hot log vs archive: no divergence")
+          else {
+            io.stdout(`hot log vs archive: ${divergences.length} diverged version${divergences.length === 1 ? "" : "s"} of ${new Set(divergences.map((d) => d.botId)).size} bot(s); their later events are held (docs/redis.md):`)
+            printTable(io, divergences.slice(0, 20).map((d) => ({ bot: d.botId, version: d.version, archive: `${d.archivedType} ${d.archivedEventId}`, "hot log": `${d.logType} ${d.logEventId}`, detected: d.detectedAt })))
+            if (divergences.length > 20) io.stdout(`... and ${divergences.length - 20} more (--json lists them all)`)
+          }
         })
       )
       setExit(await runCommand(program, undefined, { env: io.env, stderr: io.stderr }))

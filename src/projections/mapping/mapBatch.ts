@@ -7,6 +7,7 @@ import type {
 } from "./rows.js"
 import { epochMs as parseEpochMs, utcDay as dayOf } from "../../events/schema/time.js"
 import { FLEET_OWNER, isFleetEvent } from "./fleet.js"
+import { parseOwnerId } from "../../events/ownerId.js"
 
 export interface MappedBatch {
   readonly rows: BatchRows
@@ -144,6 +145,12 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
     if (occurredMs === undefined) throw new Refused(`occurredAt is not an ISO-8601 instant: ${e.occurredAt}`)
     if (!Number.isSafeInteger(e.version) || e.version < 1) throw new Refused(`version must be a positive integer, got ${e.version}`)
     const d = e.data
+    if (d._tag === "BotRegistered") {
+      // never recorded since owner ids are checked at append; an older or foreign entry is refused
+      // here rather than given rows no owner session could tell apart from "no owner"
+      const valid = parseOwnerId(d.ownerId)
+      if (valid._tag === "Left") throw new Refused(valid.left.message)
+    }
     const owner = ownerOf.get(e.botId) ?? (d._tag === "BotRegistered" ? d.ownerId : isFleetEvent(d) ? FLEET_OWNER : undefined)
     if (owner === undefined) throw new Refused(`bot ${e.botId} has no BotRegistered before this event: its owner is unknown`)
     const bot_id = e.botId
@@ -174,7 +181,8 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
     if (summary !== null) {
       audit.push({
         bot_id, version: e.version, owner_id: owner, actor: e.actor, actor_kind: actorKind(e.actor), event_type: e.type,
-        summary: JSON.stringify(summary), occurred_at: e.occurredAt, log_partition: e.partition, position: e.position
+        summary: JSON.stringify(summary), occurred_at: e.occurredAt, log_partition: e.partition, position: e.position,
+        chain_seq: null, event_hash: null, prev_hash: null, row_hash: null
       })
     }
 

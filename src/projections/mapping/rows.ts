@@ -73,9 +73,11 @@ export interface MessageOutcomeRow {
 export interface DailyCountRow { bot_id: string; day: string; owner_id: string; messages_in: number; messages_out: number }
 export interface ActiveUserRow { bot_id: string; day: string; user_id: number; owner_id: string }
 export interface FirstSeenRow { bot_id: string; user_id: number; owner_id: string; day: string }
+/** The chain fields are null as mapped (mapping is pure) and filled in by auditChain.ts before the insert. */
 export interface AuditRow {
   bot_id: string; version: number; owner_id: string; actor: string; actor_kind: string; event_type: string
   summary: string; occurred_at: string; log_partition: number; position: string
+  chain_seq: number | null; event_hash: string | null; prev_hash: string | null; row_hash: string | null
 }
 export interface ArchiveRow {
   bot_id: string; version: number; owner_id: string; log_partition: number; position: string; event_id: string

@@ -143,7 +143,8 @@ export const projectionStatements = (p: ProjectionName, rows: BatchRows, t: Tabl
     case "audit":
       insert(t.audit_log, rows.audit, [["bot_id", "text"], ["version", "int"], ["owner_id", "text"], ["actor", "text"],
         ["actor_kind", "text"], ["event_type", "text"], ["summary", "jsonb"], ["occurred_at", "timestamptz"],
-        ["log_partition", "int"], ["position", "text"]], "ON CONFLICT (bot_id, version) DO NOTHING")
+        ["log_partition", "int"], ["position", "text"], ["chain_seq", "int"], ["event_hash", "text"], ["prev_hash", "text"],
+        ["row_hash", "text"]], "ON CONFLICT (bot_id, version) DO NOTHING")
       break
     case "archive":
       insert(t.events_archive, rows.archive, [["bot_id", "text"], ["version", "int"], ["owner_id", "text"], ["log_partition", "int"],
