@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
+import { openRedis } from "../health/redisHealth.js"
 import { partitionOf, redisKeys } from "../events/partition.js"
 import { SnapshotUnavailable } from "./snapshotStore.js"
 import type { Snapshot, SnapshotStoreService } from "./snapshotStore.js"
@@ -24,7 +25,7 @@ export const makeRedisSnapshotStore = (options: RedisSnapshotStoreOptions = {}):
   const prefix = options.prefix ?? "bf"
   const partitions = options.partitions ?? 16
   const owned = options.redis === undefined
-  const redis = options.redis ?? new Redis(options.url ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 2 })
+  const redis = options.redis ?? openRedis(options.url ?? "redis://127.0.0.1:6379", "snapshots", { maxRetriesPerRequest: 2 })
   const keyOf = (botId: string) => redisKeys(prefix, partitionOf(botId, partitions)).snapshot(botId)
   const call = <A>(operation: string, f: () => Promise<A>) =>
     Effect.tryPromise({ try: f, catch: (cause) => new SnapshotUnavailable({ operation, cause }) })

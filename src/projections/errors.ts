@@ -33,6 +33,8 @@ const TRANSIENT_CLASSES = ["08", "40", "53", "57", "58"]
 
 /** Whether a SQL error is transient; errors without a SQLSTATE (network, pool) are transient. */
 export const isTransientSqlError = (e: unknown): boolean => {
+  // SqlUnavailable (pgSql.ts) says it itself: a closed client is not worth retrying
+  if (typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "SqlUnavailable") return (e as { retryable: boolean }).retryable
   const code = typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined
   if (code === undefined || !/^[0-9A-Z]{5}$/.test(code)) return true
   return TRANSIENT_CLASSES.includes(code.slice(0, 2))

@@ -2,6 +2,7 @@ import { Effect, Either, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import type { Supervisor } from "../actors/supervisor.js"
+import { logDependencyHealthHere } from "../health/processHealth.js"
 import type { BotfleetConfig } from "../config.js"
 import { startIngress } from "../telegram/ingress.js"
 import { startSandbox } from "../telegram/sandbox/server.js"
@@ -62,6 +63,8 @@ const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable(
  */
 export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.Effect<RunningNode, StoresUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
+    // outages of Postgres and Redis are logged as this node's JSON lines, worker threads' included
+    yield* logDependencyHealthHere
     yield* Effect.logInfo("botfleet node starting").pipe(Effect.annotateLogs({ mode: config.mode, nodeId: config.nodeId, dataDir: config.dataDir }))
     const stores = yield* openStores(config)
     const vault = makeTokenVault(config.secretKey)
