@@ -1,4 +1,4 @@
-import { Effect, Either, Option, Redacted } from "effect"
+import { Effect, Either, Option, Redacted, Runtime } from "effect"
 import type { Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import type { Supervisor } from "../actors/supervisor.js"
@@ -66,6 +66,9 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     // outages of Postgres and Redis are logged as this node's JSON lines, worker threads' included
     yield* logDependencyHealthHere
     yield* Effect.logInfo("botfleet node starting").pipe(Effect.annotateLogs({ mode: config.mode, nodeId: config.nodeId, dataDir: config.dataDir }))
+    // callbacks from outside Effect log through the node's logger (JSON lines), not the default one
+    const runtime = yield* Effect.runtime<never>()
+    const logHere = (effect: Effect.Effect<void>) => void Runtime.runFork(runtime)(effect)
     const stores = yield* openStores(config)
     const vault = makeTokenVault(config.secretKey)
     const directory = makeFleetDirectory(stores.sql)
@@ -135,8 +138,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       ...(sandbox ? { sandboxWebhook: { publicUrl: ingressUrl, secretFor } } : {}),
       ...(Option.isSome(config.publicUrl) ? { publicWebhook: { publicUrl: config.publicUrl.value, secretFor } } : {}),
       onProfile: ensureInSandbox,
-      onError: (botId, e) =>
-        Effect.runFork(Effect.logWarning(`bot ${botId}: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.annotateLogs({ botId })))
+      onError: (botId, e) => logHere(Effect.logWarning(`bot ${botId}: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.annotateLogs({ botId })))
     })
     yield* Effect.addFinalizer(() => Effect.promise(() => host.close()))
     const supervisor = yield* makeSupervisor({
