@@ -49,6 +49,14 @@ export interface BotfleetConfig {
   readonly maxResidentBots: number
   /** ES modules exporting `botModules` (owners' Composer bot kinds), loaded by nodes, their threads and replay. */
   readonly botModules: ReadonlyArray<string>
+  /**
+   * Most owners whose bots of their own kinds (BOT_MODULES) get a worker thread of their own, so
+   * their code cannot take other owners' bots down; owners past it share one more thread. 0:
+   * owners' kinds run on the WORKER_THREADS threads with everyone else's. Production mode only.
+   */
+  readonly ownerThreads: number
+  /** Heap limit of each owner's thread (MB): owner code that exhausts it ends that thread only. */
+  readonly ownerThreadHeapMb: number
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -158,7 +166,13 @@ export const settings = {
     name: "BOT_MODULES",
     expects: "comma-separated paths of ES modules exporting botModules: { <kind>: (config) => Composer }",
     default: "none: only the built-in kind"
-  }
+  },
+  ownerThreads: {
+    name: "OWNER_THREADS",
+    expects: "an integer from 0 to 1024: most owners whose BOT_MODULES kinds run on a worker thread of their own (0: on the WORKER_THREADS threads)",
+    default: "8"
+  },
+  ownerThreadHeapMb: { name: "OWNER_THREAD_HEAP_MB", expects: "an integer from 32 to 65536 (MB of heap per owner thread)", default: "256" }
 } as const satisfies Record<string, Setting>
 
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
@@ -190,7 +204,9 @@ export const rawConfig = Config.all({
       return list.length > 0 ? list : undefined
     }),
     [] as ReadonlyArray<string>
-  )
+  ),
+  ownerThreads: withDefault(setting(settings.ownerThreads, intIn(0, 1024)), 8),
+  ownerThreadHeapMb: withDefault(setting(settings.ownerThreadHeapMb, intIn(32, 65_536)), 256)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -289,7 +305,9 @@ export const finalize = <E, R>(
       workerThreads: raw.workerThreads,
       activationsPerSecond: raw.activationsPerSecond,
       maxResidentBots: raw.maxResidentBots,
-      botModules: raw.botModules
+      botModules: raw.botModules,
+      ownerThreads: raw.ownerThreads,
+      ownerThreadHeapMb: raw.ownerThreadHeapMb
     }
   })
 
@@ -382,5 +400,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   WORKER_THREADS: c.workerThreads,
   ACTIVATIONS_PER_SECOND: c.activationsPerSecond,
   MAX_RESIDENT_BOTS: c.maxResidentBots,
-  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)"
+  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)",
+  OWNER_THREADS: c.ownerThreads,
+  OWNER_THREAD_HEAP_MB: c.ownerThreadHeapMb
 })

@@ -9,6 +9,9 @@ export interface BotProfile {
   readonly name: string
   readonly mode: "webhook" | "polling" | "sandbox"
   readonly token: Redacted.Redacted<string>
+  readonly ownerId: string
+  /** "builtin" or an owner's BOT_MODULES kind. */
+  readonly kind: string
 }
 
 /** The bot cannot be run here: never registered, or registered without a token. */
@@ -28,16 +31,20 @@ export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: s
     let name: string | null = null
     let mode: BotProfile["mode"] = "webhook"
     let ciphertext: string | null = null
+    let ownerId = ""
+    let kind = "builtin"
     for (const e of events) {
       const d = e.data
       if (d._tag === "BotRegistered") {
         name = d.name
         mode = d.mode
+        ownerId = d.ownerId
+        kind = d.kind
         ciphertext = d.tokenCiphertext ?? null
       } else if (d._tag === "BotTokenRotated") ciphertext = d.tokenCiphertext
     }
     if (name === null) return yield* new BotNotRunnable({ botId, reason: "it was never registered" })
     if (ciphertext === null) return yield* new BotNotRunnable({ botId, reason: "it has no token" })
     const token = yield* vault.open(botId, ciphertext)
-    return { botId, name, mode, token } satisfies BotProfile
+    return { botId, name, mode, token, ownerId, kind } satisfies BotProfile
   })

@@ -124,10 +124,21 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
 
     const apiRootFor = (mode: BotProfile["mode"]) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot)
     const inner = yield* Effect.tryPromise({
-      try: () => makeActorHost(config, stores, { vault, apiRootFor, sandboxApiRoot: sandbox?.apiRoot ?? null }),
+      try: () =>
+        makeActorHost(config, stores, {
+          vault,
+          apiRootFor,
+          sandboxApiRoot: sandbox?.apiRoot ?? null,
+          onOverflow: (ownerId) =>
+            logHere(Effect.logWarning(`OWNER_THREADS (${config.ownerThreads}) reached: owner ${ownerId}'s bots share a thread with other owners past it`))
+        }),
       catch: startFailed("the bot actors' host (BOT_MODULES, WORKER_THREADS)")
     })
-    yield* Effect.logInfo(inner.threads > 0 ? `bot actors on ${inner.threads} worker threads` : "bot actors on the main thread")
+    yield* Effect.logInfo(
+      inner.threads === 0
+        ? "bot actors on the main thread"
+        : `bot actors on ${inner.threads} worker threads${config.ownerThreads > 0 && config.botModules.length > 0 ? `; owners' own kinds on a thread per owner (up to ${config.ownerThreads})` : ""}`
+    )
     const host = makeTelegramHost({
       inner: inner.host,
       log: stores.log,

@@ -93,7 +93,7 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
     start: (spec) => {
       let handle: ActorHandle | null = null
       const started = prepare(spec.botId).then(({ profile, api, authorized }) => {
-        const h = o.inner.start(spec)
+        const h = o.inner.start(spec, { ownerId: profile.ownerId, kind: profile.kind })
         handle = h
         // a revoked token stops the bot with a clear reason (BotStopped): no restart loop of 401s.
         // The actor records it (its decider, fence and version): queued before its first input,
