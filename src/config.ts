@@ -170,7 +170,7 @@ export const settings = {
   ownerThreads: {
     name: "OWNER_THREADS",
     expects: "an integer from 0 to 1024: most owners whose BOT_MODULES kinds run on a worker thread of their own (0: on the WORKER_THREADS threads)",
-    default: "8"
+    default: "4"
   },
   ownerThreadHeapMb: { name: "OWNER_THREAD_HEAP_MB", expects: "an integer from 32 to 65536 (MB of heap per owner thread)", default: "256" }
 } as const satisfies Record<string, Setting>
@@ -205,7 +205,7 @@ export const rawConfig = Config.all({
     }),
     [] as ReadonlyArray<string>
   ),
-  ownerThreads: withDefault(setting(settings.ownerThreads, intIn(0, 1024)), 8),
+  ownerThreads: withDefault(setting(settings.ownerThreads, intIn(0, 1024)), 4),
   ownerThreadHeapMb: withDefault(setting(settings.ownerThreadHeapMb, intIn(32, 65_536)), 256)
 }).pipe(
   Config.mapOrFail((c) =>

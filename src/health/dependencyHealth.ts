@@ -65,6 +65,8 @@ export interface DependencyHealth {
   readonly gone: (key: ClientKey, member: string) => void
   /** Applies a transition another thread reported (its own record decided it). */
   readonly apply: (t: HealthTransition) => void
+  /** A worker thread ended: its connections are gone, whatever they last said. */
+  readonly forgetThread: (thread: number) => void
   readonly clients: () => ReadonlyArray<ClientHealth>
   /** Postgres and Redis as a whole (only the stores this process has connections to). */
   readonly dependencies: () => ReadonlyArray<DependencyStatus>
@@ -151,6 +153,9 @@ export const makeDependencyHealth = (o: { readonly now?: () => number; readonly 
         g.downSinceMs = null
         g.errorsWhileDown = 0
       }
+    },
+    forgetThread: (thread) => {
+      for (const [id, g] of groups) if (g.key.thread === thread) groups.delete(id)
     },
     clients: () =>
       [...groups.values()].map((g) => ({

@@ -108,3 +108,14 @@ describe("dependency health record", () => {
     expect(errorLine("plain")).toBe("plain")
   })
 })
+
+describe("a worker thread that ended", () => {
+  it("leaves the record with its connections, even those last seen down", () => {
+    const health = makeDependencyHealth()
+    health.apply({ _tag: "Down", key: { ...redisLog, thread: 4 }, at: "2026-12-01T10:00:00.000Z", error: "x" })
+    health.up({ ...redisLog, thread: 5 }, "m")
+    health.forgetThread(4)
+    expect(health.clients().map((c) => c.thread)).toEqual([5])
+    expect(health.dependencies()).toMatchObject([{ dependency: "redis", up: true }])
+  })
+})
