@@ -77,6 +77,7 @@ export const sqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
 
 const hints: Record<string, string> = {
   LogUnavailable: "Is Redis (or Postgres) running and reachable? Check REDIS_URL / DATABASE_URL, then run the command again.",
+  SqlUnavailable: "Is Postgres running and reachable? Check DATABASE_URL, then run the command again.",
   WrongExpectedVersion: "The bot's stream moved on while the command ran (is the bot running?). Run the command again.",
   StaleFence: "Another node took the bot's lease while the command ran. Stop the bot, then run the command again."
 }

@@ -65,17 +65,37 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
   let probe: Fiber.RuntimeFiber<void> | null = null
 
   const markUp = () => processHealth.up(key, member)
-  /** The server is unreachable: record it, and probe it until it answers (once per outage). */
+  const ping = Effect.tryPromise(() => pool.query("SELECT 1"))
+  /**
+   * The server is unreachable: record it, and probe it with a backoff until it answers, then
+   * record that (one probe per outage, so "back" is logged even when nothing else asks).
+   */
   const markDown = (e: unknown) => {
     if (closed) return
     processHealth.down(key, member, e)
     if (probe !== null) return
     probe = Effect.runFork(
-      Effect.tryPromise(() => pool.query("SELECT 1")).pipe(
+      ping.pipe(
         Effect.retry({ schedule: outageBackoff({ base: "250 millis", cap: "5 seconds" }), while: () => !closed }),
         Effect.tap(() => Effect.sync(markUp)),
         Effect.ignore,
         Effect.ensuring(Effect.sync(() => (probe = null)))
+      )
+    )
+  }
+  /**
+   * One connection died (a terminated backend says 57P01, like a server shutting down): that is
+   * not the server being down, so ask a fresh connection first and record an outage only if it
+   * fails too. Nothing is logged for a backend an admin or a pooler ended.
+   */
+  let checking = false
+  const suspect = () => {
+    if (closed || checking || probe !== null) return
+    checking = true
+    Effect.runFork(
+      ping.pipe(
+        Effect.matchEffect({ onSuccess: () => Effect.sync(markUp), onFailure: (e) => Effect.sync(() => markDown(e.error)) }),
+        Effect.ensuring(Effect.sync(() => (checking = false)))
       )
     )
   }
@@ -88,7 +108,8 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
       if (typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag !== "SqlUnavailable" && sqlState(e) !== undefined) markUp()
       return e
     }
-    if (reason !== "closed") markDown(e)
+    if (reason === "unreachable" || sqlState(e) === "57P02" || sqlState(e) === "57P03") markDown(e)
+    else if (reason !== "closed") suspect()
     return new SqlUnavailable({ reason, address, code: sqlState(e), cause: e })
   }
   const guarded = async <A>(f: () => Promise<A>): Promise<A> => {
@@ -104,7 +125,7 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
 
   // an idle client losing its connection must not crash the process; the next query reconnects
   pool.on("error", (e) => {
-    if (unavailableReason(e) !== null) markDown(e)
+    if (unavailableReason(e) !== null) suspect()
   })
 
   const asTx = (client: pg.PoolClient): SqlTx => ({
@@ -140,7 +161,7 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
       // process dies (57P01)
       const onError = (e: Error) => {
         broken = e
-        markDown(e)
+        suspect()
       }
       client.on("error", onError)
       try {

@@ -52,6 +52,10 @@ describe("pg pool across server outages", () => {
     expect((await sql.query("SELECT count(*)::int AS n FROM t")).rows).toEqual([{ n: 0 }])
     await sql.transaction((tx) => tx.query("INSERT INTO t VALUES (3)"))
     expect((await sql.query("SELECT id FROM t")).rows).toEqual([{ id: 3 }])
+    // one backend ended is not Postgres down: a fresh connection answered, so nothing was logged
+    await new Promise((r) => setTimeout(r, 300))
+    expect(logs.lines.filter((l) => l["client"] === "pool outage-test")).toEqual([])
+    expect(postgresDown()).toBe(false)
   }, 60_000)
 
   it("idle connections of a stopped server die quietly; statements fail fast as SqlUnavailable; the log says down once and back once", async () => {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Exit, Redacted, Scope } from "effect"
+import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadConfig } from "../../src/config.js"
 import { makePgSql } from "../../src/db/pgSql.js"
@@ -226,6 +227,21 @@ describe("fault drills: botfleet run under load while its stores go away", () =>
     expect(logs).toContain("redis unreachable")
     expect(logs).toContain("redis back")
     expect(rawStderr.filter((l) => /Unhandled|\[ioredis\]/.test(l))).toEqual([])
+    // the outage cost no bot its life nor its node: no give-up, every lease still this node's,
+    // and the control channel subscribed again
+    for (const b of BOTS) {
+      const events = await Effect.runPromise(log.readStream(b.botId))
+      expect(events.filter((e) => e.data._tag === "BotGaveUp"), b.botId).toEqual([])
+      const lease = await Effect.runPromise(log.readLease(b.botId))
+      expect(lease?.nodeId, b.botId).toBe("drill-node")
+      expect(lease!.expiresAt).toBeGreaterThan(Date.now() - 1000)
+    }
+    const probe = new Redis(redisServer.url)
+    try {
+      expect(await probe.pubsub("NUMSUB", "drill:control")).toEqual(["drill:control", 1])
+    } finally {
+      probe.disconnect()
+    }
     // everything the node printed is a structured log line
     expect(logLines.filter((l) => String(l["message"]).startsWith("(not JSON)"))).toEqual([])
     // and the node still answers after both drills
