@@ -137,7 +137,7 @@ const lag = async (sql: SqlClient) => {
   // a fiber, not a timer of floating promises: it is interrupted (and awaited) before the pool
   // closes, so no sample can run on a closed pool; a failed sample is skipped, not fatal
   const sampler = Effect.runFork(
-    Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (partition) => partitionLag({ log, sql, partition, cap: 1 })).pipe(
+    Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (partition) => partitionLag({ log, sql, partition, cap: 1 }), { concurrency: "unbounded" }).pipe(
       Effect.tap((lags) => Effect.sync(() => samples.push(Math.max(...lags.map((l) => l.oldestWaitingAgeMs ?? 0))))),
       Effect.ignore,
       Effect.zipRight(Effect.sleep("50 millis")),

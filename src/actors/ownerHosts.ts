@@ -67,7 +67,7 @@ export const makeOwnerHosts = (o: OwnerHostsOptions): ActorHost => {
       slot.idle = null
       if (slot.live.size > 0 || slots.get(key) !== slot) return
       slots.delete(key)
-      void slot.host.close()
+      void slot.host.close().catch(() => undefined)
     }, idleCloseMs)
     slot.idle.unref()
   }
