@@ -28,9 +28,11 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-const waitFor = async (what: string, cond: () => Promise<boolean>, ms = 60_000) => {
+const waitFor = async (what: string, cond: () => Promise<boolean>, ms = 60_000, fatal: () => Error | null = () => null) => {
   const end = Date.now() + ms
   while (Date.now() < end) {
+    const stop = fatal()
+    if (stop) throw stop
     if (await cond().catch(() => false)) return
     await new Promise((r) => setTimeout(r, 100))
   }
@@ -47,9 +49,13 @@ const pgBin = (tool: string): string => {
   return tool
 }
 
+const MISSING = "fault drills start private servers: they need the PostgreSQL server tools (initdb, pg_ctl; Debian: postgresql) and redis-server on this machine"
+
 /** Postgres refuses to run as root: as root, its tools run as the `postgres` user. */
 const asPostgres = (file: string, args: ReadonlyArray<string>) =>
-  process.getuid?.() === 0 ? run("runuser", ["-u", "postgres", "--", file, ...args]) : run(file, [...args])
+  (process.getuid?.() === 0 ? run("runuser", ["-u", "postgres", "--", file, ...args]) : run(file, [...args])).catch((e: NodeJS.ErrnoException) => {
+    throw e.code === "ENOENT" ? new Error(`${MISSING} (${file} not found)`) : e
+  })
 
 export interface PrivatePostgres {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication). */
@@ -153,6 +159,8 @@ export const startPrivateRedis = async (options: { readonly aof?: boolean } = {}
   let child: ChildProcess | null = null
   const start = async () => {
     const c = spawn("redis-server", args, { stdio: "ignore" })
+    let missing: Error | null = null
+    c.once("error", (e: NodeJS.ErrnoException) => (missing = e.code === "ENOENT" ? new Error(`${MISSING} (redis-server not found)`) : e))
     child = c
     await waitFor(`the private Redis on port ${port}`, async () => {
       const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
@@ -164,7 +172,7 @@ export const startPrivateRedis = async (options: { readonly aof?: boolean } = {}
       } finally {
         probe.disconnect()
       }
-    })
+    }, 60_000, () => missing)
   }
   const kill = async () => {
     const c = child
