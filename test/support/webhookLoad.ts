@@ -56,6 +56,7 @@ export const startWebhookLoad = (o: LoadOptions) => {
   const sent: SentUpdate[] = []
   const inFlight = new Set<Promise<void>>()
   let stopped = false
+  let abandoned = false
   let n = 0
   const timeoutMs = o.timeoutMs ?? 10_000
 
@@ -64,7 +65,7 @@ export const startWebhookLoad = (o: LoadOptions) => {
     const headers = { "content-type": "application/json", "x-telegram-bot-api-secret-token": webhookSecretFor(o.secretKey, u.bot.botId) }
     let pause = 250
     // like Telegram: deliver again until acknowledged (bounded, so a drill ends)
-    for (let i = 0; i < 60 && !u.acked; i++) {
+    for (let i = 0; i < 60 && !u.acked && !abandoned; i++) {
       const at = Date.now()
       let status: Attempt["status"]
       try {
@@ -101,9 +102,13 @@ export const startWebhookLoad = (o: LoadOptions) => {
 
   return {
     sent,
-    /** Stops sending new updates and waits for the deliveries under way (retries included). */
-    stop: async () => {
+    /**
+     * Stops sending new updates and waits for the deliveries under way (retries included);
+     * `abandon`: no more retries either (the node is gone, the drill has failed).
+     */
+    stop: async (o: { readonly abandon?: boolean } = {}) => {
       stopped = true
+      abandoned = o.abandon === true
       clearInterval(tick)
       while (inFlight.size > 0) await Promise.all([...inFlight])
     }
