@@ -36,6 +36,7 @@ interface Slot {
  */
 export const makeOwnerHosts = (o: OwnerHostsOptions): ActorHost => {
   const slots = new Map<string, Slot>()
+  const overflowed = new Set<string>()
   const idleCloseMs = o.idleCloseMs ?? 60_000
   let closing = false
 
@@ -43,7 +44,9 @@ export const makeOwnerHosts = (o: OwnerHostsOptions): ActorHost => {
     if (slots.has(ownerId)) return ownerId
     const owners = [...slots.keys()].filter((k) => k !== OVERFLOW).length
     if (owners < o.maxOwners) return ownerId
-    o.onOverflow?.(ownerId)
+    // told once per owner, not at every start of one of its bots
+    if (!overflowed.has(ownerId)) o.onOverflow?.(ownerId)
+    overflowed.add(ownerId)
     return OVERFLOW
   }
 
