@@ -28,6 +28,8 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await running?.stop()
+  // the fixture's once-per-token markers
+  await Promise.all(["exit", "throw", "oom"].map((how) => rm(join(tmpdir(), `botfleet-hostile-${how}-${token}`), { force: true })))
   await db.drop()
   await redis.cleanup()
   await rm(dataDir, { recursive: true, force: true })
