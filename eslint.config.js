@@ -16,6 +16,19 @@ export default tseslint.config(
     }
   },
   {
+    // every store connection goes through the modules that give it error handling and a place in
+    // the dependency record: a pg client without an 'error' listener crashes the process when
+    // its backend is terminated, an ioredis one prints raw errors by the thousand
+    files: ["src/**/*.ts"],
+    ignores: ["src/health/redisHealth.ts", "src/db/pgSql.ts"],
+    rules: {
+      "no-restricted-syntax": ["error",
+        { selector: "NewExpression[callee.name='Redis']", message: "open Redis clients with openRedis (src/health/redisHealth.ts)" },
+        { selector: "CallExpression[callee.property.name='duplicate']", message: "duplicate Redis clients with duplicateRedis (src/health/redisHealth.ts)" },
+        { selector: "NewExpression[callee.object.name='pg']", message: "open Postgres with makePgSql (src/db/pgSql.ts)" }]
+    }
+  },
+  {
     files: pureFolders,
     rules: {
       "no-restricted-imports": ["error", {

@@ -134,10 +134,16 @@ const lag = async (sql: SqlClient) => {
   let sent = 0
   const startedAt = Date.now()
   let n = 0
-  const sampler = setInterval(() => {
-    void Effect.runPromise(Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (partition) => partitionLag({ log, sql, partition, cap: 1 })))
-      .then((lags) => samples.push(Math.max(...lags.map((l) => l.oldestWaitingAgeMs ?? 0))))
-  }, 50)
+  // a fiber, not a timer of floating promises: it is interrupted (and awaited) before the pool
+  // closes, so no sample can run on a closed pool; a failed sample is skipped, not fatal
+  const sampler = Effect.runFork(
+    Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (partition) => partitionLag({ log, sql, partition, cap: 1 }), { concurrency: "unbounded" }).pipe(
+      Effect.tap((lags) => Effect.sync(() => samples.push(Math.max(...lags.map((l) => l.oldestWaitingAgeMs ?? 0))))),
+      Effect.ignore,
+      Effect.zipRight(Effect.sleep("50 millis")),
+      Effect.forever
+    )
+  )
   while (Date.now() - startedAt < SECONDS * 1000) {
     const due = Math.floor(((Date.now() - startedAt) / 1000) * RATE)
     const facts = new Map<string, DomainEvent[]>()
@@ -158,7 +164,7 @@ const lag = async (sql: SqlClient) => {
     if (lags.every((l) => l.waiting === 0)) break
     await new Promise((r) => setTimeout(r, 100))
   }
-  clearInterval(sampler)
+  await Effect.runPromise(Fiber.interrupt(sampler))
   await Effect.runPromise(Fiber.interrupt(fiber))
   const sorted = [...samples].sort((a, b) => a - b)
   report({

@@ -74,6 +74,14 @@ export interface BotfleetConfig {
   /** How often a node verifies the audit hash chain and anchors it; 0: never (docs/projections.md). */
   readonly auditVerifyEveryMs: number
   /**
+   * Most owners whose bots of their own kinds (BOT_MODULES) get a worker thread of their own, so
+   * their code cannot take other owners' bots down; owners past it share one more thread. 0:
+   * owners' kinds run on the WORKER_THREADS threads with everyone else's. Production mode only.
+   */
+  readonly ownerThreads: number
+  /** Heap limit of each owner's thread (MB): owner code that exhausts it ends that thread only. */
+  readonly ownerThreadHeapMb: number
+  /**
    * Where the values came from (the environment and the BOTFLEET_CONFIG file as read), so a
    * running node can tell each setting's source and validate a live change exactly as at start.
    * Redacted: it holds every secret the environment does.
@@ -252,7 +260,13 @@ export const settings = {
     name: "AUDIT_VERIFY_EVERY_MS",
     expects: "an integer from 0 to 604800000 (milliseconds; 0: no periodic audit verification)",
     default: "3600000"
-  }
+  },
+  ownerThreads: {
+    name: "OWNER_THREADS",
+    expects: "an integer from 0 to 1024: most owners whose BOT_MODULES kinds run on a worker thread of their own (0: on the WORKER_THREADS threads)",
+    default: "4"
+  },
+  ownerThreadHeapMb: { name: "OWNER_THREAD_HEAP_MB", expects: "an integer from 32 to 65536 (MB of heap per owner thread)", default: "256" }
 } as const satisfies Record<string, Setting>
 
 /** Every setting by its variable name. */
@@ -324,7 +338,9 @@ export const rawConfig = Config.all({
   backupKeep: withDefault(setting(settings.backupKeep, intIn(1, 1000)), 7),
   backupDrillSchedule: setting(settings.backupDrillSchedule, (s) => (s.toLowerCase() === "off" ? "off" : parseCron(s))),
   migrationDatabaseUrl: setting(settings.migrationDatabaseUrl, urlWith(["postgres:", "postgresql:"])),
-  auditVerifyEveryMs: withDefault(setting(settings.auditVerifyEveryMs, intIn(0, 604_800_000)), 3_600_000)
+  auditVerifyEveryMs: withDefault(setting(settings.auditVerifyEveryMs, intIn(0, 604_800_000)), 3_600_000),
+  ownerThreads: withDefault(setting(settings.ownerThreads, intIn(0, 1024)), 4),
+  ownerThreadHeapMb: withDefault(setting(settings.ownerThreadHeapMb, intIn(32, 65_536)), 256)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -438,7 +454,9 @@ export const finalize = <E, R>(
       backupKeep: raw.backupKeep,
       backupDrillSchedule: drillScheduleOf(raw),
       migrationDatabaseUrl: Option.map(raw.migrationDatabaseUrl, Redacted.make),
-      auditVerifyEveryMs: raw.auditVerifyEveryMs
+      auditVerifyEveryMs: raw.auditVerifyEveryMs,
+      ownerThreads: raw.ownerThreads,
+      ownerThreadHeapMb: raw.ownerThreadHeapMb
     }
   })
 
@@ -604,5 +622,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   BACKUP_KEEP: c.backupKeep,
   BACKUP_DRILL_SCHEDULE: Option.getOrElse(c.backupDrillSchedule, () => "(off)"),
   MIGRATION_DATABASE_URL: Option.isSome(c.migrationDatabaseUrl) ? "[redacted]" : "(unset)",
-  AUDIT_VERIFY_EVERY_MS: c.auditVerifyEveryMs
+  AUDIT_VERIFY_EVERY_MS: c.auditVerifyEveryMs,
+  OWNER_THREADS: c.ownerThreads,
+  OWNER_THREAD_HEAP_MB: c.ownerThreadHeapMb
 })

@@ -106,6 +106,15 @@ describe("configuration", () => {
     expect(Either.isLeft(r) && r.left.problems[0]?.variable).toBe("BOTFLEET_SECRET_KEY")
   })
 
+  it("isolates owners' kinds on up to 4 threads of 256 MB heap by default; 0 turns it off; nonsense is refused", async () => {
+    const c = Either.getOrThrow(await load({}))
+    expect([c.ownerThreads, c.ownerThreadHeapMb]).toEqual([4, 256])
+    expect(Either.getOrThrow(await load({ OWNER_THREADS: "0", OWNER_THREAD_HEAP_MB: "1024" }))).toMatchObject({ ownerThreads: 0, ownerThreadHeapMb: 1024 })
+    const e = await problems({ OWNER_THREADS: "-1", OWNER_THREAD_HEAP_MB: "8" })
+    expect(e.problems.map((p) => p.variable).sort()).toEqual(["OWNER_THREADS", "OWNER_THREAD_HEAP_MB"])
+    expect(describeConfig(c)).toMatchObject({ OWNER_THREADS: 4, OWNER_THREAD_HEAP_MB: 256 })
+  })
+
   it("refuses a lease renew interval that is not below the lease TTL", async () => {
     const e = await problems({ LEASE_TTL_MS: "5000", LEASE_RENEW_MS: "5000" })
     expect(e.problems[0]?.variable).toBe("LEASE_RENEW_MS")

@@ -19,12 +19,21 @@ export interface ActorHandle {
   readonly abort: (reason: string) => void
 }
 
+/** Whose code a bot runs: hosts that isolate owners (ownerHosts.ts) place it by this. */
+export interface Placement {
+  readonly ownerId: string
+  /** The bot's kind: "builtin" (the fleet's own code) or an owner's BOT_MODULES kind. */
+  readonly kind: string
+}
+
 /**
  * Where actors run. Two implementations: in-process (tests, replay) and a piscina pool (each bot
- * one long-lived task on one thread, its state never leaving that thread).
+ * one long-lived task on one thread, its state never leaving that thread); ownerHosts.ts routes
+ * between several of them by owner.
  */
 export interface ActorHost {
-  readonly start: (spec: ActorSpec) => ActorHandle
+  /** `placement`, when known, lets a host keep owners' code apart; hosts that do not care ignore it. */
+  readonly start: (spec: ActorSpec, placement?: Placement) => ActorHandle
   /** Stops accepting actors and ends the threads; supervisors drain their actors first. */
   readonly close: () => Promise<void>
 }

@@ -3,6 +3,7 @@ import type { ResourceLimits } from "node:worker_threads"
 import { Schema } from "effect"
 import { Piscina } from "piscina"
 import { absorbThreadStats } from "../metrics/threadStats.js"
+import { processHealth } from "../health/processHealth.js"
 import type { ActorHealth, ActorStatus } from "./actor.js"
 import { ActorDied } from "./host.js"
 import type { ActorHandle, ActorHost } from "./host.js"
@@ -53,6 +54,12 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
   // a thread that dies with no task on it is reported here; its replacement is automatic
   pool.on("error", () => undefined)
   let closing = false
+  // threads that ran an actor: when one ends, its connections leave the dependency record
+  const threads = new Set<number>()
+  const threadEnded = (id: number) => {
+    threads.delete(id)
+    processHealth.forgetThread(id)
+  }
 
   return {
     start: (spec) => {
@@ -70,6 +77,7 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
           case "Started":
             health = { beatAt: Date.now(), busySince: null }
             threadId = msg.threadId
+            threads.add(msg.threadId)
             markStarted(msg.status)
             break
           case "Heartbeat":
@@ -96,6 +104,7 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
         },
         (e: unknown) => {
           const err = e as Error
+          if (threadId !== null) threadEnded(threadId)
           throw new ActorDied({ botId: spec.botId, where: "thread", name: err?.name ?? "Error", reason: err?.message ?? String(e) })
         }
       )
@@ -135,6 +144,7 @@ export const makePoolHost = (options: PoolHostOptions): ActorHost => {
       if (closing) return
       closing = true
       await pool.destroy()
+      for (const id of [...threads]) threadEnded(id)
     }
   }
 }

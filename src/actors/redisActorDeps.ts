@@ -1,7 +1,7 @@
 import { Effect } from "effect"
-import { Redis } from "ioredis"
 import { makePgSql } from "../db/pgSql.js"
 import { makeRedisEventLog } from "../events/redisEventLog.js"
+import { openRedis } from "../health/redisHealth.js"
 import type { ActorDeps } from "./actor.js"
 import { echoHandler } from "./decider/updateHandler.js"
 import { makePostgresEventArchive } from "./postgresEventArchive.js"
@@ -37,7 +37,7 @@ export interface RedisActorDepsOptions {
  * idle connections go (pg's idle timeout), so it is never closed.
  */
 export const createActorDeps = async (o: RedisActorDepsOptions): Promise<ActorDeps> => {
-  const redis = new Redis(o.url, { maxRetriesPerRequest: 2, enableAutoPipelining: true })
+  const redis = openRedis(o.url, "actors", { maxRetriesPerRequest: 2, enableAutoPipelining: true })
   const shared = { redis, prefix: o.prefix, partitions: o.partitions }
   const log = await Effect.runPromise(makeRedisEventLog(shared))
   const handlerFor: (s: BotState) => UpdateHandler = o.kindsModule

@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
+import { openRedis } from "../health/redisHealth.js"
 import { partitionOf, redisKeys } from "../events/partition.js"
 import { InboxUnavailable, checkUpdate } from "./inbox.js"
 import { makeInboxReaders } from "./redisInboxReaders.js"
@@ -72,7 +73,7 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
   const prefix = options.prefix ?? "bf"
   const partitions = options.partitions ?? 16
   const owned = options.redis === undefined
-  const redis = options.redis ?? new Redis(options.url ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 2 })
+  const redis = options.redis ?? openRedis(options.url ?? "redis://127.0.0.1:6379", "inbox", { maxRetriesPerRequest: 2 })
   const keyOf = (botId: string) => redisKeys(prefix, partitionOf(botId, partitions)).inbox(botId)
   const deadKeyOf = (botId: string) => `${keyOf(botId)}:dead`
   const call = <A>(operation: string, f: () => Promise<A>) =>

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto"
 import type { Redis } from "ioredis"
 import { partitionTag } from "../events/partition.js"
+import { duplicateRedis } from "../health/redisHealth.js"
 import type { InboxEntry } from "./inbox.js"
 
 export type StreamEntry = [id: string, fields: string[]]
@@ -118,7 +119,7 @@ export const makeInboxReaders = (redis: Redis, decode: (entry: StreamEntry) => I
   }
 
   const connect = async (r: Reader): Promise<Redis> => {
-    const conn = redis.duplicate({ connectionName: r.name })
+    const conn = duplicateRedis(redis, "inbox-readers", { connectionName: r.name })
     r.conn = conn
     // After a reconnect the connection has a new id, and ioredis re-sends the pending XREAD BLOCK
     // before the 'ready' listeners run, so CLIENT ID on the reader itself would queue behind the

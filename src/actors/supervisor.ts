@@ -3,6 +3,7 @@ import type { Scope } from "effect"
 import type { EventLogService, Lease } from "../events/eventLog.js"
 import type { DomainEvent } from "../events/schema/catalogue.js"
 import { countGiveUp, countLeaseTakeover, countRestart } from "../metrics/registry.js"
+import { retryWhileUnavailable } from "../health/backoff.js"
 import { UNAUTHORIZED_REASON } from "./actor.js"
 import type { ActorCommand, ActorStatus } from "./actor.js"
 import type { ActorHandle, ActorHost, ActorSpec } from "./host.js"
@@ -179,9 +180,12 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
               events: [{ data, occurredAt: new Date(now).toISOString(), correlationId: `supervisor:${o.nodeId}`, actor: "system" }]
             })
           )
+          if (Either.isLeft(r) && r.left._tag === "LogUnavailable") return yield* r.left
           if (Either.isRight(r) || r.left._tag !== "WrongExpectedVersion") return
         }
-      }).pipe(Effect.catchAll(() => Effect.void)) // a lost lifecycle fact must not stop supervision
+        // the log is down: the fact waits (with a backoff) for it to come back, a while; after
+        // that, a lost lifecycle fact must not stop supervision
+      }).pipe(retryWhileUnavailable(), Effect.catchAll(() => Effect.void))
 
     const acquire = (botId: string, entry: Entry) =>
       Effect.gen(function* () {

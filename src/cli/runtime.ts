@@ -8,6 +8,7 @@ import type { Sql } from "../db/sql.js"
 import { EventLog } from "../events/eventLog.js"
 import { makePostgresEventLog } from "../events/postgresEventLog.js"
 import { RedisEventLogLive } from "../events/redisEventLog.js"
+import { logDependencyHealthHere } from "../health/processHealth.js"
 import { jsonLoggerLayer, redactString } from "../logging.js"
 
 /*
@@ -86,6 +87,7 @@ export const migrationSqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
 
 const hints: Record<string, string> = {
   LogUnavailable: "Is Redis (or Postgres) running and reachable? Check REDIS_URL / DATABASE_URL, then run the command again.",
+  SqlUnavailable: "Is Postgres running and reachable? Check DATABASE_URL, then run the command again.",
   WrongExpectedVersion: "The bot's stream moved on while the command ran (is the bot running?). Run the command again.",
   StaleFence: "Another node took the bot's lease while the command ran. Stop the bot, then run the command again."
 }
@@ -118,7 +120,8 @@ export const runCommand = async <A, E, R extends AppConfig | EventLog | Sql | ne
     Effect.gen(function* () {
       const config: BotfleetConfig = yield* (loadConfig(options.env) as Effect.Effect<BotfleetConfig, ConfigInvalid>)
       const layer = Layer.merge(Layer.succeed(AppConfig, config), provide(config))
-      return yield* program.pipe(
+      // a store going away mid-command is logged as one JSON line on stderr, not as raw driver output
+      return yield* Effect.scoped(Effect.zipRight(logDependencyHealthHere, program)).pipe(
         Effect.provide(layer as Layer.Layer<R, unknown>),
         Effect.provide(jsonLoggerLayer({ level: config.logLevel, write: (l) => stderr(l) }))
       )

@@ -1,14 +1,21 @@
-import { Effect, Layer } from "effect"
+import { threadId } from "node:worker_threads"
+import { Effect, Fiber, Layer } from "effect"
 import pg from "pg"
+import { outageBackoff } from "../health/backoff.js"
+import type { ClientKey } from "../health/dependencyHealth.js"
+import { currentThread, processHealth } from "../health/processHealth.js"
 import type { SqlClient, SqlTx } from "./sql.js"
 import { Sql } from "./sql.js"
+import { SqlUnavailable, pgAddress, sqlState, unavailableReason } from "./sqlErrors.js"
 import { TEXT_TYPE_OIDS } from "./typeParsing.js"
 
 export interface PgSqlOptions {
   /** Pool size (default 10). */
   readonly max?: number
-  /** Shown in pg_stat_activity. */
+  /** Shown in pg_stat_activity, and names the pool in the dependency log. */
   readonly applicationName?: string
+  /** Longest wait for a new connection before the statement fails as unreachable (default 10 s). */
+  readonly connectTimeoutMs?: number
 }
 
 const textOids = new Set(TEXT_TYPE_OIDS)
@@ -21,51 +28,147 @@ const types: pg.CustomTypesConfig = {
       : pg.types.getTypeParser(oid, format as "text")) as pg.CustomTypesConfig["getTypeParser"]
 }
 
+let pools = 0
+
 /**
  * A SqlClient over a `pg` Pool. Every session runs in UTC. `transaction` holds one pooled
  * connection from BEGIN to COMMIT, so concurrent transactions run on distinct connections
  * (and really interleave on the server).
+ *
+ * Outages: no connection of the pool can crash the process (idle ones are covered by the pool's
+ * 'error' listener, the one held by a transaction by a listener of its own, which also keeps the
+ * broken connection from going back to the pool). A statement that meets a restarted, stopped or
+ * unreachable server, or a terminated backend, rejects with `SqlUnavailable` (retryable; the
+ * transaction rolled back with its connection); any other error is pg's own, unchanged. The pool
+ * reconnects by itself on the next statement. While the server is down the pool reports it in
+ * the process's dependency record (logged once) and probes it with a backoff, so its return is
+ * logged even when nothing else asks.
  */
 export const makePgSql = (connectionString: string, options: PgSqlOptions = {}): SqlClient => {
+  const applicationName = options.applicationName ?? "botfleet"
+  const address = pgAddress(connectionString)
   const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,
     types,
     options: "-c TimeZone=UTC",
-    application_name: options.applicationName ?? "botfleet"
+    application_name: applicationName,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    // a peer that vanished without closing (network cut) is found by TCP keepalive, not never
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000
   })
+  const key: ClientKey = { dependency: "postgres", client: `pool ${applicationName}`, address, thread: currentThread() }
+  const member = `pg-${threadId}-${++pools}`
+  let closed = false
+  let ending: Promise<void> | null = null
+  let probe: Fiber.RuntimeFiber<void> | null = null
+
+  const markUp = () => processHealth.up(key, member)
+  const ping = Effect.tryPromise(() => pool.query("SELECT 1"))
+  /**
+   * The server is unreachable: record it, and probe it with a backoff until it answers, then
+   * record that (one probe per outage, so "back" is logged even when nothing else asks).
+   */
+  const markDown = (e: unknown) => {
+    if (closed) return
+    processHealth.down(key, member, e)
+    if (probe !== null) return
+    probe = Effect.runFork(
+      ping.pipe(
+        Effect.retry({ schedule: outageBackoff({ base: "250 millis", cap: "5 seconds" }), while: () => !closed }),
+        Effect.tap(() => Effect.sync(markUp)),
+        Effect.ignore,
+        Effect.ensuring(Effect.sync(() => (probe = null)))
+      )
+    )
+  }
+  /**
+   * One connection died (a terminated backend says 57P01, like a server shutting down): that is
+   * not the server being down, so ask a fresh connection first and record an outage only if it
+   * fails too. Nothing is logged for a backend an admin or a pooler ended.
+   */
+  let checking = false
+  const suspect = () => {
+    if (closed || checking || probe !== null) return
+    checking = true
+    Effect.runFork(
+      ping.pipe(
+        Effect.matchEffect({ onSuccess: () => Effect.sync(markUp), onFailure: (e) => Effect.sync(() => markDown(e.error)) }),
+        Effect.ensuring(Effect.sync(() => (checking = false)))
+      )
+    )
+  }
+
+  /** pg's error, or SqlUnavailable when it says the server (not the statement) is the problem. */
+  const classify = (e: unknown): unknown => {
+    const reason = unavailableReason(e, closed)
+    if (reason === null) {
+      // the server answered (a constraint, a syntax error...): it is up
+      if (typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag !== "SqlUnavailable" && sqlState(e) !== undefined) markUp()
+      return e
+    }
+    if (reason === "unreachable" || sqlState(e) === "57P02" || sqlState(e) === "57P03") markDown(e)
+    else if (reason !== "closed") suspect()
+    return new SqlUnavailable({ reason, address, code: sqlState(e), cause: e })
+  }
+  const guarded = async <A>(f: () => Promise<A>): Promise<A> => {
+    if (closed) throw classify(new Error("Cannot use a pool after calling end on the pool"))
+    try {
+      const a = await f()
+      markUp()
+      return a
+    } catch (e) {
+      throw classify(e)
+    }
+  }
+
   // an idle client losing its connection must not crash the process; the next query reconnects
-  pool.on("error", () => undefined)
+  pool.on("error", (e) => {
+    if (unavailableReason(e) !== null) suspect()
+  })
 
   const asTx = (client: pg.PoolClient): SqlTx => ({
     dialect: "postgres",
-    query: async <R extends Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) => {
-      const r = await client.query<R>(text, params as unknown[] | undefined)
-      return { rows: r.rows, rowCount: r.rowCount ?? 0 }
-    },
-    exec: async (script: string) => {
-      await client.query(script)
-    }
+    query: <R extends Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) =>
+      guarded(async () => {
+        const r = await client.query<R>(text, params as unknown[] | undefined)
+        return { rows: r.rows, rowCount: r.rowCount ?? 0 }
+      }),
+    exec: (script: string) =>
+      guarded(async () => {
+        await client.query(script)
+      })
   })
 
   return {
     dialect: "postgres",
-    query: async <R extends Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) => {
-      const r = await pool.query<R>(text, params as unknown[] | undefined)
-      return { rows: r.rows, rowCount: r.rowCount ?? 0 }
-    },
-    exec: async (script: string) => {
+    query: <R extends Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) =>
+      guarded(async () => {
+        const r = await pool.query<R>(text, params as unknown[] | undefined)
+        return { rows: r.rows, rowCount: r.rowCount ?? 0 }
+      }),
+    exec: (script: string) =>
       // no parameters: the simple query protocol, which accepts several statements
-      await pool.query(script)
-    },
+      guarded(async () => {
+        await pool.query(script)
+      }),
     transaction: async <A>(fn: (tx: SqlTx) => Promise<A>): Promise<A> => {
-      const client = await pool.connect()
+      const client = await guarded(() => pool.connect())
       let broken: Error | undefined
+      // a checked-out client has no listener of the pool's: without this one, a backend
+      // terminated while we hold it ('idle in transaction') emits an unhandled 'error' and the
+      // process dies (57P01)
+      const onError = (e: Error) => {
+        broken = e
+        suspect()
+      }
+      client.on("error", onError)
       try {
-        await client.query("BEGIN")
+        await asTx(client).query("BEGIN")
         try {
           const a = await fn(asTx(client))
-          await client.query("COMMIT")
+          await asTx(client).query("COMMIT")
           return a
         } catch (e) {
           try {
@@ -76,11 +179,23 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
           }
           throw e
         }
+      } catch (e) {
+        // a statement met a dead connection: it must not go back to the pool
+        if (e instanceof SqlUnavailable) broken ??= e
+        throw e
       } finally {
+        client.removeListener("error", onError)
         client.release(broken)
       }
     },
-    close: () => pool.end()
+    close: () => {
+      closed = true
+      if (probe !== null) Effect.runFork(Fiber.interrupt(probe))
+      processHealth.gone(key, member)
+      // idempotent: every owner of the client may close it (pool.end twice would reject)
+      ending ??= pool.end()
+      return ending
+    }
   }
 }
 

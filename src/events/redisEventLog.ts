@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { Effect, Either, Layer } from "effect"
-import { Redis } from "ioredis"
-import type { RedisOptions } from "ioredis"
+import type { Redis, RedisOptions } from "ioredis"
+import { duplicateRedis, openRedis } from "../health/redisHealth.js"
 import { argsToFields, decodeFields, encodeAppend, withPosition } from "./codec.js"
 import { LogUnavailable, StaleFence, WrongExpectedVersion } from "./errors.js"
 import type { InvalidEvent } from "./errors.js"
@@ -50,9 +50,9 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
     const prefix = options.prefix ?? "bf"
     const partitions = options.partitions ?? 16
     const owned = options.redis === undefined
-    const base = options.redis ?? new Redis(options.url ?? "redis://127.0.0.1:6379", options.redisOptions ?? {})
+    const base = options.redis ?? openRedis(options.url ?? "redis://127.0.0.1:6379", "log", options.redisOptions ?? {})
     const redis = withScripts(base)
-    const blocking = makeBlockingPool(() => base.duplicate())
+    const blocking = makeBlockingPool(() => duplicateRedis(base, "log-blocking-reads"))
 
     const pOf = (botId: string) => partitionOf(botId, partitions)
     const keysOf = (partition: number) => {

@@ -42,6 +42,8 @@ const ENVIRONMENT_CODES = ["42501"]
  * (network, pool, a role the login cannot take) are transient.
  */
 export const isTransientSqlError = (e: unknown): boolean => {
+  // SqlUnavailable (pgSql.ts) says it itself: a closed client is not worth retrying
+  if (typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "SqlUnavailable") return (e as { retryable: boolean }).retryable
   const code = typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined
   if (code === undefined || !/^[0-9A-Z]{5}$/.test(code)) return true
   return TRANSIENT_CLASSES.includes(code.slice(0, 2)) || ENVIRONMENT_CODES.includes(code)

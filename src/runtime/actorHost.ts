@@ -3,6 +3,7 @@ import { BroadcastChannel } from "node:worker_threads"
 import { Option, Redacted } from "effect"
 import type { ActorHost } from "../actors/host.js"
 import { makeInProcessHost } from "../actors/inProcessHost.js"
+import { makeOwnerHosts } from "../actors/ownerHosts.js"
 import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
 import { makePoolHost } from "../actors/poolHost.js"
 import type { BotfleetConfig } from "../config.js"
@@ -27,13 +28,21 @@ const BOTS_PER_THREAD = 100_000
 
 /**
  * Where a node's actors run. Production mode with WORKER_THREADS > 0: a piscina pool, each
- * thread with its own Redis connections, bot kinds and Bot API sender. Embedded mode (PGlite is
- * one process) or WORKER_THREADS=0: the main thread, on the node's own stores.
+ * thread with its own Redis connections, bot kinds and Bot API sender; with BOT_MODULES and
+ * OWNER_THREADS > 0, bots of owners' kinds run on a one-thread pool per owner (ownerHosts.ts).
+ * Embedded mode (PGlite is one process) or WORKER_THREADS=0: the main thread, on the node's own
+ * stores (no isolation: owner code there shares the node's fate).
  */
 export const makeActorHost = async (
   config: BotfleetConfig,
   stores: NodeStores,
-  o: { readonly vault: TokenVault; readonly apiRootFor: (mode: BotProfile["mode"]) => string; readonly sandboxApiRoot: string | null }
+  o: {
+    readonly vault: TokenVault
+    readonly apiRootFor: (mode: BotProfile["mode"]) => string
+    readonly sandboxApiRoot: string | null
+    /** An owner's bots share the overflow thread: OWNER_THREADS is reached. */
+    readonly onOverflow?: (ownerId: string) => void
+  }
 ): Promise<{
   readonly host: ActorHost
   readonly threads: number
@@ -78,7 +87,20 @@ export const makeActorHost = async (
   }
   const channel = new BroadcastChannel(options.settingsChannel)
   channel.unref()
-  const pool = makePoolHost({ threads: config.workerThreads, botsPerThread: BOTS_PER_THREAD, setup: { module: workerDepsModule, options } })
+  const setup = { module: workerDepsModule, options }
+  const shared = makePoolHost({ threads: config.workerThreads, botsPerThread: BOTS_PER_THREAD, setup })
+  // owners' code on threads of their own: one owner's process.exit, uncaught throw or exhausted
+  // heap ends that owner's thread, never the shared threads nor another owner's (ownerHosts.ts)
+  const pool: ActorHost =
+    config.ownerThreads === 0 || botModules.length === 0
+      ? shared
+      : makeOwnerHosts({
+          shared,
+          maxOwners: config.ownerThreads,
+          open: () =>
+            makePoolHost({ threads: 1, botsPerThread: BOTS_PER_THREAD, setup, resourceLimits: { maxOldGenerationSizeMb: config.ownerThreadHeapMb } }),
+          onOverflow: (ownerId) => o.onOverflow?.(ownerId)
+        })
   return {
     registry,
     setSendLimits: (l) => channel.postMessage({ _tag: "SendLimits", limits: l }),

@@ -13,6 +13,7 @@ export interface BotProfile {
   readonly kind: string
   readonly mode: "webhook" | "polling" | "sandbox"
   readonly token: Redacted.Redacted<string>
+  readonly ownerId: string
 }
 
 /** The bot cannot be run here: never registered, or registered without a token. */
@@ -37,6 +38,7 @@ export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: s
     let kind = core?.kind ?? "builtin"
     let mode: BotProfile["mode"] = core?.mode ?? "webhook"
     let ciphertext: string | null = core?.tokenCiphertext ?? null
+    let ownerId = core?.ownerId ?? ""
     const events = yield* log.readStream(botId, core && snap ? { from: snap.version + 1 } : {})
     for (const e of events) {
       const d = e.data
@@ -44,11 +46,13 @@ export const loadBotProfile = (log: EventLogService, vault: TokenVault, botId: s
         name = d.name
         kind = d.kind
         mode = d.mode
+        ownerId = d.ownerId
+        kind = d.kind
         ciphertext = d.tokenCiphertext ?? null
       } else if (d._tag === "BotTokenRotated") ciphertext = d.tokenCiphertext
     }
     if (name === null) return yield* new BotNotRunnable({ botId, reason: "it was never registered" })
     if (ciphertext === null) return yield* new BotNotRunnable({ botId, reason: "it has no token" })
     const token = yield* vault.open(botId, ciphertext)
-    return { botId, name, kind, mode, token } satisfies BotProfile
+    return { botId, name, mode, token, ownerId, kind } satisfies BotProfile
   })

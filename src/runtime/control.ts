@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto"
 import { Data, Effect, Schema } from "effect"
 import type { Scope } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
+import { openRedis } from "../health/redisHealth.js"
 import type { ActorCommand } from "../actors/actor.js"
 import type { Supervisor } from "../actors/supervisor.js"
 
@@ -80,11 +81,11 @@ const commandOf = (r: Exclude<BotRequest, { _tag: "StartBot" }>): ActorCommand =
 export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
     const sub = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis(o.redisUrl, { maxRetriesPerRequest: null })),
+      Effect.sync(() => openRedis(o.redisUrl, "control-subscriber", { maxRetriesPerRequest: null })),
       (r) => Effect.sync(() => r.disconnect())
     )
     const pub = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis(o.redisUrl, { maxRetriesPerRequest: 2 })),
+      Effect.sync(() => openRedis(o.redisUrl, "control-publisher", { maxRetriesPerRequest: 2 })),
       (r) => Effect.sync(() => r.disconnect())
     )
     const reply = (r: ControlReply) => Effect.promise(() => pub.publish(replyChannelOf(o.prefix, r.requestId), JSON.stringify(r)).catch(() => 0))
@@ -181,7 +182,7 @@ export const sendControl = (
       const requestId = randomUUID()
       const timeoutMs = o.timeoutMs ?? 15_000
       const open = (r: Redis) => Effect.acquireRelease(Effect.succeed(r), (x) => Effect.sync(() => x.disconnect()))
-      const pub = yield* open(new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true }))
+      const pub = yield* open(openRedis(o.redisUrl, "control-request", { maxRetriesPerRequest: 1, lazyConnect: true }))
       const publish = Effect.tryPromise({
         try: async () => {
           if (pub.status === "wait") await pub.connect()
@@ -190,7 +191,7 @@ export const sendControl = (
         catch: (cause) => new ControlUnavailable({ cause })
       })
       if (request._tag === "StartBot" || o.awaitReply === false) return { heardBy: yield* publish, version: null as number | null, released: false }
-      const sub = yield* open(new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true }))
+      const sub = yield* open(openRedis(o.redisUrl, "control-reply", { maxRetriesPerRequest: 1, lazyConnect: true }))
       const answer = Effect.async<ControlReply>((resume) => {
         sub.on("message", (_c: string, raw: string) => {
           const r = decodeReply(raw)

@@ -1,10 +1,11 @@
-import { Duration, Effect, Either, Fiber, Option, Redacted } from "effect"
+import { Duration, Effect, Either, Fiber, Option, Redacted, Runtime } from "effect"
 import type { LogLevel, Scope } from "effect"
 import { makeSupervisor } from "../actors/supervisor.js"
 import { verifyPeriodically } from "../audit/periodic.js"
 import { missingRoleGrants } from "../db/roles.js"
 import { anchorKeyFrom } from "../projections/auditChain.js"
 import type { Supervisor } from "../actors/supervisor.js"
+import { logDependencyHealthHere } from "../health/processHealth.js"
 import type { BotfleetConfig } from "../config.js"
 import { learnBotKind } from "../metrics/botKinds.js"
 import { countProjected, countUpdateAccepted } from "../metrics/registry.js"
@@ -80,7 +81,12 @@ const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable(
  */
 export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.Effect<RunningNode, StoresUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
+    // outages of Postgres and Redis are logged as this node's JSON lines, worker threads' included
+    yield* logDependencyHealthHere
     yield* Effect.logInfo("botfleet node starting").pipe(Effect.annotateLogs({ mode: config.mode, nodeId: config.nodeId, dataDir: config.dataDir }))
+    // callbacks from outside Effect log through the node's logger (JSON lines), not the default one
+    const runtime = yield* Effect.runtime<never>()
+    const logHere = (effect: Effect.Effect<void>) => void Runtime.runFork(runtime)(effect)
     const observed = observeNode(config, yield* openStores(config))
     const { stores, readiness } = observed
     const settings = makeLiveSettings(config)
@@ -166,10 +172,21 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
 
     const apiRootFor = (mode: BotProfile["mode"]) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot)
     const inner = yield* Effect.tryPromise({
-      try: () => makeActorHost(config, stores, { vault, apiRootFor, sandboxApiRoot: sandbox?.apiRoot ?? null }),
+      try: () =>
+        makeActorHost(config, stores, {
+          vault,
+          apiRootFor,
+          sandboxApiRoot: sandbox?.apiRoot ?? null,
+          onOverflow: (ownerId) =>
+            logHere(Effect.logWarning(`OWNER_THREADS (${config.ownerThreads}) reached: owner ${ownerId}'s bots share a thread with other owners past it`))
+        }),
       catch: startFailed("the bot actors' host (BOT_MODULES, WORKER_THREADS)")
     })
-    yield* Effect.logInfo(inner.threads > 0 ? `bot actors on ${inner.threads} worker threads` : "bot actors on the main thread")
+    yield* Effect.logInfo(
+      inner.threads === 0
+        ? "bot actors on the main thread"
+        : `bot actors on ${inner.threads} worker threads${config.ownerThreads > 0 && config.botModules.length > 0 ? `; owners' own kinds on a thread per owner (up to ${config.ownerThreads})` : ""}`
+    )
     const host = makeTelegramHost({
       inner: inner.host,
       log: stores.log,
@@ -184,8 +201,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         learnBotKind(p.botId, p.kind)
         ensureInSandbox(p)
       },
-      onError: (botId, e) =>
-        Effect.runFork(Effect.logWarning(`bot ${botId}: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.annotateLogs({ botId })))
+      onError: (botId, e) => logHere(Effect.logWarning(`bot ${botId}: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.annotateLogs({ botId })))
     })
     yield* Effect.addFinalizer(() => Effect.promise(() => host.close()))
     const supervisor = yield* makeSupervisor({

@@ -1,6 +1,7 @@
 import { Clock, Duration, Effect } from "effect"
 import type { SqlClient } from "../db/sql.js"
 import type { EventLogService } from "../events/eventLog.js"
+import { makeProjectionPauses } from "../projections/pauses.js"
 import { makeProjector } from "../projections/projector.js"
 import type { ProjectorOptions } from "../projections/projector.js"
 import { runProjectors } from "../projections/runner.js"
@@ -25,12 +26,15 @@ export const runNodeProjections = (o: NodeProjectionsOptions): Effect.Effect<nev
   const hook = o.onCommitted ? { onCommitted: o.onCommitted } : {}
   if (!o.embedded) return runProjectors({ log: o.log, sql: o.sql, ...hook })
   const projectors = Array.from({ length: o.log.partitions }, (_, partition) => makeProjector({ log: o.log, sql: o.sql, partition, blockMs: 0, ...hook }))
+  const pauses = makeProjectionPauses()
   const round = Effect.forEach(
     projectors,
     (p, partition) =>
       p.step.pipe(
+        Effect.tap(() => pauses.succeeded(partition)),
         Effect.map((r) => r.projected > 0 || !r.caughtUp),
-        Effect.catchAll((e) => Effect.logWarning(`projector of partition ${partition}: ${e.message}`).pipe(Effect.as(false)))
+        // a failed partition waits for the next round (at most `idle` away), as an idle one does
+        Effect.catchAll((e) => pauses.failed(partition, e).pipe(Effect.as(false)))
       )
   )
   return round.pipe(

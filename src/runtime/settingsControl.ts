@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto"
+import { openRedis } from "../health/redisHealth.js"
 import { Effect, Schema } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
 import { ControlUnavailable, channelOf, replyChannelOf } from "./control.js"
 import type { NodeRequest } from "./control.js"
 import type { LiveSettings } from "./liveSettings.js"
@@ -66,8 +67,8 @@ export const askNodes = (o: { readonly redisUrl: string; readonly prefix: string
     Effect.gen(function* () {
       const requestId = randomUUID()
       const open = (r: Redis) => Effect.acquireRelease(Effect.succeed(r), (x) => Effect.sync(() => x.disconnect()))
-      const sub = yield* open(new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true }))
-      const pub = yield* open(new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true }))
+      const sub = yield* open(openRedis(o.redisUrl, "settings-sub", { maxRetriesPerRequest: 1, lazyConnect: true }))
+      const pub = yield* open(openRedis(o.redisUrl, "settings-pub", { maxRetriesPerRequest: 1, lazyConnect: true }))
       const replies: Array<NodeReply> = []
       let expected = Number.POSITIVE_INFINITY
       let wake: () => void = () => {}

@@ -1,6 +1,6 @@
 import { Data, Effect, Option, Redacted } from "effect"
 import type { Scope } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
 import type { InboxService } from "../actors/inbox.js"
 import { makePostgresInbox } from "../actors/postgresInbox.js"
 import { makePostgresSnapshotStore } from "../actors/postgresSnapshotStore.js"
@@ -14,6 +14,7 @@ import type { SqlClient } from "../db/sql.js"
 import type { EventLogService } from "../events/eventLog.js"
 import { makePostgresEventLog } from "../events/postgresEventLog.js"
 import { makeRedisEventLog } from "../events/redisEventLog.js"
+import { openRedis } from "../health/redisHealth.js"
 import type { OffsetStore } from "../telegram/poller.js"
 import { postgresOffsetStore } from "../telegram/postgresOffsetStore.js"
 import { redisOffsetStore } from "../telegram/redisOffsetStore.js"
@@ -104,7 +105,7 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
     const redis = yield* opened(
       "Redis at REDIS_URL",
       async () => {
-        const r = new Redis(redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true })
+        const r = openRedis(redisUrl, "stores", { maxRetriesPerRequest: 2, lazyConnect: true })
         await r.connect()
         return r
       },

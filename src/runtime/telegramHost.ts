@@ -63,33 +63,53 @@ const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)
 export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
   const live = new Set<Promise<unknown>>()
 
+  /**
+   * Sets the bot's webhook. False when Telegram refuses the token (401): retrying cannot help,
+   * so the bot is stopped once (below) instead of crashing at every restart until it gives up.
+   */
+  const setWebhook = (api: BotApi, args: Parameters<typeof registerWebhook>[1]) =>
+    Effect.runPromise(
+      registerWebhook(api, args).pipe(
+        Effect.as(true),
+        Effect.catchIf(
+          (e) => e._tag === "TelegramRefused" && e.errorCode === 401,
+          () => Effect.succeed(false)
+        )
+      )
+    )
+
   const prepare = async (botId: string) => {
     const profile = await Effect.runPromise(loadBotProfile(o.log, o.vault, botId, o.snapshots))
     o.onProfile?.(profile)
     const api: BotApi = makeBotApi(Redacted.value(profile.token), { apiRoot: o.apiRootFor(profile.mode) })
+    let authorized = true
     if (profile.mode === "sandbox" && o.sandboxWebhook) {
-      await Effect.runPromise(registerWebhook(api, { publicUrl: o.sandboxWebhook.publicUrl, botId, secret: o.sandboxWebhook.secretFor(botId) }))
+      authorized = await setWebhook(api, { publicUrl: o.sandboxWebhook.publicUrl, botId, secret: o.sandboxWebhook.secretFor(botId) })
     }
     if (profile.mode === "webhook") {
       if (!o.publicWebhook) throw new Error(`bot ${botId} is in webhook mode but PUBLIC_URL is not set: Telegram has nowhere to send its updates`)
-      await Effect.runPromise(
-        registerWebhook(api, { publicUrl: o.publicWebhook.publicUrl, botId, secret: o.publicWebhook.secretFor(botId), allowedUpdates: WEBHOOK_UPDATES })
-      )
+      authorized = await setWebhook(api, { publicUrl: o.publicWebhook.publicUrl, botId, secret: o.publicWebhook.secretFor(botId), allowedUpdates: WEBHOOK_UPDATES })
     }
-    return { profile, api }
+    return { profile, api, authorized }
   }
 
   return {
     start: (spec) => {
       const startAt = performance.now()
       let handle: ActorHandle | null = null
-      const started = prepare(spec.botId).then(({ profile, api }) => {
-        const h = o.inner.start(spec)
+      const started = prepare(spec.botId).then(({ profile, api, authorized }) => {
+        const h = o.inner.start(spec, { ownerId: profile.ownerId, kind: profile.kind })
         handle = h
-        // a revoked token stops the bot with a clear reason (BotStopped): no restart loop of 401s
+        // a revoked token stops the bot with a clear reason (BotStopped): no restart loop of 401s.
+        // The actor records it (its decider, fence and version): queued before its first input,
+        // the stop is what it does first once started, and the supervisor runs it no more
         const stop = () => void h.send({ _tag: "Stop", reason: UNAUTHORIZED_REASON }).catch(() => undefined)
+        if (!authorized) {
+          o.onError?.(spec.botId, new Error("setWebhook refused the bot's token (401): the bot is stopped until a new token is registered"))
+          stop()
+        }
         const poller =
-          profile.mode === "polling"
+          authorized && profile.mode === "polling"
             ? Effect.runFork(
                 runPoller({
                   botId: spec.botId,

@@ -6,6 +6,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { UNAUTHORIZED_REASON } from "../../src/actors/actor.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import { createTestDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
@@ -113,6 +114,35 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     const env = fleetEnv({ db, redis, secretKey, dataDir }, { BOT_MODULES: "./no/such/module.js" })
     await expect(startTestNode(env)).rejects.toThrow(/no\/such\/module\.js/)
   }, 60_000)
+
+  it("stops a webhook-mode bot once, with a BotStopped naming the 401, when setWebhook refuses its token", async () => {
+    const telegram = await startSandbox()
+    try {
+      const tgBot = telegram.world.createBot({ username: "revoked_hook_bot" })
+      const env = fleetEnv({ db, redis, secretKey, dataDir }, { TELEGRAM_API_ROOT: telegram.apiRoot, PUBLIC_URL: "http://127.0.0.1:9/" })
+      running = await startTestNode(env)
+      const { node } = running
+      await registerOn(node, { botId: "revoked-hook", ownerId: "o1", name: "Revoked", kind: "builtin", mode: "webhook", token: Redacted.make(tgBot.token), config: {} })
+      telegram.world.revoke("revoked_hook_bot")
+      await Effect.runPromise(node.startBot("revoked-hook"))
+      await expect.poll(async () => count(await eventTypes(node.stores.log, "revoked-hook"), "BotStopped"), { timeout: 20_000 }).toBe(1)
+      await expect.poll(async () => (await Effect.runPromise(node.supervisor.status("revoked-hook")))?.state, { timeout: 10_000 }).toBe("stopped")
+      // no restart loop: a while later it is still one stop, and not a crash nor a give-up
+      await new Promise((r) => setTimeout(r, 3000))
+      const events = await Effect.runPromise(node.stores.log.readStream("revoked-hook"))
+      expect(events.filter((e) => e.data._tag === "BotStopped").map((e) => (e.data as { reason: string }).reason)).toEqual([UNAUTHORIZED_REASON])
+      expect(events.map((e) => e.type).filter((t) => t === "BotCrashed" || t === "BotGaveUp" || t === "UpdateReceived")).toEqual([])
+      await running.stop()
+      // the next start of a node does not try it again: it waits for a new token
+      running = await startTestNode(env)
+      await new Promise((r) => setTimeout(r, 2000))
+      expect(count(await eventTypes(running.node.stores.log, "revoked-hook"), "BotStarted")).toBe(1)
+      await running.stop()
+      running = null
+    } finally {
+      await telegram.close()
+    }
+  }, 120_000)
 
   it("registers a webhook-mode bot at PUBLIC_URL with its secret, and answers what Telegram delivers there", async () => {
     const telegram = await startSandbox()

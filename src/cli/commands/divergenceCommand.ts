@@ -1,6 +1,6 @@
 import { Command } from "commander"
+import { openRedis } from "../../health/redisHealth.js"
 import { Effect, Option, Redacted } from "effect"
-import { Redis } from "ioredis"
 import { AppConfig } from "../../config.js"
 import { readDivergences } from "../../projections/divergence.js"
 import { openStores } from "../../runtime/stores.js"
@@ -51,7 +51,7 @@ export const divergenceCommand = (io: CliIo, setExit: SetExit): Command => {
               return yield* new CommandFailed({ detail: "only the Redis hot log can diverge from the archive: embedded mode keeps both in one database" })
             }
             const redisUrl = Redacted.value(config.redisUrl.value)
-            const redis = yield* Effect.acquireRelease(Effect.sync(() => new Redis(redisUrl, { maxRetriesPerRequest: 2 })), (r) => Effect.promise(() => r.quit().catch(() => "")))
+            const redis = yield* Effect.acquireRelease(Effect.sync(() => openRedis(redisUrl, "divergence-resolve")), (r) => Effect.promise(() => r.quit().catch(() => "")))
             const report = yield* resolveDivergence({ log: s.log, redis, prefix: config.redisPrefix, sql: s.sql, botId, leaseOwner: `divergence-resolve-${config.nodeId}` })
             if (opts.json) return printJson(io, report)
             io.stdout(

@@ -1,11 +1,12 @@
 import { Command } from "commander"
 import { Data, Effect, Option, Redacted } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
 import { AppConfig } from "../../config.js"
 import type { SqlClient } from "../../db/sql.js"
 import type { DeadLetter, EventLogService } from "../../events/eventLog.js"
 import { redisKeys } from "../../events/partition.js"
 import { makeRedisEventLog } from "../../events/redisEventLog.js"
+import { openRedis } from "../../health/redisHealth.js"
 import { parsePosition } from "../../events/postgresPosition.js"
 import { openStores } from "../../runtime/stores.js"
 import { printJson, printTable } from "../io.js"
@@ -144,7 +145,7 @@ export const dlqRetryCommand = (io: CliIo, setExit: SetExit): Command =>
               const redis = yield* Effect.acquireRelease(
                 Effect.tryPromise({
                   try: async () => {
-                    const r = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: true })
+                    const r = openRedis(url, "cli", { maxRetriesPerRequest: 2, lazyConnect: true })
                     await r.connect()
                     return r
                   },

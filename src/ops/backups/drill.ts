@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto"
+import { openRedis } from "../../health/redisHealth.js"
 import { readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Clock, Effect, Either, Option, Redacted } from "effect"
 import type { Scope } from "effect"
-import { Redis } from "ioredis"
 import { restoreBackup } from "../../cli/backup/restore.js"
 import type { BotfleetConfig } from "../../config.js"
 import { migrate } from "../../db/migrator.js"
@@ -81,7 +81,7 @@ const scratchStores = (config: BotfleetConfig, partitions: number): Effect.Effec
 
 /** Deletes every key of a drill's scratch prefix, in SCAN pages (the prefix holds no glob characters). */
 const deleteKeysUnder = async (url: string, prefix: string) => {
-  const redis = new Redis(url, { maxRetriesPerRequest: 2 })
+  const redis = openRedis(url, "restore-drill")
   try {
     let cursor = "0"
     do {
