@@ -31,5 +31,10 @@ export const makePostgresSnapshotStore = (sql: SqlClient): SnapshotStoreService 
         [botId, s.version, s.schemaVersion, JSON.stringify(s.state)]
       )
     }),
+  version: (botId) =>
+    call("version", async () => {
+      const { rows } = await sql.query<{ version: string }>("SELECT version::text AS version FROM actor_snapshots WHERE bot_id = $1", [botId])
+      return Number(rows[0]?.version ?? 0)
+    }),
   close: Effect.void
 })

@@ -43,6 +43,7 @@ export const makeRedisSnapshotStore = (options: RedisSnapshotStoreOptions = {}):
       call("save", async () => {
         await redis.eval(SAVE, 1, keyOf(botId), s.version, s.schemaVersion, JSON.stringify(s.state))
       }),
+    version: (botId) => call("version", async () => Number((await redis.hget(keyOf(botId), "version")) ?? 0)),
     close: owned ? Effect.promise(() => redis.quit().catch(() => undefined)).pipe(Effect.asVoid) : Effect.void
   }
 }

@@ -22,6 +22,8 @@ export class SnapshotUnavailable extends Data.TaggedError("SnapshotUnavailable")
 export interface SnapshotStoreService {
   readonly load: (botId: string) => Effect.Effect<Snapshot | null, SnapshotUnavailable>
   readonly save: (botId: string, snapshot: Snapshot) => Effect.Effect<void, SnapshotUnavailable>
+  /** The version of the bot's newest snapshot, 0 without one, without loading its state (the hot-log trimmer's bound). */
+  readonly version: (botId: string) => Effect.Effect<number, SnapshotUnavailable>
   readonly close: Effect.Effect<void>
 }
 
@@ -40,6 +42,10 @@ export const makeMemorySnapshotStore = (): SnapshotStoreService & { readonly siz
         const before = snaps.get(botId)
         if (before === undefined || (JSON.parse(before) as Snapshot).version <= snapshot.version) snaps.set(botId, JSON.stringify(snapshot))
       }),
+    version: (botId) => Effect.sync(() => {
+      const s = snaps.get(botId)
+      return s === undefined ? 0 : (JSON.parse(s) as Snapshot).version
+    }),
     close: Effect.void,
     size: () => snaps.size
   }

@@ -34,6 +34,19 @@ const range = (redis: Redis, command: "xrange" | "xrevrange", key: string, start
 
 const unavailable = (operation: string) => (cause: unknown) => new LogUnavailable({ operation, cause })
 
+/** A stream id's first part is the Redis server's time in ms when the entry was added: the event's recorded time. */
+const recordedAtOf = (id: string): string | undefined => {
+  const ms = Number(id.slice(0, id.indexOf("-")))
+  return id.includes("-") && Number.isSafeInteger(ms) ? new Date(ms).toISOString() : undefined
+}
+
+/** XINFO GROUPS reply of one group, as flat name/value pairs. */
+const groupInfo = (flat: ReadonlyArray<unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1]
+  return out
+}
+
 /**
  * The Redis Streams adapter of the event log (DESIGN.md "Redis layout").
  *
@@ -65,7 +78,7 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
 
     const toDelivery = (partition: number, [id, fields]: StreamEntry, deliveryCount: number): Delivery => {
       const raw = argsToFields(fields)
-      return { partition, position: id, deliveryCount, raw, event: Either.map(decodeFields(raw), (env) => withPosition(env, id, partition)) }
+      return { partition, position: id, deliveryCount, raw, event: Either.map(decodeFields(raw), (env) => withPosition(env, id, partition, recordedAtOf(id))) }
     }
 
     /** Validates and encodes an append before Redis sees it: nothing is written for a bad request. */
@@ -98,7 +111,8 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
           const raw = argsToFields(fields)
           const env = decodeFields(raw)
           if (Either.isLeft(env)) return Effect.fail(env.left)
-          out.push(withPosition(env.right, raw["pos"] ?? "", partition))
+          const pos = raw["pos"] ?? ""
+          out.push(withPosition(env.right, pos, partition, recordedAtOf(pos)))
         }
         return Effect.succeed(out)
       })
@@ -221,6 +235,30 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
         Effect.suspend(() => {
           const key = keysOf(partition).log
           return call("pendingCount", () => redis.xpending(key, group)).pipe(Effect.map((r) => Number((r as [number])[0] ?? 0)))
+        }),
+
+      groupProgress: (partition) =>
+        Effect.suspend(() => {
+          const key = keysOf(partition).log
+          return call("groupProgress", async () => {
+            let groups: ReadonlyArray<ReadonlyArray<unknown>>
+            try {
+              groups = (await redis.xinfo("GROUPS", key)) as ReadonlyArray<ReadonlyArray<unknown>>
+            } catch (e) {
+              // no partition log yet: no group either
+              if (e instanceof Error && /no such key/i.test(e.message)) return []
+              throw e
+            }
+            return Promise.all(
+              groups.map(async (flat) => {
+                const g = groupInfo(flat)
+                const group = String(g["name"])
+                const last = String(g["last-delivered-id"] ?? "0-0")
+                const oldest = Number(g["pending"] ?? 0) > 0 ? ((await redis.xpending(key, group, "-", "+", 1)) as Array<[string]>)[0]?.[0] : undefined
+                return { group, lastDelivered: last === "0-0" ? null : last, oldestPending: oldest ?? null }
+              })
+            )
+          })
         }),
 
       deadLetter: ({ group, delivery, reason }) =>

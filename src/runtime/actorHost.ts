@@ -38,7 +38,7 @@ export const makeActorHost = async (
     const executeCall = makeCallExecutor({ vault: o.vault, sender: new Sender(), apiRootFor: o.apiRootFor })
     return {
       host: makeInProcessHost({
-        log: stores.log,
+        log: stores.hotLog,
         inbox: stores.inbox,
         snapshots: stores.snapshots,
         archive: makePostgresEventArchive(stores.sql),

@@ -68,7 +68,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
 
-    yield* Effect.forkScoped(runNodeProjections({ log: stores.log, sql: stores.sql, embedded }))
+    yield* Effect.forkScoped(runNodeProjections({ log: stores.hotLog, sql: stores.sql, embedded }))
 
     const sandbox = options.sandbox
       ? yield* Effect.acquireRelease(
