@@ -49,6 +49,12 @@ export interface BotfleetConfig {
   readonly maxResidentBots: number
   /** ES modules exporting `botModules` (owners' Composer bot kinds), loaded by nodes, their threads and replay. */
   readonly botModules: ReadonlyArray<string>
+  /** The hot log keeps at least this many newest events of each bot stream (the archive has them all). */
+  readonly hotLogEvents: number
+  /** The hot log keeps partition-log entries (and the stream events they are) recorded less than this long ago (ms). */
+  readonly hotLogMaxAgeMs: number
+  /** How often a node's trimmer visits the partitions (ms). */
+  readonly hotLogTrimIntervalMs: number
 }
 
 /** One documented setting: what `botfleet config` prints and the docs list. */
@@ -158,8 +164,25 @@ export const settings = {
     name: "BOT_MODULES",
     expects: "comma-separated paths of ES modules exporting botModules: { <kind>: (config) => Composer }",
     default: "none: only the built-in kind"
-  }
+  },
+  hotLogEvents: { name: "HOT_LOG_EVENTS", expects: "an integer from 1 to 10000000 (events kept per bot stream in the hot log)", default: "100" },
+  hotLogMaxAge: {
+    name: "HOT_LOG_MAX_AGE",
+    expects: "a duration from 0s to 365d: a whole number and a unit, ms, s, m, h or d (e.g. 90s, 10m, 2h)",
+    default: "5m"
+  },
+  hotLogTrimIntervalMs: { name: "HOT_LOG_TRIM_INTERVAL_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "60000" }
 } as const satisfies Record<string, Setting>
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `90s`, `10m`, `2h`... as milliseconds, at most 365 days. */
+export const parseDuration = (raw: string): number | undefined => {
+  const m = /^(\d{1,12})\s*(ms|s|m|h|d)$/.exec(raw)
+  if (!m) return undefined
+  const ms = Number(m[1]) * durationUnits[m[2]!]!
+  return ms <= 365 * 86_400_000 ? ms : undefined
+}
 
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
 export const rawConfig = Config.all({
@@ -190,7 +213,10 @@ export const rawConfig = Config.all({
       return list.length > 0 ? list : undefined
     }),
     [] as ReadonlyArray<string>
-  )
+  ),
+  hotLogEvents: withDefault(setting(settings.hotLogEvents, intIn(1, 10_000_000)), 100),
+  hotLogMaxAgeMs: withDefault(setting(settings.hotLogMaxAge, parseDuration), 300_000),
+  hotLogTrimIntervalMs: withDefault(setting(settings.hotLogTrimIntervalMs, intIn(1000, 86_400_000)), 60_000)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -289,7 +315,10 @@ export const finalize = <E, R>(
       workerThreads: raw.workerThreads,
       activationsPerSecond: raw.activationsPerSecond,
       maxResidentBots: raw.maxResidentBots,
-      botModules: raw.botModules
+      botModules: raw.botModules,
+      hotLogEvents: raw.hotLogEvents,
+      hotLogMaxAgeMs: raw.hotLogMaxAgeMs,
+      hotLogTrimIntervalMs: raw.hotLogTrimIntervalMs
     }
   })
 
@@ -382,5 +411,16 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   WORKER_THREADS: c.workerThreads,
   ACTIVATIONS_PER_SECOND: c.activationsPerSecond,
   MAX_RESIDENT_BOTS: c.maxResidentBots,
-  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)"
+  BOT_MODULES: c.botModules.length > 0 ? c.botModules.join(",") : "(none)",
+  HOT_LOG_EVENTS: c.hotLogEvents,
+  HOT_LOG_MAX_AGE: formatDuration(c.hotLogMaxAgeMs),
+  HOT_LOG_TRIM_INTERVAL_MS: c.hotLogTrimIntervalMs
 })
+
+/** Milliseconds in the largest unit that divides them exactly (as HOT_LOG_MAX_AGE is written). */
+export const formatDuration = (ms: number): string => {
+  for (const unit of ["d", "h", "m", "s"] as const) {
+    if (ms > 0 && ms % durationUnits[unit]! === 0) return `${ms / durationUnits[unit]!}${unit}`
+  }
+  return `${ms}ms`
+}

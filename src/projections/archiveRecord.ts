@@ -10,9 +10,12 @@ export interface ArchiveRecord {
   recorded_at: string | null
 }
 
-// occurred_at back as ISO-8601 (the session runs in UTC; microseconds keep the stored instant exact)
+// occurred_at back as ISO-8601 in UTC, in milliseconds as the log's writers spell it
+// (Date#toISOString), so an archived event reads as the hot log returned it; microseconds only
+// when the stored instant has them, so it stays exact
 export const ARCHIVE_COLUMNS = `bot_id, version, owner_id, log_partition, position, event_id, type, schema_version,
-  to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
+  to_char(occurred_at AT TIME ZONE 'UTC', CASE WHEN extract(microseconds FROM occurred_at)::bigint % 1000 = 0
+    THEN 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END) AS occurred_at,
   correlation_id, causation_id, actor, data::text AS data,
   to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS recorded_at`
 

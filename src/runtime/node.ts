@@ -13,6 +13,7 @@ import type { BotProfile } from "./botProfile.js"
 import { DEMO_BOTS, seedDemoFleet } from "./demoFleet.js"
 import { makeFleetDirectory } from "./fleetDirectory.js"
 import { runNodeProjections } from "./projections.js"
+import { runNodeTrimmer } from "./trimming.js"
 import { openStores, StoresUnavailable } from "./stores.js"
 import { makeActorHost } from "./actorHost.js"
 import { serveControl } from "./control.js"
@@ -55,7 +56,7 @@ const pinnedFor = (profile: Either.Either<BotProfile, unknown>) => Either.isRigh
 const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable({ what, cause })
 
 /**
- * One botfleet node, in the scope: stores (migrated) → projections → sandbox (optional) → webhook
+ * One botfleet node, in the scope: stores (migrated) → projections and the hot-log trimmer → sandbox (optional) → webhook
  * ingress → the actor supervisor over the Telegram host → the fleet's bots. Closing the scope
  * shuts down in the reverse order: every bot drains (in-flight input finished with its Bot API
  * calls, BotStopped) and its lease is released, then the servers close, then the stores.
@@ -69,6 +70,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const embedded = config.mode === "embedded"
 
     yield* Effect.forkScoped(runNodeProjections({ log: stores.hotLog, sql: stores.sql, embedded }))
+    yield* Effect.forkScoped(runNodeTrimmer(config, stores, embedded ? "embedded" : config.nodeId))
 
     const sandbox = options.sandbox
       ? yield* Effect.acquireRelease(

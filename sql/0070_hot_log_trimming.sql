@@ -1,4 +1,4 @@
--- What the hot-log trimmer may rely on (docs/redis.md "Trimming").
+-- What the hot-log trimmer relies on (docs/redis.md "Trimming").
 --
 -- archive_watermarks: per bot, the highest version V such that versions 1..V are ALL in
 -- events_archive. The projector moves it in the same transaction as the archive rows, and never
@@ -25,6 +25,18 @@ GROUP BY bot_id;
 GRANT SELECT, INSERT, UPDATE, DELETE ON archive_watermarks TO botfleet_projector;
 GRANT SELECT ON archive_watermarks TO botfleet_api, botfleet_auditor;
 ALTER TABLE archive_watermarks OWNER TO botfleet_migrator;
+
+-- Where the trimmer of each partition got to: every partition-log entry up to `position` was
+-- handled (its bot's stream trimmed as far as the rules allowed then). On the Postgres log the
+-- entries a bot's window keeps stay in the partition log; the cursor saves re-reading them.
+CREATE TABLE trim_cursors (
+  log_partition integer PRIMARY KEY,
+  position      text NOT NULL,
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON trim_cursors TO botfleet_projector;
+GRANT SELECT ON trim_cursors TO botfleet_api, botfleet_auditor;
+ALTER TABLE trim_cursors OWNER TO botfleet_migrator;
 
 -- When the log recorded each event (its server's clock), so `tail` shows the same time for an
 -- event read from the archive as from the hot log. NULL for events archived before this column.

@@ -1,0 +1,25 @@
+import type { Effect } from "effect";
+import { Duration } from "effect"
+import type { BotfleetConfig } from "../config.js"
+import { makePostgresTrimLedger } from "../trim/trimLedger.js"
+import { runTrimmer } from "../trim/trimmer.js"
+import type { NodeStores } from "./stores.js"
+
+/**
+ * The node's hot-log trimmer (docs/redis.md "Trimming"), over the mode's stores: the hot log
+ * itself (Redis, or the Postgres log when embedded), the archive database for its checks, and the
+ * snapshot store for each bot's latest snapshot version. Every node runs one; a partition is
+ * trimmed by whichever node holds its trimmer lease.
+ */
+export const runNodeTrimmer = (config: BotfleetConfig, stores: NodeStores, nodeId: string): Effect.Effect<never> =>
+  runTrimmer({
+    log: stores.hotLog,
+    ledger: makePostgresTrimLedger(stores.sql),
+    snapshotVersion: (botId) => stores.snapshots.version(botId),
+    nodeId,
+    hotEvents: config.hotLogEvents,
+    maxAgeMs: config.hotLogMaxAgeMs,
+    interval: Duration.millis(config.hotLogTrimIntervalMs),
+    // a holder that stopped running lets go after a few of its runs
+    leaseTtlMs: Math.max(30_000, 3 * config.hotLogTrimIntervalMs)
+  })
