@@ -1,5 +1,5 @@
-import type { Effect } from "effect";
 import { Duration } from "effect"
+import type { Effect } from "effect"
 import type { BotfleetConfig } from "../config.js"
 import { makePostgresTrimLedger } from "../trim/trimLedger.js"
 import { runTrimmer } from "../trim/trimmer.js"
