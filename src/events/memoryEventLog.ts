@@ -66,9 +66,11 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
     }
     return lo
   }
+  /** Versions of streams trimmed to nothing: a stream's version survives its trims, as on Redis. */
+  const trimmedAt = new Map<string, number>()
   const versionOf = (botId: string) => {
     const s = streams.get(botId)
-    return s && s.length > 0 ? Number(s[s.length - 1]!.fields["v"]) : 0
+    return s && s.length > 0 ? Number(s[s.length - 1]!.fields["v"]) : (trimmedAt.get(botId) ?? 0)
   }
   const checkPartition = (p: number) => {
     if (!Number.isInteger(p) || p < 0 || p >= partitions) throw new RangeError(`partition ${p} is not in 0..${partitions - 1}`)
@@ -239,6 +241,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
       Effect.sync(() => {
         const s = streams.get(botId) ?? []
         const keep = s.filter((e) => Number(e.fields["v"]) >= belowVersion)
+        if (keep.length === 0 && s.length > 0) trimmedAt.set(botId, versionOf(botId))
         streams.set(botId, keep)
         return s.length - keep.length
       }),

@@ -410,7 +410,8 @@ export const eventLogContract = (name: string, make: () => Promise<ContractSubje
         const times = read.map((e) => Date.parse(e.recordedAt ?? ""))
         expect(times.every((t) => t > before && t < Date.now() + 60_000)).toBe(true)
         expect(times[1]!).toBeGreaterThanOrEqual(times[0]!)
-        const fromPartition = (await run(log.readPartition(log.partitionOf(bot)))).map((d) => Either.getOrThrow(d.event)).filter((e) => e.botId === bot)
+        // (other tests leave undecodable entries in some partitions: only this bot's are looked at)
+        const fromPartition = (await run(log.readPartition(log.partitionOf(bot)))).flatMap((d) => (Either.isRight(d.event) && d.event.right.botId === bot ? [d.event.right] : []))
         expect(fromPartition.map((e) => e.recordedAt)).toEqual(read.map((e) => e.recordedAt))
       })
 
@@ -441,5 +442,10 @@ export const eventLogContract = (name: string, make: () => Promise<ContractSubje
       expect(await run(log.streamVersion(bot))).toBe(5)
       const r = await run(log.append({ botId: bot, expectedVersion: 5, fence: l.fence, events: [newEvent(updateReceived(6))] }))
       expect(r.version).toBe(6)
+      // trimmed to nothing, the stream keeps its version: the next append is 7
+      await run(log.trimStream(bot, 7))
+      expect(await run(log.readStream(bot))).toEqual([])
+      expect(await run(log.streamVersion(bot))).toBe(6)
+      expect((await run(log.append({ botId: bot, expectedVersion: 6, fence: l.fence, events: [newEvent(updateReceived(7))] }))).version).toBe(7)
     })
   })
