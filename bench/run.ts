@@ -8,7 +8,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   projections: ["./projections.ts"],
   e2e: ["./e2e.ts"],
   replay: ["./replay.ts"],
-  import: ["./import.ts"]
+  import: ["./import.ts"],
+  trim: ["./trim.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))
