@@ -136,6 +136,14 @@ describe("a trimmed stream reads whole through the archive", () => {
     expect(before.tailChat.split("\n")).toHaveLength(10)
     expect(before.replay).toMatchObject({ identical: true, eventsRead: last })
     expect(before.exported).toHaveLength(last)
+
+    // versions in neither the hot log nor the archive: the command fails naming them, never shows a hole
+    await sql.query("DELETE FROM events_archive WHERE bot_id = 'talker' AND version = 7")
+    const holed = await captureCli(env, ["inspect", "talker"])
+    expect(holed.code).toBe(1)
+    expect(holed.err).toContain("bot talker: events 7..")
+    expect(holed.err).toContain("the archive does not have them")
+    expect(holed.err).not.toContain("Is Redis")
   }, 120_000)
 
   it("in embedded mode (the Postgres log on PGlite, trimmed in place)", async () => {

@@ -1,4 +1,4 @@
-import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Logger } from "effect"
 import fc from "fast-check"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -14,7 +14,7 @@ import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import type { RecordedEvent } from "../../src/events/schema/envelope.js"
 import { makeProjector } from "../../src/projections/projector.js"
 import { makePostgresTrimLedger } from "../../src/trim/trimLedger.js"
-import { makeTrimmer, trimmerLeaseName } from "../../src/trim/trimmer.js"
+import { makeTrimmer, runTrimmer, trimmerLeaseName } from "../../src/trim/trimmer.js"
 import type { TrimmerOptions } from "../../src/trim/trimmer.js"
 import { useMigratedDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
@@ -257,6 +257,18 @@ for (const [name, label, make] of adapters) {
       const left = (await partitionLog(p)).map((d) => `${d.raw["botId"]}:${d.raw["v"]}`)
       for (let v = 1; v <= 5; v++) expect(left).toContain(`${orphan}:${v}`)
       for (let v = 6; v <= 10; v++) expect(left).toContain(`${reg}:${v}`)
+
+      // the node's trimmer says so in its log, naming the bot and version, run after run
+      const warnings: string[] = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const fiber = Effect.runFork(
+        runTrimmer({ ...options(), partitions: [p], interval: "20 millis" }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      )
+      await expect.poll(() => warnings.filter((w) => w.includes(`held at`)).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(2)
+      await run(Fiber.interrupt(fiber))
+      expect(warnings[0]).toContain(`bot ${orphan} version 1 is acked by every consumer group but not archived`)
     })
 
     it("verifies, does not assume: an archive missing events its watermark covers makes the run refuse, removing nothing", async () => {
