@@ -12,8 +12,8 @@ import type { RecordedEvent } from "./schema/envelope.js"
 interface Entry {
   readonly seq: number
   readonly fields: RawFields
-  /** When it was appended (the log's clock), ms. */
-  readonly at: number
+  /** When it was appended (the log's clock), ISO-8601: formatted once per append, not per read. */
+  readonly at: string
 }
 interface Pending {
   consumer: string
@@ -80,7 +80,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
     position: String(e.seq),
     deliveryCount,
     raw: e.fields,
-    event: Either.map(decodeFields(e.fields), (env) => withPosition(env, String(e.seq), partition, new Date(e.at).toISOString()))
+    event: Either.map(decodeFields(e.fields), (env) => withPosition(env, String(e.seq), partition, e.at))
   })
 
   const appendOne = (req: AppendRequest): Either.Either<AppendResult, AppendError> => {
@@ -99,7 +99,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
     const stream = streams.get(req.botId) ?? []
     streams.set(req.botId, stream)
     const positions: string[] = []
-    const at = now()
+    const at = new Date(now()).toISOString()
     encoded.forEach((e, i) => {
       const fields: EventFields = toFields(req.botId, actual + i + 1, e)
       const entry = { seq: ++seq, fields, at }
@@ -134,7 +134,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
         const out: RecordedEvent[] = []
         for (const e of picked) {
           const env = yield* decodeFields(e.fields)
-          out.push(withPosition(env, String(e.seq), partition, new Date(e.at).toISOString()))
+          out.push(withPosition(env, String(e.seq), partition, e.at))
         }
         return out
       }),
@@ -279,7 +279,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
   return {
     ...service,
     injectRaw: (partition, fields) => {
-      const entry = { seq: ++seq, fields, at: now() }
+      const entry = { seq: ++seq, fields, at: new Date(now()).toISOString() }
       logs[partition]!.push(entry)
       return String(entry.seq)
     }
