@@ -169,7 +169,7 @@ export const settings = {
   hotLogMaxAge: {
     name: "HOT_LOG_MAX_AGE",
     expects: "a duration from 0s to 365d: a whole number and a unit, ms, s, m, h or d (e.g. 90s, 10m, 2h)",
-    default: "5m"
+    default: "1m"
   },
   hotLogTrimIntervalMs: { name: "HOT_LOG_TRIM_INTERVAL_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "60000" }
 } as const satisfies Record<string, Setting>
@@ -215,7 +215,7 @@ export const rawConfig = Config.all({
     [] as ReadonlyArray<string>
   ),
   hotLogEvents: withDefault(setting(settings.hotLogEvents, intIn(1, 10_000_000)), 100),
-  hotLogMaxAgeMs: withDefault(setting(settings.hotLogMaxAge, parseDuration), 300_000),
+  hotLogMaxAgeMs: withDefault(setting(settings.hotLogMaxAge, parseDuration), 60_000),
   hotLogTrimIntervalMs: withDefault(setting(settings.hotLogTrimIntervalMs, intIn(1000, 86_400_000)), 60_000)
 }).pipe(
   Config.mapOrFail((c) =>

@@ -85,8 +85,8 @@ describe("configuration", () => {
 
   it("reads the hot-log window: events per stream, an age with its unit, the trim interval", async () => {
     const d = Either.getOrThrow(await load({}))
-    expect([d.hotLogEvents, d.hotLogMaxAgeMs, d.hotLogTrimIntervalMs]).toEqual([100, 300_000, 60_000])
-    expect(describeConfig(d)).toMatchObject({ HOT_LOG_EVENTS: 100, HOT_LOG_MAX_AGE: "5m", HOT_LOG_TRIM_INTERVAL_MS: 60_000 })
+    expect([d.hotLogEvents, d.hotLogMaxAgeMs, d.hotLogTrimIntervalMs]).toEqual([100, 60_000, 60_000])
+    expect(describeConfig(d)).toMatchObject({ HOT_LOG_EVENTS: 100, HOT_LOG_MAX_AGE: "1m", HOT_LOG_TRIM_INTERVAL_MS: 60_000 })
     for (const [text, ms, shown] of [["90s", 90_000, "90s"], ["2h", 7_200_000, "2h"], ["0s", 0, "0ms"], ["1500ms", 1500, "1500ms"], ["365d", 365 * 86_400_000, "365d"], ["120m", 7_200_000, "2h"]] as const) {
       const c = Either.getOrThrow(await load({ HOT_LOG_MAX_AGE: text, HOT_LOG_EVENTS: "1", HOT_LOG_TRIM_INTERVAL_MS: "1000" }))
       expect([c.hotLogMaxAgeMs, c.hotLogEvents, c.hotLogTrimIntervalMs]).toEqual([ms, 1, 1000])
