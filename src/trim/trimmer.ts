@@ -232,7 +232,14 @@ const describe = (r: PartitionTrimReport) => ({
  * with more to do brings the next round forward (1 s), so a backlog drains without one run growing.
  * Failures are logged and the partition is tried again next round. The leases go back at the end.
  */
-export const runTrimmer = (o: TrimmerOptions & { readonly interval: Duration.DurationInput; readonly partitions?: ReadonlyArray<number> }): Effect.Effect<never> => {
+export const runTrimmer = (
+  o: TrimmerOptions & {
+    readonly interval: Duration.DurationInput
+    readonly partitions?: ReadonlyArray<number>
+    /** After each round, with the entries it removed (streams and partition logs): e.g. to vacuum. */
+    readonly afterRound?: (removed: number) => Effect.Effect<void>
+  }
+): Effect.Effect<never> => {
   const trimmer = makeTrimmer(o)
   const partitions = o.partitions ?? Array.from({ length: o.log.partitions }, (_, p) => p)
   const one = (partition: number) =>
@@ -257,10 +264,13 @@ export const runTrimmer = (o: TrimmerOptions & { readonly interval: Duration.Dur
         }
         return Effect.all(notes, { discard: true }).pipe(Effect.annotateLogs(describe(r)))
       }),
-      Effect.map((r) => r.more),
-      Effect.catchAll((e) => Effect.logWarning(`hot log trimmer of partition ${partition}: ${e.message}`).pipe(Effect.as(false)))
+      Effect.map((r) => ({ more: r.more, removed: r.removedFromPartition + r.removedFromStreams })),
+      Effect.catchAll((e) => Effect.logWarning(`hot log trimmer of partition ${partition}: ${e.message}`).pipe(Effect.as({ more: false, removed: 0 })))
     )
-  const round = Effect.forEach(partitions, one).pipe(Effect.map((more) => more.some((m) => m)))
+  const round = Effect.forEach(partitions, one).pipe(
+    Effect.tap((rs) => (o.afterRound ? o.afterRound(rs.reduce((a, r) => a + r.removed, 0)) : Effect.void)),
+    Effect.map((rs) => rs.some((r) => r.more))
+  )
   return Effect.gen(function* () {
     let wait: Duration.DurationInput = o.interval
     for (;;) {
