@@ -10,7 +10,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   replay: ["./replay.ts"],
   import: ["./import.ts"],
   growth: ["./growth.ts"],
-  metrics: ["./metrics.ts"]
+  metrics: ["./metrics.ts"],
+  trim: ["./trim.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))

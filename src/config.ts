@@ -81,6 +81,12 @@ export interface BotfleetConfig {
   readonly ownerThreads: number
   /** Heap limit of each owner's thread (MB): owner code that exhausts it ends that thread only. */
   readonly ownerThreadHeapMb: number
+  /** The hot log keeps at least this many newest events of each bot stream (the archive has them all). */
+  readonly hotLogEvents: number
+  /** The hot log keeps partition-log entries (and the stream events they are) recorded less than this long ago (ms). */
+  readonly hotLogMaxAgeMs: number
+  /** How often a node's trimmer visits the partitions (ms). */
+  readonly hotLogTrimIntervalMs: number
   /**
    * Where the values came from (the environment and the BOTFLEET_CONFIG file as read), so a
    * running node can tell each setting's source and validate a live change exactly as at start.
@@ -266,7 +272,14 @@ export const settings = {
     expects: "an integer from 0 to 1024: most owners whose BOT_MODULES kinds run on a worker thread of their own (0: on the WORKER_THREADS threads)",
     default: "4"
   },
-  ownerThreadHeapMb: { name: "OWNER_THREAD_HEAP_MB", expects: "an integer from 32 to 65536 (MB of heap per owner thread)", default: "256" }
+  ownerThreadHeapMb: { name: "OWNER_THREAD_HEAP_MB", expects: "an integer from 32 to 65536 (MB of heap per owner thread)", default: "256" },
+  hotLogEvents: { name: "HOT_LOG_EVENTS", expects: "an integer from 1 to 10000000 (events kept per bot stream in the hot log)", default: "100" },
+  hotLogMaxAge: {
+    name: "HOT_LOG_MAX_AGE",
+    expects: "a duration from 0s to 365d: a whole number and a unit, ms, s, m, h or d (e.g. 90s, 10m, 2h)",
+    default: "1m"
+  },
+  hotLogTrimIntervalMs: { name: "HOT_LOG_TRIM_INTERVAL_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "60000" }
 } as const satisfies Record<string, Setting>
 
 /** Every setting by its variable name. */
@@ -291,6 +304,16 @@ const parseBackupTarget = (raw: string): { readonly bucket: string; readonly pre
   if (!m) return undefined
   const prefix = (m[2] ?? "").replace(/^\/+|\/+$/g, "")
   return { bucket: m[1]!, prefix: prefix === "" ? "" : `${prefix}/` }
+}
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `90s`, `10m`, `2h`... as milliseconds, at most 365 days. */
+export const parseDuration = (raw: string): number | undefined => {
+  const m = /^(\d{1,12})\s*(ms|s|m|h|d)$/.exec(raw)
+  if (!m) return undefined
+  const ms = Number(m[1]) * durationUnits[m[2]!]!
+  return ms <= 365 * 86_400_000 ? ms : undefined
 }
 
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
@@ -340,7 +363,10 @@ export const rawConfig = Config.all({
   migrationDatabaseUrl: setting(settings.migrationDatabaseUrl, urlWith(["postgres:", "postgresql:"])),
   auditVerifyEveryMs: withDefault(setting(settings.auditVerifyEveryMs, intIn(0, 604_800_000)), 3_600_000),
   ownerThreads: withDefault(setting(settings.ownerThreads, intIn(0, 1024)), 4),
-  ownerThreadHeapMb: withDefault(setting(settings.ownerThreadHeapMb, intIn(32, 65_536)), 256)
+  ownerThreadHeapMb: withDefault(setting(settings.ownerThreadHeapMb, intIn(32, 65_536)), 256),
+  hotLogEvents: withDefault(setting(settings.hotLogEvents, intIn(1, 10_000_000)), 100),
+  hotLogMaxAgeMs: withDefault(setting(settings.hotLogMaxAge, parseDuration), 60_000),
+  hotLogTrimIntervalMs: withDefault(setting(settings.hotLogTrimIntervalMs, intIn(1000, 86_400_000)), 60_000)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -456,7 +482,10 @@ export const finalize = <E, R>(
       migrationDatabaseUrl: Option.map(raw.migrationDatabaseUrl, Redacted.make),
       auditVerifyEveryMs: raw.auditVerifyEveryMs,
       ownerThreads: raw.ownerThreads,
-      ownerThreadHeapMb: raw.ownerThreadHeapMb
+      ownerThreadHeapMb: raw.ownerThreadHeapMb,
+      hotLogEvents: raw.hotLogEvents,
+      hotLogMaxAgeMs: raw.hotLogMaxAgeMs,
+      hotLogTrimIntervalMs: raw.hotLogTrimIntervalMs
     }
   })
 
@@ -624,5 +653,16 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   MIGRATION_DATABASE_URL: Option.isSome(c.migrationDatabaseUrl) ? "[redacted]" : "(unset)",
   AUDIT_VERIFY_EVERY_MS: c.auditVerifyEveryMs,
   OWNER_THREADS: c.ownerThreads,
-  OWNER_THREAD_HEAP_MB: c.ownerThreadHeapMb
+  OWNER_THREAD_HEAP_MB: c.ownerThreadHeapMb,
+  HOT_LOG_EVENTS: c.hotLogEvents,
+  HOT_LOG_MAX_AGE: formatDuration(c.hotLogMaxAgeMs),
+  HOT_LOG_TRIM_INTERVAL_MS: c.hotLogTrimIntervalMs
 })
+
+/** Milliseconds in the largest unit that divides them exactly (as HOT_LOG_MAX_AGE is written). */
+export const formatDuration = (ms: number): string => {
+  for (const unit of ["d", "h", "m", "s"] as const) {
+    if (ms > 0 && ms % durationUnits[unit]! === 0) return `${ms / durationUnits[unit]!}${unit}`
+  }
+  return `${ms}ms`
+}

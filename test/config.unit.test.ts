@@ -115,6 +115,23 @@ describe("configuration", () => {
     expect(describeConfig(c)).toMatchObject({ OWNER_THREADS: 4, OWNER_THREAD_HEAP_MB: 256 })
   })
 
+  it("reads the hot-log window: events per stream, an age with its unit, the trim interval", async () => {
+    const d = Either.getOrThrow(await load({}))
+    expect([d.hotLogEvents, d.hotLogMaxAgeMs, d.hotLogTrimIntervalMs]).toEqual([100, 60_000, 60_000])
+    expect(describeConfig(d)).toMatchObject({ HOT_LOG_EVENTS: 100, HOT_LOG_MAX_AGE: "1m", HOT_LOG_TRIM_INTERVAL_MS: 60_000 })
+    for (const [text, ms, shown] of [["90s", 90_000, "90s"], ["2h", 7_200_000, "2h"], ["0s", 0, "0ms"], ["1500ms", 1500, "1500ms"], ["365d", 365 * 86_400_000, "365d"], ["120m", 7_200_000, "2h"]] as const) {
+      const c = Either.getOrThrow(await load({ HOT_LOG_MAX_AGE: text, HOT_LOG_EVENTS: "1", HOT_LOG_TRIM_INTERVAL_MS: "1000" }))
+      expect([c.hotLogMaxAgeMs, c.hotLogEvents, c.hotLogTrimIntervalMs]).toEqual([ms, 1, 1000])
+      expect(describeConfig(c)["HOT_LOG_MAX_AGE"]).toBe(shown)
+    }
+    const e = await problems({ HOT_LOG_MAX_AGE: "10", HOT_LOG_EVENTS: "0", HOT_LOG_TRIM_INTERVAL_MS: "10" })
+    const byVar = Object.fromEntries(e.problems.map((p) => [p.variable, p.problem]))
+    expect(byVar["HOT_LOG_MAX_AGE"]).toBe('expects a duration from 0s to 365d: a whole number and a unit, ms, s, m, h or d (e.g. 90s, 10m, 2h), got "10"')
+    expect(byVar["HOT_LOG_EVENTS"]).toContain("an integer from 1 to 10000000")
+    expect(byVar["HOT_LOG_TRIM_INTERVAL_MS"]).toContain("an integer from 1000 to 86400000")
+    for (const bad of ["366d", "1y", "-5m", "5 minutes"]) expect((await problems({ HOT_LOG_MAX_AGE: bad })).problems[0]?.variable).toBe("HOT_LOG_MAX_AGE")
+  })
+
   it("refuses a lease renew interval that is not below the lease TTL", async () => {
     const e = await problems({ LEASE_TTL_MS: "5000", LEASE_RENEW_MS: "5000" })
     expect(e.problems[0]?.variable).toBe("LEASE_RENEW_MS")

@@ -26,6 +26,11 @@ export const makePostgresSnapshotStore = (sql: SqlClient): SnapshotStoreService 
       const r = rows[0]
       return r ? { version: Number(r.version), schemaVersion: Number(r.schema_version), fence: Number(r.fence), state: r.state } : null
     }),
+  version: (botId) =>
+    call("version", async () => {
+      const { rows } = await sql.query<{ version: string }>("SELECT version::text AS version FROM actor_snapshots WHERE bot_id = $1", [botId])
+      return Number(rows[0]?.version ?? 0)
+    }),
   loadEntries: (botId, keys) =>
     keys.length === 0
       ? Effect.succeed([])

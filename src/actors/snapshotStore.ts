@@ -44,6 +44,8 @@ export class SnapshotUnavailable extends Data.TaggedError("SnapshotUnavailable")
  */
 export interface SnapshotStoreService {
   readonly load: (botId: string) => Effect.Effect<Snapshot | null, SnapshotUnavailable>
+  /** The version of the bot's newest snapshot, 0 without one, without loading its state (the hot-log trimmer's bound). */
+  readonly version: (botId: string) => Effect.Effect<number, SnapshotUnavailable>
   /** The stored entries among `keys` (keys with no entry are left out). */
   readonly loadEntries: (botId: string, keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<StoredEntry>, SnapshotUnavailable>
   /** Writes the snapshot and the entries that changed since the last one (a null value deletes the entry). */
@@ -114,6 +116,7 @@ export const makeMemorySnapshotStore = (): SnapshotStoreService & { readonly siz
         const rows = entries.get(botId)
         if (rows) for (const [key, r] of rows) if (r.fence <= fence) rows.delete(key)
       }),
+    version: (botId) => Effect.sync(() => snaps.get(botId)?.version ?? 0),
     close: Effect.void,
     size: () => snaps.size,
     entryCount: (botId) => entries.get(botId)?.size ?? 0

@@ -27,8 +27,13 @@ export const summarize = (data: Readonly<Record<string, unknown>>): string =>
     })
     .join(" ")
 
+/**
+ * `v<version>  <time>  <type>  <summary>`. The time is when the log recorded the event (it grows
+ * with the version, so a tail reads in order), or the event's own time where the store does not
+ * know it (events archived before it kept recorded times).
+ */
 export const formatEventLine = (e: RecordedEvent): string =>
-  `v${e.version}  ${e.occurredAt}  ${e.type.padEnd(24)}  ${summarize(e.data as unknown as Record<string, unknown>)}`
+  `v${e.version}  ${e.recordedAt ?? e.occurredAt}  ${e.type.padEnd(24)}  ${summarize(e.data as unknown as Record<string, unknown>)}`
 
 /** The chat an event concerns, where it names one (payload chatId, an update's chat, a call's chat_id). */
 export const chatOf = (e: RecordedEvent): string | undefined => {
@@ -53,8 +58,8 @@ export interface EventFilter {
 export const matches = (f: EventFilter, e: RecordedEvent): boolean =>
   (!f.types || f.types.length === 0 || f.types.includes(e.type)) && (f.chat === undefined || chatOf(e) === f.chat)
 
-/** The envelope as exported (ndjson): no adapter-specific position or partition. */
+/** The envelope as exported (ndjson): no adapter-specific position, partition or recorded time. */
 export const exportLine = (e: RecordedEvent): string => {
-  const { position: _position, partition: _partition, ...envelope } = e
+  const { position: _position, partition: _partition, recordedAt: _recordedAt, ...envelope } = e
   return JSON.stringify(envelope)
 }

@@ -10,12 +10,35 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>
 }
 
-export const processIo = (): CliIo => ({
+let quietOnClosedPipe = false
+
+/**
+ * A reader that stops early (`botfleet status | head -6`) closes the pipe: the next write fails
+ * with EPIPE. Like a Unix tool, the command then ends at once and quietly (exit 0): its reader
+ * has what it wanted. Other stream errors stay errors.
+ */
+const exitQuietlyOnClosedPipe = () => {
+  if (quietOnClosedPipe) return
+  quietOnClosedPipe = true
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(0)
+      throw e
+    })
+  }
+}
+
+export const processIo = (): CliIo => {
+  exitQuietlyOnClosedPipe()
+  return processStreams
+}
+
+const processStreams: CliIo = {
   stdout: (t) => void process.stdout.write(t.endsWith("\n") ? t : t + "\n"),
   stderr: (t) => void process.stderr.write(t.endsWith("\n") ? t : t + "\n"),
   stderrIsTTY: process.stderr.isTTY === true,
   env: process.env
-})
+}
 
 /** Prints a value as one JSON document on stdout. */
 export const printJson = (io: CliIo, value: unknown): void => io.stdout(JSON.stringify(value, null, 2))

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs"
 import { Command, CommanderError } from "commander"
 import { auditCommand } from "./commands/auditCommand.js"
 import { backupCommand, restoreCommand } from "./commands/backupCommand.js"
@@ -15,6 +16,10 @@ import { processIo } from "./io.js"
 import type { CliIo } from "./io.js"
 import { EXIT_OK, EXIT_USAGE } from "./runtime.js"
 
+/** The version of this botfleet: package.json's, read once. */
+export const packageVersion = (): string =>
+  (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
+
 /**
  * The `botfleet` command. Exit codes: 0 success, 1 failure or difference found, 2 usage error.
  * Only commands whose backing code exists are listed (docs/cli.md).
@@ -22,7 +27,7 @@ import { EXIT_OK, EXIT_USAGE } from "./runtime.js"
 export const buildProgram = (io: CliIo, setExit: (code: number) => void): Command => {
   const program = new Command("botfleet")
     .description("botfleet: an event-sourced runtime for a fleet of Telegram bots")
-    .version("0.1.0")
+    .version(packageVersion())
     .showHelpAfterError("(run botfleet --help for the list of commands)")
     .configureOutput({ writeOut: (s) => io.stdout(s.replace(/\n$/, "")), writeErr: (s) => io.stderr(s.replace(/\n$/, "")) })
     .exitOverride()

@@ -3,12 +3,14 @@ import { AppConfig, loadConfig } from "../config.js"
 import type { BotfleetConfig, ConfigInvalid } from "../config.js"
 import { migrate } from "../db/migrator.js"
 import { makePgliteSql, PgliteSqlLive } from "../db/pgliteSql.js"
-import { PgSqlLive } from "../db/pgSql.js"
+import { makePgSql, PgSqlLive } from "../db/pgSql.js"
 import type { Sql } from "../db/sql.js"
+import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
+import { withArchiveReadThrough } from "../events/archiveReadThrough.js"
 import { EventLog } from "../events/eventLog.js"
 import { makePostgresEventLog } from "../events/postgresEventLog.js"
-import { RedisEventLogLive } from "../events/redisEventLog.js"
 import { logDependencyHealthHere } from "../health/processHealth.js"
+import { makeRedisEventLog } from "../events/redisEventLog.js"
 import { jsonLoggerLayer, redactString } from "../logging.js"
 
 /*
@@ -41,11 +43,24 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly 
 /**
  * The event log for the configured mode: Redis Streams in production; in embedded mode the
  * Postgres adapter over PGlite in DATA_DIR/pglite, migrated first (PGlite allows one process at a
- * time on its folder: stop `botfleet run` before using the log from the CLI).
+ * time on its folder: stop `botfleet run` before using the log from the CLI). Either way its
+ * streams read through to the events archive, so a trimmed stream reads whole.
  */
 export const eventLogLayer = (config: BotfleetConfig): Layer.Layer<EventLog, EmbeddedDatabaseFailed> =>
-  Option.match(config.redisUrl, {
-    onSome: (url) => RedisEventLogLive({ url: Redacted.value(url), prefix: config.redisPrefix, partitions: config.partitions }),
+  Option.match(Option.all({ redis: config.redisUrl, db: config.databaseUrl }), {
+    onSome: ({ redis, db }) =>
+      Layer.scoped(
+        EventLog,
+        Effect.gen(function* () {
+          const log = yield* Effect.acquireRelease(makeRedisEventLog({ url: Redacted.value(redis), prefix: config.redisPrefix, partitions: config.partitions }), (l) => l.close)
+          // the archive is read only for what Redis trimmed; pg connects on the first such read
+          const sql = yield* Effect.acquireRelease(
+            Effect.sync(() => makePgSql(Redacted.value(db), { max: 2, applicationName: "botfleet-cli-archive" })),
+            (s) => Effect.promise(() => s.close())
+          )
+          return withArchiveReadThrough(log, makePostgresEventArchive(sql))
+        })
+      ),
     onNone: () =>
       Layer.scoped(
         EventLog,
@@ -55,7 +70,7 @@ export const eventLogLayer = (config: BotfleetConfig): Layer.Layer<EventLog, Emb
             (sql) => Effect.promise(() => sql.close())
           )
           yield* Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) })
-          return makePostgresEventLog({ sql, partitions: config.partitions })
+          return withArchiveReadThrough(makePostgresEventLog({ sql, partitions: config.partitions }), makePostgresEventArchive(sql))
         })
       )
   })
@@ -97,7 +112,10 @@ export const describeFailure = (error: unknown): { readonly code: number; readon
   const tag = typeof error === "object" && error !== null && "_tag" in error ? String((error as { _tag: unknown })._tag) : ""
   const message = error instanceof Error ? error.message : String(error)
   const code = tag === "UsageError" ? EXIT_USAGE : EXIT_FAILURE
-  return { code, text: redactString(hints[tag] ? `${message}\n${hints[tag]}` : message) }
+  // versions in neither the hot log nor the archive: no outage, so no "is Redis running?"
+  const cause = (error as { cause?: { _tag?: unknown } } | null)?.cause
+  const hint = tag === "LogUnavailable" && cause?._tag === "HistoryMissing" ? undefined : hints[tag]
+  return { code, text: redactString(hint ? `${message}\n${hint}` : message) }
 }
 
 export interface RunOptions {

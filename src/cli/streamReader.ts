@@ -30,3 +30,31 @@ export const readStreamRange = (
 /** A bot's whole stream. */
 export const readWholeStream = (log: EventLogService, botId: string, pageSize?: number) =>
   readStreamRange(log, botId, pageSize === undefined ? {} : { pageSize })
+
+/**
+ * The last `n` events of a bot at or below version `upTo` that `keep` accepts, in version order,
+ * read backward page by page until `n` are found or the stream's start is reached (through the
+ * archive when the log reads through to it): a filter applies to the whole history, not to the
+ * last page only.
+ */
+export const lastMatching = (
+  log: EventLogService,
+  botId: string,
+  keep: (e: RecordedEvent) => boolean,
+  upTo: number,
+  n: number,
+  pageSize = 500
+): Effect.Effect<ReadonlyArray<RecordedEvent>, LogUnavailable | InvalidEvent> =>
+  Effect.gen(function* () {
+    const found: RecordedEvent[] = []
+    let top = upTo
+    while (top >= 1 && found.length < n) {
+      const page = yield* log.readStream(botId, { direction: "backward", from: top, limit: pageSize })
+      if (page.length === 0) break
+      for (const e of page) {
+        if (found.length < n && keep(e)) found.push(e)
+      }
+      top = page[page.length - 1]!.version - 1
+    }
+    return found.sort((a, b) => a.version - b.version)
+  })

@@ -169,7 +169,7 @@ export const decodeFields = (raw: Readonly<Record<string, string | undefined>>):
  * spread with extra properties through its slow runtime path (about 5 µs an event, more than the
  * whole decode), and every read of the log goes through here.
  */
-export const withPosition = (e: EventEnvelope, position: string, partition: number): RecordedEvent => ({
+export const withPosition = (e: EventEnvelope, position: string, partition: number, recordedAt?: string): RecordedEvent => ({
   eventId: e.eventId,
   botId: e.botId,
   version: e.version,
@@ -181,5 +181,6 @@ export const withPosition = (e: EventEnvelope, position: string, partition: numb
   actor: e.actor,
   data: e.data,
   position,
-  partition
+  partition,
+  recordedAt
 })

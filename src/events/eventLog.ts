@@ -61,6 +61,15 @@ export interface Lease {
   readonly expiresAt: number
 }
 
+/** Where one consumer group of a partition log stands. Every entry up to `lastDelivered` and below `oldestPending` is acked. */
+export interface GroupProgress {
+  readonly group: string
+  /** The last entry handed to the group (null: none yet). */
+  readonly lastDelivered: string | null
+  /** Its oldest entry delivered and not acked yet (null: none). */
+  readonly oldestPending: string | null
+}
+
 export interface ReclaimResult {
   readonly deliveries: ReadonlyArray<Delivery>
   /** Pending entries whose log entry had been trimmed away: acknowledged, never redelivered. */
@@ -115,6 +124,8 @@ export interface EventLogService {
   }) => Effect.Effect<ReclaimResult, LogUnavailable>
   /** Number of entries delivered to the group and not yet acked. */
   readonly pendingCount: (partition: number, group: string) => Effect.Effect<number, LogUnavailable>
+  /** Every consumer group of the partition log with its cursor and oldest pending entry (the trimmer's bound). */
+  readonly groupProgress: (partition: number) => Effect.Effect<ReadonlyArray<GroupProgress>, LogUnavailable>
   /** Moves an entry to the partition's dead-letter stream with the reason, and acks it. */
   readonly deadLetter: (args: {
     readonly group: string
@@ -123,9 +134,15 @@ export interface EventLogService {
   }) => Effect.Effect<void, LogUnavailable>
   readonly readDeadLetters: (partition: number) => Effect.Effect<ReadonlyArray<DeadLetter>, LogUnavailable>
 
-  /** Removes partition-log entries strictly below `below`; the caller vouches they are archived. */
+  /**
+   * Removes partition-log entries strictly below `below`; the caller vouches they are archived and
+   * acked by every group, and trims the streams of their bots (trimStream) as far as it wants them
+   * gone too. An adapter keeping a bot's event as one entry of both its stream and its partition
+   * log (Postgres) removes here only entries in no stream (foreign ones); the rest goes with
+   * trimStream, so a bot's hot window is never cut by a partition trim. Returns the entries removed.
+   */
   readonly trimPartition: (partition: number, below: string) => Effect.Effect<number, LogUnavailable>
-  /** Removes a bot's stream entries with version < `belowVersion`; the caller vouches they are archived and snapshotted. */
+  /** Removes a bot's stream entries with version < `belowVersion`; the caller vouches they are archived and snapshotted. The version is kept. */
   readonly trimStream: (botId: string, belowVersion: number) => Effect.Effect<number, LogUnavailable>
 
   /** Takes the lease if free or expired (or already ours): a new holder gets a higher fence. */

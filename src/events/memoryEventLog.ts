@@ -5,13 +5,15 @@ import type { EventFields } from "./codec.js"
 import { StaleFence, WrongExpectedVersion } from "./errors.js"
 import type { AppendError } from "./errors.js"
 import { EventLog } from "./eventLog.js"
-import type { AppendRequest, AppendResult, DeadLetter, Delivery, EventLogService, Lease, RawFields } from "./eventLog.js"
+import type { AppendRequest, AppendResult, DeadLetter, Delivery, EventLogService, GroupProgress, Lease, RawFields } from "./eventLog.js"
 import { partitionOf } from "./partition.js"
 import type { RecordedEvent } from "./schema/envelope.js"
 
 interface Entry {
   readonly seq: number
   readonly fields: RawFields
+  /** When it was appended (the log's clock), ISO-8601: formatted once per append, not per read. */
+  readonly at: string
 }
 interface Pending {
   consumer: string
@@ -64,9 +66,11 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
     }
     return lo
   }
+  /** Versions of streams trimmed to nothing: a stream's version survives its trims, as on Redis. */
+  const trimmedAt = new Map<string, number>()
   const versionOf = (botId: string) => {
     const s = streams.get(botId)
-    return s && s.length > 0 ? Number(s[s.length - 1]!.fields["v"]) : 0
+    return s && s.length > 0 ? Number(s[s.length - 1]!.fields["v"]) : (trimmedAt.get(botId) ?? 0)
   }
   const checkPartition = (p: number) => {
     if (!Number.isInteger(p) || p < 0 || p >= partitions) throw new RangeError(`partition ${p} is not in 0..${partitions - 1}`)
@@ -76,7 +80,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
     position: String(e.seq),
     deliveryCount,
     raw: e.fields,
-    event: Either.map(decodeFields(e.fields), (env) => withPosition(env, String(e.seq), partition))
+    event: Either.map(decodeFields(e.fields), (env) => withPosition(env, String(e.seq), partition, e.at))
   })
 
   const appendOne = (req: AppendRequest): Either.Either<AppendResult, AppendError> => {
@@ -95,9 +99,10 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
     const stream = streams.get(req.botId) ?? []
     streams.set(req.botId, stream)
     const positions: string[] = []
+    const at = new Date(now()).toISOString()
     encoded.forEach((e, i) => {
       const fields: EventFields = toFields(req.botId, actual + i + 1, e)
-      const entry = { seq: ++seq, fields }
+      const entry = { seq: ++seq, fields, at }
       stream.push(entry)
       logs[partition]!.push(entry)
       positions.push(String(entry.seq))
@@ -129,7 +134,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
         const out: RecordedEvent[] = []
         for (const e of picked) {
           const env = yield* decodeFields(e.fields)
-          out.push(withPosition(env, String(e.seq), partition))
+          out.push(withPosition(env, String(e.seq), partition, e.at))
         }
         return out
       }),
@@ -196,6 +201,18 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
         return { deliveries, trimmedAcked }
       }),
     pendingCount: (partition, name) => Effect.sync(() => group(partition, name).pending.size),
+    groupProgress: (partition) =>
+      Effect.sync(() => {
+        checkPartition(partition)
+        const out: GroupProgress[] = []
+        for (const [key, g] of groups) {
+          const [p, name] = [Number(key.slice(0, key.indexOf("/"))), key.slice(key.indexOf("/") + 1)]
+          if (p !== partition) continue
+          const oldest = g.pending.size === 0 ? null : Math.min(...g.pending.keys())
+          out.push({ group: name, lastDelivered: g.lastDelivered === 0 ? null : String(g.lastDelivered), oldestPending: oldest === null ? null : String(oldest) })
+        }
+        return out.sort((a, b) => (a.group < b.group ? -1 : 1))
+      }),
     deadLetter: ({ group: name, delivery, reason }) =>
       Effect.sync(() => {
         const list = deadLetters[delivery.partition]!
@@ -224,6 +241,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
       Effect.sync(() => {
         const s = streams.get(botId) ?? []
         const keep = s.filter((e) => Number(e.fields["v"]) >= belowVersion)
+        if (keep.length === 0 && s.length > 0) trimmedAt.set(botId, versionOf(botId))
         streams.set(botId, keep)
         return s.length - keep.length
       }),
@@ -261,7 +279,7 @@ export const makeMemoryEventLog = (options: MemoryEventLogOptions = {}): EventLo
   return {
     ...service,
     injectRaw: (partition, fields) => {
-      const entry = { seq: ++seq, fields }
+      const entry = { seq: ++seq, fields, at: new Date(now()).toISOString() }
       logs[partition]!.push(entry)
       return String(entry.seq)
     }

@@ -157,7 +157,7 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
         const out: RecordedEvent[] = []
         for (const row of rows) {
           const env: Either.Either<RecordedEvent, InvalidEvent> = Either.map(decodeFields(rowFields(row)), (e) =>
-            withPosition(e, rowPosition(row), row.partition)
+            withPosition(e, rowPosition(row), row.partition, row.recorded_at ?? undefined)
           )
           out.push(yield* env)
         }
@@ -211,13 +211,20 @@ export const makePostgresEventLog = (options: PostgresEventLogOptions): EventLog
     reclaim: ({ partition, group, consumer, minIdleMs, count }) =>
       call("reclaim", () => groups.reclaim(partition, group, consumer, minIdleMs, count)),
     pendingCount: (partition, group) => call("pendingCount", () => groups.pendingCount(partition, group)),
+    groupProgress: (partition) =>
+      Effect.suspend(() => {
+        checkPartition(partition)
+        return call("groupProgress", () => groups.progress(partition))
+      }),
     deadLetter: ({ group, delivery, reason }) => call("deadLetter", () => groups.deadLetter(group, delivery, reason)),
     readDeadLetters: (partition) => call("readDeadLetters", () => groups.readDeadLetters(partition)),
 
+    // a bot's event is ONE row, in its stream and in its partition log: it goes with trimStream
+    // (which keeps the bot's hot window), so only entries in no stream (foreign ones) go here
     trimPartition: (partition, below) =>
       call("trimPartition", async () => {
         const b = parsePosition(below)
-        const { rowCount } = await sql.query("DELETE FROM events WHERE partition = $1 AND (tx, position) < ($2::text::xid8, $3::bigint)", [
+        const { rowCount } = await sql.query("DELETE FROM events WHERE partition = $1 AND version IS NULL AND (tx, position) < ($2::text::xid8, $3::bigint)", [
           partition,
           b.tx,
           b.seq

@@ -1,5 +1,5 @@
 import type { SqlClient, SqlTx } from "../db/sql.js"
-import type { DeadLetter, Delivery, RawFields, ReclaimResult } from "./eventLog.js"
+import type { DeadLetter, Delivery, GroupProgress, RawFields, ReclaimResult } from "./eventLog.js"
 import { lastSettled, readAfter } from "./postgresPartitionLog.js"
 import { formatPosition, parsePosition, ZERO_POSITION } from "./postgresPosition.js"
 import type { PgPosition } from "./postgresPosition.js"
@@ -126,6 +126,28 @@ export const makePostgresGroups = (sql: SqlClient) => ({
   pendingCount: async (partition: number, group: string): Promise<number> => {
     const { rows } = await sql.query<{ n: number }>("SELECT count(*)::int AS n FROM pending WHERE grp = $1 AND partition = $2", [group, partition])
     return rows[0]!.n
+  },
+
+  /** Each group of the partition: its cursor (null before any delivery) and its oldest pending entry. */
+  progress: async (partition: number): Promise<GroupProgress[]> => {
+    const { rows } = await sql.query<{ grp: string; last_tx: string; last_position: string; p_tx: string | null; p_position: string | null }>(
+      `SELECT g.grp, g.last_tx::text AS last_tx, g.last_position::text AS last_position, p.tx::text AS p_tx, p.position::text AS p_position
+       FROM consumer_groups g
+       LEFT JOIN LATERAL (
+         SELECT tx, position FROM pending WHERE grp = g.grp AND partition = g.partition ORDER BY tx, position LIMIT 1
+       ) p ON true
+       WHERE g.partition = $1 ORDER BY g.grp`,
+      [partition]
+    )
+    return rows.map((r) => {
+      const last = { tx: r.last_tx, seq: r.last_position }
+      const none = last.tx === ZERO_POSITION.tx && last.seq === ZERO_POSITION.seq
+      return {
+        group: r.grp,
+        lastDelivered: none ? null : formatPosition(last),
+        oldestPending: r.p_tx === null || r.p_position === null ? null : formatPosition({ tx: r.p_tx, seq: r.p_position })
+      }
+    })
   },
 
   /** Records the entry with its reason and acks it, in one statement. */

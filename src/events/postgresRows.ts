@@ -6,7 +6,8 @@ import { formatPosition } from "./postgresPosition.js"
 
 /** The columns every read of `events` selects, in the shape EventRow describes. */
 export const EVENT_COLUMNS = `e.position, e.tx, e.partition, e.bot_id, e.version, e.event_id, e.type, e.schema_version,
-  e.occurred_at, e.correlation_id, e.causation_id, e.actor, e.data::text AS data, e.raw`
+  e.occurred_at, e.correlation_id, e.causation_id, e.actor, e.data::text AS data, e.raw,
+  to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS recorded_at`
 
 export interface EventRow {
   readonly position: string
@@ -23,6 +24,8 @@ export interface EventRow {
   readonly actor: string
   readonly data: string | null
   readonly raw: Record<string, unknown> | null
+  /** ISO-8601 (UTC, ms); null only where a LEFT JOIN found no row. */
+  readonly recorded_at: string | null
   readonly [column: string]: unknown
 }
 
@@ -60,6 +63,6 @@ export const toDelivery = (row: EventRow, deliveryCount: number): Delivery => {
     position,
     deliveryCount,
     raw,
-    event: Either.map(decodeFields(raw), (env) => withPosition(env, position, row.partition))
+    event: Either.map(decodeFields(raw), (env) => withPosition(env, position, row.partition, row.recorded_at ?? undefined))
   }
 }

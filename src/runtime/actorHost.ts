@@ -62,7 +62,7 @@ export const makeActorHost = async (
       registry,
       setSendLimits: (l) => sender.setLimits(l),
       host: makeInProcessHost({
-        log: stores.log,
+        log: stores.hotLog,
         inbox: stores.inbox,
         snapshots: stores.snapshots,
         archive: makePostgresEventArchive(stores.sql),

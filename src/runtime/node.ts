@@ -21,6 +21,7 @@ import { DEMO_BOTS, seedDemoFleet } from "./demoFleet.js"
 import { makeFleetDirectory } from "./fleetDirectory.js"
 import { observeNode } from "./observability.js"
 import { catchUpProjections, runNodeProjections } from "./projections.js"
+import { runNodeTrimmer } from "./trimming.js"
 import { openStores, StoresUnavailable } from "./stores.js"
 import { makeActorHost } from "./actorHost.js"
 import { serveControl } from "./control.js"
@@ -72,8 +73,8 @@ const pinnedFor = (profile: Either.Either<BotProfile, unknown>) => Either.isRigh
 const startFailed = (what: string) => (cause: unknown) => new StoresUnavailable({ what, cause })
 
 /**
- * One botfleet node, in the scope: stores (migrated) → role check → projections and the periodic
- * audit verification → sandbox (optional) → webhook ingress (with /metrics, /health, /ready) → the
+ * One botfleet node, in the scope: stores (migrated) → role check → projections, the hot-log trimmer
+ * and the periodic audit verification → sandbox (optional) → webhook ingress (with /metrics, /health, /ready) → the
  * actor supervisor over the Telegram host → the fleet's bots. Closing the scope shuts down in the
  * reverse order: /ready turns 503, every bot drains (in-flight input finished with its Bot API
  * calls, BotStopped) and its lease is released, the servers close, the projections catch up with
@@ -104,14 +105,14 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       })
     }
     const onCommitted = (b: CommittedBatch) => countProjected(b.partition, b.events, b.kinds)
-    const projecting = yield* Effect.forkScoped(runNodeProjections({ log: stores.log, sql: stores.sql, embedded, onCommitted }))
+    const projecting = yield* Effect.forkScoped(runNodeProjections({ log: stores.hotLog, sql: stores.sql, embedded, onCommitted }))
     // runs after the bots drained and the servers closed (finalizers run in reverse), before the
     // stores close: without it the drain's last events stay unprojected and `status` shows the
     // partitions STALLED after a normal stop
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         yield* Fiber.interrupt(projecting)
-        const caught = yield* catchUpProjections({ log: stores.log, sql: stores.sql, onCommitted })
+        const caught = yield* catchUpProjections({ log: stores.hotLog, sql: stores.sql, onCommitted })
         if (caught.behind.length > 0) yield* Effect.logWarning(`projections of partitions ${caught.behind.join(", ")} are behind the log at stop; the next node start catches up`)
         else yield* Effect.logInfo(`projections caught up (${caught.projected} events at stop)`)
       })
@@ -121,6 +122,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         verifyPeriodically({ sql: stores.sql, anchorKey: anchorKeyFrom(Redacted.value(config.secretKey)), nodeId: config.nodeId, every: Duration.millis(config.auditVerifyEveryMs) })
       )
     }
+    yield* Effect.forkScoped(runNodeTrimmer(config, stores, embedded ? "embedded" : config.nodeId))
 
     const sandbox = options.sandbox
       ? yield* Effect.acquireRelease(

@@ -2,6 +2,7 @@ import { Data, Effect, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import type { Redis } from "ioredis"
 import type { InboxService } from "../actors/inbox.js"
+import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
 import { makePostgresInbox } from "../actors/postgresInbox.js"
 import { makePostgresSnapshotStore } from "../actors/postgresSnapshotStore.js"
 import { makeRedisInbox } from "../actors/redisInbox.js"
@@ -11,6 +12,7 @@ import { migrate } from "../db/migrator.js"
 import { makePgliteSql } from "../db/pgliteSql.js"
 import { makePgSql } from "../db/pgSql.js"
 import type { SqlClient } from "../db/sql.js"
+import { withArchiveReadThrough } from "../events/archiveReadThrough.js"
 import type { EventLogService } from "../events/eventLog.js"
 import { makePostgresEventLog } from "../events/postgresEventLog.js"
 import { makeRedisEventLog } from "../events/redisEventLog.js"
@@ -25,7 +27,13 @@ import type { UpdateDedupe } from "../telegram/updateDedupe.js"
 export interface NodeStores {
   /** Projections, the fleet directory, and (embedded) everything else. Migrated. */
   readonly sql: SqlClient
+  /**
+   * The log, its streams read through to the events archive (archiveReadThrough.ts): a stream the
+   * trimmer shortened still reads whole. What every reader of a bot's history uses.
+   */
   readonly log: EventLogService
+  /** The same log without the read-through: the actors (which read the archive themselves) and the trimmer. */
+  readonly hotLog: EventLogService
   readonly inbox: InboxService
   readonly snapshots: SnapshotStoreService
   readonly offsets: OffsetStore
@@ -96,7 +104,16 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       // waiting readers need not poll the table
       const inbox = makePostgresInbox({ sql, pollMs: 10_000 })
       yield* Effect.addFinalizer(() => inbox.close)
-      return { sql, log, inbox, snapshots: makePostgresSnapshotStore(sql), offsets: postgresOffsetStore(sql), dedupe: null, redis: null }
+      return {
+        sql,
+        log: withArchiveReadThrough(log, makePostgresEventArchive(sql)),
+        hotLog: log,
+        inbox,
+        snapshots: makePostgresSnapshotStore(sql),
+        offsets: postgresOffsetStore(sql),
+        dedupe: null,
+        redis: null
+      }
     }
     const redisUrl = Redacted.value(config.redisUrl.value)
     const databaseUrl = Redacted.value(config.databaseUrl.value)
@@ -117,7 +134,8 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
     yield* Effect.addFinalizer(() => inbox.close)
     return {
       sql,
-      log,
+      log: withArchiveReadThrough(log, makePostgresEventArchive(sql)),
+      hotLog: log,
       inbox,
       // on Postgres, not Redis: a bot's entries grow with its users, and Redis holds only the hot log
       snapshots: makePostgresSnapshotStore(sql),

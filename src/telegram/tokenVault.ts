@@ -18,15 +18,22 @@ export class TokenUndecryptable extends Data.TaggedError("TokenUndecryptable")<{
   }
 }
 
-/** A token that does not look like a Bot API token (`<digits>:<35+ chars>`). */
-export class TokenMalformed extends Data.TaggedError("TokenMalformed")<{ readonly botId: string }> {
+/**
+ * A token that is not even shaped like a Bot API token. The check is loose on purpose: getMe is
+ * the real check, and test servers hand out short tokens.
+ */
+export class TokenMalformed extends Data.TaggedError("TokenMalformed")<{ readonly botId: string; readonly reason: "NotTokenShaped" }> {
   override get message() {
-    return `the token given for bot ${this.botId} is not a Bot API token`
+    return (
+      `the token given for bot ${this.botId} is not a Bot API token: expected <digits>:<letters, digits, '_' or '-'>, ` +
+      `the form @BotFather gives (e.g. 110201543:AAHdqTcv...)`
+    )
   }
 }
 
 const VERSION = "v1"
-const TOKEN_PATTERN = /^\d{1,20}:[A-Za-z0-9_-]{20,}$/
+/** `<digits>:<non-empty [A-Za-z0-9_-]>`: the shape only. */
+export const TOKEN_PATTERN = /^\d+:[A-Za-z0-9_-]+$/
 
 export interface TokenVault {
   readonly seal: (botId: string, token: Redacted.Redacted<string>) => Effect.Effect<string, TokenMalformed>
@@ -41,7 +48,7 @@ export const makeTokenVault = (key: Uint8Array | Redacted.Redacted<Uint8Array>):
     seal: (botId, token) =>
       Effect.suspend(() => {
         const clear = Redacted.value(token)
-        if (!TOKEN_PATTERN.test(clear)) return Effect.fail(new TokenMalformed({ botId }))
+        if (!TOKEN_PATTERN.test(clear)) return Effect.fail(new TokenMalformed({ botId, reason: "NotTokenShaped" }))
         const iv = randomBytes(12)
         const cipher = createCipheriv("aes-256-gcm", k, iv)
         cipher.setAAD(Buffer.from(botId, "utf8"))

@@ -73,11 +73,11 @@ const KEYS: Record<string, string> = {
   audit_log: "bot_id, version", events_archive: "bot_id, version"
 }
 
-/** Every projection table row as JSON, in key order, without log positions (the target log has its own). */
+/** Every projection table row as JSON, in key order, without log positions and recorded times (the target log has its own). */
 const dump = async (sql: SqlClient): Promise<Record<string, Array<string>>> => {
   const out: Record<string, Array<string>> = {}
   for (const t of Object.values(PROJECTION_TABLES).flat()) {
-    const { rows } = await sql.query<{ r: string }>(`SELECT (to_jsonb(t) - 'position')::text AS r FROM ${t} t ORDER BY ${KEYS[t]}`)
+    const { rows } = await sql.query<{ r: string }>(`SELECT (to_jsonb(t) - 'position' - 'recorded_at')::text AS r FROM ${t} t ORDER BY ${KEYS[t]}`)
     out[t] = rows.map((x) => x.r)
   }
   return out

@@ -122,6 +122,21 @@ describe("botfleet bots", () => {
     expect(usage.err).toContain("--owner")
   })
 
+  it("says what shape a token must have when it has not, and leaves the real check to getMe (short test tokens pass)", async () => {
+    const shapeless = await cli({ BOT_TOKEN: "my-bot-token" }, "bots", "add", "tiny", "--owner", "dave")
+    expect(shapeless.code).toBe(1)
+    expect(shapeless.err).toContain("is not a Bot API token: expected <digits>:<letters, digits, '_' or '-'>")
+    expect(shapeless.out + shapeless.err).not.toContain("my-bot-token")
+    expect(await Effect.runPromise(log.streamVersion("tiny"))).toBe(0)
+
+    const short = sandbox.world.createBot({ username: "tiny_bot", token: "4242:t" }).token
+    const added = await cli({ BOT_TOKEN: short }, "bots", "add", "tiny", "--owner", "dave", "--json")
+    expect(added.err).toBe("")
+    expect(JSON.parse(added.out)).toMatchObject({ botId: "tiny", registered: true, username: "tiny_bot" })
+    // out of the way of the assertions on the fleet below
+    expect((await cli({}, "bots", "remove", "tiny")).code).toBe(0)
+  })
+
   it("configures with --set (nested paths) and --file as merge patches, checked against the kind's schema", async () => {
     const set = await cli({}, "bots", "configure", "shop", "--set", "greeting=hello", "--set", "personality.tone=pirate", "--json")
     expect(set.err).toBe("")

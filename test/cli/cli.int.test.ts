@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -151,7 +152,9 @@ describe("botfleet CLI", () => {
     expect(r.code).toBe(0)
     const lines = r.out.split("\n")
     expect(lines).toHaveLength(2)
-    expect(lines[0]).toMatch(/^v1 {2}2025-01-01T00:00:00.000Z {2}BotRegistered +ownerId="o" name="shop".* tokenCiphertext=\[redacted\]/)
+    // the time shown is when the log recorded the event (today), not the event's own time (2025)
+    expect(lines[0]).toMatch(/^v1 {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z {2}BotRegistered +ownerId="o" name="shop".* tokenCiphertext=\[redacted\]/)
+    expect(lines[0]).not.toContain("2025-01-01T00:00:00.000Z")
     expect(lines[1]).toMatch(/^v3 .*ReplySent .*chatId=-100/)
     const byChat = await cli("tail", "shop", "--from", "1", "--no-follow", "--chat", "-100", "--json")
     expect(byChat.out.split("\n").map((l) => JSON.parse(l).version)).toEqual([3])
@@ -209,6 +212,71 @@ describe("botfleet CLI", () => {
     expect(report.divergences[0]).toMatchObject({ version: 4, inputVersion: 2, kind: "events", diff: ['$.text: "hello" → "HELLO"'] })
     expect(changed.err).toContain("replay diverged at version 4")
   })
+
+  it("never says fine without looking: an unknown bot, an empty or reversed range are errors, not empty successes", async () => {
+    const replayNobody = await cli("replay", "nosuchbot")
+    expect(replayNobody).toMatchObject({ code: 1, out: "" })
+    expect(replayNobody.err).toContain("bot nosuchbot has no events: check the bot id (botfleet bots list)")
+    const reversed = await cli("replay", "shop", "--from", "30", "--to", "20")
+    expect(reversed.code).toBe(2)
+    expect(reversed.err).toContain("--from 30 is after --to 20")
+    const beyond = await cli("replay", "shop", "--to", "999")
+    expect(beyond.code).toBe(1)
+    expect(beyond.err).toContain("its stream runs from version 1 to 27")
+    const tailNobody = await cli("tail", "nosuchbot", "--no-follow")
+    expect(tailNobody).toMatchObject({ code: 1, out: "" })
+    expect(tailNobody.err).toContain("bot nosuchbot has no events")
+    expect((await cli("tail", "shop", "--from", "99", "--no-follow")).code).toBe(1)
+    expect(await cli("tail", "shop", "--from", "28", "--no-follow")).toMatchObject({ code: 0, out: "" })
+  })
+
+  it("tail filters the whole history (the last 10 matching events), in version order, each with its recorded time", async () => {
+    // 40 events whose own times run backwards; chat -7 only in versions 2..5, UserSeen only at 3
+    await appendNewBot(log, "chatty", [
+      { occurredAt: "2025-02-01T00:00:00.000Z", correlationId: "r", actor: "owner:o", data: { _tag: "BotRegistered", ownerId: "o", name: "chatty", kind: "builtin", mode: "sandbox" } },
+      ...Array.from({ length: 39 }, (_, i) => ({
+        occurredAt: new Date(Date.parse("2025-02-01T00:00:00.000Z") - (i + 1) * 60_000).toISOString(),
+        correlationId: `c${i}`,
+        actor: "system",
+        data: (i === 1
+          ? { _tag: "UserSeen", userId: 7, firstName: "Ann", at: "2025-01-01T00:00:00.000Z" }
+          : { _tag: "ReplySent", chatId: i < 4 ? -7 : -8, messageId: i + 1, text: `reply ${i + 2}`, at: "2025-01-01T00:00:00.000Z" }) as DomainEvent
+      }))
+    ])
+    const versions = (out: string) => out.split("\n").filter(Boolean).map((l) => Number(/^v(\d+)/.exec(l)![1]))
+    const last10 = await cli("tail", "chatty", "--no-follow")
+    expect(versions(last10.out)).toEqual(Array.from({ length: 10 }, (_, i) => 31 + i))
+    const byChat = await cli("tail", "chatty", "--no-follow", "--chat", "-7")
+    expect(versions(byChat.out)).toEqual([2, 4, 5])
+    const byType = await cli("tail", "chatty", "--no-follow", "--type", "UserSeen,BotRegistered", "--json")
+    expect(byType.out.split("\n").map((l) => JSON.parse(l).version)).toEqual([1, 3])
+    const fromOn = await cli("tail", "chatty", "--no-follow", "--from", "3", "--chat", "-8")
+    expect(versions(fromOn.out)).toEqual(Array.from({ length: 35 }, (_, i) => 6 + i))
+    // recorded times never go backwards with the version, although the events' own times do
+    const times = (await cli("tail", "chatty", "--no-follow", "--from", "1")).out.split("\n").map((l) => Date.parse(l.split(/\s+/)[1]!))
+    expect(times).toHaveLength(40)
+    expect(times.every((t, i) => i === 0 || t >= times[i - 1]!)).toBe(true)
+    expect(times[0]).toBeGreaterThan(Date.parse("2026-01-01T00:00:00Z"))
+  })
+
+  it("prints the version of package.json", async () => {
+    const pkg = JSON.parse(await readFile(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version: string }
+    expect(await cli("--version")).toMatchObject({ code: 0, out: pkg.version })
+  })
+
+  it("ends quietly when its reader closes the pipe early (botfleet ... | head), as Unix tools do", async () => {
+    const bin = fileURLToPath(new URL("../../bin/botfleet.js", import.meta.url))
+    const { code, err } = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, "tail", "chatty", "--from", "1", "--no-follow"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+      // the reader is gone before the command writes its first line: every write fails with EPIPE
+      child.stdout.destroy()
+      let err = ""
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()))
+      child.on("close", (code) => resolve({ code, err }))
+    })
+    expect(err).toBe("")
+    expect(code).toBe(0)
+  }, 60_000)
 
   it("lists dead letters (none here)", async () => {
     expect(await cli("dlq", "list")).toMatchObject({ code: 0, out: "no dead-letter entries" })

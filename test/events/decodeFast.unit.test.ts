@@ -93,8 +93,8 @@ describe("decoding a stored event", () => {
 
   it("places an envelope at its position with every field the spread copy had", () => {
     const env: EventEnvelope = Either.getOrThrow(decodeFields(stored(updateReceived(3), 11)))
-    const placed = withPosition(env, "1700000000000-0", 4)
-    expect(placed).toStrictEqual({ ...env, position: "1700000000000-0", partition: 4 })
-    expect(Object.keys(placed)).toEqual([...Object.keys(env), "position", "partition"])
+    const placed = withPosition(env, "1700000000000-0", 4, "2023-11-14T22:13:20.000Z")
+    expect(placed).toStrictEqual({ ...env, position: "1700000000000-0", partition: 4, recordedAt: "2023-11-14T22:13:20.000Z" })
+    expect(Object.keys(placed)).toEqual([...Object.keys(env), "position", "partition", "recordedAt"])
   })
 })

@@ -293,15 +293,23 @@ export const eventLogContract = (name: string, make: () => Promise<ContractSubje
 
       it("acks away entries trimmed while pending instead of looping on them", async () => {
         const p = 8
-        await fill(p, 5, "trim")
+        const trimmed = await fill(p, 5, "trim")
         await run(log.ensureGroup(p, "g-trim", "start"))
         const taken = await run(log.readGroup({ partition: p, group: "g-trim", consumer: "dies", count: 100 }))
         const last = taken.at(-1)!.position
         const positions = taken.map((d) => d.position)
-        // trim everything up to and including the last entry read (a later entry marks the bound)
+        // trim everything up to and including the last entry read (a later entry marks the bound),
+        // the bot's stream too, as the trimmer does (on Postgres that is what removes its rows)
         const bot = await fill(p, 1, "trim-bound")
         const bound = (await run(log.readPartition(p))).find((d) => Either.isRight(d.event) && d.event.right.botId === bot)!.position
-        expect(await run(log.trimPartition(p, bound))).toBeGreaterThanOrEqual(positions.length)
+        const streams = new Map<string, number>()
+        for (const d of taken) {
+          const e = Either.getOrThrow(d.event)
+          streams.set(e.botId, Math.max(streams.get(e.botId) ?? 0, e.version))
+        }
+        expect(streams.get(trimmed)).toBe(5)
+        for (const [b, v] of streams) await run(log.trimStream(b, v + 1))
+        await run(log.trimPartition(p, bound))
         await sleep(30)
         const re = await run(log.reclaim({ partition: p, group: "g-trim", consumer: "heir", minIdleMs: 10, count: 100 }))
         expect(re.deliveries).toEqual([])
@@ -365,6 +373,66 @@ export const eventLogContract = (name: string, make: () => Promise<ContractSubje
       expect(e.data).toEqual({ _tag: "UserSeen", userId: 5, firstName: "Ada", lastName: "King Lovelace", at: "2026-11-26T10:00:00Z" } satisfies DomainEvent)
     })
 
+    describe("what the trimmer relies on", () => {
+      it("reports each group's cursor and oldest pending entry", async () => {
+        const p = 12
+        const [bot] = botsInPartition(log, p, 1, "progress")
+        const l = await lease(bot!)
+        await run(log.ensureGroup(p, "g-progress", "end"))
+        expect((await run(log.groupProgress(p))).find((g) => g.group === "g-progress")).toMatchObject({ oldestPending: null })
+        const r = await run(log.append({ botId: bot!, expectedVersion: 0, fence: l.fence, events: Array.from({ length: 4 }, (_, i) => newEvent(updateReceived(i + 1))) }))
+        const got = await run(log.readGroup({ partition: p, group: "g-progress", consumer: "c", count: 3 }))
+        expect(got.map((d) => d.position)).toEqual(r.positions.slice(0, 3))
+        await run(log.ack(p, "g-progress", [r.positions[0]!, r.positions[2]!]))
+        const mid = (await run(log.groupProgress(p))).find((g) => g.group === "g-progress")
+        expect(mid).toEqual({ group: "g-progress", lastDelivered: r.positions[2], oldestPending: r.positions[1] })
+        await run(log.ack(p, "g-progress", [r.positions[1]!]))
+        expect((await run(log.groupProgress(p))).find((g) => g.group === "g-progress")).toEqual({ group: "g-progress", lastDelivered: r.positions[2], oldestPending: null })
+        expect(await run(log.groupProgress(13))).toEqual([])
+      })
+
+      it("reports a group that was handed nothing yet with no cursor", async () => {
+        const p = 15
+        await run(log.ensureGroup(p, "g-fresh", "start"))
+        const g = (await run(log.groupProgress(p))).find((x) => x.group === "g-fresh")
+        // a group from the start of a log with entries has been handed none of them yet
+        expect(g).toEqual({ group: "g-fresh", lastDelivered: null, oldestPending: null })
+      })
+
+      it("records when each event was appended, not decreasing with the version", async () => {
+        const bot = freshBot("recorded")
+        const l = await lease(bot)
+        const before = Date.now() - 60_000
+        await run(log.append({ botId: bot, expectedVersion: 0, fence: l.fence, events: [newEvent(updateReceived(1), { occurredAt: "2020-01-01T00:00:00.000Z" })] }))
+        await sleep(5)
+        await run(log.append({ botId: bot, expectedVersion: 1, fence: l.fence, events: [newEvent(updateReceived(2), { occurredAt: "2019-01-01T00:00:00.000Z" })] }))
+        const read = await run(log.readStream(bot))
+        const times = read.map((e) => Date.parse(e.recordedAt ?? ""))
+        expect(times.every((t) => t > before && t < Date.now() + 60_000)).toBe(true)
+        expect(times[1]!).toBeGreaterThanOrEqual(times[0]!)
+        // (other tests leave undecodable entries in some partitions: only this bot's are looked at)
+        const fromPartition = (await run(log.readPartition(log.partitionOf(bot)))).flatMap((d) => (Either.isRight(d.event) && d.event.right.botId === bot ? [d.event.right] : []))
+        expect(fromPartition.map((e) => e.recordedAt)).toEqual(read.map((e) => e.recordedAt))
+      })
+
+      it("keeps a bot's window when its partition log is trimmed past it: streams go with trimStream", async () => {
+        const p = 14
+        const [bot, other] = botsInPartition(log, p, 2, "window")
+        const lb = await lease(bot!)
+        const lo = await lease(other!)
+        const rb = await run(log.append({ botId: bot!, expectedVersion: 0, fence: lb.fence, events: Array.from({ length: 4 }, (_, i) => newEvent(updateReceived(i + 1))) }))
+        const ro = await run(log.append({ botId: other!, expectedVersion: 0, fence: lo.fence, events: [newEvent(updateReceived(1))] }))
+        await run(log.trimStream(bot!, 3))
+        await run(log.trimPartition(p, ro.positions[0]!))
+        // the stream keeps what its own trim left, whatever the partition trim removed
+        expect((await run(log.readStream(bot!))).map((e) => e.version)).toEqual([3, 4])
+        const left = (await run(log.readPartition(p))).map((d) => d.position)
+        expect(left).toContain(ro.positions[0])
+        expect(left).not.toContain(rb.positions[0])
+        expect(left).not.toContain(rb.positions[1])
+      })
+    })
+
     it("trims a bot stream below a version and keeps appending after it", async () => {
       const bot = freshBot("trimstream")
       const l = await lease(bot)
@@ -374,5 +442,10 @@ export const eventLogContract = (name: string, make: () => Promise<ContractSubje
       expect(await run(log.streamVersion(bot))).toBe(5)
       const r = await run(log.append({ botId: bot, expectedVersion: 5, fence: l.fence, events: [newEvent(updateReceived(6))] }))
       expect(r.version).toBe(6)
+      // trimmed to nothing, the stream keeps its version: the next append is 7
+      await run(log.trimStream(bot, 7))
+      expect(await run(log.readStream(bot))).toEqual([])
+      expect(await run(log.streamVersion(bot))).toBe(6)
+      expect((await run(log.append({ botId: bot, expectedVersion: 6, fence: l.fence, events: [newEvent(updateReceived(7))] }))).version).toBe(7)
     })
   })

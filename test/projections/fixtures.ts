@@ -52,6 +52,6 @@ export const dumpTables = async (sql: SqlClient): Promise<Record<string, string[
   return out
 }
 
-/** Empties every projection table and the checkpoints (DELETE: TRUNCATE of 160 partitions takes seconds). */
+/** Empties every projection table, the checkpoints and the archive watermarks (DELETE: TRUNCATE of 160 partitions takes seconds). */
 export const truncateProjections = (sql: SqlClient): Promise<void> =>
-  sql.exec(`${[...Object.values(PROJECTION_TABLES).flat(), "projection_checkpoints"].map((t) => `DELETE FROM ${t};`).join(" ")}`)
+  sql.exec(`${[...Object.values(PROJECTION_TABLES).flat(), "projection_checkpoints", "archive_watermarks"].map((t) => `DELETE FROM ${t};`).join(" ")}`)

@@ -31,6 +31,19 @@ describe("token vault", () => {
     expect(Either.isLeft(junk) && junk.left.reason).toBe("Malformed")
   })
 
+  it("checks the shape loosely, <digits>:<letters, digits, _ or ->, and says what it expects", async () => {
+    const vault = makeTokenVault(randomBytes(32))
+    const seal = (t: string) => Effect.runPromise(Effect.either(vault.seal("bot-1", Redacted.make(t))))
+    for (const ok of ["1:a", "4242:t", "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "7:_-x9"]) {
+      expect(Either.isRight(await seal(ok))).toBe(true)
+    }
+    for (const bad of ["hello", "123:", ":abc", "abc:def", "12 3:abc", "123:a b", "123:abc!", "123:abc:def", ""]) {
+      const r = await seal(bad)
+      expect(Either.isLeft(r) && r.left.reason).toBe("NotTokenShaped")
+      expect(Either.isLeft(r) && r.left.message).toContain("expected <digits>:<letters, digits, '_' or '-'>")
+    }
+  })
+
   it("rejects things that are not tokens and never prints a token", async () => {
     const vault = makeTokenVault(randomBytes(32))
     const bad = await Effect.runPromise(Effect.either(vault.seal("bot-1", Redacted.make("hello"))))

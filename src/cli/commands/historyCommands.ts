@@ -1,15 +1,16 @@
 import { Command, Option as Opt } from "commander"
 import { Effect } from "effect"
 import { EventLog } from "../../events/eventLog.js"
+import type { RecordedEvent } from "../../events/schema/envelope.js"
 import { redact } from "../../logging.js"
 import { exportEvents, importEvents } from "../eventsTransfer.js"
 import { formatEventLine, matches } from "../eventText.pure.js"
 import type { EventFilter } from "../eventText.pure.js"
-import { inspectBot, parseAt } from "../inspect.js"
+import { inspectBot, NothingAt, parseAt } from "../inspect.js"
 import { makeProgress, printJson } from "../io.js"
 import type { CliIo } from "../io.js"
 import { eventLogLayer, runCommand, UsageError } from "../runtime.js"
-import { readStreamRange } from "../streamReader.js"
+import { lastMatching } from "../streamReader.js"
 import { checkBotId } from "./importCommand.js"
 
 type SetExit = (code: number) => void
@@ -39,15 +40,19 @@ const parseVersion = (name: string, text: string | undefined): Effect.Effect<num
 const parseMs = (text: string): Effect.Effect<number, UsageError> =>
   /^\d+$/.test(text) && Number(text) >= 50 ? Effect.succeed(Number(text)) : Effect.fail(new UsageError({ detail: `--interval expects milliseconds (at least 50), got ${JSON.stringify(text)}` }))
 
+const TAIL_PAGE = 1000
+
 /**
- * `botfleet tail <bot>`: the bot's events as readable lines (or ndjson with --json), following new
- * ones until interrupted. Starts with the last 10 events unless --from says otherwise.
+ * `botfleet tail <bot>`: the bot's events as readable lines (or ndjson with --json), in version
+ * order, following new ones until interrupted. Starts with the last 10 events that pass the
+ * filters (looking as far back as it takes, through the archive), or with every one that passes
+ * from --from on. An unknown bot, or --from beyond the stream's next version, is an error.
  */
 export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<void> = Effect.never): Command =>
   new Command("tail")
     .description("show a bot's events as they are appended: version, time, type, summary")
     .argument("<bot>", "bot id")
-    .option("--from <version>", "first version to show (default: the last 10 events)")
+    .option("--from <version>", "first version to show (default: the last 10 events that pass the filters)")
     .option("--type <types>", "only these event types (comma-separated)")
     .option("--chat <chatId>", "only events about this chat")
     .option("--no-follow", "print what is there and exit")
@@ -63,12 +68,23 @@ export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<voi
           ...(opts.chat !== undefined ? { chat: opts.chat } : {})
         }
         const log = yield* EventLog
-        let next = from ?? Math.max(1, (yield* log.streamVersion(botId)) - 9)
+        const last = yield* log.streamVersion(botId)
+        // nothing to show is an answer only for a bot that exists and a range that does
+        if (last === 0) return yield* new NothingAt({ botId, at: "the end", last })
+        if (from !== undefined && from > last + 1) return yield* new NothingAt({ botId, at: `version ${from} (--from)`, last })
+        const keep = (e: RecordedEvent) => matches(filter, e)
+        const show = (e: RecordedEvent) => io.stdout(opts.json ? JSON.stringify(redact(e)) : formatEventLine(e))
+        let next = from ?? last + 1
+        if (from === undefined) for (const e of yield* lastMatching(log, botId, keep, last, 10)) show(e)
+        /** Everything from `next` on, page by page, in version order. */
         const poll = Effect.gen(function* () {
-          const events = yield* readStreamRange(log, botId, { from: next })
-          for (const e of events) {
-            if (matches(filter, e)) io.stdout(opts.json ? JSON.stringify(redact(e)) : formatEventLine(e))
-            next = e.version + 1
+          for (;;) {
+            const page = [...(yield* log.readStream(botId, { from: next, limit: TAIL_PAGE }))].sort((a, b) => a.version - b.version)
+            for (const e of page) {
+              if (keep(e)) show(e)
+              next = e.version + 1
+            }
+            if (page.length < TAIL_PAGE) return
           }
         })
         yield* poll

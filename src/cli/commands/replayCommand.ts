@@ -5,6 +5,7 @@ import type { UpdateHandler } from "../../actors/decider/updateHandler.js"
 import { AppConfig } from "../../config.js"
 import { EventLog } from "../../events/eventLog.js"
 import { loadBotModules, moduleUrl } from "../../telegram/bots/moduleLoader.js"
+import { NothingAt } from "../inspect.js"
 import { printJson } from "../io.js"
 import type { CliIo } from "../io.js"
 import { replayEvents } from "../replay/replay.js"
@@ -71,9 +72,16 @@ export const replayCommand = (io: CliIo, setExit: (code: number) => void): Comma
         const botId = yield* checkBotId(bot)
         const from = yield* version("--from", opts.from)
         const to = yield* version("--to", opts.to)
+        if (from !== undefined && to !== undefined && from > to) {
+          return yield* new UsageError({ detail: `--from ${from} is after --to ${to}: there is nothing between them to replay` })
+        }
         const config = yield* AppConfig
         const handlerFor = yield* loadHandlerFor(opts.kinds, config.botModules)
         const log = yield* EventLog
+        // a typo'd bot id or a range past the end is not "identical": nothing would have been compared
+        const last = yield* log.streamVersion(botId)
+        const beyond = [["--from", from], ["--to", to]].find(([, v]) => v !== undefined && (v as number) > last)
+        if (last === 0 || beyond) return yield* new NothingAt({ botId, at: beyond ? `version ${beyond[1]} (${beyond[0]})` : "the end", last })
         const events = yield* readStreamRange(log, botId, to === undefined ? {} : { to })
         const report = yield* Effect.promise(() => replayEvents(botId, events, handlerFor, { ...(from ? { from } : {}), ...(to ? { to } : {}) }))
         if (opts.json) printJson(io, report)

@@ -22,6 +22,12 @@ export interface RecordedEvent<E extends DomainEvent = DomainEvent> extends Even
   /** Opaque, adapter-specific, ordered within a partition. */
   readonly position: string
   readonly partition: number
+  /**
+   * When the log recorded the event (ISO-8601, the log server's clock): grows with the version,
+   * unlike `occurredAt` (a fact's own time, e.g. when its update was received). Undefined where
+   * the store does not know it (events archived before the archive kept it).
+   */
+  readonly recordedAt?: string | undefined
 }
 
 /** What a writer hands the log: the log assigns version (and the eventId when absent). */

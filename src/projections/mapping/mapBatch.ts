@@ -173,7 +173,7 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
     archive.push({
       bot_id, version: e.version, owner_id: owner, log_partition: e.partition, position: e.position, event_id: e.eventId,
       type: e.type, schema_version: schemaVersion, occurred_at: e.occurredAt, correlation_id: e.correlationId,
-      causation_id: e.causationId, actor: e.actor, data: dataJson
+      causation_id: e.causationId, actor: e.actor, data: dataJson, recorded_at: e.recordedAt ?? null
     })
 
     // --- audit

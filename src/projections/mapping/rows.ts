@@ -82,7 +82,7 @@ export interface AuditRow {
 export interface ArchiveRow {
   bot_id: string; version: number; owner_id: string; log_partition: number; position: string; event_id: string
   type: string; schema_version: number; occurred_at: string; correlation_id: string; causation_id: string | null
-  actor: string; data: string
+  actor: string; data: string; recorded_at: string | null
 }
 
 /** Everything one batch writes, per table, already collapsed so no statement touches a row twice. */

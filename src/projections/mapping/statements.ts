@@ -149,13 +149,37 @@ export const projectionStatements = (p: ProjectionName, rows: BatchRows, t: Tabl
     case "archive":
       insert(t.events_archive, rows.archive, [["bot_id", "text"], ["version", "int"], ["owner_id", "text"], ["log_partition", "int"],
         ["position", "text"], ["event_id", "text"], ["type", "text"], ["schema_version", "int"], ["occurred_at", "timestamptz"],
-        ["correlation_id", "text"], ["causation_id", "text"], ["actor", "text"], ["data", "jsonb"]],
+        ["correlation_id", "text"], ["causation_id", "text"], ["actor", "text"], ["data", "jsonb"], ["recorded_at", "timestamptz"]],
         "ON CONFLICT (bot_id, version) DO NOTHING")
+      if (rows.archive.length > 0) out.push(watermarkStatement(t.events_archive, rows.archive))
       break
     default:
       return absurd(p)
   }
   return out
+}
+
+/**
+ * Moves each bot's archive watermark (sql/0070) to the end of its gapless run of archived versions,
+ * after the batch's archive rows are written, in the same transaction. Steady state reads only the
+ * batch's rows (an index range from the old watermark); a version the archive lacks (its event was
+ * dead-lettered) holds the watermark below it, whatever is archived above.
+ */
+const watermarkStatement = (archive: string, rows: BatchRows["archive"]): Statement => {
+  const bots = new Map<string, number>()
+  for (const r of rows) bots.set(r.bot_id, r.log_partition)
+  return {
+    text:
+      `INSERT INTO archive_watermarks AS w (bot_id, log_partition, version) ` +
+      `SELECT b.bot_id, b.log_partition, CASE ` +
+      `WHEN NOT EXISTS (SELECT 1 FROM ${archive} a WHERE a.bot_id = b.bot_id AND a.version = b.w0 + 1) THEN b.w0 ` +
+      `ELSE (SELECT a.version FROM ${archive} a WHERE a.bot_id = b.bot_id AND a.version > b.w0 ` +
+      `AND NOT EXISTS (SELECT 1 FROM ${archive} n WHERE n.bot_id = a.bot_id AND n.version = a.version + 1) ORDER BY a.version LIMIT 1) END ` +
+      `FROM (SELECT u.bot_id, u.log_partition, coalesce(c.version, 0) AS w0 FROM unnest($1::text[], $2::int[]) AS u(bot_id, log_partition) ` +
+      `LEFT JOIN archive_watermarks c ON c.bot_id = u.bot_id) b ` +
+      `ON CONFLICT (bot_id) DO UPDATE SET version = GREATEST(w.version, excluded.version)`,
+    params: [[...bots.keys()], [...bots.values()]]
+  }
 }
 
 const absurd = (x: never): never => {
