@@ -12,8 +12,8 @@ import { reasonOf, TargetFailed } from "./target.js"
  * - any other bot of the backup: its archived events and audit rows up to the version both sides
  *   have (those rows never change once written) must be equal;
  * - completeness: a bot or an event the live archive had before the backup started must be in it.
- * Rows are compared as JSON without their log position and partition (the scratch log has its
- * own), page by page over the tables' keys, so memory does not grow with the fleet. The owners
+ * Rows are compared as JSON without their log position, partition and recorded time (the scratch
+ * log has its own: a restore appends anew, so the archive's recorded_at is the restore's), page by page over the tables' keys, so memory does not grow with the fleet. The owners
  * table (counts over several bots) is not compared.
  */
 
@@ -82,7 +82,7 @@ const page = (sql: SqlClient, t: Table, filter: Filter, after: ReadonlyArray<str
     ...(after ? [`(${cols}) > ${bound(after)}`] : []),
     ...(through ? [`(${cols}) <= ${bound(through)}`] : [])
   ]
-  const text = `SELECT ${t.key.map(([c], i) => `t.${c}::text AS k${i}`).join(", ")}, (to_jsonb(t) - 'position' - 'log_partition')::text AS r
+  const text = `SELECT ${t.key.map(([c], i) => `t.${c}::text AS k${i}`).join(", ")}, (to_jsonb(t) - 'position' - 'log_partition' - 'recorded_at')::text AS r
     FROM ${t.name} t ${join} WHERE ${where.join(" AND ")} ORDER BY ${cols} LIMIT ${PAGE}`
   // timestamps in the JSON are rendered in the session's time zone: the same on both sides
   return sql.transaction(async (tx) => {
@@ -93,6 +93,17 @@ const page = (sql: SqlClient, t: Table, filter: Filter, after: ReadonlyArray<str
       return { keys, key: t.key.map(([c], i) => `${c}=${keys[i]}`).join(" "), row: r["r"]! }
     })
   })
+}
+
+/** Names the columns two JSON rows disagree on, with both values (cut short), so a report says what differs. */
+const differingColumns = (live: string, backup: string): string => {
+  const a = JSON.parse(live) as Record<string, unknown>
+  const b = JSON.parse(backup) as Record<string, unknown>
+  const cut = (v: unknown) => (JSON.stringify(v) ?? "absent").slice(0, 120)
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => `${k} (live ${cut(a[k])}; backup ${cut(b[k])})`)
+    .join(", ")
 }
 
 /**
@@ -126,7 +137,7 @@ const compareTable = async (live: SqlClient, scratch: SqlClient, t: Table, filte
         note(`${t.name} ${r.key}: only in the live projection`)
       } else if (b !== r.row) {
         diff.differing++
-        note(`${t.name} ${r.key}: differs (live ${r.row.slice(0, 300)}; backup ${b.slice(0, 300)})`)
+        note(`${t.name} ${r.key}: differs in ${differingColumns(r.row, b)}`)
       }
     }
     for (const k of backupByKey.keys()) {
