@@ -69,7 +69,7 @@ describe("readiness", () => {
       expect(r.ready).toBe(false)
       expect(failed(r)).toEqual(["database", "redis", "migrations"])
       expect(r.checks.find((c) => c.name === "migrations")?.detail).toBe("not checked: the database does not answer")
-      expect(r.reason).toMatch(/^database: connect ECONNREFUSED 127\.0\.0\.1:\d+; redis: .+; migrations: not checked/)
+      expect(r.reason).toMatch(/^database: postgres at 127\.0\.0\.1:\d+\/nothing unavailable \(unreachable\): connect ECONNREFUSED 127\.0\.0\.1:\d+; redis: .+; migrations: not checked/)
       expect(r.reason).not.toContain("hunter2")
     } finally {
       noRedis.disconnect()
