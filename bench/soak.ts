@@ -14,6 +14,7 @@ import { makeFleetDirectory } from "../src/runtime/fleetDirectory.js"
 import { registerBot } from "../src/runtime/registerBot.js"
 import { openStores } from "../src/runtime/stores.js"
 import { startSandbox } from "../src/telegram/sandbox/server.js"
+import type { MessageEvent } from "../src/telegram/sandbox/world.js"
 import { makeTokenVault } from "../src/telegram/tokenVault.js"
 import { report } from "./report.js"
 import { createScratchDatabase } from "../test/support/databases.js"
@@ -131,7 +132,10 @@ export const soak = async (o: SoakOptions) => {
     const stderr: string[] = []
     node = spawn(process.execPath, [bin, "run", "--no-sandbox"], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] })
     node.on("exit", () => (exited = true))
-    node.stderr!.on("data", (c: Buffer) => void stderr.push(...c.toString("utf8").split("\n").filter(Boolean).slice(-20)))
+    node.stderr!.on("data", (c: Buffer) => {
+      stderr.push(...c.toString("utf8").split("\n").filter(Boolean))
+      stderr.splice(0, Math.max(0, stderr.length - 200))
+    })
     const until = async (what: string, cond: () => boolean | Promise<boolean>, ms: number) => {
       for (const end = Date.now() + ms; !(await cond()); await sleep(250)) {
         if (exited) throw new Error(`soak: the node exited while waiting for ${what}:\n${stderr.slice(-15).join("\n")}`)
@@ -140,7 +144,14 @@ export const soak = async (o: SoakOptions) => {
     }
     await until("every bot's webhook", () => bots.every((b) => telegram.world.bot(b.username).webhook !== null), 180_000)
 
-    const repliesIn = (u: SentUpdate) => telegram.world.messages(u.bot.username, u.chatId).length
+    // replies counted as they arrive: scanning the stand-in's messages per update would starve it
+    const replies = new Map<string, number>()
+    telegram.world.on("message", (m: MessageEvent) => {
+      if (m.edited) return
+      const k = `${m.bot}:${m.message.chat.id}`
+      replies.set(k, (replies.get(k) ?? 0) + 1)
+    })
+    const repliesIn = (u: SentUpdate) => replies.get(`${u.bot.username}:${u.chatId}`) ?? 0
     const knowChat = (bot: DrillBot, chatId: number) =>
       void telegram.world.bot(bot.username).chats.set(chatId, { id: chatId, type: "private", first_name: "Soak" })
     const load = startWebhookLoad({ ingressUrl, secretKey, bots, rate: o.rate, firstChatId: 1_000, beforeSend: knowChat })
@@ -162,7 +173,19 @@ export const soak = async (o: SoakOptions) => {
     }
     await load.stop()
     const acked = load.sent.filter((u) => u.acked)
-    await until("every acknowledged update answered", () => acked.every((u) => repliesIn(u) > 0), 300_000)
+    await until("every acknowledged update answered", () => acked.every((u) => repliesIn(u) > 0), 300_000).catch(async (e: unknown) => {
+      // what an operator would look at: which bots wait, their inbox and stream, the node's last words
+      const waiting = new Map<string, number>()
+      for (const u of acked) if (repliesIn(u) === 0) waiting.set(u.bot.botId, (waiting.get(u.bot.botId) ?? 0) + 1)
+      const detail = []
+      for (const [botId, n] of waiting) {
+        const inbox = (await redis.keys(`soak:*:inbox:${botId}`))[0]
+        detail.push({ botId, unanswered: n, inbox: inbox ? await redis.xlen(inbox) : null, version: await Effect.runPromise(log.streamVersion(botId)) })
+      }
+      console.error(JSON.stringify({ unanswered: detail }))
+      console.error(stderr.slice(-30).join("\n"))
+      throw e
+    })
     const archiveWhole = async () => {
       const { rows } = await sql.query<{ bot_id: string; n: number; top: number }>("SELECT bot_id, count(*)::int AS n, max(version) AS top FROM events_archive GROUP BY bot_id")
       const byBot = new Map(rows.map((r) => [r.bot_id, r]))
