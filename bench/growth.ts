@@ -22,6 +22,7 @@ import { Sender } from "../src/telegram/sender.js"
 import { createScratchDatabase } from "../test/support/databases.js"
 import { deleteKeysUnder } from "../test/support/redisCleanup.js"
 import { percentile, report } from "./report.js"
+import { soak } from "./soak.js"
 
 /*
  * growth: what a bot's popularity costs (issue "bounded cost").
@@ -252,4 +253,14 @@ export const run = async (): Promise<void> => {
     await deleteKeysUnder(redis, prefix)
     redis.disconnect()
   }
+  // Redis used_memory and the node's RSS per minute under a steady load: the short soak (bench/soak.ts runs the long one)
+  await soak({
+    minutes: Number(process.env["BENCH_GROWTH_SOAK_MINUTES"] ?? 2),
+    warmupMinutes: 1,
+    bots: Number(process.env["BENCH_GROWTH_SOAK_BOTS"] ?? 50),
+    rate: Number(process.env["BENCH_GROWTH_SOAK_RATE"] ?? 100),
+    sampleSeconds: 30,
+    residentEntries: 500,
+    label: ".short"
+  })
 }

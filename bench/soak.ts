@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process"
+import { appendFileSync } from "node:fs"
 import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { readFile, mkdtemp, rm } from "node:fs/promises"
@@ -102,7 +103,7 @@ export const soak = async (o: SoakOptions) => {
     WORKER_THREADS: "2",
     MAX_RESIDENT_ENTRIES: String(o.residentEntries),
     NODE_ID: "soak-node",
-    LOG_LEVEL: "warning"
+    LOG_LEVEL: process.env["BENCH_SOAK_LOG_LEVEL"] ?? "warning"
   }
   const bots: ReadonlyArray<DrillBot> = Array.from({ length: o.bots }, (_, i) => ({ botId: `soak-${i}`, username: `soak_${i}_bot` }))
   const config = await Effect.runPromise(loadConfig(env))
@@ -132,7 +133,9 @@ export const soak = async (o: SoakOptions) => {
     const stderr: string[] = []
     node = spawn(process.execPath, [bin, "run", "--no-sandbox"], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] })
     node.on("exit", () => (exited = true))
+    const nodeLog = process.env["BENCH_SOAK_NODE_LOG"]
     node.stderr!.on("data", (c: Buffer) => {
+      if (nodeLog) appendFileSync(nodeLog, c)
       stderr.push(...c.toString("utf8").split("\n").filter(Boolean))
       stderr.splice(0, Math.max(0, stderr.length - 200))
     })
