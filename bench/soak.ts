@@ -100,7 +100,7 @@ export const soak = async (o: SoakOptions) => {
     HTTP_PORT: String(port),
     PUBLIC_URL: ingressUrl,
     TELEGRAM_API_ROOT: telegram.apiRoot,
-    WORKER_THREADS: "2",
+    WORKER_THREADS: process.env["BENCH_SOAK_THREADS"] ?? "2",
     MAX_RESIDENT_ENTRIES: String(o.residentEntries),
     NODE_ID: "soak-node",
     LOG_LEVEL: process.env["BENCH_SOAK_LOG_LEVEL"] ?? "warning"
