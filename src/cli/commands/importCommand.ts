@@ -30,6 +30,7 @@ const printReport = (io: CliIo, r: ImportReport): void => {
   )
   if (r.dryRun) return
   io.stdout(r.appended ? `appended ${r.appended.events} events to bot ${r.botId} (versions ${r.appended.fromVersion}..${r.appended.toVersion}), actor import:${r.runId}` : "nothing to append: every record is already in the log")
+  io.stdout(`${t.inFiles} records in ${(r.timing.ms / 1000).toFixed(1)} s (${r.timing.recordsPerSecond.toLocaleString("en-US")} records/s)`)
   const rec = r.reconciliation
   if (!rec) return
   io.stdout("\nreconciliation (files vs the bot's stream, read back):")
