@@ -97,6 +97,7 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
     start: (spec) => {
       const startAt = performance.now()
       let handle: ActorHandle | null = null
+      let conflict: string | null = null
       const started = prepare(spec.botId).then(({ profile, api, authorized }) => {
         const h = o.inner.start(spec, { ownerId: profile.ownerId, kind: profile.kind })
         handle = h
@@ -118,7 +119,18 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
                   deliver: (updates) =>
                     Effect.forEach(updates, (u) => o.inbox.enqueue(spec.botId, u).pipe(Effect.tap(() => countUpdateAccepted(spec.botId, "polling"))), { discard: true }),
                   onError: (e) => o.onError?.(spec.botId, e)
-                }).pipe(Effect.catchTag("PollingUnauthorized", () => Effect.sync(stop)))
+                }).pipe(
+                  Effect.catchTag("PollingUnauthorized", () => Effect.sync(stop)),
+                  // updates cannot reach the bot: drain it and end the run as a crash with the reason,
+                  // so BotCrashed (and `status`) says why, and the restart deletes the webhook again
+                  Effect.catchTag("PollingConflict", (e) =>
+                    Effect.sync(() => {
+                      conflict = e.message
+                      o.onError?.(spec.botId, e)
+                      void h.send({ _tag: "Stop", reason: "polling conflict (409)" }).catch(() => undefined)
+                    })
+                  )
+                )
               )
             : null
         return { handle: h, poller }
@@ -126,9 +138,14 @@ export const makeTelegramHost = (o: TelegramHostOptions): ActorHost => {
       started.then(({ handle: h }) => h.started).then(() => observeActivation((performance.now() - startAt) / 1000), () => undefined)
       const done = started.then(
         ({ handle: h, poller }) =>
-          h.done.finally(async () => {
-            if (poller) await Effect.runPromise(Fiber.interrupt(poller))
-          }),
+          h.done
+            .finally(async () => {
+              if (poller) await Effect.runPromise(Fiber.interrupt(poller))
+            })
+            .then((status) => {
+              if (conflict !== null) throw new ActorDied({ botId: spec.botId, where: "actor", name: "PollingConflict", reason: conflict })
+              return status
+            }),
         (e: unknown) => {
           throw new ActorDied({ botId: spec.botId, where: "actor", name: errorName(e), reason: errorMessage(e) })
         }

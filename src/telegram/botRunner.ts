@@ -69,8 +69,13 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
           // one update at a time, in order: each is durably in the inbox before the offset moves
           deliver: (updates) => Effect.forEach(updates, (u) => o.deps.inbox.enqueue(o.botId, u), { discard: true })
         }).pipe(
-          // a refused token ends polling: the bot stops with the reason instead of looping
-          Effect.catchAll(() => Effect.sync(() => void actor.send({ _tag: "Stop", reason: UNAUTHORIZED_REASON }).catch(() => undefined)))
+          // a refused token ends polling: the bot stops with the reason instead of looping; so does a lasting 409
+          Effect.catchAll((e) =>
+            Effect.sync(() => {
+              if (e._tag === "PollingConflict") o.onError?.(e)
+              void actor.send({ _tag: "Stop", reason: e._tag === "PollingConflict" ? e.message : UNAUTHORIZED_REASON }).catch(() => undefined)
+            })
+          )
         )
       )
     : null

@@ -19,6 +19,24 @@ export class PollingUnauthorized extends Data.TaggedError("PollingUnauthorized")
   }
 }
 
+/**
+ * Telegram answered getUpdates with 409 Conflict `times` times in a row: a webhook was set again
+ * after the poller deleted it, or another program polls the same token. The bot cannot get its
+ * updates; the node records it as the bot's crash (BotCrashed with this message) and restarts it
+ * (deleting the webhook again), so `botfleet status` shows why.
+ */
+export class PollingConflict extends Data.TaggedError("PollingConflict")<{ readonly botId: string; readonly times: number; readonly description: string }> {
+  override get message() {
+    return (
+      `bot ${this.botId}: Telegram answered getUpdates with 409 Conflict ${this.times} times in a row (${this.description}): ` +
+      "another program is polling this token, or a webhook was set again; stop the other program (or delete its webhook)"
+    )
+  }
+}
+
+/** 409s in a row that end polling (one can be a previous poller's last request ending). */
+export const CONFLICTS_BEFORE_CRASH = 3
+
 /** Where the next offset is kept between runs. */
 export interface OffsetStore {
   readonly load: (botId: string) => Effect.Effect<number | null, unknown>
@@ -47,10 +65,15 @@ export interface PollerOptions<E> {
 }
 
 /**
- * Runs until interrupted (prompt: the in-flight HTTP request is aborted) or until the token is
- * refused (fails with `PollingUnauthorized`). Every other failure is ridden out with backoff.
+ * Runs until interrupted (prompt: the in-flight HTTP request is aborted), until the token is
+ * refused (fails with `PollingUnauthorized`) or until getUpdates keeps answering 409 (fails with
+ * `PollingConflict`). Every other failure is ridden out with backoff.
+ *
+ * Before the first poll it deletes the bot's webhook, keeping pending updates, as telegraf's
+ * `launch()` does: Telegram refuses getUpdates (409) while a webhook is set, so a bot that ran
+ * on webhooks before would otherwise never get an update.
  */
-export const runPoller = <E>(o: PollerOptions<E>): Effect.Effect<never, PollingUnauthorized> =>
+export const runPoller = <E>(o: PollerOptions<E>): Effect.Effect<never, PollingUnauthorized | PollingConflict> =>
   Effect.gen(function* () {
     const timeoutS = o.timeoutS ?? 25
     const minEmpty = o.minEmptyPollMs ?? 1000
@@ -64,15 +87,29 @@ export const runPoller = <E>(o: PollerOptions<E>): Effect.Effect<never, PollingU
         pause = Math.min(pause * 2, o.maxBackoffMs ?? 30_000)
       })
     for (;;) {
+      const deleted = yield* Effect.either(o.api.call("deleteWebhook", { drop_pending_updates: false }))
+      if (deleted._tag === "Right") break
+      const e = deleted.left
+      if (e._tag === "TelegramRefused" && e.errorCode === 401) return yield* Effect.fail(new PollingUnauthorized({ botId: o.botId }))
+      yield* failed(e, e._tag === "RateLimited" ? e.retryAfterS * 1000 : undefined)
+    }
+    pause = base
+    let conflicts = 0
+    for (;;) {
       const started = Date.now()
       const params: Record<string, unknown> = { timeout: timeoutS, ...(offset !== null ? { offset } : {}), ...(o.allowedUpdates ? { allowed_updates: o.allowedUpdates } : {}) }
       const answer = yield* Effect.either(o.api.call("getUpdates", params))
       if (answer._tag === "Left") {
         const e = answer.left
         if (e._tag === "TelegramRefused" && e.errorCode === 401) return yield* Effect.fail(new PollingUnauthorized({ botId: o.botId }))
+        if (e._tag === "TelegramRefused" && e.errorCode === 409) {
+          conflicts++
+          if (conflicts >= CONFLICTS_BEFORE_CRASH) return yield* Effect.fail(new PollingConflict({ botId: o.botId, times: conflicts, description: e.description }))
+        } else conflicts = 0
         yield* failed(e, e._tag === "RateLimited" ? e.retryAfterS * 1000 : undefined)
         continue
       }
+      conflicts = 0
       const updates = (Array.isArray(answer.right) ? answer.right : []) as ReadonlyArray<{ update_id: number }>
       if (updates.length === 0) {
         pause = base

@@ -39,7 +39,8 @@ export const received = (chatId: number, userId: number, messageId: number, text
 const KEYS: Record<string, string> = {
   owners: "owner_id", bots: "bot_id", bot_users: "bot_id, user_id", chats: "bot_id, chat_id", messages: "bot_id, version",
   daily_stats: "bot_id, day", daily_active_users: "bot_id, day, user_id", stats_first_seen: "bot_id, user_id",
-  audit_log: "bot_id, version", events_archive: "bot_id, version"
+  audit_log: "bot_id, version", events_archive: "bot_id, version", bot_sessions: "bot_id, session_key",
+  imported_records: "bot_id, collection, record_key"
 }
 
 /** Every projection table's rows as text, in key order: two databases agree iff their dumps are equal. */

@@ -86,7 +86,9 @@ describe("rebuild", () => {
     expect(messages.identical).toBe(false)
     expect(users.tables).toEqual([
       expect.objectContaining({ table: "bot_users", onlyLive: 0, onlyRebuilt: 0 }),
-      expect.objectContaining({ table: "chats", onlyLive: 0, onlyRebuilt: 1 })
+      expect.objectContaining({ table: "chats", onlyLive: 0, onlyRebuilt: 1 }),
+      expect.objectContaining({ table: "bot_sessions", onlyLive: 0, onlyRebuilt: 0 }),
+      expect.objectContaining({ table: "imported_records", onlyLive: 0, onlyRebuilt: 0 })
     ])
     expect(await dumpTables(sql)).toEqual(truth)
   })

@@ -68,7 +68,9 @@ const populate = async (sql: SqlClient) => {
       received(10, 1, 1),
       { _tag: "BotStarted", nodeId: "n", fence: 1 },
       { _tag: "ReplySent", chatId: 10, messageId: 2, inReplyTo: 1, text: "hi", at: "2026-01-01T10:00:01.000Z" },
-      { _tag: "BotConfigChanged", patch: { greeting: "hello" } }
+      { _tag: "BotConfigChanged", patch: { greeting: "hello" } },
+      { _tag: "SessionChanged", key: "1:10", patch: { step: 1 } },
+      { _tag: "LegacyRecordImported", importId: "i", collection: "data.todos", key: "0", record: { t: 1 }, source: "f#$.todos[0]", checksum: "c" }
     ])
   }
   const p = makeProjector({ log, sql, partition: 0, blockMs: 0 })
@@ -206,7 +208,7 @@ const securitySuite = (name: string, open: () => Promise<{ sql: SqlClient; fresh
       // the auditor sees archived events only behind the audit rows it sees (no traffic)
       const types = await as(sql, "botfleet_auditor", { "app.owner_ids": JSON.stringify(["owner-A"]) }, async (tx) =>
         (await tx.query<{ type: string }>("SELECT DISTINCT type FROM events_archive ORDER BY 1")).rows.map((r) => r.type))
-      expect(types).toEqual(["BotConfigChanged", "BotRegistered", "BotStarted"])
+      expect(types).toEqual(["BotConfigChanged", "BotRegistered", "BotStarted", "LegacyRecordImported"])
       tally.probes++
       for (const t of OWNER_TABLES.filter((t) => !AUDITOR_TABLES.includes(t))) {
         await refused(sql, "botfleet_auditor", { "app.owner_ids": JSON.stringify(["owner-A"]) }, `SELECT * FROM ${t}`, /permission denied/)
@@ -272,7 +274,7 @@ const securitySuite = (name: string, open: () => Promise<{ sql: SqlClient; fresh
       expect(tally.leaks).toEqual([])
       expect(tally.leakedRows).toBe(0)
       // every probe above ran: a probe skipped by mistake would show here
-      expect(tally.probes).toBe(fresh ? 187 : 174)
+      expect(tally.probes).toBe(fresh ? 209 : 194)
     })
   })
 

@@ -79,6 +79,40 @@ describe("long polling", () => {
     expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("PollingUnauthorized")
   })
 
+  it("deletes a webhook left from webhook mode before polling, keeping its pending updates (as telegraf's launch does)", async () => {
+    const bot = sandbox.world.createBot({ username: "was_webhook_bot" })
+    const api = makeBotApi(bot.token, { apiRoot: sandbox.apiRoot })
+    // the bot ran on webhooks: the webhook is still set, and nobody answers at its URL
+    await Effect.runPromise(api.call("setWebhook", { url: "http://127.0.0.1:9/telegram/gone" }))
+    sandbox.world.say("was_webhook_bot", { userId: 1, text: "sent while on webhooks" })
+    const got: string[] = []
+    const fiber = Effect.runFork(
+      runPoller({ botId: "was-webhook", api, offsets: redisOffsetStore(redis, t.prefix), timeoutS: 1, deliver: (us) => Effect.sync(() => void got.push(...us.map(textOf))) })
+    )
+    await expect.poll(() => got, POLL).toEqual(["sent while on webhooks"])
+    sandbox.world.say("was_webhook_bot", { userId: 1, text: "after" })
+    await expect.poll(() => got, POLL).toEqual(["sent while on webhooks", "after"])
+    await Effect.runPromise(Fiber.interrupt(fiber))
+  })
+
+  it("ends with PollingConflict when getUpdates keeps answering 409 (a webhook set again behind its back)", async () => {
+    const bot = sandbox.world.createBot({ username: "conflict_bot" })
+    const api = makeBotApi(bot.token, { apiRoot: sandbox.apiRoot })
+    const errors: unknown[] = []
+    const fiber = Effect.runFork(
+      runPoller({ botId: "conflict", api, offsets: redisOffsetStore(redis, t.prefix), timeoutS: 1, backoffMs: 10, deliver: () => Effect.void, onError: (e) => errors.push(e) })
+    )
+    // polling works, then another program sets a webhook on the same token
+    await expect.poll(() => bot.poller !== null, POLL).toBe(true)
+    await Effect.runPromise(api.call("setWebhook", { url: "http://127.0.0.1:9/elsewhere" }))
+    const exit = await Effect.runPromise(Fiber.await(fiber))
+    expect(Exit.isFailure(exit)).toBe(true)
+    const text = JSON.stringify(exit)
+    expect(text).toContain("PollingConflict")
+    expect(text).toContain("can't use getUpdates method while webhook is active")
+    expect(errors.length).toBeGreaterThanOrEqual(2)
+  })
+
   it("stops promptly in the middle of a long poll", async () => {
     const bot = sandbox.world.createBot({ username: "idle_bot" })
     const fiber = Effect.runFork(

@@ -1,5 +1,8 @@
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import type { Json } from "./mergePatch.js"
+import { legacyKey, sessionKey, userKey } from "./entryKeys.js"
+import type { KnownUser } from "./entryKeys.js"
+import { keysOfLegacy } from "./legacy.js"
 import { PersistentMap } from "./persistentMap.js"
 
 /*
@@ -10,27 +13,8 @@ import { PersistentMap } from "./persistentMap.js"
  * store when changed, evicted when idle). A fold from version 1 (replay, inspect) holds them all.
  */
 
-/** What the bot remembers of a user. */
-export interface KnownUser {
-  readonly firstName: string
-  readonly lastName?: string | undefined
-  readonly username?: string | undefined
-  readonly languageCode?: string | undefined
-  readonly firstSeen: string
-  readonly lastSeen: string
-  readonly blocked: boolean
-  /** When the block was learned (a 403 recorded). */
-  readonly blockedAt?: string | undefined
-  /**
-   * The newest inbox entry when the block was learned: a private message in a later entry was
-   * written after the block, so the user has unblocked the bot. Absent for blocks recorded before
-   * it existed (then the receive time is compared with `blockedAt`).
-   */
-  readonly blockedAfterEntry?: string | undefined
-}
-
-export const userKey = (userId: number): string => `u:${userId}`
-export const sessionKey = (key: string): string => `s:${key}`
+export type { KnownUser }
+export { legacyKey, sessionKey, userKey }
 
 /** An entry a fold needed was not loaded: the actor must load it first (a bug if it did not). */
 export class EntryNotLoaded extends Error {
@@ -143,6 +127,8 @@ export const keysOfEvent = (e: DomainEvent): ReadonlyArray<string> => {
       return isPrivateWriter(e) ? [userKey(e.userId!)] : []
     case "SessionChanged":
       return [sessionKey(e.key)]
+    case "LegacyRecordImported":
+      return keysOfLegacy(e)
     default:
       return []
   }

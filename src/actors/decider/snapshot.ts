@@ -9,9 +9,10 @@ import type { BotState, OpenCall } from "./state.js"
  * Version of the snapshot layout. Bump it whenever BotState or evolve changes meaning: snapshots
  * of another version are ignored and the state is rebuilt from events, so a schema change never
  * breaks a bot (it only makes its next activation slower). 3: the bot-level part only (users and
- * sessions are keyed entries, stored beside it), and the bounded dedupe window.
+ * sessions are keyed entries, stored beside it), and the bounded dedupe window. 4: imported legacy
+ * records are folded (sessions, users, legacy entries), where 3 ignored them.
  */
-export const SNAPSHOT_SCHEMA_VERSION = 3
+export const SNAPSHOT_SCHEMA_VERSION = 4
 
 const CoreJson = Schema.Struct({
   status: Schema.Literal("unregistered", "registered", "running", "stopped", "failed", "removed"),
@@ -91,24 +92,29 @@ export const decodeCore = (schemaVersion: number, json: unknown): BotState | nul
 
 /**
  * A whole state as JSON, for people and diffs (inspect, replay): the bot-level part plus the
- * entries it holds, as `users` (by id) and `sessions` (by key), sorted.
+ * entries it holds, as `users` (by id), `sessions` (by key) and imported `legacy` records (by
+ * `<collection>:<key>`), sorted.
  */
 export const encodeState = (s: BotState): JsonObject => {
   const users: Array<readonly [number, KnownUser]> = []
   const sessions: Array<readonly [string, Json]> = []
   const other: Array<readonly [string, Json]> = []
+  const legacy: Array<readonly [string, Json]> = []
   for (const [key, value] of s.entries.values()) {
     if (key.startsWith("u:")) users.push([Number(key.slice(2)), value as unknown as KnownUser])
     else if (key.startsWith("s:")) sessions.push([key.slice(2), value])
+    else if (key.startsWith("l:")) legacy.push([key.slice(2), (value as { record?: Json }).record ?? null])
     else other.push([key, value])
   }
   users.sort((a, b) => a[0] - b[0])
   sessions.sort(byString)
   other.sort(byString)
+  legacy.sort(byString)
   return {
     ...encodeCore(s),
     users: users as unknown as Json,
     sessions: Object.fromEntries(sessions),
+    ...(legacy.length > 0 ? { legacy: Object.fromEntries(legacy) } : {}),
     ...(other.length > 0 ? { entries: Object.fromEntries(other) } : {})
   } as JsonObject
 }

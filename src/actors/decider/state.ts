@@ -1,7 +1,8 @@
-import type { DomainEvent } from "../../events/schema/catalogue.js"
+import type { DomainEvent, EventOf } from "../../events/schema/catalogue.js"
 import { addSeen, emptyWindow, hasSeen } from "./dedupeWindow.js"
 import type { DedupeWindow } from "./dedupeWindow.js"
-import { Entries, readUser, sessionKey, userEntry, userKey } from "./entries.js"
+import { Entries, legacyKey, readUser, sessionKey, userEntry, userKey } from "./entries.js"
+import { UNKNOWN_TIME, legacySessionTarget, legacyUser, legacyUserOf } from "./legacy.js"
 import type { KnownUser } from "./entries.js"
 import { mergeObject, mergePatch } from "./mergePatch.js"
 import type { Json, JsonObject } from "./mergePatch.js"
@@ -235,14 +236,34 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
       if (known.blockedAt !== undefined && isoToMs(event.at) <= isoToMs(known.blockedAt)) return state
       return withUser(state, from, { ...known, blocked: false, blockedAt: undefined })
     }
+    case "LegacyRecordImported":
+      return evolveLegacy(state, event)
     case "ReplySent":
     case "SnapshotTaken":
-    case "LegacyRecordImported":
     case "FleetSettingChanged": // a fleet event: never in a bot's stream
       return state
     default:
       return absurd(event)
   }
+}
+
+/**
+ * An imported legacy record (see legacy.ts): a session replaces the session entry the runtime
+ * reads for its user and chat, other records are kept as legacy entries, and the user a record
+ * names becomes known. The latest import of a record wins, as in the log.
+ */
+const evolveLegacy = (state: BotState, event: EventOf<"LegacyRecordImported">): BotState => {
+  const record = (event.record ?? null) as Json
+  // a legacy entry wraps its record: a record that is null must not read as "no such entry"
+  const [own, value] =
+    event.collection === "sessions" ? [sessionKey(legacySessionTarget(event.key).key), record] : [legacyKey(event.collection, event.key), { record }]
+  let next: BotState = { ...state, entries: state.entries.write(own, value) }
+  const user = legacyUserOf(event)
+  if (user) {
+    const merged = legacyUser(readUser(next.entries, user.userId), user.profile, event.at ?? UNKNOWN_TIME)
+    if (merged) next = withUser(next, user.userId, merged)
+  }
+  return next
 }
 
 /** Exhaustiveness: a new event type without a case fails type checking here. */

@@ -1,6 +1,6 @@
 import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
-import { readUser, sessionKey, trackedRead, userKey } from "./entries.js"
+import { legacyKey, readUser, sessionKey, trackedRead, userKey } from "./entries.js"
 import type { EntryReads, KnownUser } from "./entries.js"
 import type { Json, JsonObject } from "./mergePatch.js"
 import type { BotState, BotStatus } from "./state.js"
@@ -53,6 +53,12 @@ export interface BotView {
   readonly config: JsonObject
   readonly users: { readonly get: (userId: number) => KnownUser | undefined }
   readonly sessions: { readonly get: (key: string) => Json | undefined }
+  /**
+   * Records imported from the legacy bot (`botfleet import`), read-only, by collection and key as
+   * the import reports them (`get("data.todos", "0")`, `get("settings", "welcome")`); undefined
+   * when there is no such record. See docs/import.md.
+   */
+  readonly legacy: { readonly get: (collection: string, key: string) => Json | undefined }
 }
 
 /** The view of `state` bot code gets, recording every entry it reads into `reads`. */
@@ -64,7 +70,13 @@ export const viewOf = (state: BotState, reads: EntryReads): BotView => ({
   mode: state.mode,
   config: state.config,
   users: { get: (userId) => (trackedRead(state.entries, reads, userKey(userId)) as KnownUser | undefined) },
-  sessions: { get: (key) => trackedRead(state.entries, reads, sessionKey(key)) }
+  sessions: { get: (key) => trackedRead(state.entries, reads, sessionKey(key)) },
+  legacy: {
+    get: (collection, key) => {
+      const entry = trackedRead(state.entries, reads, legacyKey(collection, key)) as { readonly record: Json } | undefined
+      return entry?.record
+    }
+  }
 })
 
 /** A user of a fully loaded state (tests, tools): `readUser` without tracking. */

@@ -41,3 +41,11 @@ export class ImportInterrupted extends Data.TaggedError("ImportInterrupted")<{
     return `import into bot ${this.botId} stopped after ${this.written} of ${this.total} records: ${cause}\nRun the same import again to finish it: records already in the log are skipped.`
   }
 }
+
+/** The projections could not be read for `import --verify` (Postgres down, migrations not applied...). */
+export class ProjectionsUnreadable extends Data.TaggedError("ProjectionsUnreadable")<{ readonly botId: string; readonly cause: unknown }> {
+  override get message() {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `cannot read the projections of bot ${this.botId}: ${cause}\nIs Postgres reachable (DATABASE_URL) and migrated (botfleet migrate)?`
+  }
+}

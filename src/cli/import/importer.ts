@@ -40,6 +40,8 @@ export interface ImportReport {
   readonly plan: Omit<ImportPlan, "toImport">
   /** Versions of the appended events; absent when nothing was written. */
   readonly appended?: { readonly fromVersion: number; readonly toVersion: number; readonly events: number }
+  /** Wall-clock time of the whole run (read, plan, append, read back) and records of the files per second of it. */
+  readonly timing: { readonly ms: number; readonly recordsPerSecond: number }
   /** Absent on a dry run. */
   readonly reconciliation?: Reconciliation
 }
@@ -95,6 +97,11 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
   Effect.gen(function* () {
     const log = yield* EventLog
     const hash = sha256
+    const startedAt = performance.now()
+    const timing = (records: number) => {
+      const ms = Math.max(1, Math.round(performance.now() - startedAt))
+      return { ms, recordsPerSecond: Math.round((records * 1000) / ms) }
+    }
     const parsed = yield* readLegacyFiles(options.files, hash, (done, total) => options.onProgress?.("read", done, total))
     const merged = mergeFiles(parsed)
     if (!merged.ok) return yield* new ImportRefused({ problems: merged.problems })
@@ -116,7 +123,7 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
       repeated: merged.repeated,
       plan: { collections: plan.collections, totals: plan.totals }
     }
-    if (options.dryRun) return base
+    if (options.dryRun) return { ...base, timing: timing(records.length) }
 
     let appended: ImportReport["appended"]
     if (plan.toImport.length > 0) {
@@ -173,5 +180,5 @@ export const importLegacy = (options: ImportOptions): Effect.Effect<ImportReport
     }
 
     const reconciliation = reconcile(records, imported)
-    return { ...base, ...(appended ? { appended } : {}), reconciliation }
+    return { ...base, ...(appended ? { appended } : {}), reconciliation, timing: timing(records.length) }
   })

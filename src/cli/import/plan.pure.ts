@@ -179,7 +179,8 @@ export const importEvents = (
       key: r.key,
       record: r.record,
       source: r.source,
-      checksum: r.checksum
+      checksum: r.checksum,
+      at: options.occurredAt
     }
   }))
 

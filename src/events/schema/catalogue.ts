@@ -135,7 +135,9 @@ export const LegacyRecordImported = Schema.TaggedStruct("LegacyRecordImported", 
   key: Schema.String,
   record: Json,
   source: Schema.String,
-  checksum: Schema.String
+  checksum: Schema.String,
+  /** When it was imported: what a user it makes known was first seen at. Absent in older events. */
+  at: Schema.optional(Schema.String)
 })
 
 /**

@@ -2,9 +2,13 @@ import type { DomainEvent } from "../../events/schema/catalogue.js"
 import type { RecordedEvent } from "../../events/schema/envelope.js"
 import { actorKind, auditSummary } from "./audit.js"
 import type {
-  ActiveUserRow, BatchRows, BotUpdateRow, ChatRow, DailyCountRow, MappingFailure, MessageOutcomeRow, OwnerRow,
+  ActiveUserRow, BatchRows, BotUpdateRow, ChatRow, DailyCountRow, ImportedRecordRow, MappingFailure, MessageOutcomeRow, OwnerRow,
   ProjectionInput, UserRow
 } from "./rows.js"
+import { legacyChatOf, sessionParties } from "./legacyRows.js"
+import { legacySessionTarget, legacyUserOf } from "../../actors/decider/legacy.js"
+import { mergePatch } from "../../actors/decider/mergePatch.js"
+import type { Json } from "../../actors/decider/mergePatch.js"
 import { epochMs as parseEpochMs, utcDay as dayOf } from "../../events/schema/time.js"
 import { FLEET_OWNER, isFleetEvent } from "./fleet.js"
 import { parseOwnerId } from "../../events/ownerId.js"
@@ -82,6 +86,8 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
   const firstSeen = new Map<string, BatchRows["firstSeen"][number]>()
   const audit: BatchRows["audit"] = []
   const archive: BatchRows["archive"] = []
+  const sessions = new Map<string, { row: Omit<BatchRows["sessions"][number], "replace" | "patches">; replace: { value: Json } | null; patches: unknown[] }>()
+  const imported = new Map<string, ImportedRecordRow>()
 
   // Collapsing a batch must give what applying its events one batch at a time gives, so each
   // merge below mirrors the SQL that merges a batch into stored rows (GREATEST, COALESCE...).
@@ -138,6 +144,24 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
     if (ms < (epochMs(row.first_message_at) ?? ms)) row.first_message_at = at
     if (ms > (epochMs(row.last_message_at) ?? ms)) row.last_message_at = at
     return row
+  }
+
+  /** A session's change: a whole value (an import) or a merge patch, collapsed in log order. */
+  const sessionChange = (bot_id: string, owner: string, key: string, at: string, version: number, change: { whole: Json } | { patch: unknown }) => {
+    const k = `${bot_id}\u0000${key}`
+    let s = sessions.get(k)
+    if (!s) {
+      const { userId, chatId } = sessionParties(key)
+      s = { row: { bot_id, session_key: key, owner_id: owner, user_id: userId, chat_id: chatId, updated_at: at, version }, replace: null, patches: [] }
+      sessions.set(k, s)
+    }
+    s.row.updated_at = at
+    s.row.version = version
+    if ("whole" in change) {
+      s.replace = { value: change.whole }
+      s.patches = []
+    } else if (s.replace) s.replace = { value: mergePatch(s.replace.value, change.patch) }
+    else s.patches.push(change.patch ?? null)
   }
 
   const mapOne = ({ event: e, raw }: ProjectionInput) => {
@@ -321,11 +345,34 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
         row.blocked_reset = true
         break
       }
+      case "SessionChanged":
+        sessionChange(bot_id, owner, d.key, e.occurredAt, e.version, { patch: d.patch })
+        break
+      case "LegacyRecordImported": {
+        // what the fold makes of it (actors/decider/legacy.ts), so the tables show the bot's state
+        const { at, ms } = atOf(e, occurredMs, d.at)
+        imported.set(`${bot_id}\u0000${d.collection}\u0000${d.key}`, {
+          bot_id, collection: d.collection, record_key: d.key, owner_id: owner, record: JSON.stringify(d.record ?? null),
+          source: d.source, checksum: d.checksum, import_id: d.importId, imported_at: at, version: e.version
+        })
+        if (d.collection === "sessions") sessionChange(bot_id, owner, legacySessionTarget(d.key).key, at, e.version, { whole: (d.record ?? null) as Json })
+        const user = legacyUserOf(d)
+        if (user) {
+          const row = userRow(bot_id, owner, user.userId, at, ms)
+          if (user.profile) {
+            row.first_name = user.profile.firstName
+            row.last_name = user.profile.lastName ?? null
+            row.username = user.profile.username ?? null
+            row.language_code = user.profile.languageCode ?? null
+          }
+        }
+        const chat = legacyChatOf(d)
+        if (chat) chatRow(bot_id, owner, chat.chatId, chat.chatType, at, ms)
+        break
+      }
       case "UpdateDuplicateDropped":
       case "UpdateFailed":
-      case "SessionChanged":
       case "SnapshotTaken":
-      case "LegacyRecordImported":
       case "FleetSettingChanged":
         break
       default:
@@ -359,6 +406,12 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
       configPatches,
       users: [...users.values()],
       chats: [...chats.values()],
+      sessions: [...sessions.values()].map((x) => ({
+        ...x.row,
+        replace: x.replace ? JSON.stringify(x.replace.value) : null,
+        patches: JSON.stringify(x.patches)
+      })),
+      importedRecords: [...imported.values()],
       messages,
       messageOutcomes: [...outcomes.values()],
       dailyCounts: [...daily.values()],

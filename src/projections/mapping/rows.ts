@@ -8,7 +8,7 @@ export type ProjectionName = (typeof PROJECTIONS)[number]
 /** The tables each projection writes (and a rebuild replaces). */
 export const PROJECTION_TABLES = {
   bots: ["owners", "bots"],
-  users: ["bot_users", "chats"],
+  users: ["bot_users", "chats", "bot_sessions", "imported_records"],
   messages: ["messages"],
   daily_stats: ["daily_stats", "daily_active_users", "stats_first_seen"],
   audit: ["audit_log"],
@@ -62,6 +62,20 @@ export interface ChatRow {
   bot_id: string; chat_id: number; owner_id: string; chat_type: string | null; first_message_at: string
   last_message_at: string; messages_in: number; messages_out: number
 }
+/**
+ * A session's net change in a batch: `replace` (JSON text) when the batch set it whole (an import)
+ * with every later patch of the batch applied, else the batch's merge patches (a JSON array, in log
+ * order) for the stored session. Data JSON null: the session was deleted.
+ */
+export interface SessionRow {
+  bot_id: string; session_key: string; owner_id: string; user_id: number | null; chat_id: number | null
+  replace: string | null; patches: string; updated_at: string; version: number
+}
+/** An imported record, latest import per (bot, collection, key). */
+export interface ImportedRecordRow {
+  bot_id: string; collection: string; record_key: string; owner_id: string; record: string; source: string
+  checksum: string; import_id: string; imported_at: string; version: number
+}
 export interface MessageRow {
   bot_id: string; version: number; owner_id: string; direction: "in" | "out"; chat_id: number
   user_id: number | null; message_id: number | null; in_reply_to: number | null; text: string | null
@@ -93,6 +107,8 @@ export interface BatchRows {
   readonly configPatches: ConfigPatchRow[]
   readonly users: UserRow[]
   readonly chats: ChatRow[]
+  readonly sessions: SessionRow[]
+  readonly importedRecords: ImportedRecordRow[]
   readonly messages: MessageRow[]
   readonly messageOutcomes: MessageOutcomeRow[]
   readonly dailyCounts: DailyCountRow[]

@@ -98,6 +98,13 @@ export const projectionStatements = (p: ProjectionName, rows: BatchRows, t: Tabl
         `first_message_at = LEAST(${c}.first_message_at, excluded.first_message_at), ` +
         `last_message_at = GREATEST(${c}.last_message_at, excluded.last_message_at), ` +
         `messages_in = ${c}.messages_in + excluded.messages_in, messages_out = ${c}.messages_out + excluded.messages_out`)
+      sessionStatements(out, rows, t)
+      insert(t.imported_records, rows.importedRecords, [["bot_id", "text"], ["collection", "text"], ["record_key", "text"],
+        ["owner_id", "text"], ["record", "jsonb"], ["source", "text"], ["checksum", "text"], ["import_id", "text"],
+        ["imported_at", "timestamptz"], ["version", "int"]],
+        `ON CONFLICT (bot_id, collection, record_key) DO UPDATE SET record = excluded.record, source = excluded.source, ` +
+        `checksum = excluded.checksum, import_id = excluded.import_id, imported_at = excluded.imported_at, version = excluded.version ` +
+        `WHERE excluded.version >= ${t.imported_records}.version`)
       break
     }
     case "messages": {
@@ -157,6 +164,33 @@ export const projectionStatements = (p: ProjectionName, rows: BatchRows, t: Tabl
       return absurd(p)
   }
   return out
+}
+
+/**
+ * Sessions: each row's value is the batch's whole value (an import), or the stored session with
+ * the batch's patches applied in log order (merge patches do not compose into one); a session the
+ * batch deleted (JSON null) is removed. One statement for the whole batch, then the deletions.
+ */
+const sessionStatements = (out: Statement[], rows: BatchRows, t: TableNames) => {
+  if (rows.sessions.length === 0) return
+  const s = t.bot_sessions
+  const cols = [["bot_id", "text"], ["session_key", "text"], ["owner_id", "text"], ["user_id", "int8"], ["chat_id", "int8"],
+    ["replace", "text"], ["patches", "text"], ["updated_at", "timestamptz"], ["version", "int"]] as const
+  const u = unnest(rows.sessions, cols)
+  out.push({
+    text: `INSERT INTO ${s} (bot_id, session_key, owner_id, user_id, chat_id, data, updated_at, version) ` +
+      `SELECT u.bot_id, u.session_key, u.owner_id, u.user_id, u.chat_id, ` +
+      `bf_merge_patches(CASE WHEN u.replace IS NOT NULL THEN u.replace::jsonb ELSE ` +
+      `(SELECT o.data FROM ${s} o WHERE o.bot_id = u.bot_id AND o.session_key = u.session_key) END, u.patches::jsonb), ` +
+      `u.updated_at, u.version FROM ${u.from} ` +
+      `ON CONFLICT (bot_id, session_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at, version = excluded.version`,
+    params: u.params
+  })
+  out.push({
+    text: `DELETE FROM ${s} o USING unnest($1::text[], $2::text[]) AS u(bot_id, session_key) ` +
+      `WHERE o.bot_id = u.bot_id AND o.session_key = u.session_key AND o.data = 'null'::jsonb`,
+    params: [rows.sessions.map((r) => r.bot_id), rows.sessions.map((r) => r.session_key)]
+  })
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Composer } from "telegraf"
 import type { Update, UserFromGetMe } from "telegraf/types"
 import { RecordedCallFailed, chatIdOf } from "../../actors/decider/updateHandler.js"
 import type { BotView, UpdateContext, UpdateHandler } from "../../actors/decider/updateHandler.js"
+import type { Json } from "../../actors/decider/mergePatch.js"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import { diffMergePatch, jsonClone } from "./sessionPatch.pure.js"
 
@@ -34,7 +35,38 @@ export interface BotContext extends Context {
    * it asks for (`botState.users.get(id)`, `botState.sessions.get(key)`).
    */
   readonly botState: BotView
+  /**
+   * Records imported from the legacy bot, read-only: `ctx.legacy.todos.get("0")` (a
+   * telegraf-session-local top-level `todos`), `ctx.legacy.settings.get("welcome")` (the generic
+   * layout). See `legacyRecords`.
+   */
+  readonly legacy: LegacyRecords
 }
+
+/** One imported collection: its records by key (as `botfleet import` reports them). */
+export interface LegacyCollection {
+  readonly get: (key: string) => Json | undefined
+}
+
+export type LegacyRecords = Readonly<Record<string, LegacyCollection>>
+
+const GENERIC_COLLECTIONS: ReadonlySet<string> = new Set(["users", "chats", "messages", "settings"])
+
+/**
+ * `ctx.legacy.<name>`: the generic layout's collections by their name, a telegraf-session-local
+ * file's own top-level keys by theirs (collection `data.<name>`; `ctx.legacy["data.users"]` for
+ * one named like a generic collection). Reads go through the view, so they load on demand.
+ */
+export const legacyRecords = (view: BotView): LegacyRecords =>
+  new Proxy({} as Record<string, LegacyCollection>, {
+    get: (_target, name) => {
+      if (typeof name !== "string") return undefined
+      const collection = GENERIC_COLLECTIONS.has(name) || name.startsWith("data.") ? name : `data.${name}`
+      return { get: (key: string) => view.legacy.get(collection, key) }
+    },
+    set: () => false,
+    deleteProperty: () => false
+  })
 
 const sessionKeyOf = (update: Update): string | undefined => {
   const u = update as unknown as Record<string, { from?: { id?: number }; chat?: { id?: number }; message?: { chat?: { id?: number } } } | undefined>
@@ -138,7 +170,7 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
       const ctx = new Context(update, telegram, botInfo) as BotContext
       const key = sessionKeyOf(update)
       const before = key !== undefined ? uctx.state.sessions.get(key) : undefined
-      Object.assign(ctx, { at: uctx.at, botState: uctx.state })
+      Object.assign(ctx, { at: uctx.at, botState: uctx.state, legacy: legacyRecords(uctx.state) })
       ctx.session = before !== undefined && before !== null && typeof before === "object" ? (jsonClone(before) as Record<string, unknown>) : undefined
 
       try {

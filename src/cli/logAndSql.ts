@@ -1,0 +1,30 @@
+import { Context, Effect, Layer, Option } from "effect"
+import type { BotfleetConfig } from "../config.js"
+import { migrate } from "../db/migrator.js"
+import { makePgliteSql } from "../db/pgliteSql.js"
+import { Sql } from "../db/sql.js"
+import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
+import { withArchiveReadThrough } from "../events/archiveReadThrough.js"
+import { EventLog } from "../events/eventLog.js"
+import { makePostgresEventLog } from "../events/postgresEventLog.js"
+import { EmbeddedDatabaseFailed, eventLogLayer, sqlLayer } from "./runtime.js"
+
+/**
+ * The event log and Postgres together, for commands that read both (`import --verify`). In
+ * embedded mode both are ONE PGlite (it allows one instance per folder); in production the
+ * log's layer and the SQL layer side by side.
+ */
+export const eventLogAndSqlLayer = (config: BotfleetConfig): Layer.Layer<EventLog | Sql, EmbeddedDatabaseFailed> =>
+  Option.isSome(config.redisUrl) && Option.isSome(config.databaseUrl)
+    ? Layer.merge(eventLogLayer(config), sqlLayer(config))
+    : Layer.scopedContext(
+        Effect.gen(function* () {
+          const sql = yield* Effect.acquireRelease(
+            Effect.tryPromise({ try: () => makePgliteSql({ dataDir: config.pgliteDir }), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) }),
+            (s) => Effect.promise(() => s.close())
+          )
+          yield* Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) })
+          const log = withArchiveReadThrough(makePostgresEventLog({ sql, partitions: config.partitions }), makePostgresEventArchive(sql))
+          return Context.make(EventLog, log).pipe(Context.add(Sql, sql))
+        })
+      )
