@@ -1,4 +1,5 @@
-import type { ChainableCommander, Redis } from "ioredis"
+import type { ChainableCommander } from "ioredis"
+import type { RedisClient } from "../health/redisHealth.js"
 import type { EncodedEvent } from "./codec.js"
 import type { AppendRequest } from "./eventLog.js"
 
@@ -11,7 +12,7 @@ import type { AppendRequest } from "./eventLog.js"
  * Time comes from the server's TIME, never from a node's clock: lease expiry is judged by one clock.
  *
  * Bot stream entry ids are `<version>-0`. A version is then directly addressable in O(log n) by
- * XRANGE/XREVRANGE/XTRIM MINID (`XRANGE key 3 5` in redis-cli reads versions 3..5), and Redis
+ * XRANGE/XREVRANGE/XTRIM MINID (`XRANGE key 3 5` in redis-cli reads versions 3..5), and RedisClient
  * itself refuses an entry id not above the last one, a second guard behind the version check.
  * The stream's last-generated id survives trimming, so the version is never lost even when every
  * entry has been trimmed away. The partition-log position of each event is kept in field `pos`.
@@ -254,13 +255,13 @@ const definitions: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
  * falls back to EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH), in
  * pipelines too, so scripts reload themselves.
  */
-export const withScripts = (redis: Redis): Redis & ScriptCommands => {
+export const withScripts = (redis: RedisClient): RedisClient & ScriptCommands => {
   for (const [name, def] of Object.entries(definitions)) {
     if (!(name in redis.scriptsSet)) redis.defineCommand(name, def)
   }
-  return redis as Redis & ScriptCommands
+  return redis as RedisClient & ScriptCommands
 }
 
 /** A pipeline of a client that went through `withScripts`, typed with the script commands. */
-export const scriptedPipeline = (redis: Redis & ScriptCommands): ChainableCommander & PipelineScriptCommands =>
+export const scriptedPipeline = (redis: RedisClient & ScriptCommands): ChainableCommander & PipelineScriptCommands =>
   redis.pipeline() as ChainableCommander & PipelineScriptCommands

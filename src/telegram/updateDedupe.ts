@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Redis } from "ioredis"
+import type { RedisClient } from "../health/redisHealth.js"
 import { partitionOf, partitionTag } from "../events/partition.js"
 
 /**
@@ -15,7 +15,7 @@ export interface UpdateDedupe {
 
 export const DEDUPE_TTL_S = 25 * 60 * 60
 
-export const redisUpdateDedupe = (redis: Redis, prefix = "bf", partitions = 16): UpdateDedupe => {
+export const redisUpdateDedupe = (redis: RedisClient, prefix = "bf", partitions = 16): UpdateDedupe => {
   const key = (botId: string, id: number) => `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:seen:${botId}:${id}`
   return {
     seen: (botId, id) => Effect.tryPromise(async () => (await redis.exists(key(botId, id))) === 1),
