@@ -100,7 +100,7 @@ const healthyFrom = (port: number) =>
   })
 
 /** CLUSTER SLOTS as [start, end, masterPort]. */
-const slotsFrom = (r: Redis) => r.cluster("SLOTS") as Promise<Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>>
+const slotsFrom = async (r: Redis) => (await r.cluster("SLOTS")) as unknown as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>
 
 const operations = (ports: ReadonlyArray<number>, alive: (port: number) => boolean) => ({
   client: (port: number) => clientOn(port),
