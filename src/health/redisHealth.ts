@@ -208,3 +208,24 @@ export const openSlotConnection = async (
   labels.set(conn, nodeKey)
   return { conn: watchRedis(conn, name), admin, reconnects: false }
 }
+
+/**
+ * INFO `section`. In a cluster every master holds part of the data, so the numeric fields are
+ * summed over the masters (used_memory of the whole cluster, maxmemory its capacity) and given
+ * back as INFO text; other fields are dropped.
+ */
+export const infoAcrossMasters = async (client: RedisClient, section: string): Promise<string> => {
+  if (!isCluster(client)) return client.info(section)
+  if (client.nodes("master").length === 0) await client.ping()
+  const texts = await Promise.all(client.nodes("master").map((n) => n.info(section)))
+  const sums = new Map<string, number>()
+  for (const text of texts) {
+    for (const line of text.split(/\r?\n/)) {
+      const i = line.indexOf(":")
+      if (i <= 0 || line.startsWith("#")) continue
+      const n = Number(line.slice(i + 1).trim())
+      if (Number.isFinite(n)) sums.set(line.slice(0, i), (sums.get(line.slice(0, i)) ?? 0) + n)
+    }
+  }
+  return [...sums].map(([k, v]) => `${k}:${v}`).join("\r\n")
+}

@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -170,9 +170,21 @@ export const startPrivateRedisCluster = async (o: { readonly nodeTimeoutMs?: num
     await Promise.all([...children.values()].map((c) => (c.exitCode !== null || c.signalCode !== null ? null : new Promise((r) => c.once("exit", r)))))
     await rm(dir, { recursive: true, force: true })
   }
+  /** A node that exited on its own (a port taken meanwhile, a bad option): fail at once, with its log. */
+  const checkAlive = async () => {
+    for (const port of ports) {
+      if (!alive(port)) {
+        const tail = await readFile(join(dir, String(port), "redis.log"), "utf8").catch(() => "")
+        throw new Error(`redis-server on ${port} exited: ${tail.trim().split("\n").slice(-3).join(" | ")}`)
+      }
+    }
+  }
   try {
     await Promise.all(ports.map(start))
+    await sleep(200)
+    await checkAlive()
     await Promise.all(ports.map((p) => until(`redis-server on ${p} did not answer`, () => withNode(p, async (r) => (await r.ping()) === "PONG"), 30_000)))
+    await checkAlive()
     await run("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], { timeout: 60_000 })
     const ops = operations(ports, alive)
     await ops.waitHealthy()
