@@ -12,12 +12,13 @@ import { loadConfig } from "../../src/config.js"
 import { makePgSql } from "../../src/db/pgSql.js"
 import type { SqlClient } from "../../src/db/sql.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
-import { partitionOf, partitionSlot } from "../../src/events/partition.js"
+import { partitionOf, partitionSlot, redisKeys } from "../../src/events/partition.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { newEvent, updateReceived } from "../support/events.js"
 import { openRedis } from "../../src/health/redisHealth.js"
 import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
 import { registerBot } from "../../src/runtime/registerBot.js"
+import { askNodes } from "../../src/runtime/settingsControl.js"
 import { openStores } from "../../src/runtime/stores.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
@@ -137,7 +138,10 @@ beforeAll(async () => {
     TELEGRAM_API_ROOT: telegram.apiRoot,
     WORKER_THREADS: "2",
     NODE_ID: "cluster-node",
-    LOG_LEVEL: "info"
+    LOG_LEVEL: "info",
+    // the trimmer runs on the cluster too: partition-log entries archived and older than 5 s go
+    HOT_LOG_TRIM_INTERVAL_MS: "2000",
+    HOT_LOG_MAX_AGE: "5s"
   }
   const config = await Effect.runPromise(loadConfig(env))
   expect(Redacted.value(Option.getOrThrow(config.redisUrl))).toMatch(/^redis\+cluster:\/\//)
@@ -208,6 +212,12 @@ describe("botfleet run on a Redis Cluster", () => {
     expect(summary.doubled).toBe(0)
     await until("projections caught up", archiveMatchesStreams, 60_000)
     expect(rawStderr.filter((l) => /CROSSSLOT|Unhandled|\[ioredis\]/.test(l))).toEqual([])
+    // the control channel over the cluster: the node hears a live-settings request and answers
+    const described = await Effect.runPromise(askNodes({ redisUrl: cluster.url, prefix: PREFIX, timeoutMs: 10_000 }, { _tag: "DescribeSettings", target: "*" }))
+    expect(described).toMatchObject({ heardBy: 1, missing: 0 })
+    expect(described.replies.map((r) => r.nodeId)).toEqual(["cluster-node"])
+    const set = await Effect.runPromise(askNodes({ redisUrl: cluster.url, prefix: PREFIX, timeoutMs: 10_000 }, { _tag: "SetSetting", target: "cluster-node", name: "ACTIVATIONS_PER_SECOND", value: "150" }))
+    expect(set.replies[0]?.change).toMatchObject({ name: "ACTIVATIONS_PER_SECOND", value: "150" })
   }, 120_000)
 
   it("a master killed under load: its replica takes over, the node lives, nothing acknowledged after the failover is lost, nothing is doubled", async () => {
@@ -224,8 +234,9 @@ describe("botfleet run on a Redis Cluster", () => {
     expect(summary.doubled).toBe(0)
     // every update was taken in the end (Telegram's redelivery covers the 503s of the failover)
     expect(summary.acknowledged).toBe(summary.tried)
-    // only 200 or 503 (the inbox's master unreachable): no update refused for good
-    expect(Object.keys(summary.statuses).filter((s) => s !== "200" && s !== "503")).toEqual([])
+    // only 200, 503 (the inbox's master unreachable) or a delivery that timed out on this loaded
+    // machine (delivered again, as Telegram does): no update refused for good
+    expect(Object.keys(summary.statuses).filter((s) => s !== "200" && s !== "503" && s !== "timeout")).toEqual([])
     await until("projections caught up", archiveMatchesStreams, 60_000)
     for (const b of BOTS) {
       const events = await Effect.runPromise(log.readStream(b.botId))
@@ -272,6 +283,10 @@ describe("botfleet run on a Redis Cluster", () => {
         return counts.reduce((a, c) => a + Number(c[1]), 0)
       }
       await expect.poll(subscribers, { timeout: 15_000 }).toBe(1)
+      // and the trimmer worked through the partition logs on every master: fewer entries than events
+      const appended = (await Promise.all(BOTS.map((b) => Effect.runPromise(log.streamVersion(b.botId))))).reduce((a, b) => a + b, 0)
+      const held = async () => (await Promise.all(Array.from({ length: 16 }, (_, p) => probe.xlen(redisKeys(PREFIX, p).log)))).reduce((a, b) => a + b, 0)
+      await expect.poll(held, { timeout: 20_000 }).toBeLessThan(appended)
     } finally {
       probe.disconnect()
     }
