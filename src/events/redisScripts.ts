@@ -12,7 +12,7 @@ import type { AppendRequest } from "./eventLog.js"
  * Time comes from the server's TIME, never from a node's clock: lease expiry is judged by one clock.
  *
  * Bot stream entry ids are `<version>-0`. A version is then directly addressable in O(log n) by
- * XRANGE/XREVRANGE/XTRIM MINID (`XRANGE key 3 5` in redis-cli reads versions 3..5), and RedisClient
+ * XRANGE/XREVRANGE/XTRIM MINID (`XRANGE key 3 5` in redis-cli reads versions 3..5), and Redis
  * itself refuses an entry id not above the last one, a second guard behind the version check.
  * The stream's last-generated id survives trimming, so the version is never lost even when every
  * entry has been trimmed away. The partition-log position of each event is kept in field `pos`.

@@ -4,7 +4,7 @@ import { partitionOf, partitionTag } from "../events/partition.js"
 import type { OffsetStore } from "./poller.js"
 
 /**
- * Polling offsets in RedisClient, `<prefix>:{pNN}:offset:<botId>` (the bot's partition hash tag, so it
+ * Polling offsets in Redis, `<prefix>:{pNN}:offset:<botId>` (the bot's partition hash tag, so it
  * sits in the same Cluster slot as the bot's other keys). A plain SET: only the lease holder polls,
  * so there is one writer per bot.
  */
