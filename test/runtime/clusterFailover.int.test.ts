@@ -18,6 +18,7 @@ import { newEvent, updateReceived } from "../support/events.js"
 import { openRedis } from "../../src/health/redisHealth.js"
 import { makeFleetDirectory } from "../../src/runtime/fleetDirectory.js"
 import { registerBot } from "../../src/runtime/registerBot.js"
+import { sendControl } from "../../src/runtime/control.js"
 import { askNodes } from "../../src/runtime/settingsControl.js"
 import { openStores } from "../../src/runtime/stores.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
@@ -218,6 +219,13 @@ describe("botfleet run on a Redis Cluster", () => {
     expect(described.replies.map((r) => r.nodeId)).toEqual(["cluster-node"])
     const set = await Effect.runPromise(askNodes({ redisUrl: cluster.url, prefix: PREFIX, timeoutMs: 10_000 }, { _tag: "SetSetting", target: "cluster-node", name: "ACTIVATIONS_PER_SECOND", value: "150" }))
     expect(set.replies[0]?.change).toMatchObject({ name: "ACTIVATIONS_PER_SECOND", value: "150" })
+    // and a bot command: the holder's actor applies it and answers with the bot's new version
+    const before = await Effect.runPromise(log.streamVersion(BOTS[1]!.botId))
+    const configured = await Effect.runPromise(
+      sendControl({ redisUrl: cluster.url, prefix: PREFIX, nodeId: "cluster-node", timeoutMs: 15_000 }, { _tag: "Configure", botId: BOTS[1]!.botId, patch: { fallback: "noted" } })
+    )
+    expect(configured.heardBy).toBe(1)
+    expect(configured.version).toBeGreaterThan(before)
   }, 120_000)
 
   it("a master killed under load: its replica takes over, the node lives, nothing acknowledged after the failover is lost, nothing is doubled", async () => {
