@@ -24,6 +24,7 @@ export default tseslint.config(
     rules: {
       "no-restricted-syntax": ["error",
         { selector: "NewExpression[callee.name='Redis']", message: "open Redis clients with openRedis (src/health/redisHealth.ts)" },
+        { selector: "NewExpression[callee.name='Cluster']", message: "open Redis Cluster clients with openRedis and a redis+cluster:// URL (src/health/redisHealth.ts)" },
         { selector: "CallExpression[callee.property.name='duplicate']", message: "duplicate Redis clients with duplicateRedis (src/health/redisHealth.ts)" },
         { selector: "NewExpression[callee.object.name='pg']", message: "open Postgres with makePgSql (src/db/pgSql.ts)" }]
     }

@@ -3,7 +3,8 @@
  * one JSON line per figure, with its baseline measured in the same run and the ratio.
  */
 const suites: Record<string, ReadonlyArray<string>> = {
-  log: ["./logRedis.ts", "./logPostgres.ts", "./logDurability.ts"],
+  log: ["./logRedis.ts", "./logPostgres.ts", "./logDurability.ts", "./logCluster.ts"],
+  "log-cluster": ["./logCluster.ts"],
   actors: ["./actors.ts"],
   projections: ["./projections.ts"],
   e2e: ["./e2e.ts"],

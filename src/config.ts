@@ -4,6 +4,7 @@ import { hostname } from "node:os"
 import { join, resolve } from "node:path"
 import { Config, ConfigError, ConfigProvider, Context, Data, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { Cron } from "croner"
+import { clusterUrlOf, isClusterUrl, parseClusterNodes, parseClusterUrl } from "./health/redisUrl.pure.js"
 
 /*
  * Every setting botfleet reads, read and validated here and nowhere else. Sources, strongest first:
@@ -199,7 +200,9 @@ export const decodeSecretKey = (raw: string): Uint8Array | undefined => {
 
 export const settings = {
   databaseUrl: { name: "DATABASE_URL", expects: "a postgres:// or postgresql:// URL", secret: true },
-  redisUrl: { name: "REDIS_URL", expects: "a redis:// or rediss:// URL", secret: true },
+  redisUrl: { name: "REDIS_URL", expects: "a redis://, rediss:// or redis+cluster://host:port,host:port URL", secret: true },
+  // Redis Cluster (issue 16): seed nodes; with REDIS_URL too, that URL gives only the password and TLS
+  redisClusterNodes: { name: "REDIS_CLUSTER_NODES", expects: "Redis Cluster seed nodes, host:port[,host:port...]", default: "unset: REDIS_URL names one Redis" },
   redisPrefix: { name: "REDIS_PREFIX", expects: "letters, digits, '_', '-' or ':' (at most 32)", default: "bf" },
   dataDir: { name: "DATA_DIR", expects: "a folder path", default: "./.data" },
   partitions: { name: "PARTITIONS", expects: "an integer from 1 to 1024", default: "16" },
@@ -319,7 +322,8 @@ export const parseDuration = (raw: string): number | undefined => {
 /** Everything read from the sources; the secret key is still optional here (embedded mode makes one). */
 export const rawConfig = Config.all({
   databaseUrl: setting(settings.databaseUrl, urlWith(["postgres:", "postgresql:"])),
-  redisUrl: setting(settings.redisUrl, urlWith(["redis:", "rediss:"])),
+  redisUrl: setting(settings.redisUrl, (s) => (isClusterUrl(s) ? (parseClusterUrl(s) ? s : undefined) : urlWith(["redis:", "rediss:"])(s))),
+  redisClusterNodes: setting(settings.redisClusterNodes, parseClusterNodes),
   redisPrefix: withDefault(setting(settings.redisPrefix, (s) => (/^[A-Za-z0-9_:-]{1,32}$/.test(s) ? s : undefined)), "bf"),
   dataDir: withDefault(setting(settings.dataDir, (s) => s), settings.dataDir.default),
   partitions: withDefault(setting(settings.partitions, intIn(1, 1024)), 16),
@@ -408,6 +412,32 @@ export const toConfigInvalid = (error: ConfigError.ConfigError): ConfigInvalid =
 }
 
 /**
+ * The Redis URL in effect: REDIS_URL, or with REDIS_CLUSTER_NODES the `redis+cluster://` URL of
+ * those nodes, carrying REDIS_URL's password and TLS choice when it is set too (its host is then
+ * not used). A cluster URL in REDIS_URL as well is refused: one of the two names the cluster.
+ */
+const clusterRedisUrl = (raw: RawConfig): Effect.Effect<Option.Option<string>, ConfigInvalid> => {
+  if (Option.isNone(raw.redisClusterNodes)) return Effect.succeed(raw.redisUrl)
+  const nodes = raw.redisClusterNodes.value
+  if (Option.isNone(raw.redisUrl)) return Effect.succeed(Option.some(clusterUrlOf(nodes)))
+  if (isClusterUrl(raw.redisUrl.value)) {
+    return Effect.fail(
+      new ConfigInvalid({
+        problems: [{ variable: settings.redisClusterNodes.name, problem: "is set while REDIS_URL is a redis+cluster:// URL too: name the cluster in one of them" }]
+      })
+    )
+  }
+  const base = new URL(raw.redisUrl.value)
+  return Effect.succeed(Option.some(clusterUrlOf(nodes, { username: base.username, password: base.password, tls: base.protocol === "rediss:" })))
+}
+
+/** REDIS_CLUSTER_NODES as `botfleet config` shows it: the cluster's seed nodes, no password. */
+const clusterNodesOf = (url: string): string => {
+  const c = parseClusterUrl(url)
+  return c ? c.nodes.map((n) => (n.host.includes(":") ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(",") : "(unset)"
+}
+
+/**
  * Turns what was read into the final config: mode from DATABASE_URL/REDIS_URL (both or neither),
  * the secret key from the setting or, in embedded mode only, from `embeddedKey` (called lazily).
  */
@@ -417,7 +447,8 @@ export const finalize = <E, R>(
 ): Effect.Effect<BotfleetConfig, ConfigInvalid | E, R> =>
   Effect.gen(function* () {
     const hasDb = Option.isSome(raw.databaseUrl)
-    const hasRedis = Option.isSome(raw.redisUrl)
+    const hasRedis = Option.isSome(raw.redisUrl) || Option.isSome(raw.redisClusterNodes)
+    const redisUrl = yield* clusterRedisUrl(raw)
     if (hasDb !== hasRedis) {
       const missing = hasDb ? settings.redisUrl : settings.databaseUrl
       return yield* new ConfigInvalid({
@@ -452,7 +483,7 @@ export const finalize = <E, R>(
     return {
       mode,
       databaseUrl: Option.map(raw.databaseUrl, Redacted.make),
-      redisUrl: Option.map(raw.redisUrl, Redacted.make),
+      redisUrl: Option.map(redisUrl, Redacted.make),
       redisPrefix: raw.redisPrefix,
       dataDir,
       pgliteDir: join(dataDir, "pglite"),
@@ -619,6 +650,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   mode: c.mode,
   DATABASE_URL: Option.isSome(c.databaseUrl) ? "[redacted]" : "(unset)",
   REDIS_URL: Option.isSome(c.redisUrl) ? "[redacted]" : "(unset)",
+  REDIS_CLUSTER_NODES: Option.match(c.redisUrl, { onNone: () => "(unset)", onSome: (u) => clusterNodesOf(Redacted.value(u)) }),
   REDIS_PREFIX: c.redisPrefix,
   DATA_DIR: c.dataDir,
   PARTITIONS: c.partitions,

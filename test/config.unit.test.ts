@@ -101,6 +101,33 @@ describe("configuration", () => {
     expect(e.problems).toEqual([{ variable: "REDIS_URL", problem: expect.stringContaining("production mode needs both") }])
   })
 
+  it("names a Redis Cluster by REDIS_CLUSTER_NODES (REDIS_URL then gives only password and TLS) or by a redis+cluster:// URL", async () => {
+    const alone = Either.getOrThrow(await load({ DATABASE_URL: "postgres://db/bf", REDIS_CLUSTER_NODES: "10.0.0.1:7000, 10.0.0.2:7000" }))
+    expect(alone.mode).toBe("production")
+    expect(Redacted.value(Option.getOrThrow(alone.redisUrl))).toBe("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")
+    const withUrl = Either.getOrThrow(await load({ DATABASE_URL: "postgres://db/bf", REDIS_URL: "rediss://app:s3cret@ignored:6379", REDIS_CLUSTER_NODES: "r1:6379,r2:6379" }))
+    expect(Redacted.value(Option.getOrThrow(withUrl.redisUrl))).toBe("rediss+cluster://app:s3cret@r1:6379,r2:6379")
+    const described = describeConfig(withUrl)
+    expect(described).toMatchObject({ REDIS_URL: "[redacted]", REDIS_CLUSTER_NODES: "r1:6379,r2:6379" })
+    expect(JSON.stringify(described)).not.toContain("s3cret")
+    const url = Either.getOrThrow(await load({ DATABASE_URL: "postgres://db/bf", REDIS_URL: "redis+cluster://a:1,b:2" }))
+    expect(describeConfig(url)).toMatchObject({ REDIS_CLUSTER_NODES: "a:1,b:2" })
+    expect(describeConfig(Either.getOrThrow(await load({})))).toMatchObject({ REDIS_CLUSTER_NODES: "(unset)" })
+  })
+
+  it("refuses malformed cluster settings, and a cluster named twice, without echoing a password", async () => {
+    expect((await problems({ DATABASE_URL: "postgres://db/bf", REDIS_CLUSTER_NODES: "just-a-host" })).problems).toEqual([
+      { variable: "REDIS_CLUSTER_NODES", problem: expect.stringContaining("host:port") }
+    ])
+    const bad = await problems({ DATABASE_URL: "postgres://db/bf", REDIS_URL: "redis+cluster://u:hunter2@h" })
+    expect(bad.problems.map((p) => p.variable)).toEqual(["REDIS_URL"])
+    expect(JSON.stringify(bad.problems)).not.toContain("hunter2")
+    const twice = await problems({ DATABASE_URL: "postgres://db/bf", REDIS_URL: "redis+cluster://a:1", REDIS_CLUSTER_NODES: "b:2" })
+    expect(twice.problems).toEqual([{ variable: "REDIS_CLUSTER_NODES", problem: expect.stringContaining("name the cluster in one of them") }])
+    // a cluster without a database is still half a production configuration
+    expect((await problems({ REDIS_CLUSTER_NODES: "a:1" })).problems.map((p) => p.variable)).toEqual(["DATABASE_URL"])
+  })
+
   it("needs BOTFLEET_SECRET_KEY in production", async () => {
     const r = await Effect.runPromise(Effect.either(loadConfig({ DATABASE_URL: "postgres://db/bf", REDIS_URL: "redis://r" })))
     expect(Either.isLeft(r) && r.left.problems[0]?.variable).toBe("BOTFLEET_SECRET_KEY")

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Redis } from "ioredis"
+import type { RedisClient } from "../health/redisHealth.js"
 import { openRedis } from "../health/redisHealth.js"
 import { partitionOf, redisKeys } from "../events/partition.js"
 import { InboxUnavailable, checkUpdate } from "./inbox.js"
@@ -11,7 +11,7 @@ import type { InboxDeadLetter, InboxEntry, InboxService } from "./inbox.js"
 export interface RedisInboxOptions {
   readonly url?: string
   /** A client the caller owns (not closed by `close`); else one is opened from `url`. */
-  readonly redis?: Redis
+  readonly redis?: RedisClient
   readonly prefix?: string
   readonly partitions?: number
 }

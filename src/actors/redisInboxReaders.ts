@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto"
 import type { Redis } from "ioredis"
-import { partitionTag } from "../events/partition.js"
-import { duplicateRedis } from "../health/redisHealth.js"
+import { partitionSlot, partitionTag } from "../events/partition.js"
+import { openSlotConnection } from "../health/redisHealth.js"
+import type { RedisClient } from "../health/redisHealth.js"
 import type { InboxEntry } from "./inbox.js"
 
 export type StreamEntry = [id: string, fields: string[]]
@@ -44,6 +45,10 @@ interface Reader {
   readonly name: string
   conn: Redis | null
   connId: number | null
+  /** Where CLIENT LIST / CLIENT UNBLOCK reach the reader's node: the main client, or in a cluster its connection to that node. */
+  admin: RedisClient | null
+  /** The connection reconnects by itself (plain Redis); a cluster reader's is reopened instead, to the slot's current master. */
+  reconnects: boolean
   looping: boolean
   inFlight: boolean
   unblockQueued: boolean
@@ -64,11 +69,13 @@ export interface InboxReaders {
 /**
  * The blocking readers behind `waitFor`: one per partition that has waiters, each a loop of
  * `XREAD BLOCK` over the inboxes of that partition's waiting bots, on a connection of its own
- * (duplicated from `redis`, which sends the unblocks and is not closed here). All keys of one
+ * (duplicated from `redis`, which sends the unblocks and is not closed here; in a cluster, a plain
+ * connection to the master serving the partition's slot, unblocked through the cluster's own
+ * connection to that master). All keys of one
  * XREAD share the partition's hash tag, so each read touches one Redis Cluster slot; and idle bots
  * still cost no connection each: at most one per partition.
  */
-export const makeInboxReaders = (redis: Redis, decode: (entry: StreamEntry) => InboxEntry): InboxReaders => {
+export const makeInboxReaders = (redis: RedisClient, decode: (entry: StreamEntry) => InboxEntry): InboxReaders => {
   const readers = new Map<number, Reader>()
   const run = randomUUID()
   let closed = false
@@ -81,6 +88,8 @@ export const makeInboxReaders = (redis: Redis, decode: (entry: StreamEntry) => I
         name: `botfleet-inbox-reader-${run}-${partitionTag(partition)}`,
         conn: null,
         connId: null,
+        admin: null,
+        reconnects: true,
         looping: false,
         inFlight: false,
         unblockQueued: false,
@@ -109,7 +118,7 @@ export const makeInboxReaders = (redis: Redis, decode: (entry: StreamEntry) => I
 
   const refreshId = async (r: Reader, conn: Redis) => {
     try {
-      const list = String(await redis.call("CLIENT", "LIST", "TYPE", "normal"))
+      const list = String(await (r.admin ?? redis).call("CLIENT", "LIST", "TYPE", "normal"))
       const line = list.split("\n").find((l) => l.includes(` name=${r.name} `))
       const id = line ? /^id=(\d+)/.exec(line)?.[1] : undefined
       if (id !== undefined && r.conn === conn && conn.status === "ready") r.connId = Number(id)
@@ -118,9 +127,13 @@ export const makeInboxReaders = (redis: Redis, decode: (entry: StreamEntry) => I
     }
   }
 
-  const connect = async (r: Reader): Promise<Redis> => {
-    const conn = duplicateRedis(redis, "inbox-readers", { connectionName: r.name })
+  const connect = async (partition: number, r: Reader): Promise<Redis> => {
+    // in a cluster: a plain connection to the master serving the partition's slot (the XREAD's
+    // keys all live there), and the unblocks go to that node too
+    const { conn, admin, reconnects } = await openSlotConnection(redis, partitionSlot(partition), "inbox-readers", { connectionName: r.name })
     r.conn = conn
+    r.admin = admin
+    r.reconnects = reconnects
     // After a reconnect the connection has a new id, and ioredis re-sends the pending XREAD BLOCK
     // before the 'ready' listeners run, so CLIENT ID on the reader itself would queue behind the
     // block. Look the id up by the reader's name (set again in every handshake) over the other
@@ -147,7 +160,7 @@ export const makeInboxReaders = (redis: Redis, decode: (entry: StreamEntry) => I
   const loop = async (partition: number, r: Reader) => {
     r.looping = true
     try {
-      const conn = r.conn ?? (await connect(r))
+      const conn = r.conn ?? (await connect(partition, r))
       while (r.waiting.size > 0 && !closed) {
         const keys = [...r.waiting.keys()]
         const ids = keys.map((k) => r.waiting.get(k)!.after)
@@ -170,6 +183,13 @@ export const makeInboxReaders = (redis: Redis, decode: (entry: StreamEntry) => I
     } catch {
       // the connection failed or closed: wake everyone, they read again and come back if needed
       for (const key of [...r.waiting.keys()]) wakeAll(r, key)
+      if (!r.reconnects) {
+        // a cluster reader's node may no longer serve the slot (failover, MOVED): the next round
+        // opens a connection to whichever master serves it then
+        r.conn?.disconnect()
+        r.conn = null
+        r.connId = null
+      }
     } finally {
       r.looping = false
       closeWhenIdle(partition, r)
@@ -184,7 +204,7 @@ export const makeInboxReaders = (redis: Redis, decode: (entry: StreamEntry) => I
       // partition's read is re-issued, the other partitions' readers keep blocking
       r.unblockQueued = true
       setImmediate(() => {
-        if (r.inFlight && r.connId !== null && !closed) redis.client("UNBLOCK", r.connId).catch(() => undefined)
+        if (r.inFlight && r.connId !== null && !closed) (r.admin ?? redis).client("UNBLOCK", r.connId).catch(() => undefined)
       })
     }
   }

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis"
+import type { RedisClient } from "../health/redisHealth.js"
 
 /**
  * Connections for blocking reads (XREADGROUP BLOCK). A blocked command parks its connection until
@@ -8,13 +8,13 @@ import type { Redis } from "ioredis"
  * reads and no further.
  */
 export interface BlockingPool {
-  readonly use: <A>(f: (client: Redis) => Promise<A>) => Promise<A>
+  readonly use: <A>(f: (client: RedisClient) => Promise<A>) => Promise<A>
   readonly close: () => Promise<void>
 }
 
-export const makeBlockingPool = (open: () => Redis): BlockingPool => {
-  const idle: Redis[] = []
-  const all = new Set<Redis>()
+export const makeBlockingPool = (open: () => RedisClient): BlockingPool => {
+  const idle: RedisClient[] = []
+  const all = new Set<RedisClient>()
   let closed = false
   return {
     use: async (f) => {

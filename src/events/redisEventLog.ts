@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto"
 import { Effect, Either, Layer } from "effect"
-import type { Redis, RedisOptions } from "ioredis"
-import { duplicateRedis, openRedis } from "../health/redisHealth.js"
+import type { RedisOptions } from "ioredis"
+import { duplicateRedis, isCluster, openRedis } from "../health/redisHealth.js"
+import type { RedisClient } from "../health/redisHealth.js"
 import { argsToFields, decodeFields, encodeAppend, withPosition } from "./codec.js"
 import { LogUnavailable, StaleFence, WrongExpectedVersion } from "./errors.js"
 import type { InvalidEvent } from "./errors.js"
@@ -18,7 +19,7 @@ export interface RedisEventLogOptions {
   /** A Redis URL (the log owns and closes the connection), or... */
   readonly url?: string
   /** ...a client the caller owns (not closed by `close`). */
-  readonly redis?: Redis
+  readonly redis?: RedisClient
   /** Options for the connections the log opens itself from `url`. */
   readonly redisOptions?: RedisOptions
   /** Isolates deployments and test suites (default "bf"). */
@@ -29,7 +30,7 @@ export interface RedisEventLogOptions {
 
 type StreamEntry = [id: string, fields: string[]]
 
-const range = (redis: Redis, command: "xrange" | "xrevrange", key: string, start: string, end: string, limit: number | undefined) =>
+const range = (redis: RedisClient, command: "xrange" | "xrevrange", key: string, start: string, end: string, limit: number | undefined) =>
   limit === undefined ? redis[command](key, start, end) : redis[command](key, start, end, "COUNT", limit)
 
 const unavailable = (operation: string) => (cause: unknown) => new LogUnavailable({ operation, cause })
@@ -76,6 +77,7 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
     const owned = options.redis === undefined
     const base = options.redis ?? openRedis(options.url ?? "redis://127.0.0.1:6379", "log", options.redisOptions ?? {})
     const redis = withScripts(base)
+    const cluster = isCluster(base)
     const blocking = makeBlockingPool(() => duplicateRedis(base, "log-blocking-reads"))
 
     const pOf = (botId: string) => partitionOf(botId, partitions)
@@ -146,25 +148,40 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
       appendMany: (reqs) =>
         Effect.suspend(() => {
           const prepared = reqs.map(prepare)
-          const pipeline = scriptedPipeline(redis)
-          let queued = 0
-          for (const p of prepared) {
-            if (Either.isRight(p)) {
-              pipeline.bfAppend(appendKeys(p.right.req.botId), p.right.head, p.right.runs, p.right.events)
-              queued++
+          // one pipeline (one round trip) on a plain Redis; in a cluster one per partition, since a
+          // pipeline may only name keys its one node serves: the partitions' pipelines run side by
+          // side, and one whose master is failing over fails alone (its appends LogUnavailable)
+          const groups = new Map<number, { pipeline: ReturnType<typeof scriptedPipeline>; at: number[] }>()
+          prepared.forEach((p, at) => {
+            if (Either.isLeft(p)) return
+            const g = cluster ? pOf(p.right.req.botId) : 0
+            let group = groups.get(g)
+            if (!group) groups.set(g, (group = { pipeline: scriptedPipeline(redis), at: [] }))
+            group.pipeline.bfAppend(appendKeys(p.right.req.botId), p.right.head, p.right.runs, p.right.events)
+            group.at.push(at)
+          })
+          if (groups.size === 0) return Effect.succeed(prepared.map((p) => p as Either.Either<never, AppendError>))
+          const replies = new Map<number, [Error | null, unknown]>()
+          const execGroup = async (group: { pipeline: ReturnType<typeof scriptedPipeline>; at: number[] }) => {
+            let results: Array<[Error | null, unknown]> | null
+            try {
+              results = await group.pipeline.exec()
+            } catch (e) {
+              // a plain Redis: the whole batch fails as one LogUnavailable, as before
+              if (!cluster) throw e
+              results = group.at.map(() => [e instanceof Error ? e : new Error(String(e)), null])
             }
+            group.at.forEach((at, i) => replies.set(at, results?.[i] ?? [new Error("no reply from Redis"), null]))
           }
-          if (queued === 0) return Effect.succeed(prepared.map((p) => p as Either.Either<never, AppendError>))
-          return call("appendMany", () => pipeline.exec()).pipe(
-            Effect.map((results) => {
-              let i = 0
-              return prepared.map((p): Either.Either<AppendResult, AppendError> => {
+          return call("appendMany", () => Promise.all([...groups.values()].map(execGroup))).pipe(
+            Effect.map(() =>
+              prepared.map((p, at): Either.Either<AppendResult, AppendError> => {
                 if (Either.isLeft(p)) return Either.left(p.left)
-                const [err, reply] = results?.[i++] ?? [new Error("no reply from Redis"), null]
+                const [err, reply] = replies.get(at) ?? [new Error("no reply from Redis"), null]
                 if (err) return Either.left(new LogUnavailable({ operation: "appendMany", cause: err }))
                 return interpret(p.right.req, reply as Array<number | string>)
               })
-            })
+            )
           )
         }),
 
@@ -210,7 +227,7 @@ export const makeRedisEventLog = (options: RedisEventLogOptions = {}): Effect.Ef
       readGroup: ({ partition, group, consumer, count, blockMs }) =>
         Effect.suspend(() => {
           const key = keysOf(partition).log
-          const read = (client: Redis) =>
+          const read = (client: RedisClient) =>
             blockMs !== undefined && blockMs > 0
               ? client.xreadgroup("GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", key, ">")
               : client.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", key, ">")

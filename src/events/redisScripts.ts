@@ -1,4 +1,5 @@
-import type { ChainableCommander, Redis } from "ioredis"
+import type { ChainableCommander } from "ioredis"
+import type { RedisClient } from "../health/redisHealth.js"
 import type { EncodedEvent } from "./codec.js"
 import type { AppendRequest } from "./eventLog.js"
 
@@ -254,13 +255,13 @@ const definitions: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
  * falls back to EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH), in
  * pipelines too, so scripts reload themselves.
  */
-export const withScripts = (redis: Redis): Redis & ScriptCommands => {
+export const withScripts = (redis: RedisClient): RedisClient & ScriptCommands => {
   for (const [name, def] of Object.entries(definitions)) {
     if (!(name in redis.scriptsSet)) redis.defineCommand(name, def)
   }
-  return redis as Redis & ScriptCommands
+  return redis as RedisClient & ScriptCommands
 }
 
 /** A pipeline of a client that went through `withScripts`, typed with the script commands. */
-export const scriptedPipeline = (redis: Redis & ScriptCommands): ChainableCommander & PipelineScriptCommands =>
+export const scriptedPipeline = (redis: RedisClient & ScriptCommands): ChainableCommander & PipelineScriptCommands =>
   redis.pipeline() as ChainableCommander & PipelineScriptCommands

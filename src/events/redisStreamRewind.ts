@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Redis } from "ioredis"
+import type { RedisClient } from "../health/redisHealth.js"
 import { LogUnavailable, StaleFence } from "./errors.js"
 import { partitionOf, redisKeys } from "./partition.js"
 
@@ -36,7 +36,7 @@ return {0, deleted}
  * Resolves with the number of entries removed.
  */
 export const rewindRedisStream = (o: {
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly prefix: string
   readonly partitions: number
   readonly botId: string

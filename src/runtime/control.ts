@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto"
+import type { RedisClient } from "../health/redisHealth.js"
 import { Data, Effect, Schema } from "effect"
 import type { Scope } from "effect"
-import type { Redis } from "ioredis"
-import { openRedis } from "../health/redisHealth.js"
+import { openRedis, publishCounted } from "../health/redisHealth.js"
 import type { ActorCommand } from "../actors/actor.js"
 import type { Supervisor } from "../actors/supervisor.js"
 
@@ -181,12 +181,12 @@ export const sendControl = (
     Effect.gen(function* () {
       const requestId = randomUUID()
       const timeoutMs = o.timeoutMs ?? 15_000
-      const open = (r: Redis) => Effect.acquireRelease(Effect.succeed(r), (x) => Effect.sync(() => x.disconnect()))
+      const open = (r: RedisClient) => Effect.acquireRelease(Effect.succeed(r), (x) => Effect.sync(() => x.disconnect()))
       const pub = yield* open(openRedis(o.redisUrl, "control-request", { maxRetriesPerRequest: 1, lazyConnect: true }))
       const publish = Effect.tryPromise({
         try: async () => {
           if (pub.status === "wait") await pub.connect()
-          return pub.publish(channelOf(o.prefix), JSON.stringify({ ...request, requestId }))
+          return publishCounted(pub, channelOf(o.prefix), JSON.stringify({ ...request, requestId }))
         },
         catch: (cause) => new ControlUnavailable({ cause })
       })

@@ -10,6 +10,7 @@ import { configureMetrics, setNodeInfo } from "../metrics/registry.js"
 import { makeReadiness } from "./readiness.js"
 import type { Readiness } from "./readiness.js"
 import type { NodeStores } from "./stores.js"
+import { infoAcrossMasters } from "../health/redisHealth.js"
 
 /** What a node serves about itself: `/metrics`, `/health`, `/ready`, and the readiness it reports. */
 export interface NodeObservability {
@@ -40,7 +41,10 @@ export const observeNode = (config: BotfleetConfig, raw: NodeStores): NodeObserv
   }
   const readiness = makeReadiness({ sql: stores.sql, redis: stores.redis })
   let supervisor: Supervisor | null = null
-  const refresh = makeGaugeRefresh({ supervisor: () => supervisor, log: stores.log, sql: stores.sql, redis: stores.redis })
+  // Redis memory of the whole cluster in cluster mode (summed over its masters)
+  const redis = stores.redis
+  const redisInfo = redis ? { info: (section: string) => infoAcrossMasters(redis, section) } : null
+  const refresh = makeGaugeRefresh({ supervisor: () => supervisor, log: stores.log, sql: stores.sql, redis: redisInfo })
   return {
     stores,
     readiness,

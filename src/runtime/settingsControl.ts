@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
-import { openRedis } from "../health/redisHealth.js"
+import type { RedisClient } from "../health/redisHealth.js"
+import { openRedis, publishCounted } from "../health/redisHealth.js"
 import { Effect, Schema } from "effect"
-import type { Redis } from "ioredis"
 import { ControlUnavailable, channelOf, replyChannelOf } from "./control.js"
 import type { NodeRequest } from "./control.js"
 import type { LiveSettings } from "./liveSettings.js"
@@ -11,8 +11,9 @@ import type { LiveSettings } from "./liveSettings.js"
  * sends SetSetting to one node or to all; each addressed node applies it (validated again against
  * its own configuration) and answers with the old and new value. `botfleet config` sends
  * DescribeSettings and each node answers with every setting's value in effect and its source.
- * The CLI knows how many nodes to wait for: PUBLISH returns how many subscribers got the request,
- * and only nodes subscribe to the control channel.
+ * The CLI knows how many nodes to wait for: PUBLISH returns how many subscribers got the request
+ * (summed over the nodes in Redis Cluster: publishCounted), and only nodes subscribe to the
+ * control channel.
  */
 
 const SettingRow = Schema.Struct({ name: Schema.String, value: Schema.String, source: Schema.String, live: Schema.Boolean })
@@ -66,7 +67,7 @@ export const askNodes = (o: { readonly redisUrl: string; readonly prefix: string
   Effect.scoped(
     Effect.gen(function* () {
       const requestId = randomUUID()
-      const open = (r: Redis) => Effect.acquireRelease(Effect.succeed(r), (x) => Effect.sync(() => x.disconnect()))
+      const open = (r: RedisClient) => Effect.acquireRelease(Effect.succeed(r), (x) => Effect.sync(() => x.disconnect()))
       const sub = yield* open(openRedis(o.redisUrl, "settings-sub", { maxRetriesPerRequest: 1, lazyConnect: true }))
       const pub = yield* open(openRedis(o.redisUrl, "settings-pub", { maxRetriesPerRequest: 1, lazyConnect: true }))
       const replies: Array<NodeReply> = []
@@ -85,7 +86,7 @@ export const askNodes = (o: { readonly redisUrl: string; readonly prefix: string
           await sub.connect()
           await sub.subscribe(replyChannelOf(o.prefix, requestId))
           await pub.connect()
-          return pub.publish(channelOf(o.prefix), JSON.stringify({ ...request, requestId }))
+          return publishCounted(pub, channelOf(o.prefix), JSON.stringify({ ...request, requestId }))
         },
         catch: (cause) => new ControlUnavailable({ cause })
       })

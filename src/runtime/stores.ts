@@ -1,6 +1,6 @@
 import { Data, Effect, Option, Redacted } from "effect"
+import type { RedisClient } from "../health/redisHealth.js"
 import type { Scope } from "effect"
-import type { Redis } from "ioredis"
 import type { InboxService } from "../actors/inbox.js"
 import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
 import { makePostgresInbox } from "../actors/postgresInbox.js"
@@ -40,7 +40,7 @@ export interface NodeStores {
   /** Edge dedupe at the ingress (production only: the decider dedupes in any case). */
   readonly dedupe: UpdateDedupe | null
   /** Production mode's Redis connection (readiness ping, memory gauges); null in embedded mode. */
-  readonly redis: Redis | null
+  readonly redis: RedisClient | null
 }
 
 /** A store could not be opened or migrated at start-up. */

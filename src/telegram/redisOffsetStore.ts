@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Redis } from "ioredis"
+import type { RedisClient } from "../health/redisHealth.js"
 import { partitionOf, partitionTag } from "../events/partition.js"
 import type { OffsetStore } from "./poller.js"
 
@@ -8,7 +8,7 @@ import type { OffsetStore } from "./poller.js"
  * sits in the same Cluster slot as the bot's other keys). A plain SET: only the lease holder polls,
  * so there is one writer per bot.
  */
-export const redisOffsetStore = (redis: Redis, prefix = "bf", partitions = 16): OffsetStore => {
+export const redisOffsetStore = (redis: RedisClient, prefix = "bf", partitions = 16): OffsetStore => {
   const key = (botId: string) => `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:offset:${botId}`
   return {
     load: (botId) =>

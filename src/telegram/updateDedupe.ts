@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Redis } from "ioredis"
+import type { RedisClient } from "../health/redisHealth.js"
 import { partitionOf, partitionTag } from "../events/partition.js"
 
 /**
@@ -35,12 +35,12 @@ if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
 
-export const redisUpdateDedupe = (redis: Redis, prefix = "bf", partitions = 16, now: () => number = Date.now): UpdateDedupe => {
+export const redisUpdateDedupe = (redis: RedisClient, prefix = "bf", partitions = 16, now: () => number = Date.now): UpdateDedupe => {
   const key = (botId: string) => `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:seen:${botId}`
   const windowMs = DEDUPE_TTL_S * 1000
   // EVALSHA, EVAL again after NOSCRIPT
   if (!("bfDedupeRemember" in redis.scriptsSet)) redis.defineCommand("bfDedupeRemember", { numberOfKeys: 1, lua: REMEMBER })
-  const scripted = redis as Redis & { bfDedupeRemember: (key: string, id: string, at: number, window: number, cap: number) => Promise<number> }
+  const scripted = redis as RedisClient & { bfDedupeRemember: (key: string, id: string, at: number, window: number, cap: number) => Promise<number> }
   return {
     seen: (botId, id) =>
       Effect.tryPromise(async () => {

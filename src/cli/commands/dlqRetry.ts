@@ -1,6 +1,6 @@
 import { Command } from "commander"
+import type { RedisClient } from "../../health/redisHealth.js"
 import { Data, Effect, Option, Redacted } from "effect"
-import type { Redis } from "ioredis"
 import { AppConfig } from "../../config.js"
 import type { SqlClient } from "../../db/sql.js"
 import type { DeadLetter, EventLogService } from "../../events/eventLog.js"
@@ -61,7 +61,7 @@ redis.call('XDEL', KEYS[2], ARGV[3])
 return 1
 `
 
-const retryOnRedis = (redis: Redis, prefix: string, d: DeadLetter) =>
+const retryOnRedis = (redis: RedisClient, prefix: string, d: DeadLetter) =>
   Effect.gen(function* () {
     const k = redisKeys(prefix, d.partition)
     const moved = yield* Effect.tryPromise({

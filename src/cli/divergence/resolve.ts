@@ -1,5 +1,5 @@
 import { Data, Effect, Either } from "effect"
-import type { Redis } from "ioredis"
+import type { RedisClient } from "../../health/redisHealth.js"
 import type { SqlClient } from "../../db/sql.js"
 import type { EventLogService } from "../../events/eventLog.js"
 import { partitionOf } from "../../events/partition.js"
@@ -55,7 +55,7 @@ export interface ResolveReport {
  */
 export const resolveDivergence = (o: {
   readonly log: EventLogService
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly prefix: string
   readonly sql: SqlClient
   readonly botId: string

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto"
-import { openRedis } from "../../health/redisHealth.js"
+import { openRedis, scanKeys, unlinkKeys } from "../../health/redisHealth.js"
 import { readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Clock, Effect, Either, Option, Redacted } from "effect"
@@ -79,16 +79,11 @@ const scratchStores = (config: BotfleetConfig, partitions: number): Effect.Effec
     return { log, sql }
   })
 
-/** Deletes every key of a drill's scratch prefix, in SCAN pages (the prefix holds no glob characters). */
+/** Deletes every key of a drill's scratch prefix, in SCAN pages (every master of a cluster; the prefix holds no glob characters). */
 const deleteKeysUnder = async (url: string, prefix: string) => {
   const redis = openRedis(url, "restore-drill")
   try {
-    let cursor = "0"
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000)
-      cursor = next
-      if (keys.length > 0) await redis.unlink(...keys)
-    } while (cursor !== "0")
+    await scanKeys(redis, `${prefix}:*`, (keys) => unlinkKeys(redis, keys))
   } finally {
     redis.disconnect()
   }
