@@ -223,19 +223,23 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     const acquire = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
         let heldElsewhere = false
-        let placedElsewhere = false
+        let needSlot = true
         for (;;) {
           if (o.placement && !o.placement.mine(botId)) {
             // another node's bot: no lease traffic, only the in-memory placement, looked at again soon
             entry.state = "waiting"
-            placedElsewhere = true
+            needSlot = true
             yield* Effect.sleep(Duration.millis(placementPollMs))
             continue
           }
-          // it just became ours (a node left, or joined and took others): an activation like any
-          // other, within the budget, so a failover does not stampede the stores
-          if (placedElsewhere) yield* activationSlot
-          placedElsewhere = false
+          // ours (from the start, or since a node left or joined): an activation within the
+          // budget, so neither a start nor a failover stampedes the stores; a bot placed elsewhere
+          // takes no slot
+          if (needSlot) {
+            entry.state = "starting"
+            yield* activationSlot
+            needSlot = false
+          }
           const got = yield* Effect.either(o.log.acquireLease(botId, o.nodeId, ttl))
           const lease = Either.getOrNull(got)
           if (lease) {
@@ -465,7 +469,6 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
       Effect.gen(function* () {
         for (;;) {
           entry.state = "starting"
-          yield* activationSlot
           entry.lease = yield* acquire(botId, entry)
           entry.state = "starting"
           const fact = yield* lastFact(botId, entry)

@@ -1,8 +1,10 @@
 import { Duration, Effect, Either } from "effect"
 import type { Scope } from "effect"
 import type { Supervisor } from "../actors/supervisor.js"
+import { makeFleetDirectory } from "./fleetDirectory.js"
 import type { NodeRegistry } from "./nodeRegistry.js"
-import { ownerOf } from "./placement.pure.js"
+import type { SqlClient } from "../db/sql.js"
+import { assign, ownerOf } from "./placement.pure.js"
 
 /**
  * This node's view of who runs what: the live nodes and the refusals, as last read from the
@@ -12,44 +14,62 @@ import { ownerOf } from "./placement.pure.js"
  */
 export interface Placement {
   readonly mine: (botId: string) => boolean
-  readonly update: (view: { readonly liveNodes: ReadonlyArray<string>; readonly refusals: ReadonlyMap<string, ReadonlySet<string>> }) => void
+  readonly update: (view: PlacementView) => void
   /** This node refused the bot (it cannot read its stream): placed among the others from now on. */
   readonly refuse: (botId: string) => void
 }
 
+export interface PlacementView {
+  readonly liveNodes: ReadonlyArray<string>
+  readonly refusals: ReadonlyMap<string, ReadonlySet<string>>
+  /** The fleet directory: every node places the same list, so they all agree. */
+  readonly bots: ReadonlyArray<string>
+}
+
 export const makePlacement = (nodeId: string): Placement => {
   let nodes: Array<{ nodeId: string }> | null = null
+  let assigned = new Map<string, string>()
   let refusals = new Map<string, Set<string>>()
-  const localRefusals = new Map<string, Set<string>>()
+  const localRefusals = new Set<string>()
+  let last: PlacementView | null = null
+  const place = (view: PlacementView) => {
+    const ids = new Set(view.liveNodes)
+    ids.add(nodeId)
+    nodes = [...ids].map((id) => ({ nodeId: id }))
+    refusals = new Map([...view.refusals].map(([bot, by]) => [bot, new Set(by)]))
+    // a refusal made here but not readable back yet (the write may have failed) still counts
+    for (const bot of localRefusals) refusals.set(bot, new Set([...(refusals.get(bot) ?? []), nodeId]))
+    assigned = assign(view.bots, [...ids], refusals)
+  }
   return {
     mine: (botId) => {
       const refused = refusals.get(botId)
       if (refused?.has(nodeId)) return false
       if (nodes === null) return true
-      return ownerOf(botId, nodes, refused) === nodeId
+      // a bot listed since the last look: plain rendezvous hashing until the next one
+      const owner = assigned.get(botId) ?? ownerOf(botId, nodes, refused)
+      return owner === nodeId
     },
     update: (view) => {
-      const ids = new Set(view.liveNodes)
-      ids.add(nodeId)
-      nodes = [...ids].map((id) => ({ nodeId: id }))
-      refusals = new Map([...view.refusals].map(([bot, by]) => [bot, new Set(by)]))
-      // a refusal recorded here but not yet readable back stays (the write may have failed)
-      for (const [bot, by] of localRefusals) refusals.set(bot, new Set([...(refusals.get(bot) ?? []), ...by]))
+      last = view
+      place(view)
     },
     refuse: (botId) => {
-      localRefusals.set(botId, new Set([nodeId]))
-      refusals.set(botId, new Set([...(refusals.get(botId) ?? []), nodeId]))
+      localRefusals.add(botId)
+      if (last) place(last)
+      else refusals.set(botId, new Set([...(refusals.get(botId) ?? []), nodeId]))
     }
   }
 }
 
 /** Reads the registry into the placement; false when it could not be read (the last view stays). */
-export const refreshPlacement = (registry: NodeRegistry, placement: Placement) =>
+export const refreshPlacement = (registry: NodeRegistry, sql: SqlClient, placement: Placement) =>
   Effect.gen(function* () {
     const nodes = yield* Effect.either(registry.nodes)
     const refusals = yield* Effect.either(registry.refusals)
-    if (Either.isLeft(nodes) || Either.isLeft(refusals)) return false
-    placement.update({ liveNodes: nodes.right.filter((n) => n.live).map((n) => n.nodeId), refusals: refusals.right })
+    const bots = yield* Effect.either(makeFleetDirectory(sql).list)
+    if (Either.isLeft(nodes) || Either.isLeft(refusals) || Either.isLeft(bots)) return false
+    placement.update({ liveNodes: nodes.right.filter((n) => n.live).map((n) => n.nodeId), refusals: refusals.right, bots: bots.right })
     return true
   })
 
@@ -63,6 +83,7 @@ export const refreshPlacement = (registry: NodeRegistry, placement: Placement) =
 export const runBalancer = (o: {
   readonly nodeId: string
   readonly registry: NodeRegistry
+  readonly sql: SqlClient
   readonly placement: Placement
   readonly supervisor: Supervisor
   readonly everyMs: number
@@ -74,7 +95,7 @@ export const runBalancer = (o: {
       yield* Effect.sleep(Duration.millis(o.everyMs))
       const held = yield* o.supervisor.held
       yield* Effect.ignore(o.registry.heartbeat(o.nodeId, held.length))
-      if (!(yield* refreshPlacement(o.registry, o.placement))) continue
+      if (!(yield* refreshPlacement(o.registry, o.sql, o.placement))) continue
       const leaving = held.filter((botId) => !o.placement.mine(botId)).slice(0, Math.max(1, o.budget()))
       if (leaving.length === 0) continue
       yield* Effect.logInfo(`handing ${leaving.length} bot(s) over to the nodes they belong to now`)

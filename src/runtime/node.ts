@@ -182,7 +182,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const placement = makePlacement(leaseOwner)
     const joined = yield* Effect.either(registry.register({ nodeId: leaseOwner, version: nodeVersion, eventVersions: readableEventVersions(), leaseTtlMs: config.leaseTtlMs }))
     if (Either.isLeft(joined)) yield* Effect.logWarning(`${joined.left.message}: this node places no bots (it goes for every lease) until it can read the registry`)
-    else yield* refreshPlacement(registry, placement)
+    else yield* refreshPlacement(registry, stores.sql, placement)
 
     const apiRootFor = (mode: BotProfile["mode"]) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot)
     const inner = yield* Effect.tryPromise({
@@ -250,7 +250,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     )
 
     yield* Effect.forkScoped(
-      runBalancer({ nodeId: leaseOwner, registry, placement, supervisor, everyMs: config.leaseRenewMs, budget: () => Math.ceil((settings.current().activationsPerSecond * config.leaseRenewMs) / 1000) })
+      runBalancer({ nodeId: leaseOwner, registry, sql: stores.sql, placement, supervisor, everyMs: config.leaseRenewMs, budget: () => Math.ceil((settings.current().activationsPerSecond * config.leaseRenewMs) / 1000) })
     )
     // runs before the drain (finalizers run in reverse): the others count this node out at their
     // next look and poll for its leases, which the drain then hands back

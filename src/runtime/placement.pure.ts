@@ -1,9 +1,11 @@
 /*
  * Which node runs which bot, when several share a fleet: rendezvous (highest random weight)
- * hashing. Every node computes the same answer from the same list of live nodes, with no
- * coordination; adding or removing a node moves only the bots that node wins or held (about 1/n
- * of the fleet), and no bot moves while the list stays the same. The lease, not this, decides who
- * may write: placement only tells a node which leases to go for.
+ * hashing with bounded loads. Every node computes the same answer from the same inputs (the
+ * fleet directory's bots, the live nodes, the refusals), with no coordination; no bot moves while
+ * those stay the same, and a node joining or leaving moves mostly the bots it wins or held. The
+ * bound keeps every node within one bot of an equal share, which plain rendezvous hashing does not
+ * (its spread is binomial: ±8% of a third of 1,000 bots is one standard deviation). The lease, not
+ * this, decides who may write: placement only tells a node which leases to go for.
  */
 
 /** A node as placement sees it. */
@@ -44,6 +46,36 @@ export const ownerOf = (botId: string, nodes: ReadonlyArray<PlacementNode>, refu
     }
   }
   return best
+}
+
+/**
+ * Every bot's node: bots in id order, each to the highest-weight node (among those that did not
+ * refuse it) that still has room under ceil(bots / nodes). A bot every node refused is left out.
+ */
+export const assign = (
+  bots: ReadonlyArray<string>,
+  nodes: ReadonlyArray<string>,
+  refusals: ReadonlyMap<string, ReadonlySet<string>> = new Map()
+): Map<string, string> => {
+  const out = new Map<string, string>()
+  const ids = [...new Set(nodes)].sort()
+  if (ids.length === 0) return out
+  const sorted = [...new Set(bots)].sort()
+  const cap = Math.ceil(sorted.length / ids.length)
+  const load = new Map(ids.map((id) => [id, 0]))
+  for (const bot of sorted) {
+    const refused = refusals.get(bot)
+    const ranked = ids
+      .filter((id) => !refused?.has(id))
+      .map((id) => ({ id, w: weight(id, bot) }))
+      .sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
+    // refusals can leave a node over the cap: then the first choice, full or not
+    const pick = ranked.find((r) => load.get(r.id)! < cap) ?? ranked[0]
+    if (!pick) continue
+    out.set(bot, pick.id)
+    load.set(pick.id, load.get(pick.id)! + 1)
+  }
+  return out
 }
 
 /** A heartbeat older than this many milliseconds marks a node as gone (its leases have lapsed by then too). */
