@@ -50,7 +50,7 @@ export const ownerOf = (botId: string, nodes: ReadonlyArray<PlacementNode>, refu
 
 /**
  * Every bot's node: bots in id order, each to the highest-weight node (among those that did not
- * refuse it) that still has room under ceil(bots / nodes). A bot every node refused is left out.
+ * refuse it) that still has room for its share (floor or ceil of bots / nodes). A bot every node refused is left out.
  */
 export const assign = (
   bots: ReadonlyArray<string>,
@@ -61,19 +61,26 @@ export const assign = (
   const ids = [...new Set(nodes)].sort()
   if (ids.length === 0) return out
   const sorted = [...new Set(bots)].sort()
-  const cap = Math.ceil(sorted.length / ids.length)
+  // shares of floor or ceil bots: only `extra` nodes may take the ceil, so the shares add up
+  // exactly and no node ends two bots below another
+  const floor = Math.floor(sorted.length / ids.length)
+  const extra = sorted.length % ids.length
   const load = new Map(ids.map((id) => [id, 0]))
+  let atCeil = 0
+  const hasRoom = (id: string) => load.get(id)! < floor || (load.get(id)! === floor && atCeil < extra)
   for (const bot of sorted) {
     const refused = refusals.get(bot)
     const ranked = ids
       .filter((id) => !refused?.has(id))
       .map((id) => ({ id, w: weight(id, bot) }))
       .sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
-    // refusals can leave a node over the cap: then the first choice, full or not
-    const pick = ranked.find((r) => load.get(r.id)! < cap) ?? ranked[0]
+    // refusals can leave every node it may go to full: then the first choice, full or not
+    const pick = ranked.find((r) => hasRoom(r.id)) ?? ranked[0]
     if (!pick) continue
     out.set(bot, pick.id)
-    load.set(pick.id, load.get(pick.id)! + 1)
+    const n = load.get(pick.id)! + 1
+    load.set(pick.id, n)
+    if (n === floor + 1) atCeil++
   }
   return out
 }
