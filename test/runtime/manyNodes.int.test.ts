@@ -8,6 +8,7 @@ import type { EventLogService } from "../../src/events/eventLog.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
+import { assign } from "../../src/runtime/placement.pure.js"
 import { createTestDatabase } from "../support/db.js"
 import { heldCounts, holders, isReady, registerWebhookBots, spawnNode, stopNode, until } from "../support/nodeFleet.js"
 import type { NodeProcess } from "../support/nodeFleet.js"
@@ -25,7 +26,7 @@ import { fleetEnv } from "./support.js"
  * (bench/fleet.ts runs the same with 1,000 bots.)
  */
 
-const BOTS = 90
+const BOTS = Number(process.env["MANY_NODES_BOTS"] ?? 90)
 const TTL_MS = 8000
 const redis = createTestPrefix("many-nodes")
 const secretKey = randomBytes(32)
@@ -65,9 +66,21 @@ const within15 = (counts: Record<string, number>, ids: ReadonlyArray<string>) =>
   const share = BOTS / ids.length
   return ids.every((id) => Math.abs((counts[id] ?? 0) - share) <= 0.15 * share)
 }
-const balancedOver = (ids: ReadonlyArray<string>) => async () => {
+/** Every bot held by the node placement gives it among `ids` (what every node computes alike). */
+const placedOn = (ids: ReadonlyArray<string>) => async () => {
+  const expected = assign(bots.map((b) => b.botId), ids)
+  const held = await holders(log, bots)
+  if (!bots.every((b) => held.get(b.botId) === expected.get(b.botId))) return false
+  // and running there: its newest BotStarted is its holder's (a lease is taken before the state is loaded)
+  const last = await Promise.all(bots.map(async (b) => (await starts(b.botId)).at(-1)?.nodeId))
+  return bots.every((b, i) => last[i] === expected.get(b.botId))
+}
+const expectBalanced = async (ids: ReadonlyArray<string>) => {
   const counts = heldCounts(await holders(log, bots))
-  return Object.values(counts).reduce((a, b) => a + b, 0) === BOTS && Object.keys(counts).every((id) => ids.includes(id)) && within15(counts, ids)
+  expect(Object.keys(counts).sort()).toEqual([...ids].sort())
+  expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(BOTS)
+  expect(within15(counts, ids), JSON.stringify(counts)).toBe(true)
+  return counts
 }
 
 describe("three nodes share one fleet", () => {
@@ -75,8 +88,8 @@ describe("three nodes share one fleet", () => {
     const [a, b, c] = await Promise.all(["node-a", "node-b", "node-c"].map((id) => spawnNode(env, id)))
     nodes.push(a!, b!, c!)
     await until("three nodes ready", () => nodes.every(isReady), 120_000, nodes)
-    await until("the bots spread over the three nodes", balancedOver(["node-a", "node-b", "node-c"]), 90_000, nodes)
-    console.log(JSON.stringify({ phase: "balanced", held: heldCounts(await holders(log, bots)) }))
+    await until("the bots spread over the three nodes", placedOn(["node-a", "node-b", "node-c"]), 90_000, nodes)
+    console.log(JSON.stringify({ phase: "balanced", held: await expectBalanced(["node-a", "node-b", "node-c"]) }))
 
     // stable nodes: nothing moves (no bot starts again anywhere) while updates come in
     const startsBefore = await Promise.all(bots.map(async (bot) => (await starts(bot.botId)).length))
@@ -103,12 +116,14 @@ describe("three nodes share one fleet", () => {
     expect(c!.exited?.code).toBe(0)
     const afterStop = await holders(log, bots)
     expect(cBots.filter((id) => afterStop.get(id) === "node-c")).toEqual([])
-    await until("node-c's bots taken by a and b", balancedOver(["node-a", "node-b"]), TTL_MS, nodes.slice(0, 2))
+    await until("node-c's bots taken by a and b", placedOn(["node-a", "node-b"]), TTL_MS, nodes.slice(0, 2))
+    await expectBalanced(["node-a", "node-b"])
 
     // a node added later takes its share, at most its activation budget (5/s) at a time
-    const d = await spawnNode(env, "node-d", { ACTIVATIONS_PER_SECOND: "5" })
+    const d = await spawnNode(env, "node-d", { ACTIVATIONS_PER_SECOND: "5", LOG_LEVEL: "debug" })
     nodes.push(d)
-    await until("node-d takes its share", balancedOver(["node-a", "node-b", "node-d"]), 90_000, [a!, b!, d])
+    await until("node-d takes its share", placedOn(["node-a", "node-b", "node-d"]), 90_000, [a!, b!, d])
+    await expectBalanced(["node-a", "node-b", "node-d"])
     const dStarts = (await Promise.all(bots.map(async (bot) => (await Effect.runPromise(log.readStream(bot.botId))).filter((e) => e.data._tag === "BotStarted" && (e.data as { nodeId: string }).nodeId === "node-d"))))
       .flat()
       .map((e) => Date.parse(e.occurredAt))
@@ -123,7 +138,8 @@ describe("three nodes share one fleet", () => {
     // SIGKILL under load: node-a's bots go to b and d once their leases lapse (no drain, no BotStopped)
     a!.child.kill("SIGKILL")
     await a!.exit
-    await until("node-a's bots taken by b and d", balancedOver(["node-b", "node-d"]), TTL_MS + 15_000, [b!, d])
+    await until("node-a's bots taken by b and d", placedOn(["node-b", "node-d"]), TTL_MS + 15_000, [b!, d])
+    await expectBalanced(["node-b", "node-d"])
     await new Promise((r) => setTimeout(r, 2000))
     await load.stop()
 

@@ -103,7 +103,10 @@ export const until = async (what: string, cond: () => boolean | Promise<boolean>
   while (!(await cond())) {
     const dead = nodes.find((n) => n.exited !== null)
     if (dead) throw new Error(`${what}: node ${dead.nodeId} exited (${JSON.stringify(dead.exited)}); its last lines:\n${dead.stderr.slice(-15).join("\n")}`)
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`)
+    if (Date.now() > end) {
+      const tails = nodes.map((n) => `--- ${n.nodeId}:\n${n.stderr.slice(-25).join("\n")}`)
+      throw new Error(`${what}: not within ${ms} ms\n${tails.join("\n")}`)
+    }
     await sleep(250)
   }
 }
