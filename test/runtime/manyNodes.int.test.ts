@@ -6,6 +6,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
+import { makePgSql } from "../../src/db/pgSql.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
 import { assign } from "../../src/runtime/placement.pure.js"
@@ -61,6 +62,19 @@ afterAll(async () => {
 
 const starts = async (botId: string) =>
   (await Effect.runPromise(log.readStream(botId))).filter((e) => e.data._tag === "BotStarted").map((e) => e.data as { nodeId: string; _tag: "BotStarted" })
+
+/** Every stream's events are in the archive (the projections caught up). */
+const archiveCaughtUp = async () => {
+  const sql = makePgSql(db.url, { max: 1 })
+  try {
+    const { rows } = await sql.query<{ bot_id: string; top: number }>("SELECT bot_id, max(version) AS top FROM events_archive GROUP BY bot_id")
+    const top = new Map(rows.map((r) => [r.bot_id, Number(r.top)]))
+    for (const b of bots) if ((top.get(b.botId) ?? 0) < (await Effect.runPromise(log.streamVersion(b.botId)))) return false
+    return true
+  } finally {
+    await sql.close()
+  }
+}
 
 const within15 = (counts: Record<string, number>, ids: ReadonlyArray<string>) => {
   const share = BOTS / ids.length
@@ -120,7 +134,7 @@ describe("three nodes share one fleet", () => {
     await expectBalanced(["node-a", "node-b"])
 
     // a node added later takes its share, at most its activation budget (5/s) at a time
-    const d = await spawnNode(env, "node-d", { ACTIVATIONS_PER_SECOND: "5", LOG_LEVEL: "debug" })
+    const d = await spawnNode(env, "node-d", { ACTIVATIONS_PER_SECOND: "5" })
     nodes.push(d)
     await until("node-d takes its share", placedOn(["node-a", "node-b", "node-d"]), 90_000, [a!, b!, d])
     await expectBalanced(["node-a", "node-b", "node-d"])
@@ -148,13 +162,34 @@ describe("three nodes share one fleet", () => {
     expect(acked.length).toBeGreaterThan(100)
     const replies = (u: SentUpdate) => telegram.world.messages(u.bot.username, u.chatId).length
     await until("every acknowledged update answered", () => acked.every((u) => replies(u) > 0), 60_000, [b!, d])
-    const received = new Map<string, number>()
+    await until("the archive caught up with the streams", archiveCaughtUp, 60_000, [b!, d])
+    // the hot log is a window (it is trimmed below what the archive holds): the stream's whole
+    // history is the archive's rows plus the hot stream's, one event per version
+    const updateAt = new Map<string, number>()
     for (const bot of bots) {
       for (const e of await Effect.runPromise(log.readStream(bot.botId))) {
-        if (e.data._tag !== "UpdateReceived") continue
-        const key = `${bot.botId}/${e.data.updateId}`
-        received.set(key, (received.get(key) ?? 0) + 1)
+        if (e.data._tag === "UpdateReceived") updateAt.set(`${bot.botId}@${e.version}`, e.data.updateId)
       }
+    }
+    const sql = makePgSql(db.url, { max: 1 })
+    try {
+      const archived = await sql.query<{ bot_id: string; version: number; update_id: string }>(
+        "SELECT bot_id, version, data->>'updateId' AS update_id FROM events_archive WHERE type = 'UpdateReceived'"
+      )
+      for (const r of archived.rows) updateAt.set(`${r.bot_id}@${r.version}`, Number(r.update_id))
+      const sizes = await sql.query<{ archive: string; messages: string; events: string }>(
+        `SELECT (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relname LIKE 'events_archive%' AND c.relkind = 'r')::bigint AS archive,
+                (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relname LIKE 'messages%' AND c.relkind = 'r')::bigint AS messages,
+                (SELECT count(*) FROM events_archive)::bigint AS events`
+      )
+      console.log(JSON.stringify({ phase: "postgres", ...sizes.rows[0] }))
+    } finally {
+      await sql.close()
+    }
+    const received = new Map<string, number>()
+    for (const [key, updateId] of updateAt) {
+      const k = `${key.slice(0, key.indexOf("@"))}/${updateId}`
+      received.set(k, (received.get(k) ?? 0) + 1)
     }
     const lost = acked.filter((u) => (received.get(`${u.bot.botId}/${u.updateId}`) ?? 0) === 0)
     const doubledInLog = acked.filter((u) => (received.get(`${u.bot.botId}/${u.updateId}`) ?? 0) > 1)
