@@ -13,7 +13,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   growth: ["./growth.ts"],
   metrics: ["./metrics.ts"],
   trim: ["./trim.ts"],
-  soak: ["./soak.ts"]
+  soak: ["./soak.ts"],
+  fleet: ["./fleet.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))

@@ -55,6 +55,17 @@ export interface SupervisorOptions {
   readonly maxResident?: number
   /** Defaults for every actor (snapshotEvery, inputBudgetMs...). */
   readonly actor?: Omit<ActorSpec, "botId" | "nodeId" | "fence">
+  /**
+   * Which bots this node should run when several share the fleet (runtime/balancer.ts): the
+   * supervisor goes for the lease of those only, and polls it briskly while another node still
+   * holds it (handing over). Absent: every bot is this node's to try (one node, or the old way).
+   */
+  readonly placement?: { readonly mine: (botId: string) => boolean }
+  /**
+   * The bot's stream holds events this node cannot read (a newer version wrote them): called once
+   * the lease is released, so the node can place the bot elsewhere. The bot then waits here.
+   */
+  readonly onUnreadable?: (botId: string, reason: string) => Effect.Effect<void>
 }
 
 export interface Supervisor {
@@ -64,6 +75,13 @@ export interface Supervisor {
   readonly stopBot: (botId: string) => Effect.Effect<void>
   /** Gracefully stops every bot, in parallel. */
   readonly drain: Effect.Effect<void>
+  /**
+   * Drains the bot here (BotStopped, snapshot, lease released) and goes on supervising it, so it
+   * runs here again only when placement gives it back; the node it belongs to takes the lease.
+   */
+  readonly handOver: (botId: string) => Effect.Effect<void>
+  /** The bots whose lease this node holds now. */
+  readonly held: Effect.Effect<ReadonlyArray<string>>
   /** Sends a command to the running actor (config changes apply without a restart). */
   readonly send: (botId: string, command: ActorCommand) => Effect.Effect<ActorStatus, NotRunning | CommandRefused>
   readonly status: (botId: string) => Effect.Effect<BotRuntimeStatus | null>
@@ -106,6 +124,7 @@ type RunEnd =
   | { readonly _tag: "Passivate" }
   | { readonly _tag: "Crashed"; readonly reason: string; readonly transient?: boolean }
   | { readonly _tag: "LeaseLost"; readonly reason: string }
+  | { readonly _tag: "Unreadable"; readonly reason: string }
 
 interface Entry {
   state: RuntimeState
@@ -136,6 +155,19 @@ export const PASSIVATED = "passivated"
 const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
 
 /**
+ * Why the bot's stream cannot be read by this node, when that is the failure: an event of a type
+ * or schema version this version does not know (a newer node wrote it). Running the bot anyway
+ * would fold a state without those facts; null for any other failure.
+ */
+export const unreadableReason = (e: unknown): string | null => {
+  const x = e as { name?: unknown; reason?: unknown; message?: unknown } | null
+  if (x?.name !== "InvalidEvent") return null
+  const text = typeof x.message === "string" ? x.message : ""
+  const reason = typeof x.reason === "string" ? x.reason : /: (UnknownSchemaVersion|UnknownType):/.exec(text)?.[1]
+  return reason === "UnknownSchemaVersion" || reason === "UnknownType" ? text || reason : null
+}
+
+/**
  * One Effect fiber per bot (a FiberMap keyed by bot id) on the main thread. The fiber takes the
  * bot's lease (waiting while another node holds it), starts the actor on the host with the
  * lease's fence, renews the lease, watches heartbeats, and when the actor dies records
@@ -157,6 +189,7 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     let passivateAfterMs = o.passivateAfterMs
     let maxResident = o.maxResident
     let nextSlot = 0
+    const placementPollMs = Math.min(1000, ttl / 4)
 
     /** Waits for this node's next activation slot (a token bucket of one, refilled at the rate). */
     const activationSlot = Effect.gen(function* () {
@@ -190,7 +223,23 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     const acquire = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
         let heldElsewhere = false
+        let needSlot = true
         for (;;) {
+          if (o.placement && !o.placement.mine(botId)) {
+            // another node's bot: no lease traffic, only the in-memory placement, looked at again soon
+            entry.state = "waiting"
+            needSlot = true
+            yield* Effect.sleep(Duration.millis(placementPollMs))
+            continue
+          }
+          // ours (from the start, or since a node left or joined): an activation within the
+          // budget, so neither a start nor a failover stampedes the stores; a bot placed elsewhere
+          // takes no slot
+          if (needSlot) {
+            entry.state = "starting"
+            yield* activationSlot
+            needSlot = false
+          }
           const got = yield* Effect.either(o.log.acquireLease(botId, o.nodeId, ttl))
           const lease = Either.getOrNull(got)
           if (lease) {
@@ -200,7 +249,9 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
           }
           heldElsewhere ||= Either.isRight(got)
           entry.state = "waiting"
-          yield* Effect.sleep(Duration.millis(ttl / 2))
+          // placed here but still held elsewhere: a handover or a dead holder's lapse is under
+          // way, so look again soon rather than in half a TTL
+          yield* Effect.sleep(Duration.millis(o.placement ? placementPollMs : ttl / 2))
         }
       })
 
@@ -340,10 +391,12 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             const died = Effect.promise(() =>
               handle.done.then(
                 (): RunEnd => ({ _tag: "Stopped" }),
-                (e: { name?: string; reason?: string }): RunEnd =>
-                  e?.name === "LeaseLost"
-                    ? { _tag: "LeaseLost", reason: errorText(e) }
-                    : { _tag: "Crashed", reason: errorText(e), transient: isOutage(e) }
+                (e: { name?: string; reason?: string }): RunEnd => {
+                  if (e?.name === "LeaseLost") return { _tag: "LeaseLost", reason: errorText(e) }
+                  const unreadable = unreadableReason(e)
+                  if (unreadable !== null) return { _tag: "Unreadable", reason: unreadable }
+                  return { _tag: "Crashed", reason: errorText(e), transient: isOutage(e) }
+                }
               )
             )
             yield* Effect.promise(() => handle.started.then(() => undefined, () => undefined))
@@ -380,7 +433,13 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     const lastFact = (botId: string, entry: Entry) =>
       Effect.gen(function* () {
         // one read on every activation: the newest event only
-        const last = (yield* o.log.readStream(botId, { direction: "backward", limit: 1 }))[0]?.data
+        const newest = yield* Effect.either(o.log.readStream(botId, { direction: "backward", limit: 1 }))
+        if (Either.isLeft(newest)) {
+          const unreadable = unreadableReason(newest.left)
+          if (unreadable !== null) return { unreadable } as const
+          return yield* newest.left
+        }
+        const last = newest.right[0]?.data
         if (last?._tag !== "BotStopped") return "run" as const
         // stopped because Telegram refused its token: no node runs it again until a new token
         // is registered (BotTokenRotated, then a start), or every waiting node would try in turn
@@ -391,6 +450,18 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
       }).pipe(Effect.orElseSucceed(() => "run" as const))
 
     /**
+     * This node cannot read the bot's stream: says so (the node places it elsewhere) and, without
+     * placement, waits a TTL before looking again (a newer node may take it meanwhile).
+     */
+    const refuse = (botId: string, entry: Entry, reason: string) =>
+      Effect.gen(function* () {
+        entry.state = "waiting"
+        entry.lastError = reason
+        if (o.onUnreadable) yield* o.onUnreadable(botId, reason)
+        yield* Effect.sleep(Duration.millis(o.placement ? placementPollMs : ttl))
+      })
+
+    /**
      * Takes the lease (waiting while another node holds it), within the activation budget; an idle
      * passivated bot waits for input first. False: the bot must not run (its token was revoked).
      */
@@ -398,12 +469,15 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
       Effect.gen(function* () {
         for (;;) {
           entry.state = "starting"
-          yield* activationSlot
           entry.lease = yield* acquire(botId, entry)
           entry.state = "starting"
           const fact = yield* lastFact(botId, entry)
           if (fact === "run") return true
           yield* release(entry)
+          if (typeof fact === "object") {
+            yield* refuse(botId, entry, fact.unreadable)
+            continue
+          }
           if (fact === "revoked") {
             entry.lastError = UNAUTHORIZED_REASON
             return false
@@ -439,6 +513,14 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
             continue
           }
           if (end._tag === "LeaseLost") return yield* forget(entry, end.reason)
+          if (end._tag === "Unreadable") {
+            // nothing recorded: a fact appended now would be written by a node that cannot read
+            // the stream it extends; the lease goes back and a newer node takes the bot
+            yield* release(entry)
+            yield* refuse(botId, entry, end.reason)
+            if (!(yield* activate(botId, entry))) return
+            continue
+          }
           entry.restarts += 1
           countRestart(botId, end._tag === "Crashed" && end.transient ? "outage" : "crash")
           entry.lastError = end.reason
@@ -511,6 +593,14 @@ export const makeSupervisor = (o: SupervisorOptions): Effect.Effect<Supervisor, 
     return {
       startBot,
       stopBot: (botId) => FiberMap.remove(fibers, botId),
+      handOver: (botId) =>
+        Effect.gen(function* () {
+          const entry = entries.get(botId)
+          if (!entry || !(yield* FiberMap.has(fibers, botId))) return
+          yield* FiberMap.remove(fibers, botId)
+          yield* startBot(botId, { pinned: entry.pinned })
+        }),
+      held: Effect.sync(() => [...entries].filter(([, e]) => e.lease !== null).map(([id]) => id)),
       drain: Effect.suspend(() =>
         Effect.forEach([...entries.keys()], (id) => FiberMap.remove(fibers, id), { concurrency: "unbounded", discard: true })
       ),

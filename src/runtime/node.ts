@@ -32,6 +32,9 @@ import { makeLiveSettings } from "./liveSettings.js"
 import type { LiveSettings } from "./liveSettings.js"
 import { answerNodeRequest } from "./settingsControl.js"
 import { runBackupSchedule } from "../ops/backups/scheduler.js"
+import { makePlacement, refreshPlacement, runBalancer } from "./balancer.js"
+import { makeNodeRegistry } from "./nodeRegistry.js"
+import { nodeVersion, readableEventVersions } from "./nodeVersion.js"
 
 export interface NodeOptions {
   /** Run the Bot API sandbox in this process (sandbox-mode bots talk to it). */
@@ -172,6 +175,15 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
      */
     const leaseOwner = embedded ? "embedded" : config.nodeId
 
+    // the node registry (sql/0125): status shows every node; placement spreads the bots over the
+    // live ones. Joining first, and reading the others, before any bot starts: a node that came up
+    // beside others takes only its share instead of every lease it can get
+    const registry = makeNodeRegistry(stores.sql)
+    const placement = makePlacement(leaseOwner)
+    const joined = yield* Effect.either(registry.register({ nodeId: leaseOwner, version: nodeVersion, eventVersions: readableEventVersions(), leaseTtlMs: config.leaseTtlMs }))
+    if (Either.isLeft(joined)) yield* Effect.logWarning(`${joined.left.message}: this node places no bots (it goes for every lease) until it can read the registry`)
+    else yield* refreshPlacement(registry, stores.sql, placement)
+
     const apiRootFor = (mode: BotProfile["mode"]) => (mode === "sandbox" && sandbox ? sandbox.apiRoot : config.telegramApiRoot)
     const inner = yield* Effect.tryPromise({
       try: () =>
@@ -216,7 +228,16 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       activationsPerSecond: config.activationsPerSecond,
       passivateAfterMs: config.passivateAfterMs,
       ...(config.maxResidentBots > 0 ? { maxResident: config.maxResidentBots } : {}),
-      actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500, batchSize: config.actorBatch, maxResidentEntries: config.maxResidentEntries }
+      actor: { snapshotEvery: config.snapshotEvery, idleWaitMs: 500, batchSize: config.actorBatch, maxResidentEntries: config.maxResidentEntries },
+      placement,
+      onUnreadable: (botId, reason) =>
+        Effect.gen(function* () {
+          placement.refuse(botId)
+          yield* Effect.logWarning(`bot ${botId}: its stream holds events this version (${nodeVersion}) cannot read; left to a newer node: ${reason}`).pipe(
+            Effect.annotateLogs({ botId })
+          )
+          yield* Effect.ignore(registry.refuse(botId, leaseOwner, reason))
+        })
     })
     observed.attachSupervisor(supervisor)
     yield* applyLiveSettings({ settings, supervisor, setSendLimits: inner.setSendLimits, ...(options.logLevel ? { logLevel: options.logLevel } : {}) })
@@ -227,6 +248,13 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         Effect.zipRight(Effect.logInfo("botfleet node drained"))
       )
     )
+
+    yield* Effect.forkScoped(
+      runBalancer({ nodeId: leaseOwner, registry, sql: stores.sql, placement, supervisor, everyMs: config.leaseRenewMs, budget: () => Math.ceil((settings.current().activationsPerSecond * config.leaseRenewMs) / 1000) })
+    )
+    // runs before the drain (finalizers run in reverse): the others count this node out at their
+    // next look and poll for its leases, which the drain then hands back
+    yield* Effect.addFinalizer(() => Effect.ignore(registry.markStopped(leaseOwner)))
 
     const demoBots: Array<{ botId: string; username: string }> = []
     if (options.demo && sandbox) {

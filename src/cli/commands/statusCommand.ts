@@ -7,6 +7,8 @@ import type { BackupHealth } from "../../ops/backups/health.js"
 import { backupTargetFor } from "../../ops/backups/targets.js"
 import { DIVERGED_REASON, HELD_REASON, readDivergences } from "../../projections/divergence.js"
 import { projectionLag } from "../../projections/lag.js"
+import { makeNodeRegistry } from "../../runtime/nodeRegistry.js"
+import type { NodeRow } from "../../runtime/nodeRegistry.js"
 import { openStores } from "../../runtime/stores.js"
 import { botRows } from "../bots/botRows.js"
 import { printJson, printTable } from "../io.js"
@@ -56,9 +58,12 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
           const backups = yield* readBackupHealth({ sql: s.sql, log: s.log, config, now: yield* Clock.currentTimeMillis, target: backupTargetFor(config).label })
           const audit = yield* Effect.tryPromise({ try: () => lastVerification(s.sql), catch: (cause) => new StatusUnreadable({ what: "audit_verifications", cause }) })
           const divergences = yield* Effect.tryPromise({ try: () => readDivergences(s.sql), catch: (cause) => new StatusUnreadable({ what: "archive_divergences", cause }) })
-          if (opts.json) return printJson(io, { mode: config.mode, bots, partitions, backups, audit, divergences })
+          const nodes = yield* makeNodeRegistry(s.sql).nodes.pipe(Effect.mapError((e) => new StatusUnreadable({ what: "fleet_nodes", cause: e.cause })))
+          if (opts.json) return printJson(io, { mode: config.mode, nodes: nodes.map((n) => ({ ...n, state: nodeState(n) })), bots, partitions, backups, audit, divergences })
           io.stdout(`mode ${config.mode}, ${bots.length} bot${bots.length === 1 ? "" : "s"} in the fleet directory`)
           printBotRows(io, bots, false)
+          io.stdout("")
+          printNodes(io, nodes)
           io.stdout("")
           printTable(
             io,
@@ -101,3 +106,26 @@ export const backupLines = (h: BackupHealth): ReadonlyArray<string> => [
   `  last restore drill: ${run(h.drill)}`,
   ...h.alerts.map((a) => `ALERT: ${a}`)
 ]
+
+/** live; stopped (gracefully, bots handed over); SILENT: no heartbeat within its lease TTL (killed, hung or cut off). */
+export const nodeState = (n: NodeRow): "live" | "stopped" | "SILENT" => (n.stopped ? "stopped" : n.live ? "live" : "SILENT")
+
+/** The nodes section of `status`: one row per node that ever joined the fleet (sql/0125), a silent one flagged. */
+export const printNodes = (io: CliIo, nodes: ReadonlyArray<NodeRow>): void => {
+  if (nodes.length === 0) return io.stdout("nodes: none has joined yet (a running node registers itself)")
+  const live = nodes.filter((n) => n.live).length
+  const silent = nodes.filter((n) => nodeState(n) === "SILENT")
+  const rows = nodes.map((n) => ({
+    node: n.nodeId,
+    version: n.version,
+    state: nodeState(n),
+    "bots held": n.stopped ? "-" : n.botsHeld,
+    "last heartbeat": `${n.heartbeatAt} (${Math.round(n.heartbeatAgeMs / 1000)}s ago)`,
+    started: n.startedAt
+  }))
+  io.stdout(`nodes: ${live} live of ${nodes.length}`)
+  printTable(io, rows)
+  for (const n of silent) {
+    io.stdout(`ALERT: node ${n.nodeId} stopped heartbeating ${Math.round(n.heartbeatAgeMs / 1000)}s ago (lease TTL ${n.leaseTtlMs} ms): its bots go to the live nodes as their leases lapse`)
+  }
+}
