@@ -50,8 +50,8 @@ export const testConfig = (dataDir: string, partitions: number) =>
 export interface TestApi {
   readonly app: FastifyInstance
   readonly lines: Array<Readonly<Record<string, unknown>>>
-  readonly call: (method: "GET" | "POST" | "PATCH" | "DELETE", url: string, token: string | null, body?: unknown) => // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are read as loosely as a client would
-    Promise<{ status: number; body: any; headers: Record<string, unknown> }>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are read as loosely as a client would
+  readonly call: (method: "GET" | "POST" | "PATCH" | "DELETE", url: string, token: string | null, body?: unknown) => Promise<{ status: number; body: any; headers: Record<string, unknown> }>
 }
 
 export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; extra?: (deps: ApiDeps) => FastifyPluginAsync }): Promise<TestApi> => {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from "fastify"
-import { Effect, Redacted } from "effect"
+import { Cause, Effect, Exit, Option, Redacted } from "effect"
 import type { ApiDeps } from "./apiContext.js"
 import { asOwner, ownerOf, principalOf, visibleBot } from "./apiContext.js"
 import { toApiError } from "./apiErrors.js"
@@ -13,11 +13,12 @@ import { BotIdParams, Changed, errors } from "./schemas.js"
  */
 
 /** Runs a write's effect; its failure becomes the matching typed API error. */
-export const runWrite = <A>(effect: Effect.Effect<A, unknown>): Promise<A> =>
-  Effect.runPromise(Effect.mapError(effect, toApiError)).catch((e: unknown) => {
-    // Effect.runPromise wraps the failure: unwrap it to the ApiError it carries
-    throw toApiError((e as { cause?: unknown })?.cause ?? e)
-  })
+export const runWrite = async <A>(effect: Effect.Effect<A, unknown>): Promise<A> => {
+  const exit = await Effect.runPromiseExit(effect)
+  if (Exit.isSuccess(exit)) return exit.value
+  const failure = Cause.failureOption(exit.cause)
+  throw Option.isSome(failure) ? toApiError(failure.value) : toApiError(Cause.squash(exit.cause))
+}
 
 const actorOf = (req: FastifyRequest) => `owner:${ownerOf(req)}:api:${principalOf(req).tokenId}`
 

@@ -83,10 +83,9 @@ export const restApi = (
       hook: "preHandler",
       keyGenerator: (req) => (req as FastifyRequest & { principal?: Principal }).principal?.tokenId ?? `ip:${req.ip}`,
       allowList: (req) => req.routeOptions.config.access === undefined,
-      errorResponseBuilder: (_req, ctx) => ({
-        statusCode: 429,
-        ...errorBody(new ApiError({ status: 429, code: "rate_limited", detail: `more than ${ctx.max} requests per minute with this token: retry in ${Math.ceil(ctx.ttl / 1000)} s` }))
-      })
+      // thrown by the plugin: the error handler below answers it in the API's error shape
+      errorResponseBuilder: (_req, ctx) =>
+        Object.assign(new ApiError({ status: 429, code: "rate_limited", detail: `more than ${ctx.max} requests per minute with this token: retry in ${Math.ceil(ctx.ttl / 1000)} s` }), { statusCode: 429 })
     })
   }
 
