@@ -4,6 +4,7 @@ import { makeAuthenticator } from "../api/auth/apiTokens.js"
 import { makeBotWrites } from "../api/rest/botWrites.js"
 import type { NodeHooks } from "../api/rest/botWrites.js"
 import { restApi } from "../api/rest/restApi.js"
+import { dashboardRoutes } from "../api/dashboard/dashboardRoutes.js"
 import { retryOnPostgres, retryOnRedis } from "../cli/commands/dlqRetry.js"
 import type { BotfleetConfig } from "../config.js"
 import { anchorKeyFrom } from "../projections/auditChain.js"
@@ -16,7 +17,7 @@ import type { NodeStores } from "./stores.js"
  */
 export const nodeApi = (config: BotfleetConfig, stores: NodeStores, logRequest: (line: Readonly<Record<string, unknown>>) => void) => {
   let hooks: NodeHooks | null = null
-  const plugin: FastifyPluginAsync = restApi({
+  const rest = restApi({
     sql: stores.sql,
     log: stores.log,
     inbox: stores.inbox,
@@ -29,5 +30,9 @@ export const nodeApi = (config: BotfleetConfig, stores: NodeStores, logRequest: 
     logRequest,
     authenticate: makeAuthenticator(stores.sql)
   })
+  const plugin: FastifyPluginAsync = async (app) => {
+    await app.register(rest)
+    await app.register(dashboardRoutes)
+  }
   return { plugin, attach: (h: NodeHooks) => void (hooks = h) }
 }
