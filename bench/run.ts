@@ -4,6 +4,7 @@
  */
 const suites: Record<string, ReadonlyArray<string>> = {
   log: ["./logRedis.ts", "./logPostgres.ts", "./logDurability.ts"],
+  api: ["./api.ts"],
   actors: ["./actors.ts"],
   projections: ["./projections.ts"],
   e2e: ["./e2e.ts"],
@@ -11,8 +12,7 @@ const suites: Record<string, ReadonlyArray<string>> = {
   import: ["./import.ts"],
   growth: ["./growth.ts"],
   metrics: ["./metrics.ts"],
-  trim: ["./trim.ts"],
-  api: ["./api.ts"]
+  trim: ["./trim.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))
