@@ -5,6 +5,7 @@
 const suites: Record<string, ReadonlyArray<string>> = {
   log: ["./logRedis.ts", "./logPostgres.ts", "./logDurability.ts", "./logCluster.ts"],
   "log-cluster": ["./logCluster.ts"],
+  api: ["./api.ts"],
   actors: ["./actors.ts"],
   projections: ["./projections.ts"],
   e2e: ["./e2e.ts"],

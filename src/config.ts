@@ -57,6 +57,8 @@ export interface BotfleetConfig {
   readonly actorBatch: number
   /** `/metrics` labels per-bot series with the bot id too (one series per bot: small fleets only). */
   readonly metricsBotLabels: boolean
+  /** REST API requests per token per minute (0: unlimited). */
+  readonly apiRateLimit: number
   /** Telegram's sending limits the Bot API sender keeps (per bot /s, per private chat /s, per group /min). */
   readonly sendLimits: { readonly perBotPerSecond: number; readonly perChatPerSecond: number; readonly perGroupPerMinute: number }
   /** Scheduled backups: a cron expression (UTC), or none. */
@@ -240,6 +242,7 @@ export const settings = {
     expects: "true or false (or 1/0, yes/no): label the per-bot /metrics series with the bot id too (one series per bot: for small fleets)",
     default: "false"
   },
+  apiRateLimit: { name: "API_RATE_LIMIT", expects: "an integer from 0 to 1000000 (REST API requests per token per minute; 0: unlimited)", default: "600" },
   sendPerBot: { name: "SEND_LIMIT_PER_BOT", expects: "an integer from 0 to 100000 (messages per second one bot sends, all chats together; 0: no limit across chats)", default: "30", live: true },
   sendPerChat: { name: "SEND_LIMIT_PER_CHAT", expects: "an integer from 1 to 100 (messages per second to one private chat)", default: "1", live: true },
   sendPerGroup: { name: "SEND_LIMIT_PER_GROUP", expects: "an integer from 1 to 1000 (messages per minute to one group or channel)", default: "20", live: true },
@@ -353,6 +356,7 @@ export const rawConfig = Config.all({
   maxResidentEntries: withDefault(setting(settings.maxResidentEntries, intIn(100, 100_000_000)), 25_000),
   actorBatch: withDefault(setting(settings.actorBatch, intIn(1, 10_000)), 64),
   metricsBotLabels: withDefault(setting(settings.metricsBotLabels, (s) => booleans.get(s.toLowerCase())), false),
+  apiRateLimit: withDefault(setting(settings.apiRateLimit, intIn(0, 1_000_000)), 600),
   sendPerBot: withDefault(setting(settings.sendPerBot, intIn(0, 100_000)), 30),
   sendPerChat: withDefault(setting(settings.sendPerChat, intIn(1, 100)), 1),
   sendPerGroup: withDefault(setting(settings.sendPerGroup, intIn(1, 1000)), 20),
@@ -505,6 +509,7 @@ export const finalize = <E, R>(
       maxResidentEntries: raw.maxResidentEntries,
       actorBatch: raw.actorBatch,
       metricsBotLabels: raw.metricsBotLabels,
+      apiRateLimit: raw.apiRateLimit,
       sendLimits: { perBotPerSecond: raw.sendPerBot, perChatPerSecond: raw.sendPerChat, perGroupPerMinute: raw.sendPerGroup },
       backupSchedule: raw.backupSchedule,
       backupTarget: backupTargetOf(raw, dataDir),
@@ -671,6 +676,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   MAX_RESIDENT_ENTRIES: c.maxResidentEntries,
   ACTOR_BATCH: c.actorBatch,
   METRICS_BOT_LABELS: String(c.metricsBotLabels),
+  API_RATE_LIMIT: c.apiRateLimit,
   SEND_LIMIT_PER_BOT: c.sendLimits.perBotPerSecond,
   SEND_LIMIT_PER_CHAT: c.sendLimits.perChatPerSecond,
   SEND_LIMIT_PER_GROUP: c.sendLimits.perGroupPerMinute,

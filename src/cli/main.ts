@@ -12,6 +12,7 @@ import { replayCommand } from "./commands/replayCommand.js"
 import { botsCommand } from "./commands/botsCommand.js"
 import { statusCommand } from "./commands/statusCommand.js"
 import { dlqRetryCommand } from "./commands/dlqRetry.js"
+import { ownersCommand, tokensCommand } from "./commands/apiAccessCommands.js"
 import { processIo } from "./io.js"
 import type { CliIo } from "./io.js"
 import { EXIT_OK, EXIT_USAGE } from "./runtime.js"
@@ -49,7 +50,9 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     backupCommand(io, setExit),
     restoreCommand(io, setExit),
     auditCommand(io, setExit),
-    divergenceCommand(io, setExit)
+    divergenceCommand(io, setExit),
+    ownersCommand(io, setExit),
+    tokensCommand(io, setExit)
   ]) {
     program.addCommand(withCliBehaviour(io, c))
   }

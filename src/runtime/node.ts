@@ -20,6 +20,7 @@ import type { BotProfile } from "./botProfile.js"
 import { DEMO_BOTS, seedDemoFleet } from "./demoFleet.js"
 import { makeFleetDirectory } from "./fleetDirectory.js"
 import { observeNode } from "./observability.js"
+import { nodeApi } from "./nodeApi.js"
 import { catchUpProjections, runNodeProjections } from "./projections.js"
 import { runNodeTrimmer } from "./trimming.js"
 import { openStores, StoresUnavailable } from "./stores.js"
@@ -97,6 +98,8 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const vault = makeTokenVault(config.secretKey)
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
+    // the REST API's request lines: JSON log lines with the token id, never the token
+    const api = nodeApi(config, stores, ({ message, ...fields }) => logHere(Effect.logInfo(String(message ?? "api request")).pipe(Effect.annotateLogs(fields))))
 
     // the node works as botfleet's roles (db/roles.ts), whatever its login: refuse to start when
     // the login cannot take them, rather than stall every projector on a permission error
@@ -148,7 +151,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
             secretFor,
             ...(stores.dedupe ? { dedupe: stores.dedupe } : {}),
             onAccepted: (botId) => countUpdateAccepted(botId, "webhook"),
-            plugins: observed.plugins,
+            plugins: [...observed.plugins, api.plugin],
             port: config.httpPort,
             host: embedded ? "127.0.0.1" : "0.0.0.0"
           }),
@@ -288,6 +291,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         const profile = yield* Effect.either(loadBotProfile(stores.log, vault, botId, stores.snapshots))
         yield* supervisor.startBot(botId, { pinned: pinnedFor(profile) })
       })
+    api.attach({ supervisor, startBot })
     if (!embedded && Option.isSome(config.redisUrl)) {
       yield* serveControl({
         redisUrl: Redacted.value(config.redisUrl.value),

@@ -61,7 +61,8 @@ redis.call('XDEL', KEYS[2], ARGV[3])
 return 1
 `
 
-const retryOnRedis = (redis: RedisClient, prefix: string, d: DeadLetter) =>
+/** Redelivers a dead letter of the Redis log (RETRY_IN_GROUP); shared with the REST API. */
+export const retryOnRedis = (redis: RedisClient, prefix: string, d: DeadLetter) =>
   Effect.gen(function* () {
     const k = redisKeys(prefix, d.partition)
     const moved = yield* Effect.tryPromise({
@@ -73,7 +74,8 @@ const retryOnRedis = (redis: RedisClient, prefix: string, d: DeadLetter) =>
     if (moved === -1) return yield* new DeadLetterNotFound({ partition: d.partition, id: d.id })
   })
 
-const retryOnPostgres = (sql: SqlClient, d: DeadLetter) =>
+/** Redelivers a dead letter of the Postgres log; shared with the REST API. */
+export const retryOnPostgres = (sql: SqlClient, d: DeadLetter) =>
   Effect.gen(function* () {
     const seq = parsePosition(d.position).seq
     const moved = yield* Effect.tryPromise({

@@ -1,0 +1,154 @@
+import type { FastifyPluginAsync } from "fastify"
+import type { SqlTx } from "../../db/sql.js"
+import type { ApiDeps } from "./apiContext.js"
+import { asOwner, visibleBot } from "./apiContext.js"
+import { ApiError } from "./apiErrors.js"
+import { BotIdParams, errors } from "./schemas.js"
+
+/*
+ * A bot's numbers over a range of days (UTC), from the projections: messages per day, active
+ * users per day and per ISO week, new vs returning users, reply latency percentiles, and retention
+ * by the week users were first seen. Read under row-level security like every owner route.
+ */
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/
+const MAX_DAYS = 400
+
+const range = (q: { from?: string; to?: string }): { from: string; to: string } => {
+  const to = q.to ?? new Date().toISOString().slice(0, 10)
+  const toMs = Date.parse(`${to}T00:00:00Z`)
+  const from = q.from ?? new Date(toMs - 29 * 86_400_000).toISOString().slice(0, 10)
+  const fromMs = Date.parse(`${from}T00:00:00Z`)
+  if (!Number.isFinite(toMs) || !Number.isFinite(fromMs) || !DAY.test(from) || !DAY.test(to)) {
+    throw new ApiError({ status: 400, code: "invalid_request", detail: "from, to: expected dates as YYYY-MM-DD" })
+  }
+  if (fromMs > toMs) throw new ApiError({ status: 400, code: "invalid_request", detail: "from is after to" })
+  if ((toMs - fromMs) / 86_400_000 >= MAX_DAYS) throw new ApiError({ status: 400, code: "invalid_request", detail: `at most ${MAX_DAYS} days at once` })
+  return { from, to }
+}
+
+const Analytics = {
+  type: "object",
+  properties: {
+    botId: { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    days: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          day: { type: "string" },
+          messagesIn: { type: "integer" },
+          messagesOut: { type: "integer" },
+          activeUsers: { type: "integer" },
+          newUsers: { type: "integer" },
+          returningUsers: { type: "integer" }
+        }
+      }
+    },
+    weeklyActiveUsers: { type: "array", items: { type: "object", properties: { week: { type: "string" }, users: { type: "integer" } } } },
+    replyLatencyMs: {
+      type: "object",
+      properties: { replies: { type: "integer" }, p50: { type: ["number", "null"] }, p90: { type: ["number", "null"] }, p99: { type: ["number", "null"] } }
+    },
+    retention: {
+      type: "array",
+      description: "per cohort (ISO week users were first seen): its size, and how many of them were active 0, 1, 2... weeks later",
+      items: { type: "object", properties: { cohortWeek: { type: "string" }, users: { type: "integer" }, activeByWeek: { type: "array", items: { type: "integer" } } } }
+    }
+  }
+} as const
+
+/**
+ * The analytics of one bot from `from` to `to` (UTC dates): four statements on `tx`, whose
+ * caller decides who runs them (the API: as the owner, under row-level security; the bench:
+ * directly, as its baseline).
+ */
+export const readAnalytics = async (tx: Pick<SqlTx, "query">, botId: string, from: string, to: string) => {
+  const days = await tx.query<{ day: string; messages_in: number; messages_out: number; active_users: number; new_users: number }>(
+    `SELECT day::text, messages_in, messages_out, active_users, new_users FROM daily_stats
+      WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
+    [botId, from, to]
+  )
+  const weeks = await tx.query<{ week: string; users: number }>(
+    `SELECT date_trunc('week', day)::date::text AS week, count(DISTINCT user_id)::int AS users FROM daily_active_users
+      WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY 1 ORDER BY 1`,
+    [botId, from, to]
+  )
+  // a reply's latency: from the message it answers (in_reply_to) or else the chat's last
+  // message in before it, to the reply
+  const latency = await tx.query<{ replies: number; p: Array<number | null> | null }>(
+    `SELECT count(*)::int AS replies,
+            percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY ms) AS p
+       FROM (
+         SELECT extract(epoch FROM (o.at - i.at)) * 1000 AS ms
+           FROM messages o
+           CROSS JOIN LATERAL (
+             SELECT m.at FROM messages m
+              WHERE m.bot_id = o.bot_id AND m.chat_id = o.chat_id AND m.direction = 'in' AND m.at <= o.at
+                AND (o.in_reply_to IS NULL OR m.message_id = o.in_reply_to)
+              ORDER BY m.at DESC LIMIT 1) i
+          WHERE o.bot_id = $1 AND o.direction = 'out' AND o.delivery_state = 'sent'
+            AND o.at >= $2::date AND o.at < $3::date + 1) x`,
+    [botId, from, to]
+  )
+  const cohorts = await tx.query<{ cohort: string; users: number; offsets: Array<number> | null; counts: Array<number> | null }>(
+    `WITH c AS (SELECT user_id, date_trunc('week', day)::date AS cohort FROM stats_first_seen
+                 WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date),
+          a AS (SELECT DISTINCT user_id, date_trunc('week', day)::date AS wk FROM daily_active_users
+                 WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date),
+          n AS (SELECT cohort, count(*)::int AS users FROM c GROUP BY cohort),
+          k AS (SELECT c.cohort, (a.wk - c.cohort) / 7 AS week, count(*)::int AS active
+                  FROM c JOIN a USING (user_id) WHERE a.wk >= c.cohort GROUP BY 1, 2)
+     SELECT n.cohort::text, n.users, array_agg(k.week ORDER BY k.week) AS offsets, array_agg(k.active ORDER BY k.week) AS counts
+       FROM n LEFT JOIN k USING (cohort) GROUP BY n.cohort, n.users ORDER BY n.cohort`,
+    [botId, from, to]
+  )
+  const p = latency.rows[0]?.p ?? null
+  const round = (v: number | null | undefined) => (v === null || v === undefined ? null : Math.round(Number(v) * 10) / 10)
+  return {
+    botId,
+    from,
+    to,
+    days: days.rows.map((d) => ({
+      day: d.day,
+      messagesIn: d.messages_in,
+      messagesOut: d.messages_out,
+      activeUsers: d.active_users,
+      newUsers: d.new_users,
+      returningUsers: Math.max(0, d.active_users - d.new_users)
+    })),
+    weeklyActiveUsers: weeks.rows,
+    replyLatencyMs: { replies: latency.rows[0]?.replies ?? 0, p50: round(p?.[0]), p90: round(p?.[1]), p99: round(p?.[2]) },
+    retention: cohorts.rows.map((c) => {
+      const byWeek: Array<number> = []
+      ;(c.offsets ?? []).forEach((w, i) => {
+        if (w === null) return
+        while (byWeek.length < w) byWeek.push(0)
+        byWeek[w] = c.counts![i]!
+      })
+      return { cohortWeek: c.cohort, users: c.users, activeByWeek: byWeek }
+    })
+  }
+}
+
+export const analyticsRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app) => {
+  app.get<{ Params: { botId: string }; Querystring: { from?: string; to?: string } }>("/bots/:botId/analytics", {
+    config: { access: "read" },
+    schema: {
+      tags: ["analytics"],
+      summary: "A bot's numbers per day from `from` to `to` (UTC dates, default the last 30 days)",
+      params: BotIdParams,
+      querystring: { type: "object", properties: { from: { type: "string", format: "date" }, to: { type: "string", format: "date" } } },
+      response: { 200: Analytics, ...errors }
+    }
+  }, async (req) => {
+    const { from, to } = range(req.query)
+    const botId = req.params.botId
+    return asOwner(deps, req, async (tx) => {
+      await visibleBot(tx, botId)
+      return readAnalytics(tx, botId, from, to)
+    })
+  })
+}
