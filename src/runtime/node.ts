@@ -12,6 +12,7 @@ import { countProjected, countUpdateAccepted } from "../metrics/registry.js"
 import type { CommittedBatch } from "../projections/projector.js"
 import { startIngress } from "../telegram/ingress.js"
 import { startSandbox } from "../telegram/sandbox/server.js"
+import { startAiStub } from "../ai/stubServer.js"
 import type { Sandbox } from "../telegram/sandbox/server.js"
 import { makeTokenVault } from "../telegram/tokenVault.js"
 import { webhookSecretFor } from "../telegram/webhookSecret.js"
@@ -134,6 +135,16 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         )
       : null
 
+    // the demo's AI bot needs a model: with the sandbox and no AI_BASE_URL, the offline stub answers
+    const aiStub =
+      options.sandbox && Option.isNone(config.aiBaseUrl)
+        ? yield* Effect.acquireRelease(
+            Effect.tryPromise({ try: () => startAiStub({ latencyMs: 300 }), catch: startFailed("the offline model stub") }),
+            (s) => Effect.promise(() => s.close())
+          )
+        : null
+    const aiBaseUrl = Option.getOrElse(config.aiBaseUrl, () => aiStub?.baseURL ?? null)
+
     const known = new Set<string>()
     const secretFor = (botId: string) => webhookSecretFor(config.secretKey, botId)
     const ingress = yield* Effect.acquireRelease(
@@ -179,6 +190,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
           vault,
           apiRootFor,
           sandboxApiRoot: sandbox?.apiRoot ?? null,
+          aiBaseUrl,
           onOverflow: (ownerId) =>
             logHere(Effect.logWarning(`OWNER_THREADS (${config.ownerThreads}) reached: owner ${ownerId}'s bots share a thread with other owners past it`))
         }),

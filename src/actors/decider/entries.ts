@@ -1,6 +1,7 @@
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import type { Json } from "./mergePatch.js"
 import { PersistentMap } from "./persistentMap.js"
+import { aiKeysOfEvent } from "../../ai/aiFold.pure.js"
 
 /*
  * The keyed part of a bot's state: one entry per user (`u:<id>`) and per telegraf session
@@ -31,6 +32,8 @@ export interface KnownUser {
 
 export const userKey = (userId: number): string => `u:${userId}`
 export const sessionKey = (key: string): string => `s:${key}`
+/** What the bot learned of how a user likes to be spoken to (PersonalityAdapted). */
+export const adaptationKey = (userId: number): string => `p:${userId}`
 
 /** An entry a fold needed was not loaded: the actor must load it first (a bug if it did not). */
 export class EntryNotLoaded extends Error {
@@ -143,6 +146,11 @@ export const keysOfEvent = (e: DomainEvent): ReadonlyArray<string> => {
       return isPrivateWriter(e) ? [userKey(e.userId!)] : []
     case "SessionChanged":
       return [sessionKey(e.key)]
+    case "AiReplied":
+    case "ConversationSummarized":
+    case "AiFallbackUsed":
+    case "PersonalityAdapted":
+      return aiKeysOfEvent(e)
     default:
       return []
   }
@@ -159,7 +167,8 @@ const idOf = (v: unknown): number | undefined => (typeof v === "number" && Numbe
 
 /**
  * The entries an update is expected to touch: the user it comes from, the user of its private
- * chat and their telegraf session (`<from>:<chat>`). Loaded before the update is decided, and the
+ * chat and their telegraf session (`<from>:<chat>`). Others (a chat's AI memory, a user's
+ * adaptation) are loaded when bot code first reads them (NeedsEntries). Loaded before the update is decided, and the
  * key set that keeps two updates of one conversation apart when a batch is decided together.
  */
 export const keysOfUpdate = (update: unknown): ReadonlyArray<string> => {

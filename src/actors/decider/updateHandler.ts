@@ -53,6 +53,8 @@ export interface BotView {
   readonly config: JsonObject
   readonly users: { readonly get: (userId: number) => KnownUser | undefined }
   readonly sessions: { readonly get: (key: string) => Json | undefined }
+  /** Any other keyed entry (`c:<chat>`, `p:<user>`, `ai:bot`...), read the same tracked way. */
+  readonly entries: { readonly get: (key: string) => Json | undefined }
 }
 
 /** The view of `state` bot code gets, recording every entry it reads into `reads`. */
@@ -64,7 +66,8 @@ export const viewOf = (state: BotState, reads: EntryReads): BotView => ({
   mode: state.mode,
   config: state.config,
   users: { get: (userId) => (trackedRead(state.entries, reads, userKey(userId)) as KnownUser | undefined) },
-  sessions: { get: (key) => trackedRead(state.entries, reads, sessionKey(key)) }
+  sessions: { get: (key) => trackedRead(state.entries, reads, sessionKey(key)) },
+  entries: { get: (key) => trackedRead(state.entries, reads, key) }
 })
 
 /** A user of a fully loaded state (tests, tools): `readUser` without tracking. */

@@ -327,6 +327,10 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
       case "SnapshotTaken":
       case "LegacyRecordImported":
       case "FleetSettingChanged":
+      case "AiReplied":
+      case "ConversationSummarized":
+      case "AiFallbackUsed":
+      case "PersonalityAdapted":
         break
       default:
         absurd(d)

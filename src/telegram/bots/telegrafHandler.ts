@@ -34,6 +34,12 @@ export interface BotContext extends Context {
    * it asks for (`botState.users.get(id)`, `botState.sessions.get(key)`).
    */
   readonly botState: BotView
+  /**
+   * Records a fact this update caused (an AI reply, a summary, an adaptation...), appended with
+   * the update's last step like the session patch; facts recorded in earlier steps (before a call
+   * was answered) are dropped with that step, so each is recorded once.
+   */
+  readonly record: (event: DomainEvent) => void
 }
 
 const sessionKeyOf = (update: Update): string | undefined => {
@@ -138,7 +144,8 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
       const ctx = new Context(update, telegram, botInfo) as BotContext
       const key = sessionKeyOf(update)
       const before = key !== undefined ? uctx.state.sessions.get(key) : undefined
-      Object.assign(ctx, { at: uctx.at, botState: uctx.state })
+      const recorded: DomainEvent[] = []
+      Object.assign(ctx, { at: uctx.at, botState: uctx.state, record: (e: DomainEvent) => void recorded.push(e) })
       ctx.session = before !== undefined && before !== null && typeof before === "object" ? (jsonClone(before) as Record<string, unknown>) : undefined
 
       try {
@@ -148,6 +155,7 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
         if (!(e instanceof TelegramError && e.on === BLOCKED)) throw e
       }
 
+      events.push(...recorded)
       if (key !== undefined) {
         const patch = diffMergePatch(before ?? undefined, ctx.session)
         if (patch !== undefined) events.push({ _tag: "SessionChanged", key, patch })
