@@ -55,6 +55,8 @@ export interface RunningNode {
   readonly bots: ReadonlyArray<string>
   /** Demo bots by sandbox username (empty without the demo fleet). */
   readonly demoBots: ReadonlyArray<{ readonly botId: string; readonly username: string }>
+  /** The model server AI bots without their own use (AI_BASE_URL, or the offline stub started with the sandbox); null: none. */
+  readonly aiBaseUrl: string | null
   readonly supervisor: Supervisor
   readonly stores: NodeStores
   /** Starts supervising a bot registered after the node started (and lets the ingress take its updates). */
@@ -284,5 +286,5 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       })
     }
     yield* runBackupSchedule({ settings, stores, nodeId: leaseOwner })
-    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot, actorThreads: inner.threads, settings }
+    return { config, ingressUrl, sandbox, bots, demoBots, aiBaseUrl, supervisor, stores, startBot, actorThreads: inner.threads, settings }
   })
