@@ -13,6 +13,7 @@ import { makeSecretBox } from "../../src/ai/secretBox.js"
 import { startAiStub } from "../../src/ai/stubServer.js"
 import type { AiStub } from "../../src/ai/stubServer.js"
 import { replayEvents } from "../../src/cli/replay/replay.js"
+import { foldState } from "../../src/cli/inspect.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import type { RecordedEvent } from "../../src/events/schema/envelope.js"
@@ -113,6 +114,10 @@ describe("AI replies on the sandbox, with the offline model stub", () => {
     const state = fold(events.map((e) => e.data))
     expect(state.entries.read("c:41")).toMatchObject({ turns: [{ user: "and tomorrow?" }, { user: "thanks, one more thing" }] })
     expect(state.entries.read("ai:bot")).toMatchObject({ replies: 3 })
+    // what the bot learned of the user is an event, and `inspect` shows it in the state
+    expect(ofType(events, "PersonalityAdapted")[0]).toMatchObject({ userId: 41, language: "en", length: "short" })
+    expect(foldState("ai-e2e", events).state["entries"]).toMatchObject({ "p:41": { language: "en" }, "c:41": { turns: expect.any(Array) } })
+    expect(lastPrompt[0]!.content).toContain("Answer in English.")
 
     // replay decides every update again from the recorded results: the same decisions, no model call
     const replayed = stub.requests
