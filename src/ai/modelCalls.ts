@@ -3,7 +3,7 @@ import { Redacted } from "effect"
 import type { CallExecutor } from "../actors/actor.js"
 import type { BotState } from "../actors/decider/state.js"
 import type { DomainEvent } from "../events/schema/catalogue.js"
-import { recordCall } from "../metrics/threadStats.js"
+import { recordCall, refusedResult } from "../metrics/threadStats.js"
 import { AI_METHOD, parseAiConfig } from "./aiConfig.pure.js"
 import { httpFailure, notConfigured, timedOut, unreachable } from "./modelOutcome.pure.js"
 import type { ModelFailure, ModelResult } from "./modelOutcome.pure.js"
@@ -109,8 +109,8 @@ export const withModelCalls = (botCalls: CallExecutor, o: ModelCallOptions): Cal
     } finally {
       clearInterval(timer)
     }
-    // botfleet_bot_api_calls_total{method="ai.chat.completions"}: ok, or the recorded failure's code (408 timeout, 503 down...)
-    recordCall(AI_METHOD, outcome._tag === "Ok" ? "ok" : String(outcome.failure.errorCode))
+    // botfleet_bot_api_calls_total{method="ai.chat.completions"}: ok, or the recorded failure's code class (4xx, 5xx, 429...)
+    recordCall(AI_METHOD, outcome._tag === "Ok" ? "ok" : refusedResult(outcome.failure.errorCode))
     const events: DomainEvent[] =
       outcome._tag === "Ok"
         ? [{ _tag: "BotApiCallSucceeded", callId: intent.callId, result: { ...outcome.result } }]
