@@ -153,7 +153,7 @@ const baseline = async (sandbox: Sandbox) => {
     memory.use(async (ctx, next) => {
       const at = new Date().toISOString()
       // bot code reads users through the view: the plain Maps stand in for the keyed entries
-      const state: BotView = { status: "running", ownerId: null, name: username, kind: "builtin", mode: "sandbox", config: {}, users, sessions: { get: (k: string) => sessions.get(k) as Json | undefined }, legacy: { get: () => undefined } }
+      const state: BotView = { status: "running", ownerId: null, name: username, kind: "builtin", mode: "sandbox", config: {}, users, sessions: { get: (k: string) => sessions.get(k) as Json | undefined }, legacy: { get: () => undefined }, entries: { get: () => undefined } }
       Object.assign(ctx, { at, botState: state })
       const key = `${ctx.from?.id}:${ctx.chat?.id}`
       ctx.session = sessions.get(key)

@@ -90,6 +90,10 @@ export interface BotfleetConfig {
   readonly hotLogMaxAgeMs: number
   /** How often a node's trimmer visits the partitions (ms). */
   readonly hotLogTrimIntervalMs: number
+  /** The OpenAI-compatible server (`.../v1`) of AI bots whose config names none; none: the node's offline stub with the sandbox, else none. */
+  readonly aiBaseUrl: Option.Option<string>
+  /** The API key of AI bots whose config has none (a bot's own key is sealed in its config). */
+  readonly aiApiKey: Option.Option<Redacted.Redacted<string>>
   /**
    * Where the values came from (the environment and the BOTFLEET_CONFIG file as read), so a
    * running node can tell each setting's source and validate a live change exactly as at start.
@@ -285,7 +289,9 @@ export const settings = {
     expects: "a duration from 0s to 365d: a whole number and a unit, ms, s, m, h or d (e.g. 90s, 10m, 2h)",
     default: "1m"
   },
-  hotLogTrimIntervalMs: { name: "HOT_LOG_TRIM_INTERVAL_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "60000" }
+  hotLogTrimIntervalMs: { name: "HOT_LOG_TRIM_INTERVAL_MS", expects: "an integer from 1000 to 86400000 (milliseconds)", default: "60000" },
+  aiBaseUrl: { name: "AI_BASE_URL", expects: "an http:// or https:// URL of an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1" },
+  aiApiKey: { name: "AI_API_KEY", expects: "the model server's API key (secret)", secret: true }
 } as const satisfies Record<string, Setting>
 
 /** Every setting by its variable name. */
@@ -374,7 +380,9 @@ export const rawConfig = Config.all({
   ownerThreadHeapMb: withDefault(setting(settings.ownerThreadHeapMb, intIn(32, 65_536)), 256),
   hotLogEvents: withDefault(setting(settings.hotLogEvents, intIn(1, 10_000_000)), 100),
   hotLogMaxAgeMs: withDefault(setting(settings.hotLogMaxAge, parseDuration), 60_000),
-  hotLogTrimIntervalMs: withDefault(setting(settings.hotLogTrimIntervalMs, intIn(1000, 86_400_000)), 60_000)
+  hotLogTrimIntervalMs: withDefault(setting(settings.hotLogTrimIntervalMs, intIn(1000, 86_400_000)), 60_000),
+  aiBaseUrl: setting(settings.aiBaseUrl, (s) => urlWith(["http:", "https:"])(s)?.replace(/\/+$/, "")),
+  aiApiKey: setting(settings.aiApiKey, (s) => s)
 }).pipe(
   Config.mapOrFail((c) =>
     c.leaseRenewMs < c.leaseTtlMs
@@ -521,7 +529,9 @@ export const finalize = <E, R>(
       ownerThreadHeapMb: raw.ownerThreadHeapMb,
       hotLogEvents: raw.hotLogEvents,
       hotLogMaxAgeMs: raw.hotLogMaxAgeMs,
-      hotLogTrimIntervalMs: raw.hotLogTrimIntervalMs
+      hotLogTrimIntervalMs: raw.hotLogTrimIntervalMs,
+      aiBaseUrl: raw.aiBaseUrl,
+      aiApiKey: Option.map(raw.aiApiKey, Redacted.make)
     }
   })
 
@@ -694,7 +704,9 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   OWNER_THREAD_HEAP_MB: c.ownerThreadHeapMb,
   HOT_LOG_EVENTS: c.hotLogEvents,
   HOT_LOG_MAX_AGE: formatDuration(c.hotLogMaxAgeMs),
-  HOT_LOG_TRIM_INTERVAL_MS: c.hotLogTrimIntervalMs
+  HOT_LOG_TRIM_INTERVAL_MS: c.hotLogTrimIntervalMs,
+  AI_BASE_URL: Option.getOrElse(c.aiBaseUrl, () => "(unset)"),
+  AI_API_KEY: Option.isSome(c.aiApiKey) ? "[redacted]" : "(unset)"
 })
 
 /** Milliseconds in the largest unit that divides them exactly (as HOT_LOG_MAX_AGE is written). */

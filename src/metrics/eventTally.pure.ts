@@ -13,6 +13,8 @@ export type Observation =
   /** From an update entering the inbox to the bot's first reply to it, as recorded. */
   | { readonly _tag: "Reply"; readonly botId: string; readonly seconds: number }
   | { readonly _tag: "Kind"; readonly botId: string; readonly kind: string }
+  /** An AI reply (`ok`, with the tokens it used) or a fallback instead of one (its reason). */
+  | { readonly _tag: "Ai"; readonly botId: string; readonly result: string; readonly tokens: number }
 
 export type TalliedEvent = Pick<EventEnvelope, "botId" | "correlationId" | "data">
 
@@ -66,6 +68,12 @@ export const makeEventTally = (maxOpen: number = MAX_OPEN_REPLIES) => {
           break
         case "UpdateDuplicateDropped":
           out.push({ _tag: "Update", botId: e.botId, outcome: "duplicate" })
+          break
+        case "AiReplied":
+          out.push({ _tag: "Ai", botId: e.botId, result: "ok", tokens: d.promptTokens + d.completionTokens })
+          break
+        case "AiFallbackUsed":
+          out.push({ _tag: "Ai", botId: e.botId, result: d.reason, tokens: 0 })
           break
         default:
           break

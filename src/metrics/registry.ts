@@ -80,6 +80,8 @@ const build = (o: MetricsOptions) => {
     // registered on first reading: an embedded node has no Redis to report on
     redisUsed: new Gauge({ name: "botfleet_redis_used_memory_bytes", help: "Redis INFO used_memory (production mode)", registers: [] }),
     redisMax: new Gauge({ name: "botfleet_redis_maxmemory_bytes", help: "Redis INFO maxmemory, 0 when unlimited (production mode)", registers: [] }),
+    aiReplies: new Counter({ name: "botfleet_ai_replies_total", help: "AI replies among the events this node projected: ok (a model's answer) or the reason the bot fell back (unavailable, timeout, rate_limited, refused, over_budget, unknown, not_configured)", labelNames: perBot(["kind", "result"]), registers }),
+    aiTokens: new Counter({ name: "botfleet_ai_tokens_total", help: "Model tokens (prompt + completion) of the AI replies this node projected", labelNames: perBot(["kind"]), registers }),
     httpRequests: new Counter({ name: "botfleet_http_requests_total", help: "HTTP requests answered by the node's server, by route template, method and status code", labelNames: ["route", "method", "code"], registers }),
     httpSeconds: new Histogram({ name: "botfleet_http_request_seconds", help: "HTTP request durations by route template", labelNames: ["route"], buckets: SECONDS_FAST, registers }),
     scrapeErrors: new Counter({ name: "botfleet_metrics_source_errors_total", help: "Scrapes where a source of gauges (actors, projection lag, dead letters, redis) failed or timed out", labelNames: ["source"], registers }),
@@ -171,6 +173,10 @@ export const countProjected = (partition: number, events: ReadonlyArray<Recorded
       }
       case "Reply":
         m().replySeconds.observe(bot(o.botId), o.seconds)
+        break
+      case "Ai":
+        m().aiReplies.inc(bot(o.botId, { result: o.result }))
+        if (o.tokens > 0) m().aiTokens.inc(bot(o.botId), o.tokens)
         break
     }
   }

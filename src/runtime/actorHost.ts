@@ -9,6 +9,8 @@ import { makePoolHost } from "../actors/poolHost.js"
 import type { BotfleetConfig } from "../config.js"
 import { loadBotModules, moduleUrl } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
+import { withModelCalls } from "../ai/modelCalls.js"
+import { makeSecretBox } from "../ai/secretBox.js"
 import { sendLimitsOf } from "../telegram/limits.pure.js"
 import type { SendLimits } from "../telegram/limits.pure.js"
 import { Sender } from "../telegram/sender.js"
@@ -40,6 +42,8 @@ export const makeActorHost = async (
     readonly vault: TokenVault
     readonly apiRootFor: (mode: BotProfile["mode"]) => string
     readonly sandboxApiRoot: string | null
+    /** The model server of AI bots whose config names none: AI_BASE_URL, or the node's offline stub. */
+    readonly aiBaseUrl?: string | null
     /** An owner's bots share the overflow thread: OWNER_THREADS is reached. */
     readonly onOverflow?: (ownerId: string) => void
   }
@@ -57,7 +61,11 @@ export const makeActorHost = async (
   const limits = sendLimitsOf(config.sendLimits)
   if (config.mode === "embedded" || config.workerThreads === 0 || Option.isNone(config.redisUrl)) {
     const sender = new Sender({ limits })
-    const executeCall = makeCallExecutor({ vault: o.vault, sender, apiRootFor: o.apiRootFor })
+    const executeCall = withModelCalls(makeCallExecutor({ vault: o.vault, sender, apiRootFor: o.apiRootFor }), {
+      box: makeSecretBox(config.secretKey),
+      defaultBaseURL: () => o.aiBaseUrl ?? null,
+      defaultApiKey: Option.getOrNull(config.aiApiKey)
+    })
     return {
       registry,
       setSendLimits: (l) => sender.setLimits(l),
@@ -80,6 +88,8 @@ export const makeActorHost = async (
     secretKey: Buffer.from(Redacted.value(config.secretKey)).toString("base64"),
     telegramApiRoot: config.telegramApiRoot,
     sandboxApiRoot: o.sandboxApiRoot,
+    aiBaseUrl: o.aiBaseUrl ?? null,
+    aiApiKey: Option.isSome(config.aiApiKey) ? Redacted.value(config.aiApiKey.value) : null,
     botModules,
     sendLimits: limits,
     // one channel per node (several nodes may share a process in tests)

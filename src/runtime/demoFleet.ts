@@ -12,7 +12,10 @@ export interface DemoBot {
   readonly config: unknown
 }
 
-/** Three bots of the built-in kind with different personalities, to chat with in the sandbox. */
+/**
+ * Four bots of the built-in kind with different personalities, to chat with in the sandbox; the
+ * fourth answers with a model (the node's offline stub unless AI_BASE_URL names a real server).
+ */
 export const DEMO_BOTS: ReadonlyArray<DemoBot> = [
   {
     botId: "demo-sunny",
@@ -57,6 +60,24 @@ export const DEMO_BOTS: ReadonlyArray<DemoBot> = [
       },
       keywords: [{ match: "complain", reply: "Your complaint has been noted and will be processed in due course." }],
       fallback: "Your message has been received. Please consult /help for the available services."
+    }
+  },
+  {
+    botId: "demo-sage",
+    username: "sage_demo_bot",
+    config: {
+      greeting: "Hello {name}, I am Sage. Ask me anything: a model answers (offline here, no key needed).",
+      help: "I am Sage, the AI demo: write anything and a model answers, remembering our chat. Also:",
+      personality: { name: "Sage", tone: "friendly", description: "A calm, thoughtful guide who answers briefly.", emoji: "some" },
+      commands: { about: { reply: "I answer with an OpenAI-compatible model; every call is recorded, so a replay never calls it again.", description: "how I work" } },
+      ai: {
+        model: "botfleet-stub",
+        memoryTurns: 6,
+        maxReplyTokens: 300,
+        timeoutMs: 10_000,
+        dailyTokens: { bot: 200_000, user: 20_000 },
+        fallback: "My thoughts are elsewhere for a moment. Please ask again shortly."
+      }
     }
   }
 ]

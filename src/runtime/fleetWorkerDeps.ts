@@ -7,6 +7,9 @@ import { makeCallExecutor } from "../telegram/callExecutor.js"
 import type { SendLimits } from "../telegram/limits.pure.js"
 import { Sender } from "../telegram/sender.js"
 import { makeTokenVault } from "../telegram/tokenVault.js"
+import { withModelCalls } from "../ai/modelCalls.js"
+import { makeSecretBox } from "../ai/secretBox.js"
+import { Redacted } from "effect"
 
 /** What each worker thread of a node's pool is built from: plain data, cloned into the thread. */
 export interface FleetWorkerOptions {
@@ -20,6 +23,10 @@ export interface FleetWorkerOptions {
   readonly telegramApiRoot: string
   /** The node's Bot API sandbox, if it runs one: sandbox-mode bots talk to it. */
   readonly sandboxApiRoot: string | null
+  /** The model server of AI bots whose config names none (AI_BASE_URL or the node's stub); null: none. */
+  readonly aiBaseUrl: string | null
+  /** AI_API_KEY (secret, like secretKey: it opens nothing but the model server). */
+  readonly aiApiKey: string | null
   /** BOT_MODULES as file: URLs (the thread's working directory is not the node's concern). */
   readonly botModules: ReadonlyArray<string>
   /** The sending limits at start. */
@@ -47,10 +54,17 @@ export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps>
     const m = (e as { data?: unknown }).data
     if (isSendLimits(m)) sender.setLimits(m.limits)
   }
-  const executeCall = makeCallExecutor({
-    vault: makeTokenVault(Buffer.from(o.secretKey, "base64")),
+  const key = Buffer.from(o.secretKey, "base64")
+  const botCalls = makeCallExecutor({
+    vault: makeTokenVault(key),
     sender,
     apiRootFor: (mode) => (mode === "sandbox" && o.sandboxApiRoot !== null ? o.sandboxApiRoot : o.telegramApiRoot)
+  })
+  // model calls (AI replies) are recorded calls too, made from the thread that runs the bot
+  const executeCall = withModelCalls(botCalls, {
+    box: makeSecretBox(key),
+    defaultBaseURL: () => o.aiBaseUrl,
+    defaultApiKey: o.aiApiKey === null ? null : Redacted.make(o.aiApiKey)
   })
   // measured on this thread; its heartbeats carry the measurements to the main thread (metrics)
   return { ...base, log: instrumentLog(base.log, "redis"), inbox: instrumentInbox(base.inbox, "redis"), handlerFor: registry.handlerFor, executeCall }

@@ -12,6 +12,7 @@ import { countProjected, countUpdateAccepted } from "../metrics/registry.js"
 import type { CommittedBatch } from "../projections/projector.js"
 import { startIngress } from "../telegram/ingress.js"
 import { startSandbox } from "../telegram/sandbox/server.js"
+import { startAiStub } from "../ai/stubServer.js"
 import type { Sandbox } from "../telegram/sandbox/server.js"
 import { makeTokenVault } from "../telegram/tokenVault.js"
 import { webhookSecretFor } from "../telegram/webhookSecret.js"
@@ -58,6 +59,8 @@ export interface RunningNode {
   readonly bots: ReadonlyArray<string>
   /** Demo bots by sandbox username (empty without the demo fleet). */
   readonly demoBots: ReadonlyArray<{ readonly botId: string; readonly username: string }>
+  /** The model server AI bots without their own use (AI_BASE_URL, or the offline stub started with the sandbox); null: none. */
+  readonly aiBaseUrl: string | null
   readonly supervisor: Supervisor
   readonly stores: NodeStores
   /** Starts supervising a bot registered after the node started (and lets the ingress take its updates). */
@@ -140,6 +143,16 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         )
       : null
 
+    // the demo's AI bot needs a model: with the sandbox and no AI_BASE_URL, the offline stub answers
+    const aiStub =
+      options.sandbox && Option.isNone(config.aiBaseUrl)
+        ? yield* Effect.acquireRelease(
+            Effect.tryPromise({ try: () => startAiStub({ latencyMs: 300 }), catch: startFailed("the offline model stub") }),
+            (s) => Effect.promise(() => s.close())
+          )
+        : null
+    const aiBaseUrl = Option.getOrElse(config.aiBaseUrl, () => aiStub?.baseURL ?? null)
+
     const known = new Set<string>()
     const secretFor = (botId: string) => webhookSecretFor(config.secretKey, botId)
     const ingress = yield* Effect.acquireRelease(
@@ -194,6 +207,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
           vault,
           apiRootFor,
           sandboxApiRoot: sandbox?.apiRoot ?? null,
+          aiBaseUrl,
           onOverflow: (ownerId) =>
             logHere(Effect.logWarning(`OWNER_THREADS (${config.ownerThreads}) reached: owner ${ownerId}'s bots share a thread with other owners past it`))
         }),
@@ -304,5 +318,5 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       })
     }
     yield* runBackupSchedule({ settings, stores, nodeId: leaseOwner })
-    return { config, ingressUrl, sandbox, bots, demoBots, supervisor, stores, startBot, actorThreads: inner.threads, settings }
+    return { config, ingressUrl, sandbox, bots, demoBots, aiBaseUrl, supervisor, stores, startBot, actorThreads: inner.threads, settings }
   })

@@ -13,7 +13,9 @@ export const bannerFor = (node: RunningNode): ReadonlyArray<string> => {
   ]
   if (node.sandbox) {
     const root = node.sandbox.apiRoot
-    lines.push(`  Bot API sandbox: ${root}`, "", `Chat with the bots in your browser: ${root}/sandbox`)
+    lines.push(`  Bot API sandbox: ${root}`)
+    if (node.aiBaseUrl !== null) lines.push(`  model server (AI replies): ${node.aiBaseUrl}${Option.isNone(node.config.aiBaseUrl) ? " (the offline stub: set AI_BASE_URL for a real model)" : ""}`)
+    lines.push("", `Chat with the bots in your browser: ${root}/sandbox`)
     const first = node.demoBots[0]
     if (first) {
       lines.push(

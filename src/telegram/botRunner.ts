@@ -7,6 +7,8 @@ import { runPoller } from "./poller.js"
 import type { OffsetStore } from "./poller.js"
 import { executeIntent } from "./recordedCalls.js"
 import type { Sender } from "./sender.js"
+import { withModelCalls } from "../ai/modelCalls.js"
+import type { ModelCallOptions } from "../ai/modelCalls.js"
 
 /**
  * One bot run directly (no supervisor) with its Telegram side: the lease, the webhook or the
@@ -30,6 +32,8 @@ export interface RunBotOptions {
   readonly token: string
   readonly apiRoot: string
   readonly sender: Sender
+  /** Where AI bots' model calls go (none: such calls fail as not configured, and the bot falls back). */
+  readonly model?: ModelCallOptions
   readonly leaseTtlMs?: number
   readonly onError?: (e: unknown) => void
   /** Webhook mode: `setWebhook` to `<publicUrl>/telegram/<botId>` with the bot's secret before the actor starts. */
@@ -51,8 +55,9 @@ export const runBot = async (o: RunBotOptions): Promise<RunningBot> => {
   if (!lease) throw new LeaseBusy(o.botId)
   const api = makeBotApi(o.token, { apiRoot: o.apiRoot })
   // the actor sends its own calls: intent recorded, then sent through the sender, then the outcome
-  const executeCall: CallExecutor = (botId, _state, intent) =>
+  const botCalls: CallExecutor = (botId, _state, intent) =>
     executeIntent(intent, { botKey: botId, sender: o.sender, call: api.call, now: () => new Date().toISOString() })
+  const executeCall = o.model ? withModelCalls(botCalls, o.model) : botCalls
   const actor = new BotActor({ ...o.deps, executeCall }, { botId: o.botId, nodeId: o.nodeId, fence: lease.fence, idleWaitMs: 500 })
   if (o.webhook) {
     await Effect.runPromise(registerWebhook(api, { publicUrl: o.webhook.publicUrl, botId: o.botId, secret: o.webhook.secret, ...(o.webhook.allowedUpdates ? { allowedUpdates: o.webhook.allowedUpdates } : {}) }))

@@ -71,7 +71,7 @@ describe("botfleet bots", () => {
     const list = await cli({}, "bots", "list", "--json")
     expect(list.code).toBe(0)
     expect(JSON.parse(list.out)).toEqual([
-      { botId: "shop", state: "registered", version: 1, name: "shop_bot", mode: "polling", node: null, crashes: 0, lastError: null, inboxLag: 0, inListedFleet: true }
+      { botId: "shop", state: "registered", version: 1, name: "shop_bot", mode: "polling", node: null, crashes: 0, lastError: null, inboxLag: 0, inListedFleet: true, ai: null }
     ])
     const table = await cli({}, "bots", "list")
     expect(table.out).toMatch(/shop\s+registered\s+1\s+polling/)

@@ -67,7 +67,7 @@ describe("botfleet status", () => {
     const status = JSON.parse(res.out)
     expect(status.mode).toBe("embedded")
     expect(status.bots).toEqual([
-      { botId: "shop", state: "running", version: 3, name: "shop", mode: "sandbox", node: null, crashes: 1, lastError: "handler threw: boom", inboxLag: 2, inListedFleet: true }
+      { botId: "shop", state: "running", version: 3, name: "shop", mode: "sandbox", node: null, crashes: 1, lastError: "handler threw: boom", inboxLag: 2, inListedFleet: true, ai: null }
     ])
     expect(status.partitions).toHaveLength(2)
     const total = (k: string) => status.partitions.reduce((n: number, p: Record<string, number>) => n + p[k]!, 0)

@@ -21,12 +21,16 @@ describe("embedded runtime (npm start): PGlite under DATA_DIR, sandbox, demo fle
     running = await startTestNode({ DATA_DIR: dataDir })
     const first = running.node
     expect(first.config.mode).toBe("embedded")
-    expect(first.demoBots.map((b) => b.username)).toEqual(["sunny_demo_bot", "barnacle_demo_bot", "clerk_demo_bot"])
+    expect(first.demoBots.map((b) => b.username)).toEqual(["sunny_demo_bot", "barnacle_demo_bot", "clerk_demo_bot", "sage_demo_bot"])
+    // the AI demo bot answers with the offline model stub the node started: no key, no network
+    expect(first.aiBaseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
+    await say(first, "sage_demo_bot", { userId: 7, firstName: "Ada", text: "What is botfleet?" })
+    await expect.poll(() => replies(first, "sage_demo_bot", 7), { timeout: 20_000 }).toEqual([expect.stringContaining('You said: "What is botfleet?"')])
 
     await say(first, "sunny_demo_bot", { userId: 7, firstName: "Ada", text: "/start" })
     await expect.poll(() => replies(first, "sunny_demo_bot", 7), { timeout: 20_000 }).toEqual(["Hi Ada! Lovely to meet you. I am Sunny. 😊"])
     await say(first, "barnacle_demo_bot", { userId: 7, firstName: "Ada", text: "Where is your ship?" })
-    await expect.poll(() => replies(first, "barnacle_demo_bot", 7), { timeout: 20_000 }).toEqual(["Arr! me ship is the fastest on the seven seas."])
+    await expect.poll(() => replies(first, "barnacle_demo_bot", 7), { timeout: 20_000 }).toEqual(["Arr! Me ship is the fastest on the seven seas."])
     await running.stop()
     running = null
 
@@ -52,7 +56,7 @@ describe("embedded runtime (npm start): PGlite under DATA_DIR, sandbox, demo fle
     expect(count(sunny, "BotStopped")).toBeGreaterThanOrEqual(1) // the first run drained
     // the projections run in the node too
     const bots = () => second.stores.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM bots WHERE bot_id LIKE 'demo-%'").then((r) => r.rows[0]?.n)
-    await expect.poll(bots, { timeout: 15_000 }).toBe(3)
+    await expect.poll(bots, { timeout: 15_000 }).toBe(4)
     await running.stop()
     running = null
   }, 120_000) // two PGlite starts on disk: slow on a busy 2-core machine

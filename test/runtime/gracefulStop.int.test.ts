@@ -112,7 +112,7 @@ describe("a graceful stop leaves the projections caught up", () => {
 
     const s = await status({ DATA_DIR: dataDir })
     expectCaughtUp(s)
-    expect(s.bots.map((b) => [b.botId, b.state])).toEqual([["demo-barnacle", "stopped"], ["demo-clerk", "stopped"], ["demo-sunny", "stopped"]])
+    expect(s.bots.map((b) => [b.botId, b.state])).toEqual([["demo-barnacle", "stopped"], ["demo-clerk", "stopped"], ["demo-sage", "stopped"], ["demo-sunny", "stopped"]])
   }, 300_000)
 
   it("production: a node stopped while its projections are behind projects the backlog and its bots' last events; status shows every partition caught up", async () => {

@@ -49,7 +49,7 @@ describe("botfleet run (a real process)", () => {
       })
       expect(res.status).toBe(200)
       const texts = async () => ((await (await fetch(`${chat}/sandbox/barnacle_demo_bot/messages?chatId=9`)).json()) as { messages: Array<{ text: string }> }).messages.map((m) => m.text)
-      await expect.poll(texts, { timeout: 20_000 }).toEqual(["Arr! ye will find me treasure where the X marks the spot."])
+      await expect.poll(texts, { timeout: 20_000 }).toEqual(["Arr! Ye will find me treasure where the X marks the spot."])
     } finally {
       child.kill("SIGINT")
     }
@@ -59,7 +59,7 @@ describe("botfleet run (a real process)", () => {
 
     const log = await Effect.runPromise(makeRedisEventLog({ url: redis.url, prefix: redis.prefix }))
     try {
-      for (const botId of ["demo-sunny", "demo-barnacle", "demo-clerk"]) {
+      for (const botId of ["demo-sunny", "demo-barnacle", "demo-clerk", "demo-sage"]) {
         const lease = await Effect.runPromise(log.readLease(botId))
         // handed back: gone or expired (not left to run out its 15 s TTL)
         expect(lease === null || lease.expiresAt <= Date.now()).toBe(true)

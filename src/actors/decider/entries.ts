@@ -1,9 +1,10 @@
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import type { Json } from "./mergePatch.js"
-import { legacyKey, sessionKey, userKey } from "./entryKeys.js"
+import { adaptationKey, legacyKey, sessionKey, userKey } from "./entryKeys.js"
 import type { KnownUser } from "./entryKeys.js"
 import { keysOfLegacy } from "./legacy.js"
 import { PersistentMap } from "./persistentMap.js"
+import { aiKeysOfEvent } from "../../ai/aiFold.pure.js"
 
 /*
  * The keyed part of a bot's state: one entry per user (`u:<id>`) and per telegraf session
@@ -14,7 +15,7 @@ import { PersistentMap } from "./persistentMap.js"
  */
 
 export type { KnownUser }
-export { legacyKey, sessionKey, userKey }
+export { adaptationKey, legacyKey, sessionKey, userKey }
 
 /** An entry a fold needed was not loaded: the actor must load it first (a bug if it did not). */
 export class EntryNotLoaded extends Error {
@@ -129,6 +130,11 @@ export const keysOfEvent = (e: DomainEvent): ReadonlyArray<string> => {
       return [sessionKey(e.key)]
     case "LegacyRecordImported":
       return keysOfLegacy(e)
+    case "AiReplied":
+    case "ConversationSummarized":
+    case "AiFallbackUsed":
+    case "PersonalityAdapted":
+      return aiKeysOfEvent(e)
     default:
       return []
   }
@@ -145,7 +151,8 @@ const idOf = (v: unknown): number | undefined => (typeof v === "number" && Numbe
 
 /**
  * The entries an update is expected to touch: the user it comes from, the user of its private
- * chat and their telegraf session (`<from>:<chat>`). Loaded before the update is decided, and the
+ * chat and their telegraf session (`<from>:<chat>`). Others (a chat's AI memory, a user's
+ * adaptation) are loaded when bot code first reads them (NeedsEntries). Loaded before the update is decided, and the
  * key set that keeps two updates of one conversation apart when a batch is decided together.
  */
 export const keysOfUpdate = (update: unknown): ReadonlyArray<string> => {

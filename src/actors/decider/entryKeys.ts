@@ -26,3 +26,5 @@ export const userKey = (userId: number): string => `u:${userId}`
 export const sessionKey = (key: string): string => `s:${key}`
 /** The entry of a legacy record of `collection` under `key` (sessions excepted: they are session entries). */
 export const legacyKey = (collection: string, key: string): string => `l:${collection}:${key}`
+/** What the bot learned of how a user likes to be spoken to (PersonalityAdapted). */
+export const adaptationKey = (userId: number): string => `p:${userId}`

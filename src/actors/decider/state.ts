@@ -8,6 +8,7 @@ import { mergeObject, mergePatch } from "./mergePatch.js"
 import type { Json, JsonObject } from "./mergePatch.js"
 import { PersistentMap } from "./persistentMap.js"
 import { isoToMs } from "./time.js"
+import { aiEntryWrites } from "../../ai/aiFold.pure.js"
 
 export type { KnownUser }
 
@@ -238,6 +239,15 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
     }
     case "LegacyRecordImported":
       return evolveLegacy(state, event)
+    case "AiReplied":
+    case "ConversationSummarized":
+    case "AiFallbackUsed":
+    case "PersonalityAdapted": {
+      // AI memory, budgets and per-user adaptation live in entries of their own (src/ai/aiFold.pure.ts)
+      let entries = state.entries
+      for (const [key, value] of aiEntryWrites(event, (k) => entries.read(k))) entries = entries.write(key, value)
+      return { ...state, entries }
+    }
     case "ReplySent":
     case "SnapshotTaken":
     case "FleetSettingChanged": // a fleet event: never in a bot's stream

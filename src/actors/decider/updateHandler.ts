@@ -59,6 +59,8 @@ export interface BotView {
    * when there is no such record. See docs/import.md.
    */
   readonly legacy: { readonly get: (collection: string, key: string) => Json | undefined }
+  /** Any other keyed entry (`c:<chat>`, `p:<user>`, `ai:bot`...), read the same tracked way. */
+  readonly entries: { readonly get: (key: string) => Json | undefined }
 }
 
 /** The view of `state` bot code gets, recording every entry it reads into `reads`. */
@@ -76,7 +78,8 @@ export const viewOf = (state: BotState, reads: EntryReads): BotView => ({
       const entry = trackedRead(state.entries, reads, legacyKey(collection, key)) as { readonly record: Json } | undefined
       return entry?.record
     }
-  }
+  },
+  entries: { get: (key) => trackedRead(state.entries, reads, key) }
 })
 
 /** A user of a fully loaded state (tests, tools): `readUser` without tracking. */

@@ -6,6 +6,8 @@ import type { SqlClient } from "../../db/sql.js"
 import type { EventLogService } from "../../events/eventLog.js"
 import { DirectoryUnavailable } from "../../runtime/fleetDirectory.js"
 import { readWholeStream } from "../streamReader.js"
+import { aiStatusOf } from "../../ai/aiStatus.pure.js"
+import type { AiStatus } from "../../ai/aiStatus.pure.js"
 
 /*
  * What `bots list` and `status` show of a bot: its state folded from its own stream (the source of
@@ -31,6 +33,8 @@ export interface BotRow {
   /** Inbox entries not handled yet, counted up to INBOX_LAG_CAP. */
   readonly inboxLag: number
   readonly inListedFleet: boolean
+  /** AI replies, today's tokens and fallbacks by reason; null when the bot never used a model. */
+  readonly ai: AiStatus | null
 }
 
 /** A bot's state folded from its whole stream, with its version. */
@@ -71,7 +75,8 @@ export const botRow = (o: { readonly log: EventLogService; readonly inbox: Inbox
       crashes: state.crashes,
       lastError: state.lastError,
       inboxLag: waiting._tag === "Right" ? waiting.right : -1,
-      inListedFleet: o.listed
+      inListedFleet: o.listed,
+      ai: aiStatusOf((k) => state.entries.read(k), new Date().toISOString().slice(0, 10))
     }
     return row
   })

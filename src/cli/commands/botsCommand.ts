@@ -17,6 +17,7 @@ import { applyOrAskNode, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
 import type { Applied } from "../bots/lifecycle.js"
 import { readToken } from "../bots/token.js"
 import { checkPatch, parseSets, showConfig } from "../bots/configure.js"
+import { makeSecretBox, sealApiKeyInPatch } from "../../ai/secretBox.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { CommandFailed, runCommand, UsageError } from "../runtime.js"
@@ -184,17 +185,19 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                   catch: (e) => new UsageError({ detail: `--file ${opts.file}: ${e instanceof Error ? e.message : String(e)}` })
                 })
               : yield* parseSets(opts.set)
-          const applied = yield* withStores((s, config) =>
+          const applied = yield* withStores((s, config) => {
+            // a model API key is recorded sealed, never in clear (src/ai/secretBox.ts)
+            const sealed = sealApiKeyInPatch(patch, botId, makeSecretBox(config.secretKey))
             // checked before anything is sent or recorded: a refused config changes nothing
-            checkPatch({ log: s.log, botId, patch, botModules: config.botModules }).pipe(Effect.zipRight(applyOrAskNode({
+            return checkPatch({ log: s.log, botId, patch, botModules: config.botModules }).pipe(Effect.zipRight(applyOrAskNode({
               log: s.log,
               botId,
               actor: "ops:cli",
-              input: () => ({ _tag: "ChangeConfig", patch, at: new Date().toISOString() }),
+              input: () => ({ _tag: "ChangeConfig", patch: sealed, at: new Date().toISOString() }),
               control: controlOf(config, opts.wait),
-              request: { _tag: "Configure", botId, patch }
+              request: { _tag: "Configure", botId, patch: sealed }
             })))
-          )
+          })
           printApplied(io, applied, opts.json === true, "configure")
         })
         await run(io, setExit, program)

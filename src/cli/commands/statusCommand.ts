@@ -15,6 +15,7 @@ import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { runCommand } from "../runtime.js"
 import { printBotRows } from "./botsCommand.js"
+import { aiStatusLine } from "../../ai/aiStatus.pure.js"
 
 type SetExit = (code: number) => void
 
@@ -62,6 +63,7 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
           if (opts.json) return printJson(io, { mode: config.mode, nodes: nodes.map((n) => ({ ...n, state: nodeState(n) })), bots, partitions, backups, audit, divergences })
           io.stdout(`mode ${config.mode}, ${bots.length} bot${bots.length === 1 ? "" : "s"} in the fleet directory`)
           printBotRows(io, bots, false)
+          for (const b of bots) if (b.ai !== null) io.stdout(`  ${b.botId} AI: ${aiStatusLine(b.ai)}`)
           io.stdout("")
           printNodes(io, nodes)
           io.stdout("")

@@ -154,6 +154,48 @@ export const FleetSettingChanged = Schema.TaggedStruct("FleetSettingChanged", {
   nodes: Schema.Array(Schema.Struct({ nodeId: Schema.String, old: Schema.String, value: Schema.String, source: Schema.String }))
 })
 
+/**
+ * The bot answered update `updateId` with a model's completion: the turn joins the
+ * chat's conversation memory and its tokens count against the day's budgets (`day`, UTC).
+ */
+export const AiReplied = Schema.TaggedStruct("AiReplied", {
+  chatId: Schema.Number,
+  userId: Schema.optional(Schema.Number),
+  updateId: Schema.Number,
+  model: Schema.String,
+  day: Schema.String,
+  promptTokens: Schema.Number,
+  completionTokens: Schema.Number,
+  /** The user's message and the model's answer (before the persona dressed it). */
+  user: Schema.String,
+  assistant: Schema.String,
+  at: Schema.String
+})
+/** The oldest `dropped` turns of a chat's memory left it, folded into its rolling summary. */
+export const ConversationSummarized = Schema.TaggedStruct("ConversationSummarized", {
+  chatId: Schema.Number,
+  summary: Schema.String,
+  dropped: Schema.Number
+})
+/** The bot answered with its AI fallback instead of a model's reply, and why. */
+export const AiFallbackUsed = Schema.TaggedStruct("AiFallbackUsed", {
+  chatId: Schema.Number,
+  userId: Schema.optional(Schema.Number),
+  reason: Schema.Literal("unavailable", "timeout", "rate_limited", "refused", "over_budget", "unknown", "not_configured"),
+  /** What failed (an error's description, the budget that was spent); never a key. */
+  detail: Schema.optional(Schema.String),
+  day: Schema.String,
+  at: Schema.String
+})
+/** What the bot learned of how a user likes to be spoken to (only the fields that changed). */
+export const PersonalityAdapted = Schema.TaggedStruct("PersonalityAdapted", {
+  userId: Schema.Number,
+  language: Schema.optional(Schema.String),
+  formality: Schema.optional(Schema.Literal("casual", "neutral", "formal")),
+  length: Schema.optional(Schema.Literal("short", "medium", "long")),
+  at: Schema.String
+})
+
 export const DomainEvent = Schema.Union(
   BotRegistered,
   BotConfigChanged,
@@ -178,7 +220,11 @@ export const DomainEvent = Schema.Union(
   SnapshotTaken,
   LegacyRecordImported,
   UserUnblockedBot,
-  FleetSettingChanged
+  FleetSettingChanged,
+  AiReplied,
+  ConversationSummarized,
+  AiFallbackUsed,
+  PersonalityAdapted
 )
 export type DomainEvent = typeof DomainEvent.Type
 export type EventType = DomainEvent["_tag"]

@@ -53,7 +53,11 @@ export const registry: { readonly [T in EventType]: EventTypeSpec } = {
   SnapshotTaken: v1(C.SnapshotTaken),
   LegacyRecordImported: v1(C.LegacyRecordImported),
   UserUnblockedBot: v1(C.UserUnblockedBot),
-  FleetSettingChanged: v1(C.FleetSettingChanged)
+  FleetSettingChanged: v1(C.FleetSettingChanged),
+  AiReplied: v1(C.AiReplied),
+  ConversationSummarized: v1(C.ConversationSummarized),
+  AiFallbackUsed: v1(C.AiFallbackUsed),
+  PersonalityAdapted: v1(C.PersonalityAdapted)
 }
 
 export const isEventType = (type: string): type is EventType => Object.prototype.hasOwnProperty.call(registry, type)

@@ -63,6 +63,10 @@ export const auditSummary = (e: DomainEvent): Record<string, unknown> | null => 
     case "UserBlockedBot":
     case "UserUnblockedBot":
     case "SessionChanged":
+    case "AiReplied":
+    case "ConversationSummarized":
+    case "AiFallbackUsed":
+    case "PersonalityAdapted":
       return null
     default:
       return absurd(e)

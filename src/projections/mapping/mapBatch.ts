@@ -374,6 +374,10 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
       case "UpdateFailed":
       case "SnapshotTaken":
       case "FleetSettingChanged":
+      case "AiReplied":
+      case "ConversationSummarized":
+      case "AiFallbackUsed":
+      case "PersonalityAdapted":
         break
       default:
         absurd(d)

@@ -1,28 +1,52 @@
 import { Composer } from "telegraf"
+import { adaptationKey } from "../../actors/decider/entries.js"
 import { RecordedCallUnknown } from "../../actors/decider/updateHandler.js"
+import { adapt, adaptationChange, readAdaptation } from "./adaptation.pure.js"
+import { aiReply } from "./aiReply.js"
 import type { BotContext } from "./telegrafHandler.js"
-import { applyPersonality, greetingFor, parseBuiltinConfig } from "./personality.pure.js"
+import { applyPersona } from "./persona.pure.js"
+import type { Adaptation } from "./persona.pure.js"
+import { greetingFor, parseBuiltinConfig } from "./personality.pure.js"
 import type { BuiltinConfig } from "./personality.pure.js"
 
 /**
  * The built-in, no-code bot kind. Everything comes from the bot's configuration (owner-edited,
  * `BotConfigChanged` events): greeting, `/start` and `/help`, owner-defined commands and keyword
- * replies, a personality applied to every text, and per-user memory (greets returning users by
- * name, in their language when it knows it).
+ * replies, a persona applied to every text, per-user memory (greets returning users by name, in
+ * their language when it knows it), per-user adaptation (PersonalityAdapted), and with an `ai`
+ * section, model-written answers to other texts (aiReply.ts).
  */
 export const builtinComposer = (raw: unknown): Composer<BotContext> => {
   const config: BuiltinConfig = parseBuiltinConfig(raw)
   const bot = new Composer<BotContext>()
+  const adaptationOf = (ctx: BotContext): Adaptation => (ctx.state as { adaptation?: Adaptation }).adaptation ?? {}
   // a reply whose delivery a crash left unknown is not sent again (it may have arrived): go on
   const say = (ctx: BotContext, text: string) =>
-    ctx.reply(applyPersonality(config.personality, text)).catch((e: unknown) => {
+    ctx.reply(applyPersona(config.personality, text, adaptationOf(ctx))).catch((e: unknown) => {
       if (e instanceof RecordedCallUnknown) return undefined
       throw e
     })
 
+  // what this message says about how its user likes to be spoken to, learned before anything is said
+  bot.use((ctx, next) => {
+    const from = ctx.from
+    const text = ctx.message && "text" in ctx.message && typeof ctx.message.text === "string" ? ctx.message.text : undefined
+    if (!config.adapt || !from || from.is_bot) return next()
+    let known = readAdaptation(ctx.botState.entries.get(adaptationKey(from.id)))
+    if (text !== undefined && !text.startsWith("/")) {
+      const change = adaptationChange(known, { text, languageCode: from.language_code })
+      if (change) {
+        ctx.record({ _tag: "PersonalityAdapted", userId: from.id, ...change, at: ctx.at })
+        known = adapt(known, change)
+      }
+    }
+    ;(ctx.state as { adaptation?: Adaptation }).adaptation = known
+    return next()
+  })
   bot.start((ctx) => {
     const known = ctx.from ? ctx.botState.users.get(ctx.from.id) : undefined
-    return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode: ctx.from?.language_code, returning: known !== undefined }))
+    const languageCode = adaptationOf(ctx).language ?? ctx.from?.language_code
+    return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode, returning: known !== undefined }))
   })
   bot.help((ctx) => {
     const lines = Object.entries(config.commands).map(([name, c]) => `/${name} - ${c.description ?? c.reply.slice(0, 40)}`)
@@ -32,12 +56,14 @@ export const builtinComposer = (raw: unknown): Composer<BotContext> => {
     bot.command(name, (ctx) => say(ctx, command.reply))
   }
   bot.on("message", (ctx, next) => {
-    const text = "text" in ctx.message && typeof ctx.message.text === "string" ? ctx.message.text.toLowerCase() : undefined
-    if (text === undefined || text.startsWith("/")) return next()
+    const original = "text" in ctx.message && typeof ctx.message.text === "string" ? ctx.message.text : undefined
+    const text = original?.toLowerCase()
+    if (original === undefined || text === undefined || text.startsWith("/")) return next()
     // per-chat conversation memory in the session: how many messages this user wrote here
     ctx.session = { ...(ctx.session ?? {}), messages: Number(ctx.session?.["messages"] ?? 0) + 1 }
     const hit = config.keywords.find((k) => text.includes(k.match.toLowerCase()))
     if (hit) return say(ctx, hit.reply)
+    if (config.ai) return aiReply(ctx, { ai: config.ai, persona: config.personality, adaptation: adaptationOf(ctx), text: original, say: (t) => say(ctx, t) })
     if (config.fallback) return say(ctx, config.fallback)
     return next()
   })

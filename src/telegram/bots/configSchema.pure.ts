@@ -1,4 +1,6 @@
 import { Schema } from "effect"
+import { AiConfigSchema } from "../../ai/aiConfig.pure.js"
+import { PersonaFields } from "./personaSchema.pure.js"
 
 /**
  * The built-in kind's configuration schema (effect/Schema): what `bots configure` and the API
@@ -39,7 +41,9 @@ export const Keyword = Schema.Struct({
 
 export const Personality = Schema.Struct({
   name: Schema.optionalWith(Schema.NullOr(ShortText), { exact: true }),
-  tone: Schema.optionalWith(Schema.Literal(...TONES), { exact: true })
+  tone: Schema.optionalWith(Schema.Literal(...TONES), { exact: true }),
+  // the persona's other traits (vocabulary, emoji, formality, language, description, adapt)
+  ...PersonaFields
 })
 
 export const builtinConfigFields = {
@@ -60,7 +64,9 @@ export const builtinConfigFields = {
   keywords: Schema.optionalWith(Schema.Array(Keyword), { exact: true }),
   /** The reply to any other text; null: none. */
   fallback: Schema.optionalWith(Schema.NullOr(MessageText), { exact: true }),
-  personality: Schema.optionalWith(Personality, { exact: true })
+  personality: Schema.optionalWith(Personality, { exact: true }),
+  /** Answers other texts with a model (src/ai/aiConfig.pure.ts, docs/ai.md). */
+  ai: Schema.optionalWith(AiConfigSchema, { exact: true })
 }
 
 export const BuiltinConfigSchema = Schema.Struct(builtinConfigFields)

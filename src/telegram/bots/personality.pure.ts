@@ -1,14 +1,18 @@
+import { parseAiConfig } from "../../ai/aiConfig.pure.js"
+import type { AiConfig } from "../../ai/aiConfig.pure.js"
+import { applyPersona, parsePersona, signs } from "./persona.pure.js"
+import type { Adaptation, Persona, Tone } from "./persona.pure.js"
+
 /**
  * The built-in kind's configuration and its personality, pure so it is unit-tested alone and the
- * same texts come out on replay.
+ * same texts come out on replay. The personality is a persona (persona.pure.ts): the four tones
+ * are its presets.
  */
 
-export type Tone = "plain" | "friendly" | "formal" | "pirate"
+export type { Tone }
 
-export interface Personality {
-  readonly name: string | null
-  readonly tone: Tone
-}
+/** The persona a bot speaks as (name and tone at least; the rest from the tone's preset). */
+export type Personality = Pick<Persona, "name" | "tone"> & Partial<Persona>
 
 export interface BuiltinConfig {
   readonly greeting: string
@@ -16,10 +20,15 @@ export interface BuiltinConfig {
   readonly commands: Readonly<Record<string, { readonly reply: string; readonly description?: string }>>
   readonly keywords: ReadonlyArray<{ readonly match: string; readonly reply: string }>
   readonly fallback: string | null
-  readonly personality: Personality
+  readonly personality: Persona
+  /**
+   * Learn each user's language, formality and preferred length (PersonalityAdapted): by default
+   * for bots with an `ai` section (the model is told), `personality.adapt` true/false decides.
+   */
+  readonly adapt: boolean
+  /** Answers other texts with a model (null: the fallback text). */
+  readonly ai: AiConfig | null
 }
-
-const TONES: ReadonlyArray<Tone> = ["plain", "friendly", "formal", "pirate"]
 const COMMAND = /^[a-z0-9_]{1,32}$/
 
 const str = (v: unknown, fallback: string): string => (typeof v === "string" ? v : fallback)
@@ -49,34 +58,25 @@ export const parseBuiltinConfig = (raw: unknown): BuiltinConfig => {
       })
     : []
   const p = (typeof c["personality"] === "object" && c["personality"] !== null ? c["personality"] : {}) as Record<string, unknown>
-  const tone = TONES.includes(p["tone"] as Tone) ? (p["tone"] as Tone) : "plain"
   return {
     greeting: str(c["greeting"], "Hello, {name}!"),
     help: str(c["help"], "Here is what I can do:"),
     commands,
     keywords,
     fallback: typeof c["fallback"] === "string" ? c["fallback"] : null,
-    personality: { name: typeof p["name"] === "string" ? p["name"] : null, tone }
+    personality: parsePersona(p),
+    adapt: typeof p["adapt"] === "boolean" ? p["adapt"] : parseAiConfig(c["ai"]) !== null,
+    ai: parseAiConfig(c["ai"])
   }
 }
 
-/** Applies the tone to a text; the name signs formal texts and introduces friendly greetings. */
-export const applyPersonality = (p: Personality, text: string): string => {
-  switch (p.tone) {
-    case "plain":
-      return text
-    case "friendly":
-      return `${text} 😊`
-    case "formal":
-      return p.name ? `${text}\n\n— ${p.name}` : text
-    case "pirate":
-      return `Arr! ${text.replace(/\byou\b/gi, "ye").replace(/\bmy\b/gi, "me")}`
-    default: {
-      const never: never = p.tone
-      return never
-    }
-  }
-}
+/**
+ * Applies the persona to a text (vocabulary, the tone's opener, emoji, the formal signature),
+ * adapted to the user when something was learned about them. A `{name, tone}` pair is completed
+ * from the tone's preset.
+ */
+export const applyPersonality = (p: Personality, text: string, adaptation: Adaptation = {}): string =>
+  applyPersona(parsePersona(p), text, adaptation)
 
 const WELCOME_BACK: Readonly<Record<string, string>> = {
   en: "Welcome back, {name}!",
@@ -93,6 +93,9 @@ export const greetingFor = (
 ): string => {
   const lang = (user.languageCode ?? "en").slice(0, 2)
   const template = user.returning ? (WELCOME_BACK[lang] ?? WELCOME_BACK["en"]!) : config.greeting
-  const intro = !user.returning && config.personality.name ? ` I am ${config.personality.name}.` : ""
+  // the bot names itself once: not when its greeting already does, nor when it signs its replies
+  const name = config.personality.name
+  const named = name !== null && (template.includes("{bot}") || template.includes(name) || signs(config.personality))
+  const intro = !user.returning && name && !named ? ` I am ${name}.` : ""
   return template.replaceAll("{name}", user.firstName || "there").replaceAll("{bot}", config.personality.name ?? "") + intro
 }

@@ -41,6 +41,12 @@ export interface BotContext extends Context {
    * layout). See `legacyRecords`.
    */
   readonly legacy: LegacyRecords
+  /**
+   * Records a fact this update caused (an AI reply, a summary, an adaptation...), appended with
+   * the update's last step like the session patch; facts recorded in earlier steps (before a call
+   * was answered) are dropped with that step, so each is recorded once.
+   */
+  readonly record: (event: DomainEvent) => void
 }
 
 /** One imported collection: its records by key (as `botfleet import` reports them). */
@@ -170,7 +176,8 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
       const ctx = new Context(update, telegram, botInfo) as BotContext
       const key = sessionKeyOf(update)
       const before = key !== undefined ? uctx.state.sessions.get(key) : undefined
-      Object.assign(ctx, { at: uctx.at, botState: uctx.state, legacy: legacyRecords(uctx.state) })
+      const recorded: DomainEvent[] = []
+      Object.assign(ctx, { at: uctx.at, botState: uctx.state, legacy: legacyRecords(uctx.state), record: (e: DomainEvent) => void recorded.push(e) })
       ctx.session = before !== undefined && before !== null && typeof before === "object" ? (jsonClone(before) as Record<string, unknown>) : undefined
 
       try {
@@ -180,6 +187,7 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
         if (!(e instanceof TelegramError && e.on === BLOCKED)) throw e
       }
 
+      events.push(...recorded)
       if (key !== undefined) {
         const patch = diffMergePatch(before ?? undefined, ctx.session)
         if (patch !== undefined) events.push({ _tag: "SessionChanged", key, patch })

@@ -40,7 +40,8 @@ describe("the built-in bot on the sandbox", () => {
     }
     const sign = "\n\n— Shopkeeper"
     expect(texts("shop_bot", 501)).toEqual([
-      `Hello Ann, welcome to the shop. I am Shopkeeper.${sign}`,
+      // the formal persona signs its replies, so it does not also name itself in the greeting
+      `Hello Ann, welcome to the shop.${sign}`,
       `I answer questions about the shop.\n/hours - opening hours\n/price - Everything costs 5.${sign}`,
       `We open at 9.${sign}`,
       `Everything costs 5.${sign}`,

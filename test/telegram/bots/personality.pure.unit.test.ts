@@ -9,7 +9,7 @@ describe("built-in configuration and personality", () => {
     const c = parseBuiltinConfig({ commands: { "/Hours": "9-5", bad$: "x", start: "no", faq: { reply: "see site", description: "questions" } }, keywords: [{ match: "hi", reply: "hello" }, { match: "" }] })
     expect(Object.keys(c.commands)).toEqual(["hours", "faq"])
     expect(c.keywords).toEqual([{ match: "hi", reply: "hello" }])
-    expect(c.personality).toEqual({ name: null, tone: "plain" })
+    expect(c.personality).toMatchObject({ name: null, tone: "plain", emoji: "none", formality: "neutral", vocabulary: {} })
     expect(parseBuiltinConfig(null).greeting).toBe("Hello, {name}!")
   })
 
