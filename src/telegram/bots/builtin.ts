@@ -3,6 +3,8 @@ import { RecordedCallUnknown } from "../../actors/decider/updateHandler.js"
 import type { BotContext } from "./telegrafHandler.js"
 import { applyPersonality, greetingFor, parseBuiltinConfig } from "./personality.pure.js"
 import type { BuiltinConfig } from "./personality.pure.js"
+import { menusComposer, parseInteractions, unknownCommandComposer } from "./interactions.js"
+import { keyboardOf } from "./interactions.pure.js"
 
 /**
  * The built-in, no-code bot kind. Everything comes from the bot's configuration (owner-edited,
@@ -14,23 +16,32 @@ export const builtinComposer = (raw: unknown): Composer<BotContext> => {
   const config: BuiltinConfig = parseBuiltinConfig(raw)
   const bot = new Composer<BotContext>()
   // a reply whose delivery a crash left unknown is not sent again (it may have arrived): go on
-  const say = (ctx: BotContext, text: string) =>
-    ctx.reply(applyPersonality(config.personality, text)).catch((e: unknown) => {
+  const interactions = parseInteractions(raw)
+  const say = (ctx: BotContext, text: string, extra?: { readonly reply_markup?: unknown }) =>
+    ctx.reply(applyPersonality(config.personality, text), extra as Parameters<BotContext["reply"]>[1]).catch((e: unknown) => {
       if (e instanceof RecordedCallUnknown) return undefined
       throw e
     })
 
   bot.start((ctx) => {
     const known = ctx.from ? ctx.botState.users.get(ctx.from.id) : undefined
-    return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode: ctx.from?.language_code, returning: known !== undefined }))
+    const start = interactions.startMenu
+    const extra = start !== null ? { reply_markup: keyboardOf(start, interactions.menus[start]!) } : undefined
+    return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode: ctx.from?.language_code, returning: known !== undefined }), extra)
   })
   bot.help((ctx) => {
-    const lines = Object.entries(config.commands).map(([name, c]) => `/${name} - ${c.description ?? c.reply.slice(0, 40)}`)
+    const lines = [
+      ...Object.entries(config.commands).map(([name, c]) => `/${name} - ${c.description ?? c.reply.slice(0, 40)}`),
+      ...Object.values(interactions.menus).flatMap((m) => (m.command !== undefined && config.commands[m.command] === undefined ? [`/${m.command} - ${m.description ?? m.text.slice(0, 40)}`] : []))
+    ]
     return say(ctx, [config.help, ...lines].filter((l) => l.length > 0).join("\n"))
   })
   for (const [name, command] of Object.entries(config.commands)) {
     bot.command(name, (ctx) => say(ctx, command.reply))
   }
+  // after the owner's commands (theirs win a clash), before any reply to plain text
+  bot.use(menusComposer(interactions, say))
+  bot.use(unknownCommandComposer(interactions, Object.keys(config.commands), say))
   bot.on("message", (ctx, next) => {
     const text = "text" in ctx.message && typeof ctx.message.text === "string" ? ctx.message.text.toLowerCase() : undefined
     if (text === undefined || text.startsWith("/")) return next()

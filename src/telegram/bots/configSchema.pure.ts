@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { interactionsConfigFields, startMenuProblem } from "./interactionsSchema.pure.js"
 
 /**
  * The built-in kind's configuration schema (effect/Schema): what `bots configure` and the API
@@ -60,7 +61,8 @@ export const builtinConfigFields = {
   keywords: Schema.optionalWith(Schema.Array(Keyword), { exact: true }),
   /** The reply to any other text; null: none. */
   fallback: Schema.optionalWith(Schema.NullOr(MessageText), { exact: true }),
-  personality: Schema.optionalWith(Personality, { exact: true })
+  personality: Schema.optionalWith(Personality, { exact: true }),
+  ...interactionsConfigFields
 }
 
-export const BuiltinConfigSchema = Schema.Struct(builtinConfigFields)
+export const BuiltinConfigSchema = Schema.Struct(builtinConfigFields).pipe(Schema.filter(startMenuProblem))

@@ -138,15 +138,23 @@ export const methods: Readonly<Record<string, Method>> = {
     if (params["inline_message_id"] !== undefined) throw new ApiError(400, "Bad Request: inline messages are not in the sandbox")
     const messageId = int(params, "message_id")
     if (messageId === undefined) throw new ApiError(400, "Bad Request: message identifier is not specified")
-    return ok(world.botEdits(bot, chatIdOf(params), messageId, textOf(params)))
+    return ok(world.botEdits(bot, chatIdOf(params), messageId, textOf(params), params["reply_markup"]))
   },
   sendChatAction: ({ world, bot, params }) => {
     world.chatOf(bot, chatIdOf(params))
     if (typeof params["action"] !== "string") throw new ApiError(400, "Bad Request: wrong parameter action in request")
     return ok(true)
   },
-  answerCallbackQuery: ({ params }) => {
-    if (typeof params["callback_query_id"] !== "string") throw new ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+  answerCallbackQuery: ({ bot, params }) => {
+    const id = params["callback_query_id"]
+    // Telegram's ids are numeric strings: one sent as a form field may arrive decoded as a number
+    const key = typeof id === "number" ? String(id) : id
+    if (typeof key !== "string" || bot.callbackAnswers.has(key)) {
+      throw new ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+    }
+    const text = typeof params["text"] === "string" ? params["text"] : ""
+    if (text.length > 200) throw new ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+    bot.callbackAnswers.set(key, { text, showAlert: params["show_alert"] === true })
     return ok(true)
   },
   setMyCommands: () => ok(true),

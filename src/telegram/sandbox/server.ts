@@ -132,7 +132,17 @@ export const startSandbox = async (options: StartSandboxOptions = {}): Promise<S
     const b = (req.body ?? {}) as { userId?: number; messageId?: number; data?: string }
     try {
       const update: Update = world.click(bot, { userId: Number(b.userId), messageId: Number(b.messageId), data: String(b.data ?? "") })
-      return { update_id: update.update_id }
+      return { update_id: update.update_id, callback_query_id: (update["callback_query"] as { id: string }).id }
+    } catch (e) {
+      return sendError(reply, e)
+    }
+  })
+  // the bot's answer to a button press (null until it answered): the chat page shows it as a notice
+  app.get("/sandbox/:bot/callbackAnswer", async (req, reply) => {
+    const { bot } = req.params as { bot: string }
+    const q = req.query as { id?: string }
+    try {
+      return { answer: world.bot(bot).callbackAnswers.get(String(q.id)) ?? null }
     } catch (e) {
       return sendError(reply, e)
     }

@@ -52,7 +52,7 @@ export interface SandboxMessage {
   text?: string
   edit_date?: number
   readonly reply_to_message_id?: number
-  readonly reply_markup?: unknown
+  reply_markup?: unknown
 }
 
 export type Update = { readonly update_id: number } & Record<string, unknown>
@@ -92,6 +92,8 @@ export interface SandboxBot {
   lastWebhookError: string | null
   /** Calls answered per method, for tests that check nothing was sent. */
   readonly calls: Map<string, number>
+  /** The bot's answers to button presses (answerCallbackQuery) by query id, newest last; the chat page shows them. */
+  readonly callbackAnswers: Map<string, { readonly text: string; readonly showAlert: boolean }>
 }
 
 export interface SandboxOptions {
@@ -148,7 +150,8 @@ export class SandboxWorld extends EventEmitter {
       faults: [],
       poller: null,
       lastWebhookError: null,
-      calls: new Map()
+      calls: new Map(),
+      callbackAnswers: new Map()
     }
     this.byToken.set(token, bot)
     this.byUsername.set(username.toLowerCase(), bot)
@@ -225,8 +228,10 @@ export class SandboxWorld extends EventEmitter {
     const message = bot.sent.find((m) => m.message_id === args.messageId)
     if (!message) throw new ApiError(400, "Bad Request: message not found")
     const from: SandboxUser = { id: args.userId, is_bot: false, first_name: `User ${args.userId}` }
+    const buttons = ((message.reply_markup as { inline_keyboard?: Array<Array<{ callback_data?: unknown }>> } | undefined)?.inline_keyboard ?? []).flat()
+    if (!buttons.some((b) => b.callback_data === args.data)) throw new ApiError(400, "Bad Request: the message has no button with this callback data")
     return this.pushUpdate(bot, {
-      callback_query: { id: randomBytes(8).toString("hex"), from, message, chat_instance: String(message.chat.id), data: args.data }
+      callback_query: { id: `cq${randomBytes(8).toString("hex")}`, from, message, chat_instance: String(message.chat.id), data: args.data }
     })
   }
 
@@ -286,14 +291,17 @@ export class SandboxWorld extends EventEmitter {
     return message
   }
 
-  botEdits(bot: SandboxBot, chatId: number, messageId: number, text: string): SandboxMessage {
+  botEdits(bot: SandboxBot, chatId: number, messageId: number, text: string, replyMarkup?: unknown): SandboxMessage {
     this.chatOf(bot, chatId)
     const message = bot.sent.find((m) => m.chat.id === chatId && m.message_id === messageId)
     if (!message) throw new ApiError(400, "Bad Request: message to edit not found")
-    if (message.text === text) {
+    // as on Telegram, an edit without reply_markup removes the keyboard
+    if (message.text === text && JSON.stringify(message.reply_markup) === JSON.stringify(replyMarkup)) {
       throw new ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
     }
     message.text = text
+    if (replyMarkup === undefined) delete message.reply_markup
+    else message.reply_markup = replyMarkup
     message.edit_date = Math.floor(this.now() / 1000)
     this.emit("message", { bot: bot.username, message, edited: true } satisfies MessageEvent)
     return message
