@@ -9,6 +9,7 @@ import { makePoolHost } from "../actors/poolHost.js"
 import type { BotfleetConfig } from "../config.js"
 import { loadBotModules, moduleUrl } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
+import { handoffPortsOf, withHandoffs } from "../actors/handoffDelivery.js"
 import { sendLimitsOf } from "../telegram/limits.pure.js"
 import type { SendLimits } from "../telegram/limits.pure.js"
 import { Sender } from "../telegram/sender.js"
@@ -57,7 +58,9 @@ export const makeActorHost = async (
   const limits = sendLimitsOf(config.sendLimits)
   if (config.mode === "embedded" || config.workerThreads === 0 || Option.isNone(config.redisUrl)) {
     const sender = new Sender({ limits })
-    const executeCall = makeCallExecutor({ vault: o.vault, sender, apiRootFor: o.apiRootFor })
+    const archive = makePostgresEventArchive(stores.sql)
+    // handoffs go to the target's inbox (handoffDelivery.ts); Bot API calls to Telegram
+    const executeCall = withHandoffs(makeCallExecutor({ vault: o.vault, sender, apiRootFor: o.apiRootFor }), handoffPortsOf({ log: stores.hotLog, inbox: stores.inbox, archive }))
     return {
       registry,
       setSendLimits: (l) => sender.setLimits(l),
@@ -65,7 +68,7 @@ export const makeActorHost = async (
         log: stores.hotLog,
         inbox: stores.inbox,
         snapshots: stores.snapshots,
-        archive: makePostgresEventArchive(stores.sql),
+        archive,
         handlerFor: registry.handlerFor,
         executeCall
       }),

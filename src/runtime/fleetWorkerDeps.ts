@@ -1,6 +1,7 @@
 import { BroadcastChannel } from "node:worker_threads"
 import type { ActorDeps } from "../actors/actor.js"
 import { createActorDeps as createRedisActorDeps } from "../actors/redisActorDeps.js"
+import { handoffPortsOf, withHandoffs } from "../actors/handoffDelivery.js"
 import { instrumentInbox, instrumentLog } from "../metrics/instrumentStores.js"
 import { loadBotModules } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
@@ -47,11 +48,13 @@ export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps>
     const m = (e as { data?: unknown }).data
     if (isSendLimits(m)) sender.setLimits(m.limits)
   }
-  const executeCall = makeCallExecutor({
+  const telegramCalls = makeCallExecutor({
     vault: makeTokenVault(Buffer.from(o.secretKey, "base64")),
     sender,
     apiRootFor: (mode) => (mode === "sandbox" && o.sandboxApiRoot !== null ? o.sandboxApiRoot : o.telegramApiRoot)
   })
+  // handoffs go to the target's inbox on this thread's own connections; Bot API calls to Telegram
+  const executeCall = withHandoffs(telegramCalls, handoffPortsOf(base))
   // measured on this thread; its heartbeats carry the measurements to the main thread (metrics)
   return { ...base, log: instrumentLog(base.log, "redis"), inbox: instrumentInbox(base.inbox, "redis"), handlerFor: registry.handlerFor, executeCall }
 }

@@ -16,6 +16,7 @@ export type ButtonAction =
   | { readonly _tag: "Answer"; readonly text: string }
   | { readonly _tag: "Reply"; readonly text: string }
   | { readonly _tag: "OpenMenu"; readonly menu: string }
+  | { readonly _tag: "HandOff"; readonly to: string; readonly context: string }
 
 export interface MenuButton {
   readonly text: string
@@ -27,6 +28,8 @@ export interface MenuButton {
   readonly reply?: string
   /** Another menu shown in place of this one (the message is edited). */
   readonly menu?: string
+  /** Hands the user to another bot of the same owner, which greets them with `context` (decider/handoff.ts). */
+  readonly handoff?: { readonly to: string; readonly context: string }
 }
 
 export interface Menu {
@@ -52,6 +55,8 @@ const buttonOf = (v: unknown): MenuButton | null => {
   if (!isObject(v) || typeof v["text"] !== "string" || v["text"].length === 0) return null
   const b: { -readonly [K in keyof MenuButton]: MenuButton[K] } = { text: v["text"] }
   for (const k of ["url", "answer", "reply", "menu"] as const) if (typeof v[k] === "string" && v[k].length > 0) b[k] = v[k]
+  const h = v["handoff"]
+  if (isObject(h) && typeof h["to"] === "string" && typeof h["context"] === "string") b.handoff = { to: h["to"], context: h["context"] }
   return b
 }
 
@@ -103,11 +108,12 @@ export const buttonOfCallback = (config: InteractionsConfig, data: string): Menu
 /** Whether callback data is in the built-in kind's format at all (ours, even if stale). */
 export const isBuiltinCallback = (data: string): boolean => data.startsWith("bf:")
 
-/** What pressing a button does, in order: the notice first (it ends the client's spinner), then the message, then the menu. */
+/** What pressing a button does, in order: the notice first (it ends the client's spinner), then the message, the menu, the handoff. */
 export const actionsOf = (button: MenuButton, config: InteractionsConfig): ReadonlyArray<ButtonAction> => [
   ...(button.answer !== undefined ? [{ _tag: "Answer" as const, text: button.answer }] : []),
   ...(button.reply !== undefined ? [{ _tag: "Reply" as const, text: button.reply }] : []),
-  ...(button.menu !== undefined && config.menus[button.menu] !== undefined ? [{ _tag: "OpenMenu" as const, menu: button.menu }] : [])
+  ...(button.menu !== undefined && config.menus[button.menu] !== undefined ? [{ _tag: "OpenMenu" as const, menu: button.menu }] : []),
+  ...(button.handoff !== undefined ? [{ _tag: "HandOff" as const, to: button.handoff.to, context: button.handoff.context }] : [])
 ]
 
 /**

@@ -3,6 +3,7 @@ import { RecordedCallUnknown } from "../../actors/decider/updateHandler.js"
 import { actionsOf, buttonOfCallback, isBuiltinCallback, keyboardOf, parseInteractions, unknownCommandDue } from "./interactions.pure.js"
 import type { InteractionsConfig } from "./interactions.pure.js"
 import type { BotContext } from "./telegrafHandler.js"
+import { handOff } from "./handoffGreeting.js"
 
 /**
  * The built-in kind's menus, callback buttons and unknown-command reply, as telegraf middleware
@@ -53,6 +54,13 @@ export const menusComposer = (config: InteractionsConfig, say: Say): Composer<Bo
           else await say(ctx, menu.text, { reply_markup: keyboardOf(a.menu, menu) })
           break
         }
+        case "HandOff":
+          // refused (another owner's bot, no such bot) or unknown: recorded; the user is told it did not work
+          await handOff(ctx, { to: a.to, context: a.context }).catch(async (e: unknown) => {
+            if (!(e instanceof TelegramError)) throw e
+            await say(ctx, "Sorry, I could not pass you on right now.")
+          })
+          break
         default: {
           const never: never = a
           return never

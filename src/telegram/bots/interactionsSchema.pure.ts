@@ -30,12 +30,20 @@ const MenuButton = Schema.Struct({
   /** A message sent into the chat. */
   reply: Schema.optionalWith(Text(4096), { exact: true }),
   /** The menu shown in place of this one. */
-  menu: Schema.optionalWith(Schema.String.pipe(Schema.pattern(NAME, { message: () => nameMessage })), { exact: true })
+  menu: Schema.optionalWith(Schema.String.pipe(Schema.pattern(NAME, { message: () => nameMessage })), { exact: true }),
+  /** Hands the user to another bot of the same owner (its bot id), which greets them with the context. */
+  handoff: Schema.optionalWith(
+    Schema.Struct({
+      to: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, { message: () => "must be a bot id of the fleet" })),
+      context: Text(2048)
+    }),
+    { exact: true }
+  )
 }).pipe(
   Schema.filter((b) => {
-    const acts = b.answer !== undefined || b.reply !== undefined || b.menu !== undefined
-    if (b.url !== undefined && acts) return "a button is either a link (url) or acts when pressed (answer, reply, menu), not both"
-    if (b.url === undefined && !acts) return "a button needs url, answer, reply or menu"
+    const acts = b.answer !== undefined || b.reply !== undefined || b.menu !== undefined || b.handoff !== undefined
+    if (b.url !== undefined && acts) return "a button is either a link (url) or acts when pressed (answer, reply, menu, handoff), not both"
+    if (b.url === undefined && !acts) return "a button needs url, answer, reply, menu or handoff"
     return true
   })
 )
@@ -59,6 +67,8 @@ const Menu = Schema.Struct({
 })
 
 export const interactionsConfigFields = {
+  /** What this bot greets a user handed to it with: {name}, {from} (the bot that handed them), {context}. */
+  handoffGreeting: Schema.optionalWith(Text(4096), { exact: true }),
   /**
    * The reply to a command the bot does not know; false: no reply. Default (absent): "I don't know
    * that command, try /help". Not null for "none": in a config patch null removes the key.

@@ -227,7 +227,9 @@ export class SandboxWorld extends EventEmitter {
     const bot = this.bot(username)
     const message = bot.sent.find((m) => m.message_id === args.messageId)
     if (!message) throw new ApiError(400, "Bad Request: message not found")
-    const from: SandboxUser = { id: args.userId, is_bot: false, first_name: `User ${args.userId}` }
+    // the user's name as they last wrote in that chat (a private chat carries it)
+    const named = message.chat.type === "private" && message.chat.id === args.userId ? message.chat.first_name : undefined
+    const from: SandboxUser = { id: args.userId, is_bot: false, first_name: named ?? `User ${args.userId}` }
     const buttons = ((message.reply_markup as { inline_keyboard?: Array<Array<{ callback_data?: unknown }>> } | undefined)?.inline_keyboard ?? []).flat()
     if (!buttons.some((b) => b.callback_data === args.data)) throw new ApiError(400, "Bad Request: the message has no button with this callback data")
     return this.pushUpdate(bot, {
