@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { EventEmitter } from "node:events"
 import { TokenBuckets, bucketsFor, defaultSendLimits, isSendingMethod } from "../limits.pure.js"
 import type { SendLimits } from "../limits.pure.js"
@@ -50,6 +50,9 @@ export interface SandboxMessage {
   readonly chat: SandboxChat
   readonly from?: SandboxUser | { id: number; is_bot: true; first_name: string; username: string }
   text?: string
+  caption?: string
+  photo?: ReadonlyArray<{ readonly file_id: string; readonly file_unique_id: string; readonly width: number; readonly height: number; readonly file_size: number }>
+  document?: { readonly file_id: string; readonly file_unique_id: string; readonly file_name?: string; readonly file_size: number }
   edit_date?: number
   readonly reply_to_message_id?: number
   reply_markup?: unknown
@@ -110,7 +113,19 @@ export interface MessageEvent {
   readonly edited: boolean
 }
 
+/** A file a bot uploaded (or named by URL), as the sandbox keeps it: served to the chat page, reusable by file_id. */
+export interface SandboxFile {
+  readonly fileId: string
+  readonly uniqueId: string
+  readonly bytes: Uint8Array | null
+  readonly sha256: string | null
+  readonly name: string
+  readonly url: string | null
+}
+
 export class SandboxWorld extends EventEmitter {
+  /** Files bots sent, by file_id (shared by all bots, as ids are opaque strings here). */
+  readonly files = new Map<string, SandboxFile>()
   private readonly byToken = new Map<string, SandboxBot>()
   private readonly byUsername = new Map<string, SandboxBot>()
   private readonly buckets = new TokenBuckets()
@@ -286,6 +301,34 @@ export class SandboxWorld extends EventEmitter {
       from: { id: bot.id, is_bot: true, first_name: bot.firstName, username: bot.username },
       text,
       ...(extra.replyTo !== undefined ? { reply_to_message_id: extra.replyTo } : {}),
+      ...(extra.replyMarkup !== undefined ? { reply_markup: extra.replyMarkup } : {})
+    }
+    bot.sent.push(message)
+    this.emit("message", { bot: bot.username, message, edited: false } satisfies MessageEvent)
+    return message
+  }
+
+  /** Keeps an uploaded file (or a URL Telegram would download) and returns it with its new file_id. */
+  storeFile(args: { readonly bytes: Uint8Array | null; readonly name: string; readonly url?: string }): SandboxFile {
+    const sha256 = args.bytes ? createHash("sha256").update(args.bytes).digest("hex") : null
+    const file: SandboxFile = { fileId: `F${randomBytes(12).toString("base64url")}`, uniqueId: (sha256 ?? createHash("sha256").update(args.url ?? "").digest("hex")).slice(0, 16), bytes: args.bytes, sha256, name: args.name, url: args.url ?? null }
+    this.files.set(file.fileId, file)
+    return file
+  }
+
+  /** A bot sends a photo or a document (a stored file), with an optional caption. */
+  botSendsFile(bot: SandboxBot, chatId: number, kind: "photo" | "document", file: SandboxFile, extra: { caption?: string; replyMarkup?: unknown }): SandboxMessage {
+    const chat = this.chatOf(bot, chatId)
+    const size = file.bytes?.byteLength ?? 0
+    const message: SandboxMessage = {
+      message_id: this.nextMessageId++,
+      date: Math.floor(this.now() / 1000),
+      chat,
+      from: { id: bot.id, is_bot: true, first_name: bot.firstName, username: bot.username },
+      ...(kind === "photo"
+        ? { photo: [{ file_id: file.fileId, file_unique_id: file.uniqueId, width: 0, height: 0, file_size: size }] }
+        : { document: { file_id: file.fileId, file_unique_id: file.uniqueId, file_name: file.name, file_size: size } }),
+      ...(extra.caption !== undefined ? { caption: extra.caption } : {}),
       ...(extra.replyMarkup !== undefined ? { reply_markup: extra.replyMarkup } : {})
     }
     bot.sent.push(message)
