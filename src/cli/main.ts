@@ -11,6 +11,7 @@ import { runNodeCommand } from "./commands/runCommand.js"
 import { replayCommand } from "./commands/replayCommand.js"
 import { botsCommand } from "./commands/botsCommand.js"
 import { statusCommand } from "./commands/statusCommand.js"
+import { broadcastCommand } from "./commands/broadcastCommand.js"
 import { dlqRetryCommand } from "./commands/dlqRetry.js"
 import { processIo } from "./io.js"
 import type { CliIo } from "./io.js"
@@ -49,7 +50,8 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     backupCommand(io, setExit),
     restoreCommand(io, setExit),
     auditCommand(io, setExit),
-    divergenceCommand(io, setExit)
+    divergenceCommand(io, setExit),
+    broadcastCommand(io, setExit)
   ]) {
     program.addCommand(withCliBehaviour(io, c))
   }

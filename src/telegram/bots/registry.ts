@@ -6,6 +6,7 @@ import { builtinComposer } from "./builtin.js"
 import { BuiltinConfigSchema } from "./configSchema.pure.js"
 import { telegrafHandler } from "./telegrafHandler.js"
 import { withHandoffGreeting } from "./handoffGreeting.js"
+import { withBroadcasts } from "./broadcastSend.js"
 import type { BotContext } from "./telegrafHandler.js"
 
 /**
@@ -57,8 +58,8 @@ export class BotModuleRegistry {
     if (hit) return hit
     const module = this.modules.get(kind)
     if (!module) throw new Error(`no bot module named ${kind} is registered on this node`)
-    // handoffs from the owner's other bots are taken in front of every kind (handoffGreeting.ts)
-    const handler = withHandoffGreeting(telegrafHandler(module(state.config)))
+    // handoffs from the owner's other bots and broadcast messages are handled in front of every kind
+    const handler = withBroadcasts(withHandoffGreeting(telegrafHandler(module(state.config))))
     if (!byKind) {
       byKind = new Map()
       this.cache.set(state.config, byKind)
