@@ -15,7 +15,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   metrics: ["./metrics.ts"],
   trim: ["./trim.ts"],
   soak: ["./soak.ts"],
-  fleet: ["./fleet.ts"]
+  fleet: ["./fleet.ts"],
+  broadcast: ["./broadcast.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))

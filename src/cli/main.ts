@@ -11,6 +11,7 @@ import { runNodeCommand } from "./commands/runCommand.js"
 import { replayCommand } from "./commands/replayCommand.js"
 import { botsCommand } from "./commands/botsCommand.js"
 import { statusCommand } from "./commands/statusCommand.js"
+import { broadcastCommand } from "./commands/broadcastCommand.js"
 import { dlqRetryCommand } from "./commands/dlqRetry.js"
 import { ownersCommand, tokensCommand } from "./commands/apiAccessCommands.js"
 import { processIo } from "./io.js"
@@ -52,7 +53,8 @@ export const buildProgram = (io: CliIo, setExit: (code: number) => void): Comman
     auditCommand(io, setExit),
     divergenceCommand(io, setExit),
     ownersCommand(io, setExit),
-    tokensCommand(io, setExit)
+    tokensCommand(io, setExit),
+    broadcastCommand(io, setExit)
   ]) {
     program.addCommand(withCliBehaviour(io, c))
   }

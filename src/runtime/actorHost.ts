@@ -11,6 +11,7 @@ import { loadBotModules, moduleUrl } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
 import { withModelCalls } from "../ai/modelCalls.js"
 import { makeSecretBox } from "../ai/secretBox.js"
+import { handoffPortsOf, withHandoffs } from "../actors/handoffDelivery.js"
 import { sendLimitsOf } from "../telegram/limits.pure.js"
 import type { SendLimits } from "../telegram/limits.pure.js"
 import { Sender } from "../telegram/sender.js"
@@ -61,11 +62,16 @@ export const makeActorHost = async (
   const limits = sendLimitsOf(config.sendLimits)
   if (config.mode === "embedded" || config.workerThreads === 0 || Option.isNone(config.redisUrl)) {
     const sender = new Sender({ limits })
-    const executeCall = withModelCalls(makeCallExecutor({ vault: o.vault, sender, apiRootFor: o.apiRootFor }), {
-      box: makeSecretBox(config.secretKey),
-      defaultBaseURL: () => o.aiBaseUrl ?? null,
-      defaultApiKey: Option.getOrNull(config.aiApiKey)
-    })
+    const archive = makePostgresEventArchive(stores.sql)
+    // model calls (AI replies) and handoffs (to the target's inbox) are recorded calls beside the Bot API's
+    const executeCall = withHandoffs(
+      withModelCalls(makeCallExecutor({ vault: o.vault, sender, apiRootFor: o.apiRootFor }), {
+        box: makeSecretBox(config.secretKey),
+        defaultBaseURL: () => o.aiBaseUrl ?? null,
+        defaultApiKey: Option.getOrNull(config.aiApiKey)
+      }),
+      handoffPortsOf({ log: stores.hotLog, inbox: stores.inbox, archive })
+    )
     return {
       registry,
       setSendLimits: (l) => sender.setLimits(l),
@@ -73,7 +79,7 @@ export const makeActorHost = async (
         log: stores.hotLog,
         inbox: stores.inbox,
         snapshots: stores.snapshots,
-        archive: makePostgresEventArchive(stores.sql),
+        archive,
         handlerFor: registry.handlerFor,
         executeCall
       }),

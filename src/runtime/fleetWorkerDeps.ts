@@ -1,6 +1,7 @@
 import { BroadcastChannel } from "node:worker_threads"
 import type { ActorDeps } from "../actors/actor.js"
 import { createActorDeps as createRedisActorDeps } from "../actors/redisActorDeps.js"
+import { handoffPortsOf, withHandoffs } from "../actors/handoffDelivery.js"
 import { instrumentInbox, instrumentLog } from "../metrics/instrumentStores.js"
 import { loadBotModules } from "../telegram/bots/moduleLoader.js"
 import { makeCallExecutor } from "../telegram/callExecutor.js"
@@ -61,11 +62,15 @@ export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps>
     apiRootFor: (mode) => (mode === "sandbox" && o.sandboxApiRoot !== null ? o.sandboxApiRoot : o.telegramApiRoot)
   })
   // model calls (AI replies) are recorded calls too, made from the thread that runs the bot
-  const executeCall = withModelCalls(botCalls, {
-    box: makeSecretBox(key),
-    defaultBaseURL: () => o.aiBaseUrl,
-    defaultApiKey: o.aiApiKey === null ? null : Redacted.make(o.aiApiKey)
-  })
+  // handoffs go to the target's inbox on this thread's own connections
+  const executeCall = withHandoffs(
+    withModelCalls(botCalls, {
+      box: makeSecretBox(key),
+      defaultBaseURL: () => o.aiBaseUrl,
+      defaultApiKey: o.aiApiKey === null ? null : Redacted.make(o.aiApiKey)
+    }),
+    handoffPortsOf(base)
+  )
   // measured on this thread; its heartbeats carry the measurements to the main thread (metrics)
   return { ...base, log: instrumentLog(base.log, "redis"), inbox: instrumentInbox(base.inbox, "redis"), handlerFor: registry.handlerFor, executeCall }
 }

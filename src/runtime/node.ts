@@ -24,6 +24,7 @@ import { observeNode } from "./observability.js"
 import { nodeApi } from "./nodeApi.js"
 import { catchUpProjections, runNodeProjections } from "./projections.js"
 import { runNodeTrimmer } from "./trimming.js"
+import { runBroadcasts } from "../broadcast/runner.js"
 import { openStores, StoresUnavailable } from "./stores.js"
 import { makeActorHost } from "./actorHost.js"
 import { serveControl } from "./control.js"
@@ -132,6 +133,8 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       )
     }
     yield* Effect.forkScoped(runNodeTrimmer(config, stores, embedded ? "embedded" : config.nodeId))
+    // broadcasts (docs/broadcasts.md): 60 messages waiting per bot at most, topped up twice a second
+    yield* Effect.forkScoped(runBroadcasts({ sql: stores.sql, log: stores.log, inbox: stores.inbox }, { window: 60, every: Duration.millis(500) }))
 
     const sandbox = options.sandbox
       ? yield* Effect.acquireRelease(

@@ -1,4 +1,5 @@
 import { Data, Effect } from "effect"
+import { hasUploads, multipartOf } from "./uploads.js"
 
 /**
  * The Bot API client: calls any method by name (telegraf's typings stop at Bot API 7.1; this
@@ -97,8 +98,10 @@ export const classify = (method: string, status: number, body: ApiAnswer | null)
 }
 
 /**
- * Calls `method` with `params` as JSON. The token only ever appears in the request URL: it is
- * absent from every error this returns (errors name the method, never the URL).
+ * Calls `method` with `params` as JSON, or as multipart/form-data when they hold uploads
+ * (uploads.ts: a reference to bytes this thread holds; a file id or URL stays a plain field). The
+ * token only ever appears in the request URL: it is absent from every error this returns (errors
+ * name the method, never the URL).
  */
 export const callBotApi = (
   token: string,
@@ -110,12 +113,17 @@ export const callBotApi = (
   const doFetch = options.fetch ?? fetch
   const pollS = method === "getUpdates" && typeof params["timeout"] === "number" ? params["timeout"] : 0
   const timeoutMs = (options.timeoutMs ?? 30_000) + pollS * 1000
+  const form = hasUploads(params) ? multipartOf(params) : null
+  if (form !== null && !(form instanceof FormData)) {
+    // the bytes went with a restart or out of the store: Telegram never saw the call
+    return Effect.fail(new TelegramRefused({ method, errorCode: 400, description: `Bad Request: the upload ${form.missing} is no longer held by this node; nothing was sent` }))
+  }
   return Effect.tryPromise({
     try: async (signal) => {
       const res = await doFetch(`${root}/bot${token}/${method}`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(params),
+        // fetch sets the multipart boundary itself
+        ...(form !== null ? { body: form } : { headers: { "content-type": "application/json" }, body: JSON.stringify(params) }),
         signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
       })
       const text = await res.text()

@@ -46,6 +46,12 @@ export const executeIntent = async (intent: Intent, ctx: ExecuteContext): Promis
           at
         })
       }
+      // a photo or document reaches the transcript as its caption, or what it was
+      const media = m as { photo?: unknown; document?: { file_name?: unknown }; caption?: unknown } | null
+      if ((intent.method === "sendPhoto" || intent.method === "sendDocument") && typeof m?.message_id === "number" && typeof m.chat?.id === "number") {
+        const what = intent.method === "sendPhoto" ? "[photo]" : `[document${typeof media?.document?.file_name === "string" ? ` ${media.document.file_name}` : ""}]`
+        events.push({ _tag: "ReplySent", chatId: m.chat.id, messageId: m.message_id, text: typeof media?.caption === "string" ? media.caption : what, at })
+      }
       return events
     }
     case "Refused": {

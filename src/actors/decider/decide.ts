@@ -1,6 +1,7 @@
 import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import { keysOfEvents, newEntryReads, trackedRead, userKey } from "./entries.js"
+import { handoffOf, isIdempotentMethod } from "./handoff.js"
 import type { KnownUser } from "./entries.js"
 import type { BotInput, InputOf } from "./input.js"
 import { absurd, evolve, initialState, isRecentUpdate, updateIdOfCall, writtenAfterBlock } from "./state.js"
@@ -62,8 +63,9 @@ const runHandler = (
   updateId: number,
   state0: BotState
 ): MaybePromise<ReadonlyArray<DomainEvent>> => {
-  // intents left without outcome: a crash after sending; the outcome is unknowable, so recorded as unknown and never re-sent
-  const unknown = unknownOutcomes(state0, updateId)
+  // intents left without outcome: a crash after sending; the outcome is unknowable, so recorded as
+  // unknown and never re-sent. Idempotent deliveries (handoffs) stay open: the handler's call sends them again
+  const unknown = unknownOutcomes(state0, updateId, true)
   const state = unknown.reduce(evolve, state0)
   const recorded = state.openCalls.get(updateId) ?? []
   const writer = privateWriterOf(input.update)
@@ -82,9 +84,9 @@ const runHandler = (
   const call = (method: string, params: Readonly<Record<string, unknown>> = {}): Promise<unknown> => {
     const callId = `${updateId}:${n++}`
     const rec = recorded.find((c) => c.callId === callId)
-    if (rec) {
-      if (rec.method !== method) return Promise.reject(new RecordedCallMismatch({ callId, recorded: rec.method, called: method }))
-      const o = rec.outcome!
+    if (rec && rec.method !== method) return Promise.reject(new RecordedCallMismatch({ callId, recorded: rec.method, called: method }))
+    if (rec && rec.outcome !== null) {
+      const o = rec.outcome
       switch (o._tag) {
         case "Succeeded":
           return Promise.resolve(jsonCopy(o.result))
@@ -124,9 +126,9 @@ const runHandler = (
   return Promise.race([Promise.resolve(caused).then(finish), suspended.then(() => finish([]))])
 }
 
-const unknownOutcomes = (state: BotState, updateId: number): DomainEvent[] =>
+const unknownOutcomes = (state: BotState, updateId: number, keepIdempotent = false): DomainEvent[] =>
   (state.openCalls.get(updateId) ?? [])
-    .filter((c) => c.outcome === null)
+    .filter((c) => c.outcome === null && !(keepIdempotent && isIdempotentMethod(c.method)))
     .map((c) => ({ _tag: "BotApiCallOutcomeUnknown", callId: c.callId, reason: RESUMED_REASON }))
 
 /**
@@ -152,7 +154,8 @@ const handleUpdate = (
   if (updateId === null) {
     return [{ _tag: "UpdateFailed", inboxId: input.inboxId, updateId: -1, reason: "the entry has no numeric update_id" }]
   }
-  if (isRecentUpdate(state, updateId, input.at)) {
+  // a handoff is deduplicated by its handoff id (handoff.ts), not in the window of Telegram's ids
+  if (handoffOf(input.update) === null && isRecentUpdate(state, updateId, input.at)) {
     return [{ _tag: "UpdateDuplicateDropped", inboxId: input.inboxId, updateId }]
   }
   if (state.status === "removed") {

@@ -175,7 +175,10 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
       const updateId = updateIdOfCall(event.callId)
       // an intent recorded with its update already complete (streams written before handlers awaited their calls) opens nothing
       if (updateId === null || event.awaited !== true) return { ...state, pendingCalls }
-      const calls = [...(state.openCalls.get(updateId) ?? []), { callId: event.callId, method: event.method, outcome: null }]
+      const open = state.openCalls.get(updateId) ?? []
+      // an idempotent call sent again after a crash (a handoff, handoff.ts) is the same open call
+      if (open.some((c) => c.callId === event.callId)) return { ...state, pendingCalls }
+      const calls = [...open, { callId: event.callId, method: event.method, outcome: null }]
       return { ...state, pendingCalls, openCalls: state.openCalls.with(updateId, calls) }
     }
     case "BotApiCallSucceeded":

@@ -16,6 +16,7 @@ import type { CliIo } from "../io.js"
 import { runCommand } from "../runtime.js"
 import { printBotRows } from "./botsCommand.js"
 import { aiStatusLine } from "../../ai/aiStatus.pure.js"
+import { listBroadcasts } from "../../broadcast/broadcastStore.js"
 
 type SetExit = (code: number) => void
 
@@ -59,8 +60,12 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
           const backups = yield* readBackupHealth({ sql: s.sql, log: s.log, config, now: yield* Clock.currentTimeMillis, target: backupTargetFor(config).label })
           const audit = yield* Effect.tryPromise({ try: () => lastVerification(s.sql), catch: (cause) => new StatusUnreadable({ what: "audit_verifications", cause }) })
           const divergences = yield* Effect.tryPromise({ try: () => readDivergences(s.sql), catch: (cause) => new StatusUnreadable({ what: "archive_divergences", cause }) })
+          // broadcasts still going (running or paused), with their progress (docs/telegram.md "Broadcasts")
+          const broadcasts = (yield* Effect.tryPromise({ try: () => listBroadcasts(s.sql), catch: (cause) => new StatusUnreadable({ what: "broadcasts", cause }) })).filter(
+            (b) => b.state === "running" || b.state === "paused"
+          )
           const nodes = yield* makeNodeRegistry(s.sql).nodes.pipe(Effect.mapError((e) => new StatusUnreadable({ what: "fleet_nodes", cause: e.cause })))
-          if (opts.json) return printJson(io, { mode: config.mode, nodes: nodes.map((n) => ({ ...n, state: nodeState(n) })), bots, partitions, backups, audit, divergences })
+          if (opts.json) return printJson(io, { mode: config.mode, nodes: nodes.map((n) => ({ ...n, state: nodeState(n) })), bots, partitions, backups, audit, divergences, broadcasts })
           io.stdout(`mode ${config.mode}, ${bots.length} bot${bots.length === 1 ? "" : "s"} in the fleet directory`)
           printBotRows(io, bots, false)
           for (const b of bots) if (b.ai !== null) io.stdout(`  ${b.botId} AI: ${aiStatusLine(b.ai)}`)
@@ -87,6 +92,9 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
                 ? `audit chain: ok, ${audit.rows} rows of ${audit.owners} owners verified at ${audit.finishedAt} by ${audit.nodeId} (${audit.anchors} anchors written)`
                 : `audit chain: BROKEN (verified at ${audit.finishedAt} by ${audit.nodeId}, ${audit.rows} rows checked): ${describeBreak(audit.firstBreak!)}`
           )
+          for (const b of broadcasts) {
+            io.stdout(`broadcast ${b.broadcastId} (bot ${b.botId}) ${b.state}: ${b.sent} sent, ${b.failed} failed, ${b.blocked + b.skippedBlocked} blocked, ${b.pending} pending of ${b.total}`)
+          }
           if (divergences.length === 0) io.stdout("hot log vs archive: no divergence")
           else {
             io.stdout(`hot log vs archive: ${divergences.length} diverged version${divergences.length === 1 ? "" : "s"} of ${new Set(divergences.map((d) => d.botId)).size} bot(s); their later events are held (docs/redis.md):`)

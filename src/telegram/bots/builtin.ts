@@ -8,6 +8,8 @@ import { applyPersona } from "./persona.pure.js"
 import type { Adaptation } from "./persona.pure.js"
 import { greetingFor, parseBuiltinConfig } from "./personality.pure.js"
 import type { BuiltinConfig } from "./personality.pure.js"
+import { menusComposer, parseInteractions, unknownCommandComposer } from "./interactions.js"
+import { keyboardOf } from "./interactions.pure.js"
 
 /**
  * The built-in, no-code bot kind. Everything comes from the bot's configuration (owner-edited,
@@ -21,8 +23,9 @@ export const builtinComposer = (raw: unknown): Composer<BotContext> => {
   const bot = new Composer<BotContext>()
   const adaptationOf = (ctx: BotContext): Adaptation => (ctx.state as { adaptation?: Adaptation }).adaptation ?? {}
   // a reply whose delivery a crash left unknown is not sent again (it may have arrived): go on
-  const say = (ctx: BotContext, text: string) =>
-    ctx.reply(applyPersona(config.personality, text, adaptationOf(ctx))).catch((e: unknown) => {
+  const interactions = parseInteractions(raw)
+  const say = (ctx: BotContext, text: string, extra?: { readonly reply_markup?: unknown }) =>
+    ctx.reply(applyPersona(config.personality, text, adaptationOf(ctx)), extra as Parameters<BotContext["reply"]>[1]).catch((e: unknown) => {
       if (e instanceof RecordedCallUnknown) return undefined
       throw e
     })
@@ -46,15 +49,23 @@ export const builtinComposer = (raw: unknown): Composer<BotContext> => {
   bot.start((ctx) => {
     const known = ctx.from ? ctx.botState.users.get(ctx.from.id) : undefined
     const languageCode = adaptationOf(ctx).language ?? ctx.from?.language_code
-    return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode, returning: known !== undefined }))
+    const start = interactions.startMenu
+    const extra = start !== null ? { reply_markup: keyboardOf(start, interactions.menus[start]!) } : undefined
+    return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode, returning: known !== undefined }), extra)
   })
   bot.help((ctx) => {
-    const lines = Object.entries(config.commands).map(([name, c]) => `/${name} - ${c.description ?? c.reply.slice(0, 40)}`)
+    const lines = [
+      ...Object.entries(config.commands).map(([name, c]) => `/${name} - ${c.description ?? c.reply.slice(0, 40)}`),
+      ...Object.values(interactions.menus).flatMap((m) => (m.command !== undefined && config.commands[m.command] === undefined ? [`/${m.command} - ${m.description ?? m.text.slice(0, 40)}`] : []))
+    ]
     return say(ctx, [config.help, ...lines].filter((l) => l.length > 0).join("\n"))
   })
   for (const [name, command] of Object.entries(config.commands)) {
     bot.command(name, (ctx) => say(ctx, command.reply))
   }
+  // after the owner's commands (theirs win a clash), before any reply to plain text
+  bot.use(menusComposer(interactions, say))
+  bot.use(unknownCommandComposer(interactions, Object.keys(config.commands), say))
   bot.on("message", (ctx, next) => {
     const original = "text" in ctx.message && typeof ctx.message.text === "string" ? ctx.message.text : undefined
     const text = original?.toLowerCase()

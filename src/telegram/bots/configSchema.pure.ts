@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { AiConfigSchema } from "../../ai/aiConfig.pure.js"
 import { PersonaFields } from "./personaSchema.pure.js"
+import { interactionsConfigFields, startMenuProblem } from "./interactionsSchema.pure.js"
 
 /**
  * The built-in kind's configuration schema (effect/Schema): what `bots configure` and the API
@@ -66,7 +67,8 @@ export const builtinConfigFields = {
   fallback: Schema.optionalWith(Schema.NullOr(MessageText), { exact: true }),
   personality: Schema.optionalWith(Personality, { exact: true }),
   /** Answers other texts with a model (src/ai/aiConfig.pure.ts, docs/ai.md). */
-  ai: Schema.optionalWith(AiConfigSchema, { exact: true })
+  ai: Schema.optionalWith(AiConfigSchema, { exact: true }),
+  ...interactionsConfigFields
 }
 
-export const BuiltinConfigSchema = Schema.Struct(builtinConfigFields)
+export const BuiltinConfigSchema = Schema.Struct(builtinConfigFields).pipe(Schema.filter(startMenuProblem))

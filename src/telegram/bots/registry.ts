@@ -5,6 +5,8 @@ import type { UpdateHandler } from "../../actors/decider/updateHandler.js"
 import { builtinComposer } from "./builtin.js"
 import { BuiltinConfigSchema } from "./configSchema.pure.js"
 import { telegrafHandler } from "./telegrafHandler.js"
+import { withHandoffGreeting } from "./handoffGreeting.js"
+import { withBroadcasts } from "./broadcastSend.js"
 import type { BotContext } from "./telegrafHandler.js"
 
 /**
@@ -56,7 +58,8 @@ export class BotModuleRegistry {
     if (hit) return hit
     const module = this.modules.get(kind)
     if (!module) throw new Error(`no bot module named ${kind} is registered on this node`)
-    const handler = telegrafHandler(module(state.config))
+    // handoffs from the owner's other bots and broadcast messages are handled in front of every kind
+    const handler = withBroadcasts(withHandoffGreeting(telegrafHandler(module(state.config))))
     if (!byKind) {
       byKind = new Map()
       this.cache.set(state.config, byKind)

@@ -6,6 +6,7 @@ import type { BotView, UpdateContext, UpdateHandler } from "../../actors/decider
 import type { Json } from "../../actors/decider/mergePatch.js"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import { diffMergePatch, jsonClone } from "./sessionPatch.pure.js"
+import { recordableParams } from "../uploads.js"
 
 /**
  * Runs telegraf `Composer` middleware as a bot's decide step for one update.
@@ -155,7 +156,8 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
       const telegram = new Telegram("recorded", { apiRoot: "http://recorded.invalid" })
       telegram.callApi = (async (method: string, payload: Record<string, unknown> = {}) => {
         try {
-          return await uctx.call(method, jsonClone(payload) as Record<string, unknown>)
+          // files become references to their content (uploads.ts): the intent records the hash, not the bytes
+          return await uctx.call(method, jsonClone(recordableParams(payload)) as Record<string, unknown>)
         } catch (e) {
           // telegraf code checks `instanceof TelegramError` and `.code`: give it Telegram's refusal in that shape
           if (e instanceof RecordedCallFailed) {

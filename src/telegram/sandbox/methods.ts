@@ -110,6 +110,36 @@ const deleteWebhook: Method = async ({ bot, params }) => {
   return { result: true, description: had ? "Webhook was deleted" : "Webhook is already deleted" }
 }
 
+/** Parts of a multipart call that were files (the server's multipart parser puts them here). */
+export interface UploadedPart {
+  readonly bytes: Uint8Array
+  readonly name: string
+}
+
+const isUploaded = (v: unknown): v is UploadedPart => typeof v === "object" && v !== null && (v as { bytes?: unknown }).bytes instanceof Uint8Array
+
+/** The file a sendPhoto/sendDocument names: an upload (multipart), a file_id the sandbox knows, or an http(s) URL. */
+const fileOf = (world: SandboxWorld, params: Record<string, unknown>, field: "photo" | "document") => {
+  const v = params[field]
+  if (isUploaded(v)) {
+    if (v.bytes.byteLength === 0) throw new ApiError(400, "Bad Request: file must be non-empty")
+    if (v.bytes.byteLength > 50 * 1024 * 1024) throw new ApiError(413, "Request Entity Too Large")
+    return world.storeFile({ bytes: v.bytes, name: v.name })
+  }
+  if (typeof v === "string" && /^https?:\/\//.test(v)) return world.storeFile({ bytes: null, name: v.split("/").pop() || field, url: v })
+  if (typeof v === "string" && world.files.has(v)) return world.files.get(v)!
+  if (typeof v === "string" && v.length > 0) throw new ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+  throw new ApiError(400, `Bad Request: there is no ${field} in the request`)
+}
+
+const sendFile = (field: "photo" | "document"): Method => ({ world, bot, params }) => {
+  const chatId = chatIdOf(params)
+  const caption = params["caption"]
+  if (caption !== undefined && (typeof caption !== "string" || caption.length > 1024)) throw new ApiError(400, "Bad Request: message caption is too long")
+  const file = fileOf(world, params, field)
+  return ok(world.botSendsFile(bot, chatId, field, file, { ...(typeof caption === "string" ? { caption } : {}), ...(params["reply_markup"] !== undefined ? { replyMarkup: params["reply_markup"] } : {}) }))
+}
+
 /** The Bot API methods the sandbox speaks. Any other method answers 404 Not Found, as Telegram does. */
 export const methods: Readonly<Record<string, Method>> = {
   getMe: ({ bot }) =>
@@ -138,18 +168,28 @@ export const methods: Readonly<Record<string, Method>> = {
     if (params["inline_message_id"] !== undefined) throw new ApiError(400, "Bad Request: inline messages are not in the sandbox")
     const messageId = int(params, "message_id")
     if (messageId === undefined) throw new ApiError(400, "Bad Request: message identifier is not specified")
-    return ok(world.botEdits(bot, chatIdOf(params), messageId, textOf(params)))
+    return ok(world.botEdits(bot, chatIdOf(params), messageId, textOf(params), params["reply_markup"]))
   },
   sendChatAction: ({ world, bot, params }) => {
     world.chatOf(bot, chatIdOf(params))
     if (typeof params["action"] !== "string") throw new ApiError(400, "Bad Request: wrong parameter action in request")
     return ok(true)
   },
-  answerCallbackQuery: ({ params }) => {
-    if (typeof params["callback_query_id"] !== "string") throw new ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+  answerCallbackQuery: ({ bot, params }) => {
+    const id = params["callback_query_id"]
+    // Telegram's ids are numeric strings: one sent as a form field may arrive decoded as a number
+    const key = typeof id === "number" ? String(id) : id
+    if (typeof key !== "string" || bot.callbackAnswers.has(key)) {
+      throw new ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+    }
+    const text = typeof params["text"] === "string" ? params["text"] : ""
+    if (text.length > 200) throw new ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+    bot.callbackAnswers.set(key, { text, showAlert: params["show_alert"] === true })
     return ok(true)
   },
   setMyCommands: () => ok(true),
+  sendPhoto: sendFile("photo"),
+  sendDocument: sendFile("document"),
   deleteMessage: ({ bot, params }) => {
     const chatId = chatIdOf(params)
     const messageId = int(params, "message_id")

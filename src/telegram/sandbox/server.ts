@@ -61,6 +61,17 @@ export const startSandbox = async (options: StartSandboxOptions = {}): Promise<S
     if (bot.webhook) delivery.kick(bot)
   })
 
+  // uploads (sendPhoto, sendDocument): fields as strings (decoded like form fields below), files as their bytes and name
+  app.addContentTypeParser("multipart/form-data", { parseAs: "buffer", bodyLimit: 51 * 1024 * 1024 }, (req, body, done) => {
+    new Response(body as Buffer, { headers: { "content-type": String(req.headers["content-type"]) } })
+      .formData()
+      .then(async (form) => {
+        const out: Record<string, unknown> = {}
+        for (const [k, v] of form.entries()) out[k] = typeof v === "string" ? v : { bytes: new Uint8Array(await v.arrayBuffer()), name: v.name }
+        done(null, out)
+      })
+      .catch((e: unknown) => done(e as Error))
+  })
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
@@ -92,6 +103,13 @@ export const startSandbox = async (options: StartSandboxOptions = {}): Promise<S
   app.get("/sandbox", async (_req, reply) => {
     const html = await readFile(new URL("./chatPage.html", import.meta.url), "utf8")
     return reply.type("text/html; charset=utf-8").send(html)
+  })
+  // a file a bot sent, for the chat page (uploads are served back; a URL file redirects)
+  app.get("/sandbox/file/:fileId", async (req, reply) => {
+    const file = world.files.get((req.params as { fileId: string }).fileId)
+    if (!file) return sendError(reply, new ApiError(404, "Not Found: no such file"))
+    if (file.bytes === null) return reply.redirect(file.url!)
+    return reply.header("content-disposition", `inline; filename="${file.name.replace(/[^\w.-]/g, "_")}"`).type("application/octet-stream").send(Buffer.from(file.bytes))
   })
   app.get("/sandbox/bots", async () => ({
     bots: world.bots().map((b) => ({ id: b.id, username: b.username, firstName: b.firstName, mode: b.webhook ? "webhook" : "polling" }))
@@ -132,7 +150,17 @@ export const startSandbox = async (options: StartSandboxOptions = {}): Promise<S
     const b = (req.body ?? {}) as { userId?: number; messageId?: number; data?: string }
     try {
       const update: Update = world.click(bot, { userId: Number(b.userId), messageId: Number(b.messageId), data: String(b.data ?? "") })
-      return { update_id: update.update_id }
+      return { update_id: update.update_id, callback_query_id: (update["callback_query"] as { id: string }).id }
+    } catch (e) {
+      return sendError(reply, e)
+    }
+  })
+  // the bot's answer to a button press (null until it answered): the chat page shows it as a notice
+  app.get("/sandbox/:bot/callbackAnswer", async (req, reply) => {
+    const { bot } = req.params as { bot: string }
+    const q = req.query as { id?: string }
+    try {
+      return { answer: world.bot(bot).callbackAnswers.get(String(q.id)) ?? null }
     } catch (e) {
       return sendError(reply, e)
     }

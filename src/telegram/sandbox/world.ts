@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { EventEmitter } from "node:events"
 import { TokenBuckets, bucketsFor, defaultSendLimits, isSendingMethod } from "../limits.pure.js"
 import type { SendLimits } from "../limits.pure.js"
@@ -50,9 +50,12 @@ export interface SandboxMessage {
   readonly chat: SandboxChat
   readonly from?: SandboxUser | { id: number; is_bot: true; first_name: string; username: string }
   text?: string
+  caption?: string
+  photo?: ReadonlyArray<{ readonly file_id: string; readonly file_unique_id: string; readonly width: number; readonly height: number; readonly file_size: number }>
+  document?: { readonly file_id: string; readonly file_unique_id: string; readonly file_name?: string; readonly file_size: number }
   edit_date?: number
   readonly reply_to_message_id?: number
-  readonly reply_markup?: unknown
+  reply_markup?: unknown
 }
 
 export type Update = { readonly update_id: number } & Record<string, unknown>
@@ -92,6 +95,8 @@ export interface SandboxBot {
   lastWebhookError: string | null
   /** Calls answered per method, for tests that check nothing was sent. */
   readonly calls: Map<string, number>
+  /** The bot's answers to button presses (answerCallbackQuery) by query id, newest last; the chat page shows them. */
+  readonly callbackAnswers: Map<string, { readonly text: string; readonly showAlert: boolean }>
 }
 
 export interface SandboxOptions {
@@ -108,7 +113,19 @@ export interface MessageEvent {
   readonly edited: boolean
 }
 
+/** A file a bot uploaded (or named by URL), as the sandbox keeps it: served to the chat page, reusable by file_id. */
+export interface SandboxFile {
+  readonly fileId: string
+  readonly uniqueId: string
+  readonly bytes: Uint8Array | null
+  readonly sha256: string | null
+  readonly name: string
+  readonly url: string | null
+}
+
 export class SandboxWorld extends EventEmitter {
+  /** Files bots sent, by file_id (shared by all bots, as ids are opaque strings here). */
+  readonly files = new Map<string, SandboxFile>()
   private readonly byToken = new Map<string, SandboxBot>()
   private readonly byUsername = new Map<string, SandboxBot>()
   private readonly buckets = new TokenBuckets()
@@ -148,7 +165,8 @@ export class SandboxWorld extends EventEmitter {
       faults: [],
       poller: null,
       lastWebhookError: null,
-      calls: new Map()
+      calls: new Map(),
+      callbackAnswers: new Map()
     }
     this.byToken.set(token, bot)
     this.byUsername.set(username.toLowerCase(), bot)
@@ -224,9 +242,13 @@ export class SandboxWorld extends EventEmitter {
     const bot = this.bot(username)
     const message = bot.sent.find((m) => m.message_id === args.messageId)
     if (!message) throw new ApiError(400, "Bad Request: message not found")
-    const from: SandboxUser = { id: args.userId, is_bot: false, first_name: `User ${args.userId}` }
+    // the user's name as they last wrote in that chat (a private chat carries it)
+    const named = message.chat.type === "private" && message.chat.id === args.userId ? message.chat.first_name : undefined
+    const from: SandboxUser = { id: args.userId, is_bot: false, first_name: named ?? `User ${args.userId}` }
+    const buttons = ((message.reply_markup as { inline_keyboard?: Array<Array<{ callback_data?: unknown }>> } | undefined)?.inline_keyboard ?? []).flat()
+    if (!buttons.some((b) => b.callback_data === args.data)) throw new ApiError(400, "Bad Request: the message has no button with this callback data")
     return this.pushUpdate(bot, {
-      callback_query: { id: randomBytes(8).toString("hex"), from, message, chat_instance: String(message.chat.id), data: args.data }
+      callback_query: { id: `cq${randomBytes(8).toString("hex")}`, from, message, chat_instance: String(message.chat.id), data: args.data }
     })
   }
 
@@ -286,14 +308,45 @@ export class SandboxWorld extends EventEmitter {
     return message
   }
 
-  botEdits(bot: SandboxBot, chatId: number, messageId: number, text: string): SandboxMessage {
+  /** Keeps an uploaded file (or a URL Telegram would download) and returns it with its new file_id. */
+  storeFile(args: { readonly bytes: Uint8Array | null; readonly name: string; readonly url?: string }): SandboxFile {
+    const sha256 = args.bytes ? createHash("sha256").update(args.bytes).digest("hex") : null
+    const file: SandboxFile = { fileId: `F${randomBytes(12).toString("base64url")}`, uniqueId: (sha256 ?? createHash("sha256").update(args.url ?? "").digest("hex")).slice(0, 16), bytes: args.bytes, sha256, name: args.name, url: args.url ?? null }
+    this.files.set(file.fileId, file)
+    return file
+  }
+
+  /** A bot sends a photo or a document (a stored file), with an optional caption. */
+  botSendsFile(bot: SandboxBot, chatId: number, kind: "photo" | "document", file: SandboxFile, extra: { caption?: string; replyMarkup?: unknown }): SandboxMessage {
+    const chat = this.chatOf(bot, chatId)
+    const size = file.bytes?.byteLength ?? 0
+    const message: SandboxMessage = {
+      message_id: this.nextMessageId++,
+      date: Math.floor(this.now() / 1000),
+      chat,
+      from: { id: bot.id, is_bot: true, first_name: bot.firstName, username: bot.username },
+      ...(kind === "photo"
+        ? { photo: [{ file_id: file.fileId, file_unique_id: file.uniqueId, width: 0, height: 0, file_size: size }] }
+        : { document: { file_id: file.fileId, file_unique_id: file.uniqueId, file_name: file.name, file_size: size } }),
+      ...(extra.caption !== undefined ? { caption: extra.caption } : {}),
+      ...(extra.replyMarkup !== undefined ? { reply_markup: extra.replyMarkup } : {})
+    }
+    bot.sent.push(message)
+    this.emit("message", { bot: bot.username, message, edited: false } satisfies MessageEvent)
+    return message
+  }
+
+  botEdits(bot: SandboxBot, chatId: number, messageId: number, text: string, replyMarkup?: unknown): SandboxMessage {
     this.chatOf(bot, chatId)
     const message = bot.sent.find((m) => m.chat.id === chatId && m.message_id === messageId)
     if (!message) throw new ApiError(400, "Bad Request: message to edit not found")
-    if (message.text === text) {
+    // as on Telegram, an edit without reply_markup removes the keyboard
+    if (message.text === text && JSON.stringify(message.reply_markup) === JSON.stringify(replyMarkup)) {
       throw new ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
     }
     message.text = text
+    if (replyMarkup === undefined) delete message.reply_markup
+    else message.reply_markup = replyMarkup
     message.edit_date = Math.floor(this.now() / 1000)
     this.emit("message", { bot: bot.username, message, edited: true } satisfies MessageEvent)
     return message

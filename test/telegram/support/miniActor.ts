@@ -1,3 +1,4 @@
+import type { CallExecutor } from "../../../src/actors/actor.js"
 import { makeBotDecider } from "../../../src/actors/decider/decide.js"
 import { fold } from "../../../src/actors/decider/state.js"
 import type { BotState } from "../../../src/actors/decider/state.js"
@@ -23,6 +24,8 @@ export const makeMiniActor = (args: {
   readonly sender?: Sender
   readonly senderOptions?: SenderOptions
   readonly events?: ReadonlyArray<DomainEvent>
+  /** Executes an intent instead of sending it to the sandbox (handoffs). */
+  readonly executeCall?: CallExecutor
 }) => {
   const registry = args.registry ?? new BotModuleRegistry()
   const decider = makeBotDecider(registry.handlerFor)
@@ -49,7 +52,9 @@ export const makeMiniActor = (args: {
       append(decided)
       const last = decided[decided.length - 1]
       if (last?._tag !== "BotApiCallIntended") return
-      const outcome = await executeIntent(last, { botKey: args.botId, sender, call: api.call, now: () => new Date().toISOString() })
+      const outcome = args.executeCall
+        ? await args.executeCall(args.botId, state, last)
+        : await executeIntent(last, { botKey: args.botId, sender, call: api.call, now: () => new Date().toISOString() })
       // like the actor: a block records the newest inbox entry, so later messages lift it
       append(outcome.map((e) => (e._tag === "UserBlockedBot" ? { ...e, afterEntry: `0-${inbox}` } : e)))
     }
