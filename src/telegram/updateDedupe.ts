@@ -15,8 +15,14 @@ export interface UpdateDedupe {
 
 export const DEDUPE_TTL_S = 25 * 60 * 60
 
+/** The seen-mark key of (bot, update_id): beside the bot's inbox, same hash tag. */
+export const dedupeKey =
+  (prefix = "bf", partitions = 16) =>
+  (botId: string, id: number): string =>
+    `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:seen:${botId}:${id}`
+
 export const redisUpdateDedupe = (redis: Redis, prefix = "bf", partitions = 16): UpdateDedupe => {
-  const key = (botId: string, id: number) => `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:seen:${botId}:${id}`
+  const key = dedupeKey(prefix, partitions)
   return {
     seen: (botId, id) => Effect.tryPromise(async () => (await redis.exists(key(botId, id))) === 1),
     remember: (botId, id) => Effect.tryPromise(async () => void (await redis.set(key(botId, id), "1", "EX", DEDUPE_TTL_S)))
