@@ -11,7 +11,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   import: ["./import.ts"],
   growth: ["./growth.ts"],
   metrics: ["./metrics.ts"],
-  trim: ["./trim.ts"]
+  trim: ["./trim.ts"],
+  cli: ["./cli.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))
