@@ -16,7 +16,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   trim: ["./trim.ts"],
   soak: ["./soak.ts"],
   fleet: ["./fleet.ts"],
-  broadcast: ["./broadcast.ts"]
+  broadcast: ["./broadcast.ts"],
+  cli: ["./cli.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))

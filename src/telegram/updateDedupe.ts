@@ -27,7 +27,7 @@ export const EDGE_DEDUPE_IDS = 2048
  * the whole set expire with the window (a bot that stops getting updates leaves nothing behind).
  * KEYS[1] set; ARGV: id, now ms, window ms, cap.
  */
-const REMEMBER = `
+export const REMEMBER_LUA = `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
@@ -35,12 +35,19 @@ if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
 
+/** The sorted set of a bot's recently stored update ids: beside the bot's inbox, same hash tag. */
+export const dedupeKey =
+  (prefix = "bf", partitions = 16) =>
+  (botId: string): string =>
+    `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:seen:${botId}`
+
 export const redisUpdateDedupe = (redis: RedisClient, prefix = "bf", partitions = 16, now: () => number = Date.now): UpdateDedupe => {
-  const key = (botId: string) => `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:seen:${botId}`
+  const key = dedupeKey(prefix, partitions)
   const windowMs = DEDUPE_TTL_S * 1000
   // EVALSHA, EVAL again after NOSCRIPT
-  if (!("bfDedupeRemember" in redis.scriptsSet)) redis.defineCommand("bfDedupeRemember", { numberOfKeys: 1, lua: REMEMBER })
+  if (!("bfDedupeRemember" in redis.scriptsSet)) redis.defineCommand("bfDedupeRemember", { numberOfKeys: 1, lua: REMEMBER_LUA })
   const scripted = redis as RedisClient & { bfDedupeRemember: (key: string, id: string, at: number, window: number, cap: number) => Promise<number> }
+
   return {
     seen: (botId, id) =>
       Effect.tryPromise(async () => {
