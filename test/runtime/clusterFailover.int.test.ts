@@ -24,6 +24,7 @@ import { openStores } from "../../src/runtime/stores.js"
 import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
 import { makeTokenVault } from "../../src/telegram/tokenVault.js"
+import { captureCli } from "../cli/support.js"
 import { captureDependencyLogs } from "../support/captureLogs.js"
 import { createTestDatabase } from "../support/db.js"
 import { startPrivateRedisCluster } from "../support/privateRedisCluster.js"
@@ -61,6 +62,8 @@ const secretKey = randomBytes(32)
 const logLines: Array<Record<string, unknown>> = []
 const rawStderr: string[] = []
 let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null
+/** The node's settings: the CLI runs with the same ones. */
+let nodeEnv: Record<string, string> = {}
 const ownLogs = captureDependencyLogs()
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -144,6 +147,7 @@ beforeAll(async () => {
     HOT_LOG_TRIM_INTERVAL_MS: "2000",
     HOT_LOG_MAX_AGE: "5s"
   }
+  nodeEnv = env
   const config = await Effect.runPromise(loadConfig(env))
   expect(Redacted.value(Option.getOrThrow(config.redisUrl))).toMatch(/^redis\+cluster:\/\//)
   const scope = await Effect.runPromise(Scope.make())
@@ -226,6 +230,15 @@ describe("botfleet run on a Redis Cluster", () => {
     )
     expect(configured.heardBy).toBe(1)
     expect(configured.version).toBeGreaterThan(before)
+    // the CLI on the cluster: status reads the log, the inboxes and the groups of every partition
+    const { NODE_ID: _node, ...cliEnv } = nodeEnv
+    const status = await captureCli({ ...cliEnv, LOG_LEVEL: "warning" }, ["status", "--json"])
+    expect(status.err).toBe("")
+    expect(status.code).toBe(0)
+    const parsed = JSON.parse(status.out) as { mode: string; bots: Array<{ botId: string; state: string }>; partitions: ReadonlyArray<unknown> }
+    expect(parsed.mode).toBe("production")
+    expect(parsed.bots.map((b) => b.botId).sort()).toEqual(BOTS.map((b) => b.botId).sort())
+    expect(parsed.partitions).toHaveLength(16)
   }, 120_000)
 
   it("a master killed under load: its replica takes over, the node lives, nothing acknowledged after the failover is lost, nothing is doubled", async () => {
