@@ -1,0 +1,110 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto"
+import { Data } from "effect"
+import type { SqlClient } from "../db/sql.js"
+
+/**
+ * Per-user data keys for crypto-shredding (groundwork of issue 14's "forgetting a user"; see
+ * docs/privacy.md for what is and is not built). A user of a bot gets a random 256-bit key the
+ * first time one is asked for; the key is stored sealed with a key derived from the fleet key, in
+ * `user_keys` (sql/0131), never in the event log. `seal`/`open` encrypt a personal field with it
+ * (AES-256-GCM, a fresh nonce per value, the bot and user bound in as associated data so a sealed
+ * value cannot be moved to another user). `forget` destroys the key: from then on `open` answers
+ * `[erased]` for every value sealed with it, wherever a copy of it lives.
+ */
+
+/** What an erased field reads as. */
+export const ERASED = "[erased]"
+
+/** A sealed value as it would sit in an event: a prefix, then base64url(nonce ‖ ciphertext ‖ tag). */
+const PREFIX = "sealed:v1:"
+
+export class UserForgotten extends Data.TaggedError("UserForgotten")<{ readonly botId: string; readonly userId: number }> {
+  override get message() {
+    return `user ${this.userId} of bot ${this.botId} was forgotten: no key is made for them again`
+  }
+}
+
+export class KeyStoreUnavailable extends Data.TaggedError("KeyStoreUnavailable")<{ readonly operation: string; readonly cause: unknown }> {
+  override get message() {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `user key store unavailable during ${this.operation}: ${cause}`
+  }
+}
+
+const aad = (botId: string, userId: number) => Buffer.from(`${botId}\u0000${userId}`)
+
+const gcmSeal = (key: Uint8Array, plain: Uint8Array, ad: Uint8Array): string => {
+  const nonce = randomBytes(12)
+  const c = createCipheriv("aes-256-gcm", key, nonce)
+  c.setAAD(ad)
+  const body = Buffer.concat([c.update(plain), c.final()])
+  return Buffer.concat([nonce, body, c.getAuthTag()]).toString("base64url")
+}
+
+const gcmOpen = (key: Uint8Array, sealed: string, ad: Uint8Array): Buffer => {
+  const raw = Buffer.from(sealed, "base64url")
+  const d = createDecipheriv("aes-256-gcm", key, raw.subarray(0, 12))
+  d.setAAD(ad)
+  d.setAuthTag(raw.subarray(raw.length - 16))
+  return Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()])
+}
+
+/** Whether a field value is a sealed one. */
+export const isSealed = (v: unknown): v is string => typeof v === "string" && v.startsWith(PREFIX)
+
+export interface UserKeys {
+  /** Seals a personal field of a user; creates the user's key on first use. Fails with UserForgotten for a forgotten user. */
+  readonly seal: (botId: string, userId: number, value: string) => Promise<string>
+  /** The clear value, or `[erased]` when the user's key was destroyed (or never existed). */
+  readonly open: (botId: string, userId: number, sealed: string) => Promise<string>
+  /** Destroys the user's key and marks them forgotten (idempotent); resolves with false when they already were. */
+  readonly forget: (botId: string, userId: number, by: string) => Promise<boolean>
+}
+
+/**
+ * The key store over Postgres. `fleetKey` is the fleet's secret key (32 bytes); the key that seals
+ * user keys is derived from it (HKDF, its own label), so it is not the key that seals bot tokens.
+ */
+export const makeUserKeys = (sql: SqlClient, fleetKey: Uint8Array): UserKeys => {
+  const kek = Buffer.from(hkdfSync("sha256", fleetKey, Buffer.alloc(0), "botfleet user keys v1", 32))
+  // no cache: a key another process destroyed must stop opening values here at once
+  const query = async <R extends Record<string, unknown>>(operation: string, text: string, params: ReadonlyArray<unknown>) => {
+    try {
+      return await sql.query<R>(text, params)
+    } catch (cause) {
+      throw new KeyStoreUnavailable({ operation, cause })
+    }
+  }
+  const keyOf = async (botId: string, userId: number, create: boolean): Promise<Buffer | null> => {
+    if (create) {
+      // first writer wins: a concurrent creator reads the key the winner stored
+      const fresh = gcmSeal(kek, randomBytes(32), aad(botId, userId))
+      await query("create", "INSERT INTO user_keys (bot_id, user_id, sealed_key) VALUES ($1, $2, $3) ON CONFLICT (bot_id, user_id) DO NOTHING", [botId, userId, fresh])
+    }
+    const { rows } = await query<{ sealed_key: string | null; forgotten_at: unknown }>("read", "SELECT sealed_key, forgotten_at FROM user_keys WHERE bot_id = $1 AND user_id = $2", [botId, userId])
+    const row = rows[0]
+    if (row && row.sealed_key === null) {
+      if (create) throw new UserForgotten({ botId, userId })
+      return null
+    }
+    if (!row) return null
+    return gcmOpen(kek, row.sealed_key!, aad(botId, userId))
+  }
+  return {
+    seal: async (botId, userId, value) => PREFIX + gcmSeal((await keyOf(botId, userId, true))!, Buffer.from(value, "utf8"), aad(botId, userId)),
+    open: async (botId, userId, sealed) => {
+      if (!isSealed(sealed)) return sealed
+      const key = await keyOf(botId, userId, false)
+      return key === null ? ERASED : gcmOpen(key, sealed.slice(PREFIX.length), aad(botId, userId)).toString("utf8")
+    },
+    forget: async (botId, userId, by) => {
+      const { rowCount } = await query(
+        "forget",
+        `INSERT INTO user_keys (bot_id, user_id, sealed_key, forgotten_at, forgotten_by) VALUES ($1, $2, NULL, now(), $3)
+         ON CONFLICT (bot_id, user_id) DO UPDATE SET sealed_key = NULL, forgotten_at = now(), forgotten_by = $3 WHERE user_keys.sealed_key IS NOT NULL`,
+        [botId, userId, by]
+      )
+      return rowCount > 0
+    }
+  }
+}
