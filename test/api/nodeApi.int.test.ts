@@ -61,7 +61,7 @@ describe("the node's REST API (embedded mode)", () => {
   }, 60_000)
 
   it("serves /openapi.json, /docs and /dashboard beside the webhook ingress", async () => {
-    for (const path of ["/openapi.json", "/docs/", "/dashboard", "/dashboard/chart.js"]) {
+    for (const path of ["/openapi.json", "/docs/", "/dashboard", "/dashboard/app.js", "/dashboard/chart.js"]) {
       expect((await fetch(`${running.node.ingressUrl}${path}`)).status, path).toBe(200)
     }
   })

@@ -44,8 +44,8 @@ export const project = (log: EventLogService, sql: SqlClient, partitions: number
 
 export const SECRET_KEY = Buffer.alloc(32, 7).toString("base64")
 
-export const testConfig = (dataDir: string, partitions: number) =>
-  Effect.runPromise(loadConfig({ BOTFLEET_SECRET_KEY: SECRET_KEY, DATA_DIR: dataDir, PARTITIONS: String(partitions), LOG_LEVEL: "warning" }))
+export const testConfig = (dataDir: string, partitions: number, env: Record<string, string> = {}) =>
+  Effect.runPromise(loadConfig({ BOTFLEET_SECRET_KEY: SECRET_KEY, DATA_DIR: dataDir, PARTITIONS: String(partitions), LOG_LEVEL: "warning", ...env }))
 
 export interface TestApi {
   readonly app: FastifyInstance
@@ -54,8 +54,8 @@ export interface TestApi {
   readonly call: (method: "GET" | "POST" | "PATCH" | "DELETE", url: string, token: string | null, body?: unknown) => Promise<{ status: number; body: any; headers: Record<string, unknown> }>
 }
 
-export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; extra?: (deps: ApiDeps) => FastifyPluginAsync }): Promise<TestApi> => {
-  const config = await testConfig(o.dataDir, o.partitions)
+export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; env?: Record<string, string>; extra?: (deps: ApiDeps) => FastifyPluginAsync }): Promise<TestApi> => {
+  const config = await testConfig(o.dataDir, o.partitions, o.env)
   const lines: Array<Readonly<Record<string, unknown>>> = []
   const deps: ApiDeps = {
     sql: o.sql,

@@ -76,21 +76,18 @@ export const readAnalytics = async (tx: Pick<SqlTx, "query">, botId: string, fro
       WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY 1 ORDER BY 1`,
     [botId, from, to]
   )
-  // a reply's latency: from the message it answers (in_reply_to) or else the chat's last
-  // message in before it, to the reply
+  // a reply's latency: from the chat's last message in at or before it (one pass over the range's
+  // messages with a window, not a lookup per reply; a day before `from` is read so the range's
+  // first replies find what they answer)
   const latency = await tx.query<{ replies: number; p: Array<number | null> | null }>(
     `SELECT count(*)::int AS replies,
             percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY ms) AS p
        FROM (
-         SELECT extract(epoch FROM (o.at - i.at)) * 1000 AS ms
-           FROM messages o
-           CROSS JOIN LATERAL (
-             SELECT m.at FROM messages m
-              WHERE m.bot_id = o.bot_id AND m.chat_id = o.chat_id AND m.direction = 'in' AND m.at <= o.at
-                AND (o.in_reply_to IS NULL OR m.message_id = o.in_reply_to)
-              ORDER BY m.at DESC LIMIT 1) i
-          WHERE o.bot_id = $1 AND o.direction = 'out' AND o.delivery_state = 'sent'
-            AND o.at >= $2::date AND o.at < $3::date + 1) x`,
+         SELECT direction, delivery_state, at,
+                extract(epoch FROM (at - max(at) FILTER (WHERE direction = 'in') OVER (PARTITION BY chat_id ORDER BY at, version))) * 1000 AS ms
+           FROM messages
+          WHERE bot_id = $1 AND at >= $2::date - 1 AND at < $3::date + 1) x
+      WHERE direction = 'out' AND delivery_state = 'sent' AND ms IS NOT NULL AND at >= $2::date`,
     [botId, from, to]
   )
   const cohorts = await tx.query<{ cohort: string; users: number; offsets: Array<number> | null; counts: Array<number> | null }>(
