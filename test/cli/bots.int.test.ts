@@ -249,3 +249,23 @@ describe("botfleet dlq retry (Redis)", () => {
     expect(again.deliveries.map((d) => [d.position, d.raw])).toEqual([[first!.position, first!.raw]])
   })
 })
+
+describe("botfleet bots configure: a model API key", () => {
+  it("is recorded sealed, never in clear, and the config is checked like any other", async () => {
+    const aiToken = sandbox.world.createBot({ username: "sage_cli_bot" }).token
+    expect((await cli({ BOT_TOKEN: aiToken }, "bots", "add", "sage", "--owner", "erin")).code).toBe(0)
+    const clear = "sk-test-0123456789abcdef"
+    const res = await cli({}, "bots", "configure", "sage", "--set", "ai.model=llama3.2", "--set", "ai.baseURL=http://127.0.0.1:11434/v1", "--set", `ai.apiKey=${clear}`, "--json")
+    expect(res.err).toBe("")
+    expect(res.out).not.toContain(clear)
+    const stream = JSON.stringify(await Effect.runPromise(log.readStream("sage")))
+    expect(stream).not.toContain(clear)
+    expect(stream).toMatch(/"apiKey":"sealed:v1:[A-Za-z0-9_-]+"/)
+    const shown = await cli({}, "bots", "configure", "sage", "--show")
+    expect(shown.out).not.toContain(clear)
+    const bad = await cli({}, "bots", "configure", "sage", "--set", "ai.timeoutMs=5")
+    expect(bad.code).toBe(1)
+    expect(bad.err).toContain("ai.timeoutMs: must be from 100 to 120000")
+    expect((await cli({}, "bots", "remove", "sage")).code).toBe(0)
+  })
+})

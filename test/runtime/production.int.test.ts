@@ -42,6 +42,9 @@ describe("production runtime: REDIS_URL + DATABASE_URL", () => {
     await expect.poll(() => replies(running!.node, "clerk_demo_bot", 5), { timeout: 20_000 }).toEqual([
       "Good day, Cy. How may I assist you?\n\n— The Clerk"
     ])
+    // the AI demo bot, on a worker thread, calls the node's offline model stub
+    await say(running.node, "sage_demo_bot", { userId: 5, firstName: "Cy", text: "How do you work?" })
+    await expect.poll(() => replies(running!.node, "sage_demo_bot", 5), { timeout: 20_000 }).toEqual([expect.stringContaining('You said: "How do you work?"')])
     await running.stop()
 
     running = await startTestNode(env)
