@@ -47,7 +47,7 @@ describe("reading a trimmed stream through the archive", () => {
       ),
       { numRuns: 300 }
     )
-    // a hundred runs of memory logs: seconds on a busy machine
+    // 300 runs of memory logs: seconds on a busy machine
   }, 60_000)
 
   it("fails with HistoryMissing (as the log's LogUnavailable) rather than return a stream with a hole", async () => {
