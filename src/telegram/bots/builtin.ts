@@ -22,7 +22,9 @@ export const builtinComposer = (raw: unknown): Composer<BotContext> => {
 
   bot.start((ctx) => {
     const known = ctx.from ? ctx.botState.users.get(ctx.from.id) : undefined
-    return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode: ctx.from?.language_code, returning: known !== undefined }))
+    // the update's language first; else what the bot knows of the user (an imported profile, say)
+    const languageCode = ctx.from?.language_code ?? known?.languageCode
+    return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode, returning: known !== undefined }))
   })
   bot.help((ctx) => {
     const lines = Object.entries(config.commands).map(([name, c]) => `/${name} - ${c.description ?? c.reply.slice(0, 40)}`)
