@@ -70,7 +70,8 @@ const projectAll = async (s: Site) => {
 const KEYS: Record<string, string> = {
   owners: "owner_id", bots: "bot_id", bot_users: "bot_id, user_id", chats: "bot_id, chat_id", messages: "bot_id, version",
   daily_stats: "bot_id, day", daily_active_users: "bot_id, day, user_id", stats_first_seen: "bot_id, user_id",
-  audit_log: "bot_id, version", events_archive: "bot_id, version"
+  audit_log: "bot_id, version", events_archive: "bot_id, version", bot_sessions: "bot_id, session_key",
+  imported_records: "bot_id, collection, record_key"
 }
 
 /** Every projection table row as JSON, in key order, without log positions and recorded times (the target log has its own). */

@@ -38,7 +38,10 @@ const printReport = (io: CliIo, r: ImportReport): void => {
     io,
     rec.collections.map((c) => ({ collection: c.collection, "in files": c.inFiles, "in log": c.inLog, matched: c.matched, missing: c.missing, different: c.different }))
   )
-  if (rec.ok) io.stdout(`reconciled: all ${t.inFiles} records are in the log with the same checksum`)
+  if (rec.ok) {
+    io.stdout(`reconciled: all ${t.inFiles} records are in the log with the same checksum`)
+    io.stdout(`next: start the bot; once its node has run, \`botfleet import ${r.botId} <files> --verify\` checks the bot's state and projections`)
+  }
   else {
     io.stdout(`RECONCILIATION FAILED: ${rec.differenceCount} records differ`)
     for (const d of rec.differences) io.stdout(`  ${d.collection} ${JSON.stringify(d.key)} (${d.source}): ${d.problem}`)

@@ -7,8 +7,8 @@ import { reasonOf, TargetFailed } from "./target.js"
  * against the live ones, row by row. The live fleet has moved on since the backup, so only what
  * the backup fixes is compared:
  * - a bot whose live projection stands exactly at the backup's last version ("settled"): every
- *   row of every per-bot projection table (bots, users, chats, messages, daily stats, audit,
- *   archive) must be equal;
+ *   row of every per-bot projection table (bots, users, chats, sessions, imported records,
+ *   messages, daily stats, audit, archive) must be equal;
  * - any other bot of the backup: its archived events and audit rows up to the version both sides
  *   have (those rows never change once written) must be equal;
  * - completeness: a bot or an event the live archive had before the backup started must be in it.
@@ -28,6 +28,8 @@ const TABLES: ReadonlyArray<Table> = [
   { name: "bots", key: [bot] },
   { name: "bot_users", key: [bot, ["user_id", "bigint"]] },
   { name: "chats", key: [bot, ["chat_id", "bigint"]] },
+  { name: "bot_sessions", key: [bot, ["session_key", "text"]] },
+  { name: "imported_records", key: [bot, ["collection", "text"], ["record_key", "text"]] },
   { name: "messages", key: [bot, ["version", "integer"]] },
   { name: "daily_stats", key: [bot, ["day", "date"]] },
   { name: "daily_active_users", key: [bot, ["day", "date"], ["user_id", "bigint"]] },

@@ -48,7 +48,8 @@ export const builtinComposer = (raw: unknown): Composer<BotContext> => {
   })
   bot.start((ctx) => {
     const known = ctx.from ? ctx.botState.users.get(ctx.from.id) : undefined
-    const languageCode = adaptationOf(ctx).language ?? ctx.from?.language_code
+    // what the bot learned of the user's language first, then the update's, then what it knows (an imported profile, say)
+    const languageCode = adaptationOf(ctx).language ?? ctx.from?.language_code ?? known?.languageCode
     const start = interactions.startMenu
     const extra = start !== null ? { reply_markup: keyboardOf(start, interactions.menus[start]!) } : undefined
     return say(ctx, greetingFor(config, { firstName: ctx.from?.first_name ?? "", languageCode, returning: known !== undefined }), extra)
