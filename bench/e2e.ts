@@ -1,232 +1,260 @@
 import { randomBytes } from "node:crypto"
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
-import { Effect } from "effect"
+import { mkdtemp, rm } from "node:fs/promises"
+import { loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
 import { Redis } from "ioredis"
-import { Composer, Telegraf } from "telegraf"
-import type { ActorDeps } from "../src/actors/actor.js"
-import type { Json } from "../src/actors/decider/mergePatch.js"
-import type { KnownUser } from "../src/actors/decider/state.js"
-import type { BotView } from "../src/actors/decider/updateHandler.js"
-import { makeRedisInbox } from "../src/actors/redisInbox.js"
-import { makeMemorySnapshotStore } from "../src/actors/snapshotStore.js"
-import { makeRedisEventLog } from "../src/events/redisEventLog.js"
-import { makeBotApi } from "../src/telegram/botApi.js"
-import { runBot } from "../src/telegram/botRunner.js"
-import type { RunningBot } from "../src/telegram/botRunner.js"
-import { builtinComposer } from "../src/telegram/bots/builtin.js"
-import type { BotContext } from "../src/telegram/bots/telegrafHandler.js"
-import { BotModuleRegistry } from "../src/telegram/bots/registry.js"
-import { registerWebhook, startIngress } from "../src/telegram/ingress.js"
-import { startSandbox } from "../src/telegram/sandbox/server.js"
-import type { Sandbox } from "../src/telegram/sandbox/server.js"
-import type { MessageEvent } from "../src/telegram/sandbox/world.js"
-import { Sender } from "../src/telegram/sender.js"
+import { main as cli } from "../src/cli/main.js"
 import { webhookSecretFor } from "../src/telegram/webhookSecret.js"
-import { percentile, report } from "./report.js"
+import { createScratchDatabase } from "../test/support/databases.js"
 import { deleteKeysUnder } from "../test/support/redisCleanup.js"
+import type { LoadJob, LoadResult } from "./e2e/load.js"
+import { forkChild, freePort, spawnBotfleet } from "./e2e/procs.js"
+import type { Child } from "./e2e/procs.js"
+import { percentile, report } from "./report.js"
 
 /*
- * e2e: updates/s from "a user writes" (the sandbox queues the update and POSTs it to the bot's
- * webhook) to "the reply reached the sandbox", for BOTS bots × CHATS chats, sandbox limits off.
- *
- * botfleet: webhook → ingress (secret check, shape check) → Redis inbox → actor (decider +
- * built-in telegraf bot; the reply's intent appended, sent through the sender, its outcome appended
- * with the update's final step: two atomic appends per update) → sandbox. Durable and replayable.
- * Baseline, same run, same sandbox, same bot behaviour: 200 plain Telegraf webhook bots (one HTTP
- * server, webhookCallback per bot) with in-memory state and no persistence.
- *
- * Two figures each: saturated throughput (all updates queued at once), and latency p50/p99 at a
- * fixed offered rate (RATE updates/s for a few seconds).
+ * e2e, measured the way a fleet operator would (issue 13): four kinds of processes on one machine.
+ * - botfleet: `botfleet run --no-sandbox` in production mode (Redis + Postgres, WORKER_THREADS
+ *   worker threads), 50 webhook bots of the built-in kind registered with `botfleet bots add`, plus
+ *   one busy bot;
+ * - the baseline: 50 (+1) plain telegraf webhook bots in one process, same behaviour, state in
+ *   memory (bench/e2e/plainBots.ts);
+ * - the stand-in Bot API (bench/e2e/standInApi.ts): getMe, setWebhook, sendMessage, records when
+ *   each reply arrived;
+ * - the load generator (bench/e2e/load.ts): autocannon, 50 connections, posting `/start` updates
+ *   with the webhook secret, recording when each was sent.
+ * Both sides get the same updates and the same stand-in; they run one after the other. Figures:
+ * webhook 2xx/s and replies/s for a burst, reply latency p50/p99 at fixed offered rates, one busy
+ * bot with 2,000 chats, lost and doubled replies (must be 0), and a bare fastify route as the
+ * ingress's ceiling. Sending limits are off on both sides (SEND_LIMIT_PER_BOT=0,
+ * SEND_LIMIT_PER_CHAT=100): the stand-in has none, and neither has plain telegraf.
+ * BENCH_SHORT=1: a smaller burst and one rate, about a minute.
  */
 
-const BOTS = Number(process.env["BENCH_E2E_BOTS"] ?? 200)
-const CHATS = 5
-// sized to finish in about a minute on a quiet 2-core machine; raise with the variables
-const BURST = Number(process.env["BENCH_E2E_UPDATES"] ?? 2000)
-const RATE = Number(process.env["BENCH_E2E_RATE"] ?? 500)
-const RATE_SECONDS = 3
-const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
-const config = { keywords: [{ match: "ping", reply: "pong" }], commands: {}, personality: { tone: "plain" } }
+const SHORT = process.env["BENCH_SHORT"] === "1"
+const BOTS = Number(process.env["BENCH_E2E_BOTS"] ?? 50)
+const BURST = Number(process.env["BENCH_E2E_UPDATES"] ?? (SHORT ? 3000 : 10_000))
+const RATES = (process.env["BENCH_E2E_RATES"] ?? (SHORT ? "500" : "250,500,1000")).split(",").map(Number)
+const RATE_SECONDS = SHORT ? 3 : 5
+const SINGLE = Number(process.env["BENCH_E2E_SINGLE_UPDATES"] ?? (SHORT ? 3000 : 10_000))
+const SINGLE_CHATS = 2000
+const CONNECTIONS = 50
+const WORKERS = process.env["BENCH_E2E_WORKER_THREADS"] ?? "2"
+const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+const adminUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
-/** Tracks when each user message was said and when its reply arrived (replies come in order per chat). */
-const tracker = (sandbox: Sandbox, prefix: string) => {
-  const said = new Map<string, number[]>()
+interface Route {
+  readonly path: string
+  readonly secret: string
+  readonly botKey: number
+}
+
+interface Side {
+  readonly name: string
+  readonly target: string
+  readonly fleet: ReadonlyArray<Route>
+  readonly busy: Route
+}
+
+interface Phase {
+  readonly sent: number
+  readonly ok2xx: number
+  readonly non2xx: number
+  readonly webhookPerS: number
+  readonly repliesPerS: number
+  readonly lost: number
+  readonly doubled: number
+  readonly p50: number
+  readonly p99: number
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const round1 = (n: number) => Math.round(n * 10) / 10
+let updateIds = 1
+
+/** Runs one load job, waits until every reply arrived (or none came for 20 s), pairs sends with replies. */
+const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "target" | "updateIdBase" | "connections" | "text"> & { connections?: number }): Promise<Phase> => {
+  await api.ask({ op: "reset" })
+  const base = updateIds
+  updateIds += job.amount + 1000
+  const r = await load.ask<{ result: LoadResult }>({ job: { connections: CONNECTIONS, text: "/start", ...job, target: side.target, updateIdBase: base } satisfies LoadJob })
+  const result = r.result
+  let seen = -1
+  let lastChange = Date.now()
+  for (;;) {
+    const { total } = await api.ask<{ total: number }>({ op: "count" })
+    if (total >= result.sent.length) break
+    if (total !== seen) {
+      seen = total
+      lastChange = Date.now()
+    } else if (Date.now() - lastChange > 20_000) break
+    await sleep(20)
+  }
+  await sleep(200) // a doubled reply would come right after the last one
+  const { arrivals } = await api.ask<{ arrivals: ReadonlyArray<[string, number[]]> }>({ op: "collect" })
+  const got = new Map(arrivals)
+  const sentBy = new Map<string, number[]>()
+  for (const [bot, chat, at] of result.sent) {
+    const k = `${bot}:${chat}`
+    const l = sentBy.get(k)
+    if (l) l.push(at)
+    else sentBy.set(k, [at])
+  }
+  let lost = 0
+  let doubled = 0
+  let lastReply = 0
   const latencies: number[] = []
-  let replies = 0
-  let last = 0
-  const onMessage = (m: MessageEvent) => {
-    if (!m.bot.startsWith(prefix) || m.edited) return
-    const q = said.get(`${m.bot}:${m.message.chat.id}`)
-    const t0 = q?.shift()
-    if (t0 === undefined) return
-    last = performance.now()
-    latencies.push(last - t0)
-    replies++
+  for (const [k, sends] of sentBy) {
+    const replies = got.get(k) ?? []
+    lost += Math.max(0, sends.length - replies.length)
+    doubled += Math.max(0, replies.length - sends.length)
+    // replies come in order per chat: the i-th reply answers the i-th update
+    for (let i = 0; i < Math.min(sends.length, replies.length); i++) latencies.push(replies[i]! - sends[i]!)
   }
-  sandbox.world.on("message", onMessage)
+  for (const [k, replies] of got) {
+    if (!sentBy.has(k)) doubled += replies.length
+    for (const t of replies) lastReply = Math.max(lastReply, t)
+  }
+  latencies.sort((a, b) => a - b)
+  const seconds = (result.endedAt - result.startedAt) / 1000
   return {
-    say: (bot: string, chatId: number) => {
-      const k = `${bot}:${chatId}`
-      const q = said.get(k) ?? []
-      q.push(performance.now())
-      said.set(k, q)
-      sandbox.world.say(bot, { userId: chatId, text: "ping" })
-    },
-    reset: () => {
-      latencies.length = 0
-      replies = 0
-    },
-    get replies() {
-      return replies
-    },
-    get last() {
-      return last
-    },
-    latencies,
-    stop: () => sandbox.world.off("message", onMessage)
+    sent: result.sent.length,
+    ok2xx: result.ok2xx,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+    webhookPerS: Math.round(result.ok2xx / seconds),
+    repliesPerS: lastReply > 0 ? Math.round(latencies.length / ((lastReply - result.startedAt) / 1000)) : 0,
+    lost,
+    doubled,
+    p50: round1(percentile(latencies, 50)),
+    p99: round1(percentile(latencies, 99))
   }
 }
 
-const waitFor = async (cond: () => boolean, timeoutMs: number) => {
-  const until = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > until) throw new Error("benchmark timed out waiting for replies")
-    await new Promise((r) => setTimeout(r, 5))
+/** The same measurements on one side; returns them by name. */
+const measure = async (api: Child, load: Child, side: Side) => {
+  const out: Record<string, Phase> = {}
+  // warm-up: every bot answers twice (JIT, connections, activation)
+  const warm = await phase(api, load, side, { routes: [...side.fleet, side.busy], amount: (side.fleet.length + 1) * 4, chats: { kind: "unique", base: 10_000_000 } })
+  if (warm.lost > 0) throw new Error(`${side.name}: ${warm.lost} warm-up updates got no reply (${JSON.stringify(warm)})`)
+  out["burst"] = await phase(api, load, side, { routes: side.fleet, amount: BURST, chats: { kind: "unique", base: 20_000_000 } })
+  for (const rate of RATES) {
+    out[`rate${rate}`] = await phase(api, load, side, { routes: side.fleet, amount: rate * RATE_SECONDS, rate, chats: { kind: "unique", base: 30_000_000 + rate * 10_000 } })
   }
+  out["single"] = await phase(api, load, side, { routes: [side.busy], amount: SINGLE, chats: { kind: "shared", count: SINGLE_CHATS } })
+  return out
 }
 
-/** Saturated run, then fixed-rate run; returns throughput and latencies of the fixed-rate run. */
-const measure = async (sandbox: Sandbox, usernames: ReadonlyArray<string>, prefix: string) => {
-  const t = tracker(sandbox, prefix)
-  // warm-up: one message per bot
-  for (const u of usernames) t.say(u, 1)
-  await waitFor(() => t.replies >= usernames.length, 60_000)
-  t.reset()
+const tokenFor = (key: number) => `${key}:AAbench${randomBytes(12).toString("hex")}`
 
-  const start = performance.now()
-  for (let i = 0; i < BURST; i++) t.say(usernames[i % usernames.length]!, 1 + (Math.floor(i / usernames.length) % CHATS))
-  await waitFor(() => t.replies >= BURST, 60_000)
-  const throughput = Math.round(BURST / ((t.last - start) / 1000))
-  t.reset()
-
-  const total = RATE * RATE_SECONDS
-  const tickMs = 10
-  let sent = 0
-  const t0 = performance.now()
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RATE))
-    while (sent < due) {
-      t.say(usernames[sent % usernames.length]!, 1 + (Math.floor(sent / usernames.length) % CHATS))
-      sent++
-    }
-    await new Promise((r) => setTimeout(r, tickMs))
-  }
-  await waitFor(() => t.replies >= total, 60_000)
-  const sorted = [...t.latencies].sort((a, b) => a - b)
-  t.stop()
-  return { throughput, p50: Math.round(percentile(sorted, 50) * 10) / 10, p99: Math.round(percentile(sorted, 99) * 10) / 10 }
-}
-
-const baseline = async (sandbox: Sandbox) => {
-  const handlers = new Map<string, ReturnType<Telegraf["webhookCallback"]>>()
-  const server = createServer((req, res) => {
-    const h = handlers.get(req.url ?? "")
-    if (!h) {
-      res.statusCode = 404
-      return res.end()
-    }
-    void h(req, res)
-  })
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const usernames: string[] = []
-  for (let i = 0; i < BOTS; i++) {
-    const username = `plain${i}_bot`
-    const sb = sandbox.world.createBot({ username })
-    const bot = new Telegraf<BotContext>(sb.token, { telegram: { apiRoot: sandbox.apiRoot, webhookReply: false } })
-    bot.botInfo = { id: sb.id, is_bot: true, first_name: username, username, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false }
-    // the same behaviour, state in memory: users and sessions in Maps, nothing persisted
-    const users = new Map<number, KnownUser>()
-    const sessions = new Map<string, Record<string, unknown>>()
-    const memory = new Composer<BotContext>()
-    memory.use(async (ctx, next) => {
-      const at = new Date().toISOString()
-      // bot code reads users through the view: the plain Maps stand in for the keyed entries
-      const state: BotView = { status: "running", ownerId: null, name: username, kind: "builtin", mode: "sandbox", config: {}, users, sessions: { get: (k: string) => sessions.get(k) as Json | undefined } }
-      Object.assign(ctx, { at, botState: state })
-      const key = `${ctx.from?.id}:${ctx.chat?.id}`
-      ctx.session = sessions.get(key)
-      await next()
-      if (ctx.session) sessions.set(key, ctx.session)
-      if (ctx.from) users.set(ctx.from.id, { firstName: ctx.from.first_name, firstSeen: users.get(ctx.from.id)?.firstSeen ?? at, lastSeen: at, blocked: false })
-    })
-    bot.use(memory, builtinComposer(config))
-    const path = `/tg/${i}`
-    const secret = webhookSecretFor(randomBytes(32), String(i))
-    handlers.set(path, bot.webhookCallback(path, { secretToken: secret }))
-    await bot.telegram.setWebhook(`${base}${path}`, { secret_token: secret })
-    usernames.push(username)
-  }
-  try {
-    return await measure(sandbox, usernames, "plain")
-  } finally {
-    for (const u of usernames) sandbox.world.bot(u).webhook = null
-    await new Promise((r) => server.close(r))
-  }
-}
-
-const botfleet = async (sandbox: Sandbox) => {
-  const prefix = `bench-e2e-${randomBytes(4).toString("hex")}`
-  const redis = new Redis(url)
-  const log = await Effect.runPromise(makeRedisEventLog({ url, prefix }))
-  const inbox = makeRedisInbox({ redis, prefix })
-  const deps: ActorDeps = { log, inbox, snapshots: makeMemorySnapshotStore(), handlerFor: new BotModuleRegistry().handlerFor }
+const baselineSide = async (api: Child, load: Child) => {
   const key = randomBytes(32)
-  const ingress = await startIngress({ inbox, botStatus: () => Effect.succeed("running" as const), secretFor: (id) => webhookSecretFor(key, id) })
-  const sender = new Sender({ limits: false })
-  const running: RunningBot[] = []
-  const usernames: string[] = []
+  const bots = Array.from({ length: BOTS + 1 }, (_, i) => ({ key: 1000 + i, token: tokenFor(1000 + i), secret: webhookSecretFor(key, String(i)) }))
+  const plain = await forkChild("./plainBots.ts")
   try {
-    for (let i = 0; i < BOTS; i++) {
-      const botId = `fleet${i}`
-      const username = `fleet${i}_bot`
-      const sb = sandbox.world.createBot({ username })
-      const lease = (await Effect.runPromise(log.acquireLease(botId, "bench", 120_000)))!
-      await Effect.runPromise(
-        log.append({
-          botId,
-          expectedVersion: 0,
-          fence: lease.fence,
-          events: [{ data: { _tag: "BotRegistered", ownerId: "bench", name: botId, kind: "builtin", mode: "webhook", config }, occurredAt: new Date().toISOString(), correlationId: "bench", actor: "system" }]
-        })
-      )
-      await Effect.runPromise(registerWebhook(makeBotApi(sb.token, { apiRoot: sandbox.apiRoot }), { publicUrl: ingress.url, botId, secret: webhookSecretFor(key, botId) }))
-      running.push(await runBot({ deps, botId, nodeId: "bench", token: sb.token, apiRoot: sandbox.apiRoot, sender, leaseTtlMs: 120_000 }))
-      usernames.push(username)
-    }
-    return await measure(sandbox, usernames, "fleet")
+    const { url } = await plain.ask<{ url: string }>({ job: { apiRoot: api.hello["apiRoot"], bots } })
+    const routes = bots.map((b) => ({ path: `/tg/${b.key}`, secret: b.secret, botKey: b.key }))
+    return await measure(api, load, { name: "plain telegraf", target: url, fleet: routes.slice(0, BOTS), busy: routes[BOTS]! })
   } finally {
-    await Promise.all(running.map((r) => r.stop("bench done")))
-    await ingress.close()
-    await Effect.runPromise(inbox.close)
-    await Effect.runPromise(log.close)
-    // leave nothing behind in Redis
+    await plain.stop()
+  }
+}
+
+const botfleetSide = async (api: Child, load: Child) => {
+  const apiRoot = api.hello["apiRoot"] as string
+  const db = await createScratchDatabase(adminUrl, "bench_e2e")
+  const prefix = `bench-e2e-${randomBytes(4).toString("hex")}`
+  const dataDir = await mkdtemp(join(tmpdir(), "bf-bench-e2e-"))
+  const key = randomBytes(32)
+  const port = await freePort()
+  const env: Record<string, string> = {
+    DATABASE_URL: db.url,
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    BOTFLEET_SECRET_KEY: key.toString("base64"),
+    DATA_DIR: dataDir,
+    TELEGRAM_API_ROOT: apiRoot,
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    HTTP_PORT: String(port),
+    WORKER_THREADS: WORKERS,
+    NODE_ID: "bench-e2e",
+    LOG_LEVEL: "warning",
+    SEND_LIMIT_PER_BOT: "0",
+    SEND_LIMIT_PER_CHAT: "100"
+  }
+  const quiet = { stdout: () => undefined, stderr: (t: string) => void process.stderr.write(t + "\n"), stderrIsTTY: false }
+  let node: ReturnType<typeof spawnBotfleet> | null = null
+  try {
+    if ((await cli(["migrate"], { ...quiet, env })) !== 0) throw new Error("botfleet migrate failed")
+    const routes: Route[] = []
+    for (let i = 0; i <= BOTS; i++) {
+      const botKey = 2000 + i
+      const botId = i === BOTS ? "busy" : `b${i}`
+      const code = await cli(["bots", "add", botId, "--owner", "bench", "--mode", "webhook", "--api-root", apiRoot], { ...quiet, env: { ...env, BOT_TOKEN: tokenFor(botKey) } })
+      if (code !== 0) throw new Error(`botfleet bots add ${botId} exited ${code}`)
+      routes.push({ path: `/telegram/${botId}`, secret: webhookSecretFor(key, botId), botKey })
+    }
+    node = spawnBotfleet(["run", "--no-sandbox"], env)
+    const until = Date.now() + 120_000
+    for (;;) {
+      if (node.process.exitCode !== null) throw new Error(`botfleet run exited ${node.process.exitCode}:\n${node.log()}`)
+      if (Date.now() > until) throw new Error(`botfleet run did not get ready with its bots in 120 s:\n${node.log()}`)
+      const ready = await fetch(`${env["PUBLIC_URL"]}/ready`).then((r) => r.ok, () => false)
+      const { webhooks } = await api.ask<{ webhooks: number }>({ op: "count" })
+      if (ready && webhooks >= BOTS + 1) break
+      await sleep(200)
+    }
+    return await measure(api, load, { name: "botfleet", target: env["PUBLIC_URL"]!, fleet: routes.slice(0, BOTS), busy: routes[BOTS]! })
+  } finally {
+    await node?.stop()
+    const redis = new Redis(redisUrl)
     await deleteKeysUnder(redis, prefix)
     redis.disconnect()
+    await db.drop()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+/** The ingress's ceiling: a bare fastify route, bursted the same way. */
+const bareFastify = async (api: Child, load: Child): Promise<number> => {
+  const bare = await forkChild("./bareFastify.ts")
+  try {
+    const route = { path: "/telegram/x", secret: "-", botKey: 1 }
+    const side = { name: "bare fastify", target: bare.hello["url"] as string, fleet: [route], busy: route }
+    await phase(api, load, side, { routes: [route], amount: 2000, chats: { kind: "unique", base: 1 } })
+    const p = await phase(api, load, side, { routes: [route], amount: BURST, chats: { kind: "unique", base: 1 } })
+    return p.webhookPerS
+  } finally {
+    await bare.stop()
   }
 }
 
 export const run = async (): Promise<void> => {
-  const sandbox = await startSandbox({ limits: false })
+  const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100)
+  const api = await forkChild("./standInApi.ts")
+  const load = await forkChild("./load.ts")
   try {
-    const plain = await baseline(sandbox)
-    const fleet = await botfleet(sandbox)
-    const common = { bots: BOTS, chats: BOTS * CHATS, burst: BURST }
-    report({ bench: "e2e.webhook_to_reply.throughput", unit: "updates/s", value: fleet.throughput, baseline: "plain telegraf webhook bots, in-memory state", baselineValue: plain.throughput, ...common })
-    report({ bench: "e2e.webhook_to_reply.p50", unit: "ms", value: fleet.p50, baseline: "plain telegraf webhook bots, in-memory state", baselineValue: plain.p50, offeredRate: RATE })
-    report({ bench: "e2e.webhook_to_reply.p99", unit: "ms", value: fleet.p99, baseline: "plain telegraf webhook bots, in-memory state", baselineValue: plain.p99, offeredRate: RATE, target: 50 })
+    const ceiling = await bareFastify(api, load)
+    const plain = await baselineSide(api, load)
+    const fleet = await botfleetSide(api, load)
+    const machine = { loadBefore, loadAfter: loadavg().map((l) => Math.round(l * 100) / 100), workerThreads: Number(WORKERS) }
+    const baseline = "plain telegraf webhook bots (one process), same stand-in API and load"
+    const b = fleet["burst"]!
+    const pb = plain["burst"]!
+    report({ bench: "e2e.webhook.2xx_per_s", unit: "updates/s", value: b.webhookPerS, baseline, baselineValue: pb.webhookPerS, burst: BURST, bots: BOTS, connections: CONNECTIONS, non2xx: b.non2xx, ...machine })
+    report({ bench: "e2e.ingress_vs_bare_fastify", unit: "updates/s", value: b.webhookPerS, baseline: "a fastify route that parses the body and answers 200", baselineValue: ceiling, target: ">= 10000 and >= 0.5x" })
+    report({ bench: "e2e.burst.replies_per_s", unit: "replies/s", value: b.repliesPerS, baseline, baselineValue: pb.repliesPerS, burst: BURST, lost: b.lost, doubled: b.doubled, baselineLost: pb.lost, baselineDoubled: pb.doubled, target: ">= 0.5x" })
+    for (const rate of RATES) {
+      const f = fleet[`rate${rate}`]!
+      const p = plain[`rate${rate}`]!
+      const common = { offeredRate: rate, seconds: RATE_SECONDS, lost: f.lost, doubled: f.doubled, baselineLost: p.lost, baselineDoubled: p.doubled }
+      report({ bench: `e2e.latency.p50@${rate}`, unit: "ms", value: f.p50, baseline, baselineValue: p.p50, ...common })
+      report({ bench: `e2e.latency.p99@${rate}`, unit: "ms", value: f.p99, baseline, baselineValue: p.p99, ...common, ...(rate === 500 ? { target: "<= 50" } : {}) })
+    }
+    const s = fleet["single"]!
+    const ps = plain["single"]!
+    report({ bench: "e2e.single-bot", unit: "replies/s", value: s.repliesPerS, baseline: "one plain telegraf webhook bot", baselineValue: ps.repliesPerS, chats: SINGLE_CHATS, updates: SINGLE, lost: s.lost, doubled: s.doubled, baselineLost: ps.lost, baselineDoubled: ps.doubled, p50: s.p50, p99: s.p99, target: ">= 1000" })
   } finally {
-    await sandbox.close()
+    await load.stop()
+    await api.stop()
   }
 }
