@@ -144,6 +144,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
             botStatus: (botId) => Effect.succeed(known.has(botId) ? "running" : "unknown"),
             secretFor,
             ...(stores.dedupe ? { dedupe: stores.dedupe } : {}),
+            ...(stores.ingress ? { store: stores.ingress } : {}),
             onAccepted: (botId) => countUpdateAccepted(botId, "webhook"),
             plugins: observed.plugins,
             port: config.httpPort,

@@ -16,10 +16,12 @@ import { withArchiveReadThrough } from "../events/archiveReadThrough.js"
 import type { EventLogService } from "../events/eventLog.js"
 import { makePostgresEventLog } from "../events/postgresEventLog.js"
 import { makeRedisEventLog } from "../events/redisEventLog.js"
-import { openRedis } from "../health/redisHealth.js"
+import { duplicateRedis, openRedis } from "../health/redisHealth.js"
 import type { OffsetStore } from "../telegram/poller.js"
 import { postgresOffsetStore } from "../telegram/postgresOffsetStore.js"
 import { redisOffsetStore } from "../telegram/redisOffsetStore.js"
+import type { IngressStore } from "../telegram/ingressStore.js"
+import { redisIngressStore } from "../telegram/redisIngressStore.js"
 import { redisUpdateDedupe } from "../telegram/updateDedupe.js"
 import type { UpdateDedupe } from "../telegram/updateDedupe.js"
 
@@ -39,6 +41,8 @@ export interface NodeStores {
   readonly offsets: OffsetStore
   /** Edge dedupe at the ingress (production only: the decider dedupes in any case). */
   readonly dedupe: UpdateDedupe | null
+  /** Production: the ingress's inbox append + dedupe in one Redis round trip, on a connection of its own. */
+  readonly ingress?: IngressStore
   /** Production mode's Redis connection (readiness ping, memory gauges); null in embedded mode. */
   readonly redis: Redis | null
 }
@@ -128,6 +132,11 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       },
       (r) => r.quit()
     )
+    // the webhook's own connection, auto-pipelined: the appends of concurrent requests share a write
+    const ingressRedis = yield* Effect.acquireRelease(
+      Effect.sync(() => duplicateRedis(redis, "ingress", { enableAutoPipelining: true })),
+      (r) => Effect.promise(() => r.quit().catch(() => undefined))
+    )
     const log = yield* Effect.acquireRelease(makeRedisEventLog({ url: redisUrl, prefix: config.redisPrefix, partitions: config.partitions }), (l) => l.close)
     const shared = { redis, prefix: config.redisPrefix, partitions: config.partitions }
     const inbox = makeRedisInbox(shared)
@@ -141,6 +150,7 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       snapshots: makePostgresSnapshotStore(sql),
       offsets: redisOffsetStore(redis, config.redisPrefix, config.partitions),
       dedupe: redisUpdateDedupe(redis, config.redisPrefix, config.partitions),
+      ingress: redisIngressStore(ingressRedis, config.redisPrefix, config.partitions),
       redis
     }
   })

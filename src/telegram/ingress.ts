@@ -1,12 +1,15 @@
-import { Effect, Either } from "effect"
+import { Effect, Either, Exit } from "effect"
 import Fastify from "fastify"
 import type { FastifyInstance, FastifyPluginAsync } from "fastify"
+import { InvalidUpdate } from "../actors/inbox.js"
 import type { InboxService } from "../actors/inbox.js"
 import { BOT_ID_PATTERN } from "../events/partition.js"
 import type { BotApi, BotApiError } from "./botApi.js"
+import { inboxIngressStore } from "./ingressStore.js"
+import type { IngressStore } from "./ingressStore.js"
 import type { UpdateDedupe } from "./updateDedupe.js"
 import { updateProblem } from "./updateShape.pure.js"
-import { secretMatches } from "./webhookSecret.js"
+import { secretDigest, secretMatchesDigest } from "./webhookSecret.js"
 
 /**
  * The webhook ingress: ONE HTTP server for the whole fleet, `POST /telegram/<botId>`.
@@ -30,6 +33,11 @@ export interface IngressOptions {
   readonly secretFor: (botId: string) => string
   /** Optional edge dedupe; the decider dedupes in any case. */
   readonly dedupe?: UpdateDedupe
+  /**
+   * Where accepted updates go, dedupe included, in one step (production: `redisIngressStore`, one
+   * Redis round trip). Default: `inbox` and `dedupe`, step by step.
+   */
+  readonly store?: IngressStore
   /** Largest body accepted, bytes (default 1 MiB; Telegram's updates are far smaller). */
   readonly bodyLimit?: number
   /** Told about every accepted update (metrics). */
@@ -38,9 +46,36 @@ export interface IngressOptions {
 
 const problem = (status: number, error: string) => ({ status, body: { ok: false, error } })
 
+/** Most bots whose expected-secret digest the ingress keeps; past it the cache starts over. */
+const SECRET_CACHE_MAX = 100_000
+
+/**
+ * The bot's status without an Effect runtime round trip when the lookup is synchronous (the
+ * node's is: a Set), else through runPromise. A lookup that fails is `null` (→ 503).
+ */
+const statusOf = async (o: IngressOptions, botId: string): Promise<BotStatusAtIngress | null> => {
+  const now = Effect.runSyncExit(o.botStatus(botId))
+  if (Exit.isSuccess(now)) return now.value
+  const later = await Effect.runPromise(Effect.either(o.botStatus(botId)))
+  return Either.isRight(later) ? later.right : null
+}
+
 /** Builds the ingress routes on a Fastify instance (not listening yet). */
 export const buildIngress = (o: IngressOptions): FastifyInstance => {
   const app = Fastify({ logger: false, bodyLimit: o.bodyLimit ?? 1024 * 1024 })
+  const store = o.store ?? inboxIngressStore(o.inbox, o.dedupe)
+  // the expected secret's digest per bot: an HMAC and a hash saved on every request
+  const digests = new Map<string, Buffer>()
+  const invalidDigest = secretDigest("-")
+  const expectedDigest = (botId: string) => {
+    let d = digests.get(botId)
+    if (d === undefined) {
+      if (digests.size >= SECRET_CACHE_MAX) digests.clear()
+      d = secretDigest(o.secretFor(botId))
+      digests.set(botId, d)
+    }
+    return d
+  }
   app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, _req, reply) => {
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE" || error.statusCode === 413) {
       return reply.code(413).send(problem(413, "the body is larger than the ingress accepts").body)
@@ -58,13 +93,12 @@ export const buildIngress = (o: IngressOptions): FastifyInstance => {
       const secret = req.headers["x-telegram-bot-api-secret-token"]
       // unknown ids still go through the comparison, so timing does not tell which ids exist
       const valid = BOT_ID_PATTERN.test(botId)
-      const expected = valid ? o.secretFor(botId) : "-"
-      if (!secretMatches(typeof secret === "string" ? secret : undefined, expected) || !valid) {
+      if (!secretMatchesDigest(typeof secret === "string" ? secret : undefined, valid ? expectedDigest(botId) : invalidDigest) || !valid) {
         return reply.code(401).send(problem(401, "wrong or missing X-Telegram-Bot-Api-Secret-Token").body)
       }
-      const status = await Effect.runPromise(Effect.either(o.botStatus(botId)))
-      if (Either.isLeft(status)) return reply.code(503).send(problem(503, "the fleet directory is unreachable; retry").body)
-      if (status.right !== "running") return reply.code(404).send(problem(404, `bot ${botId} is ${status.right === "stopped" ? "stopped" : "unknown"}`).body)
+      const status = await statusOf(o, botId)
+      if (status === null) return reply.code(503).send(problem(503, "the fleet directory is unreachable; retry").body)
+      if (status !== "running") return reply.code(404).send(problem(404, `bot ${botId} is ${status === "stopped" ? "stopped" : "unknown"}`).body)
       return undefined
     },
     handler: async (req, reply) => {
@@ -72,19 +106,15 @@ export const buildIngress = (o: IngressOptions): FastifyInstance => {
       const why = updateProblem(req.body)
       if (why !== null) return reply.code(400).send(problem(400, why).body)
       const update = req.body as { update_id: number }
-      if (o.dedupe) {
-        const seen = await Effect.runPromise(Effect.either(o.dedupe.seen(botId, update.update_id)))
-        // a store that cannot answer is no reason to refuse: the decider dedupes anyway
-        if (Either.isRight(seen) && seen.right) return reply.code(200).send({ ok: true, duplicate: true })
-      }
-      const stored = await Effect.runPromise(Effect.either(o.inbox.enqueue(botId, update)))
-      if (Either.isLeft(stored)) {
-        const e = stored.left
-        return e._tag === "InvalidUpdate"
+      let outcome: "stored" | "duplicate"
+      try {
+        outcome = await store.accept(botId, update)
+      } catch (e) {
+        return e instanceof InvalidUpdate
           ? reply.code(400).send(problem(400, e.reason).body)
           : reply.code(503).send(problem(503, "the inbox store is unreachable; deliver again later").body)
       }
-      if (o.dedupe) await Effect.runPromise(Effect.ignore(o.dedupe.remember(botId, update.update_id)))
+      if (outcome === "duplicate") return reply.code(200).send({ ok: true, duplicate: true })
       o.onAccepted?.(botId, update.update_id)
       return reply.code(200).send({ ok: true })
     }

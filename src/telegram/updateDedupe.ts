@@ -25,18 +25,26 @@ export const EDGE_DEDUPE_IDS = 2048
 /*
  * Adds the id, forgets what is older than the window, keeps the newest EDGE_DEDUPE_IDS, and lets
  * the whole set expire with the window (a bot that stops getting updates leaves nothing behind).
- * KEYS[1] set; ARGV: id, now ms, window ms, cap.
+ * KEYS[1] set; ARGV: id, now ms, window ms, cap. `REMEMBER_BODY` is shared with the ingress's
+ * one-round-trip script (redisIngressStore.ts), which runs it after its inbox append.
  */
-const REMEMBER = `
+export const REMEMBER_BODY = `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
 if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])`
+const REMEMBER = `${REMEMBER_BODY}
 return 1`
 
+/** The bot's set of remembered update ids: beside its inbox, same hash tag. */
+export const dedupeKey =
+  (prefix = "bf", partitions = 16) =>
+  (botId: string): string =>
+    `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:seen:${botId}`
+
 export const redisUpdateDedupe = (redis: Redis, prefix = "bf", partitions = 16, now: () => number = Date.now): UpdateDedupe => {
-  const key = (botId: string) => `${prefix}:{${partitionTag(partitionOf(botId, partitions))}}:seen:${botId}`
+  const key = dedupeKey(prefix, partitions)
   const windowMs = DEDUPE_TTL_S * 1000
   // EVALSHA, EVAL again after NOSCRIPT
   if (!("bfDedupeRemember" in redis.scriptsSet)) redis.defineCommand("bfDedupeRemember", { numberOfKeys: 1, lua: REMEMBER })
