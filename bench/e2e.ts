@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto"
+import { readFileSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -51,6 +52,8 @@ interface Route {
 
 interface Side {
   readonly name: string
+  /** The process answering the webhooks (its CPU time, all threads, is measured per phase). */
+  readonly pid: number
   readonly target: string
   readonly fleet: ReadonlyArray<Route>
   readonly busy: Route
@@ -66,6 +69,18 @@ interface Phase {
   readonly doubled: number
   readonly p50: number
   readonly p99: number
+  /** CPU time of the side's process (all threads) per update sent, µs. */
+  readonly cpuUsPerUpdate: number
+}
+
+/** utime + stime of a process, ms (Linux /proc; clock ticks of 10 ms). */
+const cpuMsOf = (pid: number): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return NaN
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -77,6 +92,7 @@ const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "ta
   await api.ask({ op: "reset" })
   const base = updateIds
   updateIds += job.amount + 1000
+  const cpu0 = cpuMsOf(side.pid)
   const r = await load.ask<{ result: LoadResult }>({ job: { connections: CONNECTIONS, text: "/start", ...job, target: side.target, updateIdBase: base } satisfies LoadJob })
   const result = r.result
   let seen = -1
@@ -90,6 +106,7 @@ const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "ta
     } else if (Date.now() - lastChange > 20_000) break
     await sleep(20)
   }
+  const cpu1 = cpuMsOf(side.pid)
   await sleep(200) // a doubled reply would come right after the last one
   const { arrivals } = await api.ask<{ arrivals: ReadonlyArray<[string, number[]]> }>({ op: "collect" })
   const got = new Map(arrivals)
@@ -126,7 +143,8 @@ const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "ta
     lost,
     doubled,
     p50: round1(percentile(latencies, 50)),
-    p99: round1(percentile(latencies, 99))
+    p99: round1(percentile(latencies, 99)),
+    cpuUsPerUpdate: Math.round(((cpu1 - cpu0) * 1000) / result.sent.length)
   }
 }
 
@@ -153,7 +171,7 @@ const baselineSide = async (api: Child, load: Child) => {
   try {
     const { url } = await plain.ask<{ url: string }>({ job: { apiRoot: api.hello["apiRoot"], bots } })
     const routes = bots.map((b) => ({ path: `/tg/${b.key}`, secret: b.secret, botKey: b.key }))
-    return await measure(api, load, { name: "plain telegraf", target: url, fleet: routes.slice(0, BOTS), busy: routes[BOTS]! })
+    return await measure(api, load, { name: "plain telegraf", pid: plain.process.pid!, target: url, fleet: routes.slice(0, BOTS), busy: routes[BOTS]! })
   } finally {
     await plain.stop()
   }
@@ -203,7 +221,7 @@ const botfleetSide = async (api: Child, load: Child) => {
       if (ready && webhooks >= BOTS + 1) break
       await sleep(200)
     }
-    return await measure(api, load, { name: "botfleet", target: env["PUBLIC_URL"]!, fleet: routes.slice(0, BOTS), busy: routes[BOTS]! })
+    return await measure(api, load, { name: "botfleet", pid: node.process.pid!, target: env["PUBLIC_URL"]!, fleet: routes.slice(0, BOTS), busy: routes[BOTS]! })
   } finally {
     await node?.stop()
     const redis = new Redis(redisUrl)
@@ -219,7 +237,7 @@ const bareFastify = async (api: Child, load: Child): Promise<number> => {
   const bare = await forkChild("./bareFastify.ts")
   try {
     const route = { path: "/telegram/x", secret: "-", botKey: 1 }
-    const side = { name: "bare fastify", target: bare.hello["url"] as string, fleet: [route], busy: route }
+    const side = { name: "bare fastify", pid: bare.process.pid!, target: bare.hello["url"] as string, fleet: [route], busy: route }
     await phase(api, load, side, { routes: [route], amount: 2000, chats: { kind: "unique", base: 1 } })
     const p = await phase(api, load, side, { routes: [route], amount: BURST, chats: { kind: "unique", base: 1 } })
     return p.webhookPerS
@@ -233,6 +251,8 @@ export const run = async (): Promise<void> => {
   const api = await forkChild("./standInApi.ts")
   const load = await forkChild("./load.ts")
   try {
+    // BENCH_E2E_ONLY=botfleet: the node alone (e.g. to profile it with BENCH_E2E_NODE_ARGS=--cpu-prof)
+    if (process.env["BENCH_E2E_ONLY"] === "botfleet") return void console.log(JSON.stringify(await botfleetSide(api, load)))
     const ceiling = await bareFastify(api, load)
     const plain = await baselineSide(api, load)
     const fleet = await botfleetSide(api, load)
@@ -241,6 +261,7 @@ export const run = async (): Promise<void> => {
     const b = fleet["burst"]!
     const pb = plain["burst"]!
     report({ bench: "e2e.webhook.2xx_per_s", unit: "updates/s", value: b.webhookPerS, baseline, baselineValue: pb.webhookPerS, burst: BURST, bots: BOTS, connections: CONNECTIONS, non2xx: b.non2xx, ...machine })
+    report({ bench: "e2e.cpu_per_update", unit: "µs", value: b.cpuUsPerUpdate, baseline, baselineValue: pb.cpuUsPerUpdate, note: "CPU time of the answering process, all threads, per update of the burst (ingress + handling + reply; botfleet also projects)" })
     report({ bench: "e2e.ingress_vs_bare_fastify", unit: "updates/s", value: b.webhookPerS, baseline: "a fastify route that parses the body and answers 200", baselineValue: ceiling, target: ">= 10000 and >= 0.5x" })
     report({ bench: "e2e.burst.replies_per_s", unit: "replies/s", value: b.repliesPerS, baseline, baselineValue: pb.repliesPerS, burst: BURST, lost: b.lost, doubled: b.doubled, baselineLost: pb.lost, baselineDoubled: pb.doubled, target: ">= 0.5x" })
     for (const rate of RATES) {

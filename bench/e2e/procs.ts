@@ -50,7 +50,8 @@ export const forkChild = async (file: string, env: Record<string, string> = {}):
 
 /** `botfleet run ...` as ops start it (bin/botfleet.js), its stderr (JSON log lines) kept for a failure report. */
 export const spawnBotfleet = (args: ReadonlyArray<string>, env: Record<string, string>) => {
-  const bin = fileURLToPath(new URL("../../bin/botfleet.js", import.meta.url))
+  // BENCH_E2E_BOTFLEET_BIN: another checkout's bin/botfleet.js (a before/after comparison)
+  const bin = process.env["BENCH_E2E_BOTFLEET_BIN"] ?? fileURLToPath(new URL("../../bin/botfleet.js", import.meta.url))
   const p = spawn(process.execPath, [...(process.env["BENCH_E2E_NODE_ARGS"]?.split(" ").filter(Boolean) ?? []), bin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] })
   let log = ""
   p.stderr.on("data", (c: Buffer) => {
