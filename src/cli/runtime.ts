@@ -19,12 +19,8 @@ import { jsonLoggerLayer, redactString } from "../logging.js"
  * from failures to exit codes and messages that say what to do next.
  */
 
-/** Exit codes scripts can rely on (docs/cli.md). */
-export const EXIT_OK = 0
-/** The command failed, or found a difference (reconciliation, replay divergence). */
-export const EXIT_FAILURE = 1
-/** The command line was wrong: unknown command or option, missing or malformed argument. */
-export const EXIT_USAGE = 2
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exitCodes.js"
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exitCodes.js"
 
 /** A malformed argument found after parsing (commander's own usage errors are mapped too). */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail: string }> {
