@@ -12,7 +12,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   growth: ["./growth.ts"],
   metrics: ["./metrics.ts"],
   trim: ["./trim.ts"],
-  soak: ["./soak.ts"]
+  soak: ["./soak.ts"],
+  cli: ["./cli.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))
