@@ -1,4 +1,4 @@
-import { Effect, Either, Exit } from "effect"
+import { Cause, Effect, Either, Exit, Fiber, Option, Runtime } from "effect"
 import Fastify from "fastify"
 import type { FastifyInstance, FastifyPluginAsync } from "fastify"
 import { InvalidUpdate } from "../actors/inbox.js"
@@ -50,14 +50,17 @@ const problem = (status: number, error: string) => ({ status, body: { ok: false,
 const SECRET_CACHE_MAX = 100_000
 
 /**
- * The bot's status without an Effect runtime round trip when the lookup is synchronous (the
- * node's is: a Set), else through runPromise. A lookup that fails is `null` (→ 503).
+ * The bot's status without a promise round trip when the lookup is synchronous (the node's is: a
+ * Set). An asynchronous lookup goes on in the fiber runSyncExit started, and is awaited, not asked
+ * again. A lookup that fails is `null` (→ 503).
  */
 const statusOf = async (o: IngressOptions, botId: string): Promise<BotStatusAtIngress | null> => {
-  const now = Effect.runSyncExit(o.botStatus(botId))
-  if (Exit.isSuccess(now)) return now.value
-  const later = await Effect.runPromise(Effect.either(o.botStatus(botId)))
-  return Either.isRight(later) ? later.right : null
+  const now = Effect.runSyncExit(Effect.either(o.botStatus(botId)))
+  if (Exit.isSuccess(now)) return Either.isRight(now.value) ? now.value.right : null
+  const died = Cause.dieOption(now.cause)
+  if (Option.isNone(died) || !Runtime.isAsyncFiberException(died.value)) return null
+  const later = await Effect.runPromise(Fiber.join(died.value.fiber as Fiber.RuntimeFiber<Either.Either<BotStatusAtIngress, unknown>>)).catch(() => null)
+  return later !== null && Either.isRight(later) ? later.right : null
 }
 
 /** Builds the ingress routes on a Fastify instance (not listening yet). */

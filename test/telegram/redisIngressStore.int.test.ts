@@ -89,6 +89,28 @@ describe("the Redis ingress store", () => {
     expect(await stored("botbad")).toHaveLength(1)
   })
 
+  it("awaits a fleet directory that answers asynchronously (200 / 404, asked once per request), and answers 503 when it fails", async () => {
+    let asked = 0
+    const slowStatus = (botId: string) =>
+      Effect.sleep("5 millis").pipe(
+        Effect.tap(() => void asked++),
+        Effect.zipRight(botId === "botbroken" ? Effect.fail("directory down") : Effect.succeed(botId.startsWith("bot") ? ("running" as const) : ("unknown" as const)))
+      )
+    const slow = await startIngress({ inbox, botStatus: slowStatus, secretFor: (id) => webhookSecretFor(key, id), store: redisIngressStore(pipelined, t.prefix) })
+    const to = (botId: string) =>
+      fetch(`${slow.url}/telegram/${botId}`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": webhookSecretFor(key, botId) }, body: JSON.stringify(update(9)) }).then((r) => r.status)
+    try {
+      expect(await to("botslow")).toBe(200)
+      expect(await to("nobody")).toBe(404)
+      expect(await to("botbroken")).toBe(503)
+      expect(asked).toBe(3)
+      expect(await stored("botslow")).toHaveLength(1)
+      expect(await stored("botbroken")).toEqual([])
+    } finally {
+      await slow.close()
+    }
+  })
+
   it("answers 503 when Redis is unreachable, so Telegram delivers again", async () => {
     const dead = new Redis("redis://127.0.0.1:1", { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, enableAutoPipelining: true })
     dead.on("error", () => undefined)
