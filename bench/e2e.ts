@@ -88,16 +88,18 @@ const round1 = (n: number) => Math.round(n * 10) / 10
 let updateIds = 1
 
 /** Runs one load job, waits until every reply arrived (or none came for 20 s), pairs sends with replies. */
-const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "target" | "updateIdBase" | "connections" | "text"> & { connections?: number }): Promise<Phase> => {
+const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "target" | "updateIdBase" | "connections" | "text"> & { connections?: number; noReplies?: boolean }): Promise<Phase> => {
   await api.ask({ op: "reset" })
   const base = updateIds
   updateIds += job.amount + 1000
   const cpu0 = cpuMsOf(side.pid)
-  const r = await load.ask<{ result: LoadResult }>({ job: { connections: CONNECTIONS, text: "/start", ...job, target: side.target, updateIdBase: base } satisfies LoadJob })
+  const { noReplies: _, ...loadJob } = job
+  const r = await load.ask<{ result: LoadResult }>({ job: { connections: CONNECTIONS, text: "/start", ...loadJob, target: side.target, updateIdBase: base } satisfies LoadJob })
   const result = r.result
   let seen = -1
   let lastChange = Date.now()
   for (;;) {
+    if (job.noReplies) break
     const { total } = await api.ask<{ total: number }>({ op: "count" })
     if (total >= result.sent.length) break
     if (total !== seen) {
@@ -238,11 +240,25 @@ const bareFastify = async (api: Child, load: Child): Promise<number> => {
   try {
     const route = { path: "/telegram/x", secret: "-", botKey: 1 }
     const side = { name: "bare fastify", pid: bare.process.pid!, target: bare.hello["url"] as string, fleet: [route], busy: route }
-    await phase(api, load, side, { routes: [route], amount: 2000, chats: { kind: "unique", base: 1 } })
-    const p = await phase(api, load, side, { routes: [route], amount: BURST, chats: { kind: "unique", base: 1 } })
+    await phase(api, load, side, { routes: [route], amount: 2000, chats: { kind: "unique", base: 1 }, noReplies: true })
+    const p = await phase(api, load, side, { routes: [route], amount: BURST, chats: { kind: "unique", base: 1 }, noReplies: true })
     return p.webhookPerS
   } finally {
     await bare.stop()
+  }
+}
+
+/** The ingress alone (bench/e2e/ingressOnly.ts), bursted the same way: secret, shape, one Redis script. */
+const ingressAlone = async (api: Child, load: Child, steps = false): Promise<Phase> => {
+  const key = randomBytes(32)
+  const alone = await forkChild("./ingressOnly.ts", { BENCH_INGRESS_KEY: key.toString("base64"), BENCH_INGRESS_STEPS: steps ? "1" : "0" })
+  try {
+    const routes = Array.from({ length: BOTS }, (_, i) => ({ path: `/telegram/b${i}`, secret: webhookSecretFor(key, `b${i}`), botKey: i }))
+    const side = { name: "ingress alone", pid: alone.process.pid!, target: alone.hello["url"] as string, fleet: routes, busy: routes[0]! }
+    await phase(api, load, side, { routes, amount: 2000, chats: { kind: "unique", base: 1 }, noReplies: true })
+    return await phase(api, load, side, { routes, amount: BURST, chats: { kind: "unique", base: 1 }, noReplies: true })
+  } finally {
+    await alone.stop()
   }
 }
 
@@ -254,6 +270,13 @@ export const run = async (): Promise<void> => {
     // BENCH_E2E_ONLY=botfleet: the node alone (e.g. to profile it with BENCH_E2E_NODE_ARGS=--cpu-prof)
     if (process.env["BENCH_E2E_ONLY"] === "botfleet") return void console.log(JSON.stringify(await botfleetSide(api, load)))
     const ceiling = await bareFastify(api, load)
+    const alone = await ingressAlone(api, load)
+    const stepwise = await ingressAlone(api, load, true)
+    // BENCH_E2E_ONLY=ingress: the ingress alone against the bare fastify route, nothing else
+    if (process.env["BENCH_E2E_ONLY"] === "ingress") {
+      report({ bench: "e2e.ingress_alone", unit: "updates/s", value: alone.webhookPerS, baseline: "a fastify route that parses the body and answers 200", baselineValue: ceiling, cpuUsPerUpdate: alone.cpuUsPerUpdate, non2xx: alone.non2xx, loadAfter: loadavg() })
+      return report({ bench: "e2e.ingress_alone.vs_stepwise", unit: "updates/s", value: alone.webhookPerS, baseline: "the same ingress with dedupe + inbox step by step (three round trips, as before)", baselineValue: stepwise.webhookPerS, cpuUsPerUpdate: alone.cpuUsPerUpdate, baselineCpuUsPerUpdate: stepwise.cpuUsPerUpdate })
+    }
     const plain = await baselineSide(api, load)
     const fleet = await botfleetSide(api, load)
     const machine = { loadBefore, loadAfter: loadavg().map((l) => Math.round(l * 100) / 100), workerThreads: Number(WORKERS) }
@@ -262,7 +285,9 @@ export const run = async (): Promise<void> => {
     const pb = plain["burst"]!
     report({ bench: "e2e.webhook.2xx_per_s", unit: "updates/s", value: b.webhookPerS, baseline, baselineValue: pb.webhookPerS, burst: BURST, bots: BOTS, connections: CONNECTIONS, non2xx: b.non2xx, ...machine })
     report({ bench: "e2e.cpu_per_update", unit: "µs", value: b.cpuUsPerUpdate, baseline, baselineValue: pb.cpuUsPerUpdate, note: "CPU time of the answering process, all threads, per update of the burst (ingress + handling + reply; botfleet also projects)" })
-    report({ bench: "e2e.ingress_vs_bare_fastify", unit: "updates/s", value: b.webhookPerS, baseline: "a fastify route that parses the body and answers 200", baselineValue: ceiling, target: ">= 10000 and >= 0.5x" })
+    report({ bench: "e2e.ingress_alone", unit: "updates/s", value: alone.webhookPerS, baseline: "a fastify route that parses the body and answers 200", baselineValue: ceiling, cpuUsPerUpdate: alone.cpuUsPerUpdate, non2xx: alone.non2xx, target: ">= 10000 and >= 0.5x" })
+    report({ bench: "e2e.ingress_alone.vs_stepwise", unit: "updates/s", value: alone.webhookPerS, baseline: "the same ingress with dedupe + inbox step by step (three round trips, as before)", baselineValue: stepwise.webhookPerS, cpuUsPerUpdate: alone.cpuUsPerUpdate, baselineCpuUsPerUpdate: stepwise.cpuUsPerUpdate })
+    report({ bench: "e2e.ingress_in_node_vs_bare_fastify", unit: "updates/s", value: b.webhookPerS, baseline: "a fastify route that parses the body and answers 200", baselineValue: ceiling, target: ">= 10000 and >= 0.5x" })
     report({ bench: "e2e.burst.replies_per_s", unit: "replies/s", value: b.repliesPerS, baseline, baselineValue: pb.repliesPerS, burst: BURST, lost: b.lost, doubled: b.doubled, baselineLost: pb.lost, baselineDoubled: pb.doubled, target: ">= 0.5x" })
     for (const rate of RATES) {
       const f = fleet[`rate${rate}`]!
