@@ -45,6 +45,8 @@ const runJob = (job: LoadJob): Promise<LoadResult> =>
   new Promise((resolve, reject) => {
     const sent: Array<readonly [number, number, number]> = []
     let i = 0
+    // autocannon ends its run on a one-second tick: time the run by the last answer instead
+    let lastAnswerAt = 0
     const startedAt = now()
     autocannon(
       {
@@ -56,6 +58,9 @@ const runJob = (job: LoadJob): Promise<LoadResult> =>
         requests: [
           {
             method: "POST",
+            onResponse: () => {
+              lastAnswerAt = now()
+            },
             setupRequest: (req: Record<string, unknown>) => {
               const n = i++
               const route = job.routes[n % job.routes.length]!
@@ -77,7 +82,7 @@ const runJob = (job: LoadJob): Promise<LoadResult> =>
       },
       (err: unknown, result: AutocannonResult) => {
         if (err) return reject(err instanceof Error ? err : new Error(String(err)))
-        resolve({ ok2xx: result["2xx"], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, startedAt, endedAt: now(), sent })
+        resolve({ ok2xx: result["2xx"], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, startedAt, endedAt: lastAnswerAt || now(), sent })
       }
     )
   })

@@ -41,8 +41,10 @@ export const forkChild = async (file: string, env: Record<string, string> = {}):
         p.send({ ...msg, id })
       }),
     stop: async () => {
+      // a disconnect is the child's cue to clean up (its Redis keys) and exit; SIGTERM if it does not
       p.disconnect()
-      p.kill("SIGTERM")
+      await Promise.race([exited(p), new Promise((r) => setTimeout(r, 10_000))])
+      if (p.exitCode === null && p.signalCode === null) p.kill("SIGTERM")
       await exited(p)
     }
   }

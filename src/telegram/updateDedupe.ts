@@ -25,17 +25,19 @@ export const EDGE_DEDUPE_IDS = 2048
 /*
  * Adds the id, forgets what is older than the window, keeps the newest EDGE_DEDUPE_IDS, and lets
  * the whole set expire with the window (a bot that stops getting updates leaves nothing behind).
- * KEYS[1] set; ARGV: id, now ms, window ms, cap.
+ * KEYS[1] set; ARGV: id, now ms, window ms, cap. `REMEMBER_BODY` is shared with the ingress's
+ * one-round-trip script (redisIngressStore.ts), which runs it after its inbox append.
  */
-export const REMEMBER_LUA = `
+export const REMEMBER_BODY = `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
 if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])`
+const REMEMBER = `${REMEMBER_BODY}
 return 1`
 
-/** The sorted set of a bot's recently stored update ids: beside the bot's inbox, same hash tag. */
+/** The bot's set of remembered update ids: beside its inbox, same hash tag. */
 export const dedupeKey =
   (prefix = "bf", partitions = 16) =>
   (botId: string): string =>
@@ -45,9 +47,8 @@ export const redisUpdateDedupe = (redis: RedisClient, prefix = "bf", partitions 
   const key = dedupeKey(prefix, partitions)
   const windowMs = DEDUPE_TTL_S * 1000
   // EVALSHA, EVAL again after NOSCRIPT
-  if (!("bfDedupeRemember" in redis.scriptsSet)) redis.defineCommand("bfDedupeRemember", { numberOfKeys: 1, lua: REMEMBER_LUA })
+  if (!("bfDedupeRemember" in redis.scriptsSet)) redis.defineCommand("bfDedupeRemember", { numberOfKeys: 1, lua: REMEMBER })
   const scripted = redis as RedisClient & { bfDedupeRemember: (key: string, id: string, at: number, window: number, cap: number) => Promise<number> }
-
   return {
     seen: (botId, id) =>
       Effect.tryPromise(async () => {

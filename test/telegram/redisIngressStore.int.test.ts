@@ -8,7 +8,7 @@ import type { InboxService } from "../../src/actors/inbox.js"
 import { startIngress } from "../../src/telegram/ingress.js"
 import type { Ingress } from "../../src/telegram/ingress.js"
 import { redisIngressStore } from "../../src/telegram/redisIngressStore.js"
-import { dedupeKey, redisUpdateDedupe } from "../../src/telegram/updateDedupe.js"
+import { EDGE_DEDUPE_IDS, dedupeKey, redisUpdateDedupe } from "../../src/telegram/updateDedupe.js"
 import { webhookSecretFor } from "../../src/telegram/webhookSecret.js"
 import { createTestPrefix } from "../support/redis.js"
 
@@ -70,6 +70,14 @@ describe("the Redis ingress store", () => {
     expect(await stored("botshared")).toEqual([])
     expect((await post("botshared", update(2))).status).toBe(200)
     expect(await Effect.runPromise(dedupe.seen("botshared", 2))).toBe(true)
+  })
+
+  it("keeps the dedupe set bounded as the step-by-step dedupe does (the newest EDGE_DEDUPE_IDS ids)", async () => {
+    const bounded = redisIngressStore(pipelined, t.prefix)
+    await Promise.all(Array.from({ length: EDGE_DEDUPE_IDS + 50 }, (_, i) => bounded.accept("botmany", update(i + 1))))
+    expect(await redis.zcard(dedupeKey(t.prefix)("botmany"))).toBe(EDGE_DEDUPE_IDS)
+    expect(await redis.pttl(dedupeKey(t.prefix)("botmany"))).toBeGreaterThan(0)
+    expect(await stored("botmany")).toHaveLength(EDGE_DEDUPE_IDS + 50)
   })
 
   it("refuses a forged secret 401 and a non-update 400, writing nothing (no mark either)", async () => {
