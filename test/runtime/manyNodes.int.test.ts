@@ -28,7 +28,7 @@ import { fleetEnv } from "./support.js"
  */
 
 const BOTS = Number(process.env["MANY_NODES_BOTS"] ?? 90)
-const TTL_MS = 8000
+const TTL_MS = 15_000
 const redis = createTestPrefix("many-nodes")
 const secretKey = randomBytes(32)
 let db: { url: string; drop: () => Promise<void> }
