@@ -91,14 +91,20 @@ export const runBalancer = (o: {
   readonly budget: () => number
 }): Effect.Effect<never, never, Scope.Scope> =>
   Effect.gen(function* () {
+    // handovers run beside the loop: a drain takes seconds, and a heartbeat late past the TTL
+    // would make the others count this node out (and take its bots) while it is merely busy
+    const handingOver = new Set<string>()
     for (;;) {
       yield* Effect.sleep(Duration.millis(o.everyMs))
       const held = yield* o.supervisor.held
       yield* Effect.ignore(o.registry.heartbeat(o.nodeId, held.length))
       if (!(yield* refreshPlacement(o.registry, o.sql, o.placement))) continue
-      const leaving = held.filter((botId) => !o.placement.mine(botId)).slice(0, Math.max(1, o.budget()))
+      const leaving = held.filter((botId) => !handingOver.has(botId) && !o.placement.mine(botId)).slice(0, Math.max(1, o.budget()))
       if (leaving.length === 0) continue
       yield* Effect.logInfo(`handing ${leaving.length} bot(s) over to the nodes they belong to now`)
-      yield* Effect.forEach(leaving, (botId) => o.supervisor.handOver(botId), { concurrency: 32, discard: true })
+      for (const botId of leaving) {
+        handingOver.add(botId)
+        yield* Effect.forkScoped(o.supervisor.handOver(botId).pipe(Effect.ensuring(Effect.sync(() => handingOver.delete(botId)))))
+      }
     }
   })

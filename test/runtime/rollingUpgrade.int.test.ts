@@ -107,12 +107,15 @@ describe("a rolling upgrade", () => {
       await new Promise((r) => setTimeout(r, 3000))
       expect(await rawTail()).toEqual(streamBefore)
       expect(texts()).toEqual(["pong"])
-      const status = JSON.parse((await captureCli(env, ["status", "--json"])).out) as { nodes: Array<{ nodeId: string; eventVersions: Record<string, number>; state: string }> }
+      // the operator's CLI is of the new version (this one's would not read the bot's stream either)
+      becomeNextVersion()
+      const shown = await captureCli(env, ["status", "--json"])
+      expect(shown.code, shown.err).toBe(0)
+      const status = JSON.parse(shown.out) as { nodes: Array<{ nodeId: string; eventVersions: Record<string, number>; state: string }> }
       expect(status.nodes.find((n) => n.nodeId === "node-n")?.eventVersions["BotStopped"]).toBe(1)
       expect(status.nodes.find((n) => n.nodeId === "node-next")?.eventVersions["BotStopped"]).toBe(2)
 
       // version N+1 comes back: the bot is placed on it (node-n refused it), the waiting update is answered
-      becomeNextVersion()
       newer = await startTestNode({ ...env, NODE_ID: "node-next" })
       await expect.poll(texts, { timeout: 30_000 }).toEqual(["pong", "pong"])
       const events = await Effect.runPromise(newer.node.stores.log.readStream("upgrading"))
