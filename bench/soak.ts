@@ -191,6 +191,14 @@ export const soak = async (o: SoakOptions) => {
         detail.push({ botId, unanswered: n, inbox: inbox ? await redis.xlen(inbox) : null, version: await Effect.runPromise(log.streamVersion(botId)) })
       }
       console.error(JSON.stringify({ unanswered: detail }))
+      // what the archive recorded for the first few of them
+      for (const u of acked.filter((x) => repliesIn(x) === 0).slice(0, 3)) {
+        const { rows } = await sql.query<{ version: number; type: string; data: string }>(
+          "SELECT version, type, left(data::text, 300) AS data FROM events_archive WHERE bot_id = $1 AND data::text LIKE $2 ORDER BY version",
+          [u.bot.botId, `%${u.chatId}%`]
+        )
+        console.error(JSON.stringify({ update: u.updateId, botId: u.bot.botId, chatId: u.chatId, attempts: u.attempts, events: rows }))
+      }
       console.error(stderr.slice(-30).join("\n"))
       throw e
     })

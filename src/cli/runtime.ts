@@ -1,3 +1,5 @@
+import { lockPgliteDir } from "../db/pgliteLock.js"
+import type { DataDirInUse, DataDirLockFailed } from "../db/pgliteLock.js"
 import { Cause, Data, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { AppConfig, loadConfig } from "../config.js"
 import type { BotfleetConfig, ConfigInvalid } from "../config.js"
@@ -61,6 +63,7 @@ export const eventLogLayer = (config: BotfleetConfig): Layer.Layer<EventLog, Emb
       Layer.scoped(
         EventLog,
         Effect.gen(function* () {
+          yield* Effect.mapError(lockPgliteDir(config.pgliteDir), (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }))
           const sql = yield* Effect.acquireRelease(
             Effect.tryPromise({ try: () => makePgliteSql({ dataDir: config.pgliteDir }), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) }),
             (sql) => Effect.promise(() => sql.close())
@@ -80,7 +83,7 @@ export class EmbeddedDatabaseFailed extends Data.TaggedError("EmbeddedDatabaseFa
 }
 
 /** Postgres for the configured mode: the DATABASE_URL server, or PGlite under DATA_DIR/pglite. */
-export const sqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
+export const sqlLayer = (config: BotfleetConfig): Layer.Layer<Sql, DataDirInUse | DataDirLockFailed> =>
   Option.match(config.databaseUrl, {
     onSome: (url) => PgSqlLive(Redacted.value(url), { applicationName: "botfleet-cli" }),
     onNone: () => PgliteSqlLive({ dataDir: config.pgliteDir })
@@ -90,7 +93,7 @@ export const sqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
  * Postgres as the migration login: MIGRATION_DATABASE_URL when set (production), else the same as
  * `sqlLayer`. For the commands that change the schema or rewrite tables (migrate, rebuild).
  */
-export const migrationSqlLayer = (config: BotfleetConfig): Layer.Layer<Sql> =>
+export const migrationSqlLayer = (config: BotfleetConfig): Layer.Layer<Sql, DataDirInUse | DataDirLockFailed> =>
   Option.match(config.migrationDatabaseUrl, {
     onSome: (url) => PgSqlLive(Redacted.value(url), { applicationName: "botfleet-cli-migrate" }),
     onNone: () => sqlLayer(config)

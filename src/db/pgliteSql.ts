@@ -1,3 +1,5 @@
+import { lockPgliteDir } from "./pgliteLock.js"
+import type { DataDirInUse, DataDirLockFailed } from "./pgliteLock.js"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
@@ -72,11 +74,15 @@ export const makePgliteSql = async (options: PgliteSqlOptions = {}): Promise<Sql
 }
 
 /** The Sql service over PGlite; closed when the layer's scope ends. */
-export const PgliteSqlLive = (options?: PgliteSqlOptions): Layer.Layer<Sql> =>
+export const PgliteSqlLive = (options?: PgliteSqlOptions): Layer.Layer<Sql, DataDirInUse | DataDirLockFailed> =>
   Layer.scoped(
     Sql,
-    Effect.acquireRelease(
-      Effect.promise(() => makePgliteSql(options)),
-      (sql) => Effect.promise(() => sql.close())
+    Effect.zipRight(
+      // one process per folder (pgliteLock.ts); an in-memory database needs no lock
+      options?.dataDir !== undefined ? lockPgliteDir(options.dataDir) : Effect.void,
+      Effect.acquireRelease(
+        Effect.promise(() => makePgliteSql(options)),
+        (sql) => Effect.promise(() => sql.close())
+      )
     )
   )

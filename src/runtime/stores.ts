@@ -10,6 +10,7 @@ import type { SnapshotStoreService } from "../actors/snapshotStore.js"
 import type { BotfleetConfig } from "../config.js"
 import { migrate } from "../db/migrator.js"
 import { makePgliteSql } from "../db/pgliteSql.js"
+import { lockPgliteDir } from "../db/pgliteLock.js"
 import { makePgSql } from "../db/pgSql.js"
 import type { SqlClient } from "../db/sql.js"
 import { withArchiveReadThrough } from "../events/archiveReadThrough.js"
@@ -99,7 +100,9 @@ const migratedAs = (config: BotfleetConfig, sql: SqlClient) =>
 export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, StoresUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
     if (config.mode === "embedded" || Option.isNone(config.redisUrl) || Option.isNone(config.databaseUrl)) {
-      const what = `the embedded database in ${config.pgliteDir} (is botfleet already running on this DATA_DIR?)`
+      const what = `the embedded database in ${config.pgliteDir}`
+      // one process per PGlite folder (pgliteLock.ts): a second one would corrupt it
+      yield* Effect.mapError(lockPgliteDir(config.pgliteDir), (cause) => new StoresUnavailable({ what, cause }))
       const sql = yield* opened(what, () => makePgliteSql({ dataDir: config.pgliteDir }), (s) => s.close())
       yield* migrated(what, sql)
       const log = makePostgresEventLog({ sql, partitions: config.partitions })
