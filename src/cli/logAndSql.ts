@@ -1,6 +1,8 @@
 import { Context, Effect, Layer, Option } from "effect"
 import type { BotfleetConfig } from "../config.js"
 import { migrate } from "../db/migrator.js"
+import { lockPgliteDir } from "../db/pgliteLock.js"
+import type { DataDirInUse, DataDirLockFailed } from "../db/pgliteLock.js"
 import { makePgliteSql } from "../db/pgliteSql.js"
 import { Sql } from "../db/sql.js"
 import { makePostgresEventArchive } from "../actors/postgresEventArchive.js"
@@ -14,11 +16,12 @@ import { EmbeddedDatabaseFailed, eventLogLayer, sqlLayer } from "./runtime.js"
  * embedded mode both are ONE PGlite (it allows one instance per folder); in production the
  * log's layer and the SQL layer side by side.
  */
-export const eventLogAndSqlLayer = (config: BotfleetConfig): Layer.Layer<EventLog | Sql, EmbeddedDatabaseFailed> =>
+export const eventLogAndSqlLayer = (config: BotfleetConfig): Layer.Layer<EventLog | Sql, EmbeddedDatabaseFailed | DataDirInUse | DataDirLockFailed> =>
   Option.isSome(config.redisUrl) && Option.isSome(config.databaseUrl)
     ? Layer.merge(eventLogLayer(config), sqlLayer(config))
     : Layer.scopedContext(
         Effect.gen(function* () {
+          yield* Effect.mapError(lockPgliteDir(config.pgliteDir), (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }))
           const sql = yield* Effect.acquireRelease(
             Effect.tryPromise({ try: () => makePgliteSql({ dataDir: config.pgliteDir }), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) }),
             (s) => Effect.promise(() => s.close())

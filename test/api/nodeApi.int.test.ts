@@ -43,7 +43,7 @@ const call = async (method: string, path: string, bearer: string, body?: unknown
 
 describe("the node's REST API (embedded mode)", () => {
   it("shows the owner its bots and their numbers, and nobody else's", async () => {
-    await expect.poll(async () => (await call("GET", "/api/v1/bots", token)).body.items?.length, { timeout: 30_000 }).toBe(3)
+    await expect.poll(async () => (await call("GET", "/api/v1/bots", token)).body.items?.length, { timeout: 30_000 }).toBe(4)
     expect((await call("GET", "/api/v1/bots", other)).body.items).toEqual([])
     expect((await call("GET", "/api/v1/bots/demo-sunny", other)).status).toBe(404)
     await say(running.node, "sunny_demo_bot", { userId: 7, firstName: "Ada", text: "/start" })

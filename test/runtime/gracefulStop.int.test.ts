@@ -128,7 +128,7 @@ describe("a graceful stop leaves the projections caught up", () => {
     }
     const s = await status(env)
     expectCaughtUp(s)
-    expect(s.bots.map((b) => b.state)).toEqual(["stopped", "stopped", "stopped"])
+    expect(s.bots.map((b) => b.state)).toEqual(["stopped", "stopped", "stopped", "stopped"])
     const sql = makePgSql(db.url, { max: 1 })
     try {
       const { rows } = await sql.query<{ n: number }>("SELECT count(*)::int AS n FROM bot_users WHERE bot_id = 'bulk-import'")

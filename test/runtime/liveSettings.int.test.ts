@@ -99,8 +99,8 @@ describe("live node settings", () => {
 
   it("reaches what reads it: a lower resident cap passivates bots on the spot", async () => {
     const running = async (n: TestNode) => (await Effect.runPromise(n.node.supervisor.statuses)).filter((s) => s.state === "running").length
-    // the three demo bots run on the two nodes
-    await expect.poll(async () => (await running(nodes[0]!)) + (await running(nodes[1]!)), { timeout: 60_000 }).toBe(3)
+    // the four demo bots run on the two nodes
+    await expect.poll(async () => (await running(nodes[0]!)) + (await running(nodes[1]!)), { timeout: 60_000 }).toBe(4)
     const set = await cli("config", "set", "MAX_RESIDENT_BOTS=1")
     expect(set.code).toBe(0)
     expect(set.out).toContain("MAX_RESIDENT_BOTS changed on 2 nodes")

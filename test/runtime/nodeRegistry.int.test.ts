@@ -53,12 +53,12 @@ const statusNodes = async (): Promise<ReadonlyArray<StatusNode>> => {
 
 describe("botfleet status: the nodes", () => {
   it("shows every node with its version, bots held and heartbeat; a stopped node as stopped; a silent one flagged", async () => {
-    // two nodes share the demo fleet (3 bots), each placing the bots by rendezvous hashing
+    // two nodes share the demo fleet (4 bots), each placing the bots by rendezvous hashing
     nodes.push(await startTestNode({ ...env, NODE_ID: "node-a" }))
     nodes.push(await startTestNode({ ...env, NODE_ID: "node-b" }))
     await expect
       .poll(async () => (await statusNodes()).reduce((n, s) => n + s.botsHeld, 0), { timeout: 30_000, interval: 500 })
-      .toBe(3)
+      .toBe(4)
     const both = await statusNodes()
     expect(both.map((n) => [n.nodeId, n.version, n.state, n.live])).toEqual([
       ["node-a", nodeVersion, "live", true],
@@ -76,7 +76,7 @@ describe("botfleet status: the nodes", () => {
 
     // a graceful stop: stopped, and its bots are held by the other node
     await nodes.shift()!.stop()
-    await expect.poll(async () => (await statusNodes()).find((n) => n.nodeId === "node-b")?.botsHeld, { timeout: 30_000, interval: 500 }).toBe(3)
+    await expect.poll(async () => (await statusNodes()).find((n) => n.nodeId === "node-b")?.botsHeld, { timeout: 30_000, interval: 500 }).toBe(4)
     const after = await statusNodes()
     expect(after.map((n) => [n.nodeId, n.state])).toEqual([
       ["ghost", "SILENT"],
