@@ -87,7 +87,7 @@ describe("botfleet status: the nodes", () => {
     const table = await captureCli(env, ["status"])
     expect(table.code).toBe(0)
     expect(table.out).toContain("nodes: 1 live of 3")
-    expect(table.out).toMatch(/node-b\s+\S+\s+live\s+3\s+/)
+    expect(table.out).toMatch(/node-b\s+\S+\s+live\s+4\s+/)
     expect(table.out).toContain("ALERT: node ghost stopped heartbeating")
     expect(table.out).not.toContain("ALERT: node node-a")
   }, 120_000)

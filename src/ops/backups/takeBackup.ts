@@ -57,21 +57,28 @@ export const takeBackup = (o: {
         outcome = { name, ok: verified.ok, events: written.right.events, bytes: verified.bytes, problems: verified.problems, deleted: [] }
       }
     }
-    const finishedAt = yield* Clock.currentTimeMillis
-    const run: BackupRun = {
-      kind: "backup", backup: outcome.name, target: o.target.label, nodeId: o.nodeId, startedAt: iso(startedAt), finishedAt: iso(finishedAt),
-      ok: outcome.ok, events: outcome.events, bytes: outcome.bytes, detail: outcome.ok ? {} : { problems: outcome.problems }
-    }
-    const recorded = yield* Effect.either(recordRun(o.sql, run))
-    const notes = { alert: "backup", backup: outcome.name, target: o.target.label }
-    if (!outcome.ok) {
-      yield* Effect.logError(`backup ${outcome.name ?? "(unnamed)"} FAILED: ${outcome.problems.join("; ")}`).pipe(Effect.annotateLogs(notes))
-    } else {
-      yield* Effect.logInfo(`backup ${outcome.name} written and verified: ${outcome.events} events, ${outcome.bytes} bytes`).pipe(Effect.annotateLogs({ backup: outcome.name, target: o.target.label }))
-      outcome = { ...outcome, deleted: yield* applyRetention(o.target, o.keep) }
-    }
-    if (Either.isLeft(recorded)) yield* Effect.logError(`backup ${outcome.name}: ${recorded.left.message}`).pipe(Effect.annotateLogs(notes))
-    return outcome
+    // recorded and retained together: a stop right after the record must not leave the retention undone
+    const done = outcome
+    return yield* Effect.uninterruptible(
+      Effect.gen(function* () {
+        let outcome = done
+        const finishedAt = yield* Clock.currentTimeMillis
+        const run: BackupRun = {
+          kind: "backup", backup: outcome.name, target: o.target.label, nodeId: o.nodeId, startedAt: iso(startedAt), finishedAt: iso(finishedAt),
+          ok: outcome.ok, events: outcome.events, bytes: outcome.bytes, detail: outcome.ok ? {} : { problems: outcome.problems }
+        }
+        const recorded = yield* Effect.either(recordRun(o.sql, run))
+        const notes = { alert: "backup", backup: outcome.name, target: o.target.label }
+        if (!outcome.ok) {
+          yield* Effect.logError(`backup ${outcome.name ?? "(unnamed)"} FAILED: ${outcome.problems.join("; ")}`).pipe(Effect.annotateLogs(notes))
+        } else {
+          yield* Effect.logInfo(`backup ${outcome.name} written and verified: ${outcome.events} events, ${outcome.bytes} bytes`).pipe(Effect.annotateLogs({ backup: outcome.name, target: o.target.label }))
+          outcome = { ...outcome, deleted: yield* applyRetention(o.target, o.keep) }
+        }
+        if (Either.isLeft(recorded)) yield* Effect.logError(`backup ${outcome.name}: ${recorded.left.message}`).pipe(Effect.annotateLogs(notes))
+        return outcome
+      })
+    )
   })
 
 /** Deletes what retention says to (see toDelete); a deletion that fails is logged and retried next time. */
