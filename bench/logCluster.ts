@@ -12,7 +12,7 @@ import { rate, report } from "./report.js"
 
 /*
  * log.redis.cluster.append: events/s through the Redis adapter's appendMany on a Redis Cluster
- * (3 masters + 3 replicas: REDIS_CLUSTER_NODES, else a private one started here), 1,000 bots,
+ * (3 masters + 3 replicas: TEST_REDIS_CLUSTER_NODES, else a private one started here), 1,000 bots,
  * ~300-byte UpdateReceived events, 4 per append, batches of 100 appends, 8 batches in flight, as
  * `log.redis.append` does on one Redis. Baseline on the same cluster: the same encoded fields
  * XADDed plainly, once per event, pipelined per partition (a cluster pipeline may only name keys of

@@ -13,7 +13,7 @@ import { clusterUrlOf, parseClusterNodes } from "../../src/health/redisUrl.pure.
  * yes` on free ports in a temp folder, joined with `redis-cli --cluster create --cluster-replicas 1`.
  * Never the shared servers. Nodes can be killed (SIGKILL) and failed over, for the failover drills.
  *
- * `.ci/run` starts one the same way when no cluster is configured and exports REDIS_CLUSTER_NODES;
+ * `.ci/run` starts one the same way when no cluster is configured and exports TEST_REDIS_CLUSTER_NODES (not REDIS_CLUSTER_NODES: every node a test spawns would inherit it and run on the cluster);
  * `testRedisCluster()` uses that one when it is set (tests on it only add keys under their own
  * prefix) and starts a private one otherwise.
  */
@@ -216,21 +216,21 @@ export const startPrivateRedisCluster = async (o: { readonly nodeTimeoutMs?: num
 }
 
 /**
- * The cluster a test runs on: REDIS_CLUSTER_NODES when set (`.ci/run` starts one; never killed or
+ * The cluster a test runs on: TEST_REDIS_CLUSTER_NODES when set (`.ci/run` starts one; never killed or
  * failed over by a test: `kill` refuses), else a private one started now.
  */
 export const testRedisCluster = async (): Promise<PrivateRedisCluster> => {
-  const configured = process.env["REDIS_CLUSTER_NODES"]
+  const configured = process.env["TEST_REDIS_CLUSTER_NODES"]
   if (configured === undefined || configured.trim() === "") return startPrivateRedisCluster()
   const nodes = parseClusterNodes(configured)
-  if (!nodes) throw new Error(`REDIS_CLUSTER_NODES is not host:port[,host:port...]: ${configured}`)
+  if (!nodes) throw new Error(`TEST_REDIS_CLUSTER_NODES is not host:port[,host:port...]: ${configured}`)
   const ports = nodes.map((n) => n.port)
   return {
     url: clusterUrlOf(nodes),
     nodes: ports.map((port) => ({ port, alive: () => true })),
     ...operations(ports, () => true),
     kill: async () => {
-      throw new Error("refusing to kill a node of the configured cluster (REDIS_CLUSTER_NODES): drills start a private cluster")
+      throw new Error("refusing to kill a node of the configured cluster (TEST_REDIS_CLUSTER_NODES): drills start a private cluster")
     },
     close: async () => undefined
   }
