@@ -76,6 +76,8 @@ describe("a node's /metrics, /health and /ready", () => {
     expect((await fetch(`${node.ingressUrl}/telegram/demo-sunny`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(401)
     expect((await get(`/telegram-${USER}`)).status).toBe(404)
 
+    // every demo bot running (the ones nobody wrote to may still be activating on a busy machine)
+    await expect.poll(async () => sumOf(await scrape(), "botfleet_actors", { state: "running" }), { timeout: 30_000 }).toBe(4)
     const text = await scrape()
     expect(sumOf(text, "botfleet_node_info", { node_id: node.config.nodeId, mode: "production" })).toBe(1)
     expect(sumOf(text, "botfleet_updates_accepted_total", { kind: "builtin", source: "webhook" })).toBe(2)
