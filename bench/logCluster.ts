@@ -1,13 +1,11 @@
 import { randomBytes } from "node:crypto"
 import { Effect, Either } from "effect"
 import { encodeNewEvent, fieldsToArgs, toFields } from "../src/events/codec.js"
-import type { AppendRequest, EventLogService } from "../src/events/eventLog.js"
 import { partitionTag, redisKeys } from "../src/events/partition.js"
 import { makeRedisEventLog } from "../src/events/redisEventLog.js"
 import { openRedis, scanKeys, unlinkKeys } from "../src/health/redisHealth.js"
-import type { NewEvent } from "../src/events/schema/envelope.js"
-import { newEvent, updateReceived } from "../test/support/events.js"
 import { testRedisCluster } from "../test/support/privateRedisCluster.js"
+import { APPENDS_PER_BATCH, EVENTS_PER_APPEND, IN_FLIGHT, appendRounds, chunk, inFlight, update } from "./logAppends.js"
 import { rate, report } from "./report.js"
 
 /*
@@ -23,40 +21,6 @@ const SHORT = process.env["BENCH_SHORT"] === "1"
 const BOTS = SHORT ? 200 : 1_000
 const ROUNDS = SHORT ? 2 : 6
 const TRIALS = SHORT ? 2 : 3
-const EVENTS_PER_APPEND = 4
-const APPENDS_PER_BATCH = 100
-const IN_FLIGHT = 8
-
-const update = (n: number): NewEvent => newEvent(updateReceived(n), { correlationId: `corr-${n}` })
-
-const inFlight = async <A>(batches: ReadonlyArray<A>, work: (batch: A) => Promise<void>) => {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < batches.length) await work(batches[next++]!)
-    })
-  )
-}
-
-const chunk = <A>(xs: ReadonlyArray<A>, n: number): A[][] => {
-  const out: A[][] = []
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n))
-  return out
-}
-
-const appendRounds = async (log: EventLogService, bots: ReadonlyArray<string>, fences: ReadonlyArray<number>, firstRound: number, rounds: number) => {
-  const versions = bots.map(() => firstRound * EVENTS_PER_APPEND)
-  const payloads = Array.from({ length: EVENTS_PER_APPEND }, (_, k) => update(k + 1))
-  for (let round = firstRound; round < firstRound + rounds; round++) {
-    const reqs: AppendRequest[] = bots.map((botId, i) => ({ botId, expectedVersion: versions[i]!, fence: fences[i]!, events: payloads }))
-    await inFlight(chunk(reqs, APPENDS_PER_BATCH), async (batch) => {
-      for (const r of await Effect.runPromise(log.appendMany(batch))) {
-        if (Either.isLeft(r)) throw new Error(`append failed: ${r.left.message}`)
-      }
-    })
-    bots.forEach((_, i) => (versions[i] = versions[i]! + EVENTS_PER_APPEND))
-  }
-}
 
 export const run = async (): Promise<void> => {
   const cluster = await testRedisCluster()
@@ -97,7 +61,7 @@ export const run = async (): Promise<void> => {
       baseline = Math.max(baseline, await rate(total, async () => {
         for (let r = 0; r < ROUNDS; r++) await baselineRound()
       }))
-      value = Math.max(value, await rate(total, () => appendRounds(log, bots, fences, round, ROUNDS)))
+      value = Math.max(value, await rate(total, async () => void (await appendRounds(log, bots, fences, round, ROUNDS))))
       round += ROUNDS
     }
     const versions = await Promise.all(bots.slice(0, 10).map((b) => Effect.runPromise(log.streamVersion(b))))
