@@ -128,6 +128,21 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
     if (unavailableReason(e) !== null) suspect()
   })
 
+  /**
+   * `pool.connect()` with `onError` on the client from the moment the pool hands it over. Not
+   * after an `await`: the pool removes its own listener when it hands the client out, and the
+   * server's FATAL for a terminated backend can arrive in the same socket read that freed the
+   * client for us, before a promise continuation runs; with no listener there, the process died.
+   */
+  const checkOut = (onError: (e: Error) => void) =>
+    new Promise<pg.PoolClient>((resolve, reject) => {
+      pool.connect((e, client) => {
+        if (e !== undefined && e !== null) return reject(e)
+        client!.on("error", onError)
+        resolve(client!)
+      })
+    })
+
   const asTx = (client: pg.PoolClient): SqlTx => ({
     dialect: "postgres",
     query: <R extends Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) =>
@@ -154,7 +169,6 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
         await pool.query(script)
       }),
     transaction: async <A>(fn: (tx: SqlTx) => Promise<A>): Promise<A> => {
-      const client = await guarded(() => pool.connect())
       let broken: Error | undefined
       // a checked-out client has no listener of the pool's: without this one, a backend
       // terminated while we hold it ('idle in transaction') emits an unhandled 'error' and the
@@ -163,7 +177,7 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
         broken = e
         suspect()
       }
-      client.on("error", onError)
+      const client = await guarded(() => checkOut(onError))
       try {
         await asTx(client).query("BEGIN")
         try {
