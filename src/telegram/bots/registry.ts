@@ -7,6 +7,7 @@ import { BuiltinConfigSchema } from "./configSchema.pure.js"
 import { telegrafHandler } from "./telegrafHandler.js"
 import { withHandoffGreeting } from "./handoffGreeting.js"
 import { withBroadcasts } from "./broadcastSend.js"
+import { withUserTags } from "./userTagging.js"
 import type { BotContext } from "./telegrafHandler.js"
 
 /**
@@ -58,8 +59,8 @@ export class BotModuleRegistry {
     if (hit) return hit
     const module = this.modules.get(kind)
     if (!module) throw new Error(`no bot module named ${kind} is registered on this node`)
-    // handoffs from the owner's other bots and broadcast messages are handled in front of every kind
-    const handler = withBroadcasts(withHandoffGreeting(telegrafHandler(module(state.config))))
+    // handoffs from the owner's other bots, broadcast messages and owners' tag requests are handled in front of every kind
+    const handler = withUserTags(withBroadcasts(withHandoffGreeting(telegrafHandler(module(state.config)))))
     if (!byKind) {
       byKind = new Map()
       this.cache.set(state.config, byKind)
