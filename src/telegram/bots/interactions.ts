@@ -71,6 +71,9 @@ export const menusComposer = (config: InteractionsConfig, say: Say): Composer<Bo
           })
           break
         }
+        case "TagUser":
+          if (ctx.from) ctx.fleet.tag(ctx.from.id, a.tag)
+          break
         default: {
           const never: never = a
           return never

@@ -51,12 +51,17 @@ const MenuButton = Schema.Struct({
       payload: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Boolean, Schema.Null) }), { exact: true })
     }),
     { exact: true }
+  ),
+  /** Tags the user who pressed it (broadcast segments select tags: tag=vip). */
+  tag: Schema.optionalWith(
+    Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9_-]{0,31}$/, { message: () => "a tag is 1 to 32 lower-case letters, digits, _ or -" })),
+    { exact: true }
   )
 }).pipe(
   Schema.filter((b) => {
-    const acts = b.answer !== undefined || b.reply !== undefined || b.menu !== undefined || b.handoff !== undefined || b.send !== undefined
-    if (b.url !== undefined && acts) return "a button is either a link (url) or acts when pressed (answer, reply, menu, handoff, send), not both"
-    if (b.url === undefined && !acts) return "a button needs url, answer, reply, menu, handoff or send"
+    const acts = b.answer !== undefined || b.reply !== undefined || b.menu !== undefined || b.handoff !== undefined || b.send !== undefined || b.tag !== undefined
+    if (b.url !== undefined && acts) return "a button is either a link (url) or acts when pressed (answer, reply, menu, handoff, send, tag), not both"
+    if (b.url === undefined && !acts) return "a button needs url, answer, reply, menu, handoff, send or tag"
     return true
   })
 )
