@@ -17,6 +17,7 @@ const suites: Record<string, ReadonlyArray<string>> = {
   soak: ["./soak.ts"],
   fleet: ["./fleet.ts"],
   broadcast: ["./broadcast.ts"],
+  "broadcast-kill": ["./broadcastKill.ts"],
   cli: ["./cli.ts"]
 }
 

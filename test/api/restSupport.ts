@@ -6,6 +6,7 @@ import type { ApiDeps } from "../../src/api/rest/apiContext.js"
 import { makeBotWrites } from "../../src/api/rest/botWrites.js"
 import { API_ROUTES, restApi } from "../../src/api/rest/restApi.js"
 import { makeMemoryInbox } from "../../src/actors/memoryInbox.js"
+import type { InboxService } from "../../src/actors/inbox.js"
 import { retryOnPostgres } from "../../src/cli/commands/dlqRetry.js"
 import { loadConfig } from "../../src/config.js"
 import type { SqlClient } from "../../src/db/sql.js"
@@ -54,13 +55,13 @@ export interface TestApi {
   readonly call: (method: "GET" | "POST" | "PATCH" | "DELETE", url: string, token: string | null, body?: unknown) => Promise<{ status: number; body: any; headers: Record<string, unknown> }>
 }
 
-export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; env?: Record<string, string>; extra?: (deps: ApiDeps) => FastifyPluginAsync }): Promise<TestApi> => {
+export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; env?: Record<string, string>; extra?: (deps: ApiDeps) => FastifyPluginAsync; inbox?: InboxService }): Promise<TestApi> => {
   const config = await testConfig(o.dataDir, o.partitions, o.env)
   const lines: Array<Readonly<Record<string, unknown>>> = []
   const deps: ApiDeps = {
     sql: o.sql,
     log: o.log,
-    inbox: makeMemoryInbox(),
+    inbox: o.inbox ?? makeMemoryInbox(),
     writes: makeBotWrites({ config, log: o.log, sql: o.sql, node: () => null }),
     partitions: o.partitions,
     retryDeadLetter: (d) => retryOnPostgres(o.sql, d),

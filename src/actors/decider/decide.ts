@@ -2,6 +2,7 @@ import { Data } from "effect"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import { keysOfEvents, newEntryReads, trackedRead, userKey } from "./entries.js"
 import { handoffOf, isIdempotentMethod } from "./handoff.js"
+import { botMessageOf } from "./botMessage.js"
 import type { KnownUser } from "./entries.js"
 import type { BotInput, InputOf } from "./input.js"
 import { absurd, evolve, initialState, isRecentUpdate, updateIdOfCall, writtenAfterBlock } from "./state.js"
@@ -154,8 +155,8 @@ const handleUpdate = (
   if (updateId === null) {
     return [{ _tag: "UpdateFailed", inboxId: input.inboxId, updateId: -1, reason: "the entry has no numeric update_id" }]
   }
-  // a handoff is deduplicated by its handoff id (handoff.ts), not in the window of Telegram's ids
-  if (handoffOf(input.update) === null && isRecentUpdate(state, updateId, input.at)) {
+  // a handoff or bot message is deduplicated by its own id (handoff.ts, botMessage.ts), not in the window of Telegram's ids
+  if (handoffOf(input.update) === null && botMessageOf(input.update) === null && isRecentUpdate(state, updateId, input.at)) {
     return [{ _tag: "UpdateDuplicateDropped", inboxId: input.inboxId, updateId }]
   }
   if (state.status === "removed") {

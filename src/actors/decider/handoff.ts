@@ -39,8 +39,12 @@ export interface Handoff extends HandoffRequest {
   readonly fromOwner: string
 }
 
-/** Methods whose delivery the fleet makes idempotent, so an intent left without outcome is sent again. */
-export const isIdempotentMethod = (method: string): boolean => method === HANDOFF_METHOD
+/**
+ * Methods whose delivery the fleet makes idempotent, so an intent left without outcome is sent
+ * again: handoffs and bot messages (botMessage.ts's BOT_MESSAGE_METHOD, spelled out here because
+ * botMessage.ts builds on this file).
+ */
+export const isIdempotentMethod = (method: string): boolean => method === HANDOFF_METHOD || method === "botfleet.message"
 
 /** The handoff id of a source's call: stable across re-sends. */
 export const handoffIdOf = (fromBot: string, callId: string): string => `${fromBot}/${callId}`

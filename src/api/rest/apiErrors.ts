@@ -46,7 +46,12 @@ const MAPPED: Record<string, readonly [number, string]> = {
   SqlUnavailable: [503, "unavailable"],
   LogUnavailable: [503, "unavailable"],
   ApiAccessUnavailable: [503, "unavailable"],
-  RoleSwitchFailed: [503, "unavailable"]
+  RoleSwitchFailed: [503, "unavailable"],
+  SegmentInvalid: [400, "invalid_request"],
+  BroadcastNotFound: [404, "not_found"],
+  BroadcastRefused: [409, "refused"],
+  UserTagInvalid: [400, "invalid_request"],
+  BotMessageRefused: [409, "refused"]
 }
 
 /** The ApiError for any failure (ApiError itself passes through). */

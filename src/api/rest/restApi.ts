@@ -9,6 +9,8 @@ import type { ApiDeps } from "./apiContext.js"
 import { ApiError, errorBody, toApiError } from "./apiErrors.js"
 import { analyticsRoutes } from "./analyticsRoutes.js"
 import { botWriteRoutes } from "./botWriteRoutes.js"
+import { broadcastRoutes } from "./broadcastRoutes.js"
+import { userTagRoutes } from "./userTagRoutes.js"
 import { opsRoutes } from "./opsRoutes.js"
 import { ownerReadRoutes } from "./ownerReadRoutes.js"
 import { ErrorBody } from "./schemas.js"
@@ -39,7 +41,7 @@ const REFUSED: Record<string, string> = {
  * per-token rate limit (429), then the route's schema (400), then the handler.
  */
 /** The route groups under /api/v1 (each gets the token check, the rate limit and the error shape). */
-export const API_ROUTES: ReadonlyArray<(deps: ApiDeps) => FastifyPluginAsync> = [ownerReadRoutes, analyticsRoutes, botWriteRoutes, opsRoutes]
+export const API_ROUTES: ReadonlyArray<(deps: ApiDeps) => FastifyPluginAsync> = [ownerReadRoutes, analyticsRoutes, botWriteRoutes, broadcastRoutes, userTagRoutes, opsRoutes]
 
 export const restApi = (
   deps: ApiDeps & { readonly authenticate: ReturnType<typeof makeAuthenticator> },

@@ -107,6 +107,31 @@ export const Message = {
   }
 } as const
 
+export const Broadcast = {
+  type: "object",
+  properties: {
+    broadcastId: { type: "integer" },
+    botId: { type: "string" },
+    text: { type: "string" },
+    segment: { type: "string" },
+    state: { type: "string", enum: ["running", "paused", "cancelled", "done"] },
+    notBefore: { type: "string", format: "date-time" },
+    progress: {
+      type: "object",
+      description: "sent, failed and blocked (403 while sending) count handled messages; skippedBlocked: left out at creation; pending = total - handled",
+      properties: {
+        total: { type: "integer" },
+        queued: { type: "integer" },
+        sent: { type: "integer" },
+        failed: { type: "integer" },
+        blocked: { type: "integer" },
+        skippedBlocked: { type: "integer" },
+        pending: { type: "integer" }
+      }
+    }
+  }
+} as const
+
 export const Changed = {
   type: "object",
   properties: { botId: { type: "string" }, events: { type: "array", items: { type: "string" } }, version: { type: "integer" } }

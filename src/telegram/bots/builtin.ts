@@ -10,6 +10,8 @@ import { greetingFor, parseBuiltinConfig } from "./personality.pure.js"
 import type { BuiltinConfig } from "./personality.pure.js"
 import { menusComposer, parseInteractions, unknownCommandComposer } from "./interactions.js"
 import { keyboardOf } from "./interactions.pure.js"
+import { declaredMessagesOf, notifyText } from "./botMessagesSchema.pure.js"
+import { TelegramError } from "telegraf"
 
 /**
  * The built-in, no-code bot kind. Everything comes from the bot's configuration (owner-edited,
@@ -30,6 +32,21 @@ export const builtinComposer = (raw: unknown): Composer<BotContext> => {
       throw e
     })
 
+  // a typed message from one of the owner's other bots (its payload already checked): the declared notify, if any
+  const declared = declaredMessagesOf(raw)
+  bot.use(async (ctx, next) => {
+    const m = ctx.fleet.message
+    if (m === null) return next()
+    const notify = declared.get(m.name)?.notify
+    const payload = m.payload as Record<string, unknown>
+    if (notify === undefined) return
+    const text = applyPersona(config.personality, notifyText(notify.text, payload), {})
+    // a chat that never opened this bot (403) or a send a crash left unknown: the message is still taken
+    await ctx.telegram.sendMessage(payload[notify.chat] as number, text).catch((e: unknown) => {
+      if (e instanceof RecordedCallUnknown || e instanceof TelegramError) return undefined
+      throw e
+    })
+  })
   // what this message says about how its user likes to be spoken to, learned before anything is said
   bot.use((ctx, next) => {
     const from = ctx.from

@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { AiConfigSchema } from "../../ai/aiConfig.pure.js"
 import { PersonaFields } from "./personaSchema.pure.js"
 import { interactionsConfigFields, startMenuProblem } from "./interactionsSchema.pure.js"
+import { messagesConfigField } from "./botMessagesSchema.pure.js"
 
 /**
  * The built-in kind's configuration schema (effect/Schema): what `bots configure` and the API
@@ -68,7 +69,8 @@ export const builtinConfigFields = {
   personality: Schema.optionalWith(Personality, { exact: true }),
   /** Answers other texts with a model (src/ai/aiConfig.pure.ts, docs/ai.md). */
   ai: Schema.optionalWith(AiConfigSchema, { exact: true }),
-  ...interactionsConfigFields
+  ...interactionsConfigFields,
+  ...messagesConfigField
 }
 
 export const BuiltinConfigSchema = Schema.Struct(builtinConfigFields).pipe(Schema.filter(startMenuProblem))

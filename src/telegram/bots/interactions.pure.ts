@@ -1,3 +1,4 @@
+import { TAG_PATTERN } from "../../actors/decider/userTags.js"
 /**
  * The built-in kind's interactive parts, read from its configuration: the reply to an unknown
  * command, and menus (inline keyboards whose buttons answer, reply, or open another menu). Pure:
@@ -17,6 +18,8 @@ export type ButtonAction =
   | { readonly _tag: "Reply"; readonly text: string }
   | { readonly _tag: "OpenMenu"; readonly menu: string }
   | { readonly _tag: "HandOff"; readonly to: string; readonly context: string }
+  | { readonly _tag: "SendMessage"; readonly to: string; readonly name: string; readonly payload: Readonly<Record<string, unknown>> }
+  | { readonly _tag: "TagUser"; readonly tag: string }
 
 export interface MenuButton {
   readonly text: string
@@ -30,6 +33,10 @@ export interface MenuButton {
   readonly menu?: string
   /** Hands the user to another bot of the same owner, which greets them with `context` (decider/handoff.ts). */
   readonly handoff?: { readonly to: string; readonly context: string }
+  /** Sends a typed message to another bot of the same owner (decider/botMessage.ts). */
+  readonly send?: { readonly to: string; readonly name: string; readonly payload: Readonly<Record<string, unknown>> }
+  /** Tags the user who pressed it (decider/userTags.ts). */
+  readonly tag?: string
 }
 
 export interface Menu {
@@ -57,6 +64,9 @@ const buttonOf = (v: unknown): MenuButton | null => {
   for (const k of ["url", "answer", "reply", "menu"] as const) if (typeof v[k] === "string" && v[k].length > 0) b[k] = v[k]
   const h = v["handoff"]
   if (isObject(h) && typeof h["to"] === "string" && typeof h["context"] === "string") b.handoff = { to: h["to"], context: h["context"] }
+  const snd = v["send"]
+  if (typeof v["tag"] === "string" && TAG_PATTERN.test(v["tag"])) b.tag = v["tag"]
+  if (isObject(snd) && typeof snd["to"] === "string" && typeof snd["name"] === "string") b.send = { to: snd["to"], name: snd["name"], payload: isObject(snd["payload"]) ? snd["payload"] : {} }
   return b
 }
 
@@ -113,8 +123,21 @@ export const actionsOf = (button: MenuButton, config: InteractionsConfig): Reado
   ...(button.answer !== undefined ? [{ _tag: "Answer" as const, text: button.answer }] : []),
   ...(button.reply !== undefined ? [{ _tag: "Reply" as const, text: button.reply }] : []),
   ...(button.menu !== undefined && config.menus[button.menu] !== undefined ? [{ _tag: "OpenMenu" as const, menu: button.menu }] : []),
-  ...(button.handoff !== undefined ? [{ _tag: "HandOff" as const, to: button.handoff.to, context: button.handoff.context }] : [])
+  ...(button.handoff !== undefined ? [{ _tag: "HandOff" as const, to: button.handoff.to, context: button.handoff.context }] : []),
+  ...(button.send !== undefined ? [{ _tag: "SendMessage" as const, to: button.send.to, name: button.send.name, payload: button.send.payload }] : []),
+  ...(button.tag !== undefined ? [{ _tag: "TagUser" as const, tag: button.tag }] : [])
 ]
+
+/** A button's payload with "{userId}" and "{chatId}" filled in: a string that is exactly one becomes the number. */
+export const fillPayload = (payload: Readonly<Record<string, unknown>>, who: { readonly userId: number; readonly chatId: number }): Record<string, unknown> =>
+  Object.fromEntries(
+    Object.entries(payload).map(([k, v]) => {
+      if (typeof v !== "string") return [k, v]
+      if (v === "{userId}") return [k, who.userId]
+      if (v === "{chatId}") return [k, who.chatId]
+      return [k, v.replaceAll("{userId}", String(who.userId)).replaceAll("{chatId}", String(who.chatId))]
+    })
+  )
 
 /**
  * The command a message starts with, if it is one addressed to this bot: `/stats` or

@@ -1,9 +1,10 @@
 import { Composer, TelegramError } from "telegraf"
 import { RecordedCallUnknown } from "../../actors/decider/updateHandler.js"
-import { actionsOf, buttonOfCallback, isBuiltinCallback, keyboardOf, parseInteractions, unknownCommandDue } from "./interactions.pure.js"
+import { actionsOf, buttonOfCallback, fillPayload, isBuiltinCallback, keyboardOf, parseInteractions, unknownCommandDue } from "./interactions.pure.js"
 import type { InteractionsConfig } from "./interactions.pure.js"
 import type { BotContext } from "./telegrafHandler.js"
 import { handOff } from "./handoffGreeting.js"
+import { BotMessageRefused } from "./fleetContext.js"
 
 /**
  * The built-in kind's menus, callback buttons and unknown-command reply, as telegraf middleware
@@ -60,6 +61,18 @@ export const menusComposer = (config: InteractionsConfig, say: Say): Composer<Bo
             if (!(e instanceof TelegramError)) throw e
             await say(ctx, "Sorry, I could not pass you on right now.")
           })
+          break
+        case "SendMessage": {
+          // refused (another owner's bot, no such bot, bad payload): recorded; the user is told it did not work
+          const who = { userId: ctx.from?.id ?? 0, chatId: ctx.chat?.id ?? ctx.from?.id ?? 0 }
+          await ctx.fleet.send(a.to, a.name, fillPayload(a.payload, who)).catch(async (e: unknown) => {
+            if (!(e instanceof BotMessageRefused)) throw e
+            await say(ctx, "Sorry, that did not work right now.")
+          })
+          break
+        }
+        case "TagUser":
+          if (ctx.from) ctx.fleet.tag(ctx.from.id, a.tag)
           break
         default: {
           const never: never = a

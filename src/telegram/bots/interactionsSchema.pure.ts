@@ -38,12 +38,30 @@ const MenuButton = Schema.Struct({
       context: Text(2048)
     }),
     { exact: true }
+  ),
+  /**
+   * Sends a typed message to another bot of the same owner (botMessage.ts); in the payload's
+   * strings, "{userId}" and "{chatId}" are the presser's (a string that is exactly one of them
+   * becomes the number).
+   */
+  send: Schema.optionalWith(
+    Schema.Struct({
+      to: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, { message: () => "must be a bot id of the fleet" })),
+      name: Schema.String.pipe(Schema.pattern(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, { message: () => "a message name is 1 to 64 letters, digits, _, . or -, starting with a letter" })),
+      payload: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Boolean, Schema.Null) }), { exact: true })
+    }),
+    { exact: true }
+  ),
+  /** Tags the user who pressed it (broadcast segments select tags: tag=vip). */
+  tag: Schema.optionalWith(
+    Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9_-]{0,31}$/, { message: () => "a tag is 1 to 32 lower-case letters, digits, _ or -" })),
+    { exact: true }
   )
 }).pipe(
   Schema.filter((b) => {
-    const acts = b.answer !== undefined || b.reply !== undefined || b.menu !== undefined || b.handoff !== undefined
-    if (b.url !== undefined && acts) return "a button is either a link (url) or acts when pressed (answer, reply, menu, handoff), not both"
-    if (b.url === undefined && !acts) return "a button needs url, answer, reply, menu or handoff"
+    const acts = b.answer !== undefined || b.reply !== undefined || b.menu !== undefined || b.handoff !== undefined || b.send !== undefined || b.tag !== undefined
+    if (b.url !== undefined && acts) return "a button is either a link (url) or acts when pressed (answer, reply, menu, handoff, send, tag), not both"
+    if (b.url === undefined && !acts) return "a button needs url, answer, reply, menu, handoff, send or tag"
     return true
   })
 )

@@ -7,6 +7,10 @@ import { BuiltinConfigSchema } from "./configSchema.pure.js"
 import { telegrafHandler } from "./telegrafHandler.js"
 import { withHandoffGreeting } from "./handoffGreeting.js"
 import { withBroadcasts } from "./broadcastSend.js"
+import { withUserTags } from "./userTagging.js"
+import { withBotMessages } from "./botMessages.js"
+import type { MessageSchemas } from "./botMessages.js"
+import { declaredMessagesOf, payloadSchemaOf } from "./botMessagesSchema.pure.js"
 import type { BotContext } from "./telegrafHandler.js"
 
 /**
@@ -19,6 +23,7 @@ export type BotModule = (config: unknown) => Composer<BotContext>
 export class BotModuleRegistry {
   private readonly modules = new Map<string, BotModule>([["builtin", builtinComposer]])
   private readonly schemas = new Map<string, Schema.Schema.AnyNoContext>([["builtin", BuiltinConfigSchema]])
+  private readonly messageSchemas = new Map<string, MessageSchemas>()
   /** Handlers cached per configuration object: a config change (a new state object) builds a new one. */
   private readonly cache = new WeakMap<object, Map<string, UpdateHandler>>()
 
@@ -32,6 +37,21 @@ export class BotModuleRegistry {
   registerConfigSchema(name: string, schema: Schema.Schema.AnyNoContext): void {
     if (!this.modules.has(name)) throw new Error(`botConfigSchemas.${name}: no bot module named ${name} is exported next to it`)
     this.schemas.set(name, schema)
+  }
+
+  /**
+   * Declares the typed messages a registered kind takes from its owner's other bots: message name
+   * → an effect/Schema of its payload (botMessage.ts). A message of another name is refused.
+   */
+  registerMessageSchemas(name: string, schemas: Readonly<Record<string, Schema.Schema.AnyNoContext>>): void {
+    if (!this.modules.has(name)) throw new Error(`botMessageSchemas.${name}: no bot module named ${name} is exported next to it`)
+    this.messageSchemas.set(name, new Map(Object.entries(schemas)))
+  }
+
+  /** The messages a bot takes: its kind's declared schemas, and those its config declares (`messages`, the built-in way). */
+  messageSchemasOf(kind: string, config: unknown): MessageSchemas {
+    const declared = [...declaredMessagesOf(config)].map(([n, d]) => [n, payloadSchemaOf(d)] as const)
+    return new Map([...(this.messageSchemas.get(kind) ?? []), ...declared])
   }
 
   /** The kind's configuration schema; undefined when it declares none (any JSON object goes). */
@@ -58,8 +78,9 @@ export class BotModuleRegistry {
     if (hit) return hit
     const module = this.modules.get(kind)
     if (!module) throw new Error(`no bot module named ${kind} is registered on this node`)
-    // handoffs from the owner's other bots and broadcast messages are handled in front of every kind
-    const handler = withBroadcasts(withHandoffGreeting(telegrafHandler(module(state.config))))
+    // handoffs and typed messages from the owner's other bots, broadcast messages and owners' tag requests are handled in front of every kind
+    const messages = this.messageSchemasOf(kind, state.config)
+    const handler = withUserTags(withBroadcasts(withBotMessages(withHandoffGreeting(telegrafHandler(module(state.config))), () => messages)))
     if (!byKind) {
       byKind = new Map()
       this.cache.set(state.config, byKind)

@@ -7,6 +7,8 @@ import type { Json } from "../../actors/decider/mergePatch.js"
 import type { DomainEvent } from "../../events/schema/catalogue.js"
 import { diffMergePatch, jsonClone } from "./sessionPatch.pure.js"
 import { recordableParams } from "../uploads.js"
+import { fleetOf } from "./fleetContext.js"
+import type { Fleet } from "./fleetContext.js"
 
 /**
  * Runs telegraf `Composer` middleware as a bot's decide step for one update.
@@ -48,6 +50,8 @@ export interface BotContext extends Context {
    * was answered) are dropped with that step, so each is recorded once.
    */
   readonly record: (event: DomainEvent) => void
+  /** The owner's other bots: typed messages (`send`, `message`) and user tags (fleetContext.ts). */
+  readonly fleet: Fleet
 }
 
 /** One imported collection: its records by key (as `botfleet import` reports them). */
@@ -179,7 +183,8 @@ export const telegrafHandler = (composer: Composer<BotContext>): UpdateHandler =
       const key = sessionKeyOf(update)
       const before = key !== undefined ? uctx.state.sessions.get(key) : undefined
       const recorded: DomainEvent[] = []
-      Object.assign(ctx, { at: uctx.at, botState: uctx.state, legacy: legacyRecords(uctx.state), record: (e: DomainEvent) => void recorded.push(e) })
+      const record = (e: DomainEvent) => void recorded.push(e)
+      Object.assign(ctx, { at: uctx.at, botState: uctx.state, legacy: legacyRecords(uctx.state), record, fleet: fleetOf({ update, telegram, record }) })
       ctx.session = before !== undefined && before !== null && typeof before === "object" ? (jsonClone(before) as Record<string, unknown>) : undefined
 
       try {

@@ -87,7 +87,7 @@ describe("menus", () => {
       { path: "menus.main.buttons[0][0].menu", reason: "no menu named nope in menus" }
     ])
     expect(problems({ menus: { main: { text: "x", buttons: [[{ text: "a" }]] } } })).toEqual([
-      { path: "menus.main.buttons[0][0]", reason: "a button needs url, answer, reply, menu or handoff" }
+      { path: "menus.main.buttons[0][0]", reason: "a button needs url, answer, reply, menu, handoff, send or tag" }
     ])
     expect(problems({ menus: { main: { text: "x", buttons: [[{ text: "a", url: "https://x.org", reply: "y" }]] } } })[0]!.reason).toMatch(/either a link/)
     expect(problems({ menus: { main: { text: "x", buttons: [[{ text: "a", answer: "y".repeat(201) }]] } } })).toEqual([

@@ -33,6 +33,14 @@ describe("owners' modules declare schemas", () => {
       await expect(loadBotModules([notSchema])).rejects.toThrow("botConfigSchemas.k is not an effect/Schema")
       const otherKind = await module("b.mjs", 'import { Schema } from "effect"; export const botModules = { k: () => null }; export const botConfigSchemas = { other: Schema.String }')
       await expect(loadBotModules([otherKind])).rejects.toThrow("botConfigSchemas.other: no bot module named other is exported next to it")
+      // typed messages a kind takes: declared schemas are registered, anything else stops the load
+      const messages = await module("c.mjs", 'import { Schema } from "effect"; export const botModules = { k: () => null }; export const botMessageSchemas = { k: { "lead.scored": Schema.Struct({ score: Schema.Number }) } }')
+      expect([...(await loadBotModules([messages])).messageSchemasOf("k", {}).keys()]).toEqual(["lead.scored"])
+      const badMessage = await module("d.mjs", "export const botModules = { k: () => null }; export const botMessageSchemas = { k: { ping: 1 } }")
+      await expect(loadBotModules([badMessage])).rejects.toThrow("botMessageSchemas.k.ping is not an effect/Schema")
+      const messageOtherKind = await module("e.mjs", 'import { Schema } from "effect"; export const botModules = { k: () => null }; export const botMessageSchemas = { z: { ping: Schema.Null } }')
+      await expect(loadBotModules([messageOtherKind])).rejects.toThrow("botMessageSchemas.z: no bot module named z is exported next to it")
+      await expect(loadBotModules([await module("f.mjs", "export const botModules = { k: () => null }; export const botMessageSchemas = 3")])).rejects.toThrow("botMessageSchemas is not an object")
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
