@@ -46,7 +46,7 @@ const withStores = <A, E>(io: CliIo, body: (stores: NodeStores, config: Botfleet
  * (embedded mode: the node holds its lease); null otherwise (the CLI's own way applies).
  */
 const onHostingNode = (io: CliIo, log: EventLogService, config: BotfleetConfig, botId: string, command: Parameters<typeof applyOnNode>[3], recorded: string) =>
-  io.host === undefined ? Effect.succeed(null) : applyOnNode(io.host.node(), log, botId, command, recorded, config.nodeId)
+  io.host === undefined ? Effect.succeed(null) : applyOnNode(io.host.node(), log, botId, command, recorded, config.mode === "embedded" ? "embedded" : config.nodeId)
 
 const run = async (io: CliIo, setExit: SetExit, program: Effect.Effect<unknown, unknown, AppConfig>) =>
   setExit(await runCommand(program, undefined, { env: io.env, stderr: io.stderr }))
