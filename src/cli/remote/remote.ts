@@ -23,12 +23,12 @@ export class NodeHoldsDataDir extends Data.TaggedError("NodeHoldsDataDir")<{ rea
   }
 }
 
-/** A live node holds DATA_DIR but does not take commands (starting, stopping, or an older version). */
+/** The node that published where it takes commands did not answer, or broke off. */
 export class NodeUnreachable extends Data.TaggedError("NodeUnreachable")<{ readonly pid: number; readonly dataDir: string; readonly detail: string }> {
   override get message() {
     return (
       `the botfleet node (pid ${this.pid}) holds ${this.dataDir} but did not take the command: ${this.detail}.\n` +
-      "If it is starting or stopping, run the command again in a moment; otherwise stop that node and run the command again."
+      "If it is stopping, run the command again in a moment; otherwise stop that node and run the command again."
     )
   }
 }
@@ -71,8 +71,10 @@ export const forwardToNode = async (argv: ReadonlyArray<string>, io: CliIo): Pro
     return EXIT_FAILURE
   }
   if (forwarding._tag === "Refuse") return fail(new NodeHoldsDataDir({ command: forwarding.command, pid: holder.pid, dataDir, why: forwarding.why }))
+  // not published (the node starts or stops, or the holder is another command): the command runs
+  // here and is refused by the lock, naming the pid (DataDirInUse)
   const endpoint = readEndpoint(pgliteDir, holder.pid)
-  if (endpoint === null) return fail(new NodeUnreachable({ pid: holder.pid, dataDir, detail: "it has not published where it takes commands (it starts or stops, or it is not a node)" }))
+  if (endpoint === null) return null
 
   const token = await tokenFor(argv, io)
   let res: Response
