@@ -87,6 +87,14 @@ describe("commands run by the embedded node for another process", () => {
     const missing = await hosted(["bots", "add", "hosted-extra-2", "--owner", "demo", "--api-root", sandbox.apiRoot])
     expect([missing.code, missing.err]).toEqual([1, expect.stringContaining("no token given")])
 
+    // a new token for a bot the node runs: recorded by its actor, which runs again with it
+    const fresh = sandbox.world.rotateToken("barnacle_demo_bot")
+    const rotated = await hosted(["bots", "rotate-token", "demo-barnacle", "--api-root", sandbox.apiRoot, "--json"], fresh)
+    expect([rotated.code, rotated.err]).toEqual([0, ""])
+    expect(JSON.parse(rotated.out)).toMatchObject({ events: ["BotTokenRotated"], node: "embedded", username: "barnacle_demo_bot" })
+    expect(rotated.out).not.toContain(fresh)
+    await expect.poll(async () => (await hosted(["bots", "list"])).out, { timeout: 30_000, interval: 500 }).toMatch(/demo-barnacle\s+running/)
+
     expect((await hosted(["owners", "add", "demo"])).code).toBe(0)
     const token = JSON.parse((await hosted(["tokens", "create", "--owner", "demo", "--json"])).out) as { tokenId: string }
     expect((await hosted(["tokens", "list"])).out).toContain(token.tokenId)
