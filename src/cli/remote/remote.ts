@@ -52,6 +52,16 @@ const tokenFor = async (argv: ReadonlyArray<string>, io: CliIo): Promise<string 
   return (await readStdin()).trim() || undefined
 }
 
+/**
+ * The command line as the node must read it: the node has another working directory, so a file
+ * argument (`bots configure --file patch.json`) is made absolute here (same host, same files).
+ */
+export const withAbsoluteFiles = (argv: ReadonlyArray<string>): ReadonlyArray<string> =>
+  argv.map((a, i) => {
+    if (a.startsWith("--file=")) return `--file=${resolve(a.slice("--file=".length))}`
+    return i > 0 && argv[i - 1] === "--file" ? resolve(a) : a
+  })
+
 type Line = { readonly out: string } | { readonly err: string } | { readonly exit: number }
 
 /**
@@ -82,7 +92,7 @@ export const forwardToNode = async (argv: ReadonlyArray<string>, io: CliIo): Pro
     res = await fetch(`${endpoint.url}/_internal/cli`, {
       method: "POST",
       headers: { authorization: `Bearer ${endpoint.credential}`, "content-type": "application/json" },
-      body: JSON.stringify({ argv, ...(token !== undefined ? { token } : {}) })
+      body: JSON.stringify({ argv: withAbsoluteFiles(argv), ...(token !== undefined ? { token } : {}) })
     })
   } catch (e) {
     return fail(new NodeUnreachable({ pid: holder.pid, dataDir, detail: `${endpoint.url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}` }))

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { existsSync, readFileSync, statSync } from "node:fs"
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -116,11 +116,22 @@ describe("the CLI beside a running embedded node", () => {
     // writes go to the bots' actors on the node
     const configured = await cli("bots", "configure", "demo-barnacle", "--set", "greeting=Ahoy")
     expect([configured.code, configured.out]).toEqual([0, expect.stringContaining("recorded BotConfigChanged by node embedded")])
+    // a patch file named relative to this process's folder (the node runs in another)
+    const patch = join(dataDir, "patch.json")
+    writeFileSync(patch, JSON.stringify({ help: "Orders:" }))
+    const here = process.cwd()
+    process.chdir(dataDir)
+    try {
+      const fromFile = await cli("bots", "configure", "demo-barnacle", "--file", "patch.json")
+      expect([fromFile.code, fromFile.err]).toEqual([0, ""])
+    } finally {
+      process.chdir(here)
+    }
     const refusedConfig = await cli("bots", "configure", "demo-barnacle", "--set", "nope=1")
     expect([refusedConfig.code, refusedConfig.err]).toEqual([1, expect.stringContaining("nothing was recorded")])
     const shown = await cli("bots", "configure", "demo-barnacle", "--show", "--json")
     expect(shown.code).toBe(0)
-    expect(JSON.parse(shown.out)).toMatchObject({ version: 3, effective: { greeting: "Ahoy" } })
+    expect(JSON.parse(shown.out)).toMatchObject({ version: 4, effective: { greeting: "Ahoy", help: "Orders:" } })
 
     const stopped = await cli("bots", "stop", "demo-sunny")
     expect([stopped.code, stopped.out]).toEqual([0, expect.stringContaining("recorded BotStopped")])

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest"
+import { join } from "node:path"
 import { forwardingOf } from "../../../src/cli/remote/forwarding.pure.js"
+import { withAbsoluteFiles } from "../../../src/cli/remote/remote.js"
 
 /* Which command lines a CLI beside a running embedded node sends to it, refuses, or runs itself. */
 
@@ -48,5 +50,15 @@ describe("forwardingOf", () => {
         expect(f.why.length).toBeGreaterThan(10)
       }
     }
+  })
+})
+
+describe("withAbsoluteFiles", () => {
+  it("makes file arguments absolute (the node has another working directory), leaving the rest", () => {
+    const cwd = process.cwd()
+    expect(withAbsoluteFiles(["bots", "configure", "b", "--file", "p.json", "--json"])).toEqual(["bots", "configure", "b", "--file", join(cwd, "p.json"), "--json"])
+    expect(withAbsoluteFiles(["bots", "configure", "b", "--file=/abs/p.json"])).toEqual(["bots", "configure", "b", "--file=/abs/p.json"])
+    expect(withAbsoluteFiles(["bots", "configure", "b", "--file=p.json"])).toEqual(["bots", "configure", "b", `--file=${join(cwd, "p.json")}`])
+    expect(withAbsoluteFiles(["status", "--json"])).toEqual(["status", "--json"])
   })
 })
