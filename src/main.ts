@@ -1,6 +1,7 @@
 import { Cause, Effect, Exit, Layer } from "effect"
 import { AppConfigLive } from "./config.js"
 import { LoggingLive } from "./logging.js"
+import { main } from "./cli/main.js"
 import { serve } from "./runtime/serve.js"
 
 /*
@@ -9,7 +10,8 @@ import { serve } from "./runtime/serve.js"
  * Redis and Postgres. Configuration in, JSON logs out (stdout), Ctrl-C drains and exits.
  * `botfleet run` is the same node from the CLI.
  */
-const program = serve({ sandbox: true, demo: true }).pipe(Effect.provide(Layer.provideMerge(LoggingLive, AppConfigLive)))
+// CLI commands of other processes on this DATA_DIR run in this node (cli/remote/)
+const program = serve({ sandbox: true, demo: true, cli: { run: main, env: process.env } }).pipe(Effect.provide(Layer.provideMerge(LoggingLive, AppConfigLive)))
 
 const exit = await Effect.runPromiseExit(program)
 if (Exit.isFailure(exit)) {

@@ -1,5 +1,6 @@
 import { MultiBar, Presets } from "cli-progress"
 import type { SingleBar } from "cli-progress"
+import type { HostedNode } from "./hostedNode.js"
 
 /** Where a command writes: stdout for its output (data, --json), stderr for progress and errors. */
 export interface CliIo {
@@ -8,6 +9,10 @@ export interface CliIo {
   /** Progress bars are drawn only on a terminal. */
   readonly stderrIsTTY: boolean
   readonly env: Readonly<Record<string, string | undefined>>
+  /** Set when the command runs inside the node that holds DATA_DIR, for another process (hosted.ts). */
+  readonly host?: HostedNode
+  /** Resolves when whoever reads the output went away (a remote `tail` then stops following). */
+  readonly closed?: Promise<void>
 }
 
 let quietOnClosedPipe = false

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander"
 import { processIo } from "./io.js"
 import type { CliIo } from "./io.js"
 import { EXIT_OK, EXIT_USAGE } from "./exitCodes.js"
+import { forwardingOf } from "./remote/forwarding.pure.js"
 
 /** The version of this botfleet: package.json's, read once. */
 export const packageVersion = (): string =>
@@ -34,7 +35,14 @@ const commands: ReadonlyArray<readonly [name: string, load: () => Promise<Comman
   ],
   ["bots", async () => (await import("./commands/botsCommand.js")).botsCommand],
   ["status", async () => (await import("./commands/statusCommand.js")).statusCommand],
-  ["run", async () => (await import("./commands/runCommand.js")).runNodeCommand],
+  [
+    "run",
+    async () => {
+      const { runNodeCommand } = await import("./commands/runCommand.js")
+      // the node runs other processes' commands with this same CLI (remote/)
+      return (io, setExit) => runNodeCommand(io, setExit, main)
+    }
+  ],
   ["backup", async () => (await import("./commands/backupCommand.js")).backupCommand],
   ["restore", async () => (await import("./commands/backupCommand.js")).restoreCommand],
   ["audit", async () => (await import("./commands/auditCommand.js")).auditCommand],
@@ -87,6 +95,12 @@ const withCliBehaviour = (io: CliIo, c: Command): Command => {
 
 /** Runs the CLI on `argv` (without node and script) and resolves with the exit code. */
 export const main = async (argv: ReadonlyArray<string>, io: CliIo = processIo()): Promise<number> => {
+  // beside a running embedded node, the node runs the command (remote/remote.ts); loaded only for
+  // commands that read the data folder, so `--version` and `--help` stay light
+  if (io.host === undefined && forwardingOf(argv)._tag !== "Local") {
+    const forwarded = await (await import("./remote/remote.js")).forwardToNode(argv, io)
+    if (forwarded !== null) return forwarded
+  }
   let code = EXIT_OK
   const program = await buildProgram(
     io,

@@ -36,7 +36,7 @@ const alive = (pid: number): boolean => {
   }
 }
 
-interface Holder {
+export interface Holder {
   readonly pid: number
   readonly host: string
 }
@@ -108,4 +108,14 @@ export const lockPgliteDir = (dataDir: string) => {
         release(dataDir)
       })
   )
+}
+
+/**
+ * The live process on this host that holds the folder, if any (not this process): what the CLI
+ * asks before opening it, to send its command to that node instead (cli/remote/).
+ */
+export const liveHolder = (dataDir: string): Holder | null => {
+  const holder = readHolder(lockPath(dataDir))
+  if (holder === null || holder.host !== hostname() || holder.pid === process.pid || !alive(holder.pid)) return null
+  return holder
 }

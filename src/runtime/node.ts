@@ -22,6 +22,7 @@ import { DEMO_BOTS, seedDemoFleet } from "./demoFleet.js"
 import { makeFleetDirectory } from "./fleetDirectory.js"
 import { observeNode } from "./observability.js"
 import { nodeApi } from "./nodeApi.js"
+import type { NodeCli } from "./nodeApi.js"
 import { catchUpProjections, runNodeProjections } from "./projections.js"
 import { runNodeTrimmer } from "./trimming.js"
 import { runBroadcasts } from "../broadcast/runner.js"
@@ -48,6 +49,11 @@ export interface NodeOptions {
   readonly sandboxPort?: number
   /** The process logger's level switch (LOG_LEVEL changes live through it); absent: LOG_LEVEL changes only what `config` shows. */
   readonly logLevel?: { level: LogLevel.LogLevel }
+  /**
+   * The CLI, for commands other processes send while this embedded node holds DATA_DIR
+   * (cli/remote/), run with `env` (the node's environment). Absent: such commands are refused.
+   */
+  readonly cli?: NodeCli
 }
 
 /** What a started node tells its operator. */
@@ -103,7 +109,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
     const directory = makeFleetDirectory(stores.sql)
     const embedded = config.mode === "embedded"
     // the REST API's request lines: JSON log lines with the token id, never the token
-    const api = nodeApi(config, stores, ({ message, ...fields }) => logHere(Effect.logInfo(String(message ?? "api request")).pipe(Effect.annotateLogs(fields))))
+    const api = nodeApi(config, stores, ({ message, ...fields }) => logHere(Effect.logInfo(String(message ?? "api request")).pipe(Effect.annotateLogs(fields))), options.cli)
 
     // the node works as botfleet's roles (db/roles.ts), whatever its login: refuse to start when
     // the login cannot take them, rather than stall every projector on a permission error
@@ -310,6 +316,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
         yield* supervisor.startBot(botId, { pinned: pinnedFor(profile) })
       })
     api.attach({ supervisor, startBot })
+    yield* api.advertise(ingressUrl)
     if (!embedded && Option.isSome(config.redisUrl)) {
       yield* serveControl({
         redisUrl: Redacted.value(config.redisUrl.value),

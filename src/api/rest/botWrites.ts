@@ -1,5 +1,7 @@
 import { Effect, Option, Redacted } from "effect"
+import type { ActorCommand } from "../../actors/actor.js"
 import type { Supervisor } from "../../actors/supervisor.js"
+import { applyOnNode } from "../../cli/hosted.js"
 import { applyOrAskNode, cliLeaseOwner, UnknownBot } from "../../cli/bots/lifecycle.js"
 import { foldBot, unlistBot } from "../../cli/bots/botRows.js"
 import { checkPatch } from "../../cli/bots/configure.js"
@@ -53,21 +55,10 @@ export const makeBotWrites = (o: {
     Option.isSome(o.config.redisUrl) ? { redisUrl: Redacted.value(o.config.redisUrl.value), prefix: o.config.redisPrefix, timeoutMs } : null
   const versionOf = (botId: string) => o.log.streamVersion(botId)
 
+  const recordedBy = { ChangeConfig: "BotConfigChanged", Stop: "BotStopped", Remove: "BotRemoved", RotateToken: "BotTokenRotated" } as const
   /** Runs `command` on this node's actor when it runs the bot here; null otherwise. */
-  const here = (botId: string, command: Parameters<Supervisor["send"]>[1]) =>
-    Effect.gen(function* () {
-      const node = o.node()
-      if (node === null) return null
-      const status = yield* node.supervisor.status(botId)
-      if (status?.state !== "running") return null
-      const before = yield* versionOf(botId)
-      const sent = yield* Effect.either(node.supervisor.send(botId, command))
-      if (sent._tag === "Left") {
-        if (sent.left._tag === "NotRunning") return null
-        return yield* sent.left
-      }
-      return { botId, events: sent.right.version > before ? [command._tag] : [], version: sent.right.version } satisfies Changed
-    })
+  const here = (botId: string, command: Exclude<ActorCommand, { _tag: "Status" }>) =>
+    Effect.map(applyOnNode(o.node(), o.log, botId, command, recordedBy[command._tag], o.config.nodeId), (a): Changed | null => (a === null ? null : { botId, events: a.events, version: a.version }))
 
   const lifecycle = (name: "stop" | "remove", botId: string, reason: string, actor: string) =>
     Effect.gen(function* () {
@@ -125,7 +116,7 @@ export const makeBotWrites = (o: {
         // checked before anything is sent or recorded: a refused configuration changes nothing
         yield* checkPatch({ log: o.log, botId, patch, botModules: o.config.botModules })
         const local = yield* here(botId, { _tag: "ChangeConfig", patch })
-        if (local !== null) return { ...local, events: local.events.length > 0 ? ["BotConfigChanged"] : [] }
+        if (local !== null) return local
         return yield* applyOrAskNode({
           log: o.log,
           botId,
@@ -160,7 +151,7 @@ export const makeBotWrites = (o: {
           const node = o.node()!
           yield* node.supervisor.stopBot(botId)
           yield* node.startBot(botId)
-          return { ...local, events: local.events.length > 0 ? ["BotTokenRotated"] : [] }
+          return local
         }
         return yield* applyOrAskNode({
           log: o.log,

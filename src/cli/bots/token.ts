@@ -24,7 +24,8 @@ export const readToken = (io: CliIo, botId: string): Effect.Effect<Redacted.Reda
   Effect.gen(function* () {
     const fromEnv = io.env["BOT_TOKEN"]?.trim()
     if (fromEnv) return Redacted.make(fromEnv)
-    if (process.stdin.isTTY === true) return yield* new TokenMissing({ botId })
+    // inside the node, for another process: that process read its own stdin into BOT_TOKEN (cli/remote)
+    if (io.host !== undefined || process.stdin.isTTY === true) return yield* new TokenMissing({ botId })
     const piped = (yield* Effect.promise(() => readStdin().catch(() => ""))).trim()
     if (piped === "") return yield* new TokenMissing({ botId })
     return Redacted.make(piped)

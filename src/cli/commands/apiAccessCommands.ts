@@ -6,22 +6,24 @@ import { migrate } from "../../db/migrator.js"
 import { Sql } from "../../db/sql.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
-import { runCommand, sqlLayer, UsageError } from "../runtime.js"
+import { runCommand, UsageError } from "../runtime.js"
+import { sqlLayerFor } from "../hosted.js"
 import { DatabaseUnavailable } from "./opsCommands.js"
 import { asSubcommand } from "./botsCommand.js"
 
 type SetExit = (code: number) => void
 
-/** The database, migrated first in embedded mode (a fresh DATA_DIR has no tables yet). */
-const database = Effect.gen(function* () {
-  const config = yield* AppConfig
-  const sql = yield* Sql
-  if (config.mode === "embedded") yield* Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new DatabaseUnavailable({ cause }) })
-  return sql
-})
+/** The database, migrated first in embedded mode (a fresh DATA_DIR has no tables yet; a running node migrated its own). */
+const databaseOf = (io: CliIo) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const sql = yield* Sql
+    if (config.mode === "embedded" && io.host === undefined) yield* Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new DatabaseUnavailable({ cause }) })
+    return sql
+  })
 
 const run = async (io: CliIo, setExit: SetExit, program: Effect.Effect<unknown, unknown, AppConfig | Sql>) =>
-  setExit(await runCommand(program, sqlLayer, { env: io.env, stderr: io.stderr }))
+  setExit(await runCommand(program, sqlLayerFor(io), { env: io.env, stderr: io.stderr }))
 
 /** `botfleet owners add|list`: the owners who may hold REST API tokens (docs/api.md). */
 export const ownersCommand = (io: CliIo, setExit: SetExit): Command =>
@@ -35,7 +37,7 @@ export const ownersCommand = (io: CliIo, setExit: SetExit): Command =>
         .option("--json", "print the result as JSON")
         .action(async (ownerId: string, opts: { name?: string; json?: boolean }) => {
           await run(io, setExit, Effect.gen(function* () {
-            const sql = yield* database
+            const sql = yield* databaseOf(io)
             const added = yield* addOwner(sql, ownerId, opts.name ?? null)
             if (opts.json) printJson(io, added)
             else io.stdout(`owner ${added.ownerId} added; make a token with: botfleet tokens create --owner ${added.ownerId}`)
@@ -48,7 +50,7 @@ export const ownersCommand = (io: CliIo, setExit: SetExit): Command =>
         .option("--json", "print as JSON")
         .action(async (opts: { json?: boolean }) => {
           await run(io, setExit, Effect.gen(function* () {
-            const owners = yield* listOwners(yield* database)
+            const owners = yield* listOwners(yield* databaseOf(io))
             if (opts.json) return printJson(io, owners)
             if (owners.length === 0) return io.stdout("no owners yet (botfleet owners add <id>)")
             printTable(io, owners.map((o) => ({ owner: o.ownerId, name: o.name ?? "", "active tokens": o.activeTokens, created: o.createdAt })))
@@ -74,7 +76,7 @@ export const tokensCommand = (io: CliIo, setExit: SetExit): Command =>
             if ((opts.owner === undefined) === (opts.admin !== true)) return yield* new UsageError({ detail: "give either --owner <id> or --admin" })
             const expiresAt = opts.expires === undefined ? null : parseExpiry(opts.expires, Date.now())
             if (opts.expires !== undefined && expiresAt === null) return yield* new UsageError({ detail: `--expires ${JSON.stringify(opts.expires)}: expected a duration (30d, 12h, 90m) or a future ISO date` })
-            const made = yield* createToken(yield* database, {
+            const made = yield* createToken(yield* databaseOf(io), {
               ownerId: opts.owner ?? null,
               scope: opts.admin === true ? "admin" : opts.scope,
               expiresAt,
@@ -93,7 +95,7 @@ export const tokensCommand = (io: CliIo, setExit: SetExit): Command =>
         .option("--json", "print as JSON")
         .action(async (opts: { owner?: string; json?: boolean }) => {
           await run(io, setExit, Effect.gen(function* () {
-            const tokens = yield* listTokens(yield* database, opts.owner)
+            const tokens = yield* listTokens(yield* databaseOf(io), opts.owner)
             if (opts.json) return printJson(io, tokens)
             if (tokens.length === 0) return io.stdout("no tokens (botfleet tokens create --owner <id>)")
             printTable(io, tokens.map((t) => ({
@@ -116,7 +118,7 @@ export const tokensCommand = (io: CliIo, setExit: SetExit): Command =>
         .option("--json", "print the result as JSON")
         .action(async (tokenId: string, opts: { json?: boolean }) => {
           await run(io, setExit, Effect.gen(function* () {
-            const r = yield* revokeToken(yield* database, tokenId)
+            const r = yield* revokeToken(yield* databaseOf(io), tokenId)
             if (opts.json) printJson(io, r)
             else io.stdout(`token ${r.tokenId} revoked (${r.revokedAt})`)
           }))

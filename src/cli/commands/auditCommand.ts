@@ -1,3 +1,4 @@
+import { sqlLayerFor } from "../hosted.js"
 import { Command } from "commander"
 import { Effect, Redacted } from "effect"
 import { runVerification, describeBreak } from "../../audit/periodic.js"
@@ -7,7 +8,7 @@ import { parseOwnerId } from "../../events/ownerId.js"
 import { anchorKeyFrom } from "../../projections/auditChain.js"
 import { makeProgress, printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
-import { CommandFailed, runCommand, sqlLayer, UsageError } from "../runtime.js"
+import { CommandFailed, runCommand, UsageError } from "../runtime.js"
 import { asSubcommand } from "./botsCommand.js"
 
 type SetExit = (code: number) => void
@@ -64,7 +65,7 @@ export const auditCommand = (io: CliIo, setExit: SetExit): Command =>
             }
             if (!report.ok) return yield* new CommandFailed({ detail: `the audit chain is broken: ${describeBreak(report.firstBreak!)}` })
           })
-          setExit(await runCommand(program, sqlLayer, { env: io.env, stderr: io.stderr }))
+          setExit(await runCommand(program, sqlLayerFor(io), { env: io.env, stderr: io.stderr }))
         })
     )
   )

@@ -8,7 +8,9 @@ import { parseOwnerId } from "../../events/ownerId.js"
 import { makeFleetDirectory } from "../../runtime/fleetDirectory.js"
 import { sendControl } from "../../runtime/control.js"
 import { registerBot } from "../../runtime/registerBot.js"
-import { openStores } from "../../runtime/stores.js"
+import type { NodeStores } from "../../runtime/stores.js"
+import type { EventLogService } from "../../events/eventLog.js"
+import { applyOnNode, storesFor } from "../hosted.js"
 import { checkAndSealToken } from "../../telegram/registration.js"
 import { makeTokenVault, telegramIdOfToken } from "../../telegram/tokenVault.js"
 import { botRows, foldBot, unlistBot } from "../bots/botRows.js"
@@ -31,13 +33,20 @@ export class BotExists extends Data.TaggedError("BotExists")<{ readonly botId: s
   }
 }
 
-/** Runs `body` with the mode's stores (migrated), closed when it ends. */
-const withStores = <A, E>(body: (stores: Effect.Effect.Success<ReturnType<typeof openStores>>, config: BotfleetConfig) => Effect.Effect<A, E>) =>
+/** Runs `body` with the mode's stores (migrated), closed when it ends; inside a node, the node's (hosted.ts). */
+const withStores = <A, E>(io: CliIo, body: (stores: NodeStores, config: BotfleetConfig) => Effect.Effect<A, E>) =>
   Effect.scoped(Effect.gen(function* () {
     const config = yield* AppConfig
-    const stores = yield* openStores(config)
+    const stores = yield* storesFor(io, config)
     return yield* body(stores, config)
   }))
+
+/**
+ * The change through the bot's actor when the command runs inside the node that runs the bot
+ * (embedded mode: the node holds its lease); null otherwise (the CLI's own way applies).
+ */
+const onHostingNode = (io: CliIo, log: EventLogService, config: BotfleetConfig, botId: string, command: Parameters<typeof applyOnNode>[3], recorded: string) =>
+  io.host === undefined ? Effect.succeed(null) : applyOnNode(io.host.node(), log, botId, command, recorded, config.mode === "embedded" ? "embedded" : config.nodeId)
 
 const run = async (io: CliIo, setExit: SetExit, program: Effect.Effect<unknown, unknown, AppConfig>) =>
   setExit(await runCommand(program, undefined, { env: io.env, stderr: io.stderr }))
@@ -72,8 +81,13 @@ const waitOption = () =>
     return n
   })
 
-/** Tells running nodes to supervise a bot now (production mode); they would otherwise at their next start. */
-const announceStart = (config: BotfleetConfig, botId: string) => {
+/**
+ * Tells running nodes to supervise a bot now (production mode; inside the embedded node, that
+ * node); they would otherwise at their next start.
+ */
+const announceStart = (io: CliIo, config: BotfleetConfig, botId: string) => {
+  const hosting = io.host?.node() ?? null
+  if (hosting !== null) return Effect.as(hosting.startBot(botId), 1)
   const control = controlOf(config)
   return control === null
     ? Effect.succeed(0)
@@ -116,7 +130,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .description("per bot of the fleet directory: state, version, node, crashes, last error, inbox lag")
       .option("--json", "print as JSON")
       .action(async (opts: { json?: boolean }) => {
-        await run(io, setExit, withStores((s) => Effect.map(botRows({ log: s.log, inbox: s.inbox, sql: s.sql }), (rows) => printBotRows(io, rows, opts.json === true))))
+        await run(io, setExit, withStores(io, (s) => Effect.map(botRows({ log: s.log, inbox: s.inbox, sql: s.sql }), (rows) => printBotRows(io, rows, opts.json === true))))
       })
   ))
 
@@ -133,7 +147,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .action(async (botId: string, opts: { owner: string; name?: string; kind: string; mode: "polling" | "webhook"; apiRoot?: string; json?: boolean }) => {
         // refused before any store is opened or the token asked for
         const owner = Effect.mapError(parseOwnerId(opts.owner), (e) => new UsageError({ detail: `--owner: ${e.message}` }))
-        const program = Effect.zipRight(owner, withStores((s, config) =>
+        const program = Effect.zipRight(owner, withStores(io, (s, config) =>
           Effect.gen(function* () {
             if (isReservedId(botId)) return yield* new UsageError({ detail: `bot id ${JSON.stringify(botId)}: ids starting with "_" are reserved for the fleet's own streams` })
             const version = yield* s.log.streamVersion(botId)
@@ -149,7 +163,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
               bot: { botId, ownerId: opts.owner, name: opts.name ?? me.username, kind: opts.kind, mode: opts.mode, token, config: {} }
             })
             if (!registered) return yield* new BotExists({ botId, version: yield* s.log.streamVersion(botId) })
-            const nodes = yield* announceStart(config, botId)
+            const nodes = yield* announceStart(io, config, botId)
             const result = { botId, registered, telegramId: me.telegramId, username: me.username, mode: opts.mode, nodesTold: nodes }
             if (opts.json) printJson(io, result)
             else io.stdout(`bot ${botId} added (Telegram @${me.username}, id ${me.telegramId}, ${opts.mode}); ${startedBy(nodes)}`)
@@ -172,7 +186,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
         const program = Effect.gen(function* () {
           if (opts.show === true) {
             if (opts.set.length > 0 || opts.file !== undefined) return yield* new UsageError({ detail: "--show prints the configuration: give it alone" })
-            const shown = yield* withStores((s, config) => showConfig({ log: s.log, botId, botModules: config.botModules }))
+            const shown = yield* withStores(io, (s, config) => showConfig({ log: s.log, botId, botModules: config.botModules }))
             if (opts.json) return printJson(io, shown)
             io.stdout(`bot ${botId} (kind ${shown.kind}, version ${shown.version}${shown.checked ? "" : ", no schema declared: not checked"}), configuration in effect:`)
             return io.stdout(JSON.stringify(shown.effective, null, 2))
@@ -185,18 +199,25 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                   catch: (e) => new UsageError({ detail: `--file ${opts.file}: ${e instanceof Error ? e.message : String(e)}` })
                 })
               : yield* parseSets(opts.set)
-          const applied = yield* withStores((s, config) => {
+          const applied = yield* withStores(io, (s, config) => {
             // a model API key is recorded sealed, never in clear (src/ai/secretBox.ts)
             const sealed = sealApiKeyInPatch(patch, botId, makeSecretBox(config.secretKey))
             // checked before anything is sent or recorded: a refused config changes nothing
-            return checkPatch({ log: s.log, botId, patch, botModules: config.botModules }).pipe(Effect.zipRight(applyOrAskNode({
-              log: s.log,
-              botId,
-              actor: "ops:cli",
-              input: () => ({ _tag: "ChangeConfig", patch: sealed, at: new Date().toISOString() }),
-              control: controlOf(config, opts.wait),
-              request: { _tag: "Configure", botId, patch: sealed }
-            })))
+            return checkPatch({ log: s.log, botId, patch, botModules: config.botModules }).pipe(
+              Effect.zipRight(onHostingNode(io, s.log, config, botId, { _tag: "ChangeConfig", patch: sealed }, "BotConfigChanged")),
+              Effect.flatMap((here): Effect.Effect<Applied, unknown> =>
+                here !== null
+                  ? Effect.succeed(here)
+                  : applyOrAskNode({
+                      log: s.log,
+                      botId,
+                      actor: "ops:cli",
+                      input: () => ({ _tag: "ChangeConfig", patch: sealed, at: new Date().toISOString() }),
+                      control: controlOf(config, opts.wait),
+                      request: { _tag: "Configure", botId, patch: sealed }
+                    })
+              )
+            )
           })
           printApplied(io, applied, opts.json === true, "configure")
         })
@@ -210,14 +231,14 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .argument("<botId>", "the bot's id")
       .option("--json", "print the result as JSON")
       .action(async (botId: string, opts: { json?: boolean }) => {
-        const program = withStores((s, config) =>
+        const program = withStores(io, (s, config) =>
           Effect.gen(function* () {
             const rows = yield* botRows({ log: s.log, inbox: s.inbox, sql: s.sql, only: [botId] })
             const row = rows[0]!
             if (row.version === 0) return yield* new UnknownBot({ botId })
             if (row.state === "removed") return yield* new CommandFailed({ detail: `bot ${botId} is removed: it cannot be started again (add it under a new id)` })
             yield* makeFleetDirectory(s.sql).add(botId)
-            const nodes = row.node !== null ? 0 : yield* announceStart(config, botId)
+            const nodes = row.node !== null ? 0 : yield* announceStart(io, config, botId)
             if (opts.json) printJson(io, { botId, listed: true, state: row.state, node: row.node, nodesTold: nodes })
             else io.stdout(row.node !== null ? `bot ${botId} is already running on node ${row.node}` : `bot ${botId} is listed in the fleet: ${startedBy(nodes)}`)
           })
@@ -234,7 +255,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .addOption(waitOption())
       .option("--json", "print the result as JSON")
       .action(async (botId: string, opts: { apiRoot?: string; wait: number; json?: boolean }) => {
-        const program = withStores((s, config) =>
+        const program = withStores(io, (s, config) =>
           Effect.gen(function* () {
             const { state, version } = yield* foldBot(s.log, botId)
             if (version === 0) return yield* new UnknownBot({ botId })
@@ -245,17 +266,24 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
             const expected = current?._tag === "Right" ? Number(telegramIdOfToken(current.right)) : undefined
             const token = yield* readToken(io, botId)
             const checked = yield* checkAndSealToken({ botId, token, vault, apiRoot: opts.apiRoot ?? config.telegramApiRoot, ...(expected ? { expectedTelegramId: expected } : {}) })
-            const applied = yield* applyOrAskNode({
+            const here = yield* onHostingNode(io, s.log, config, botId, { _tag: "RotateToken", tokenCiphertext: checked.tokenCiphertext }, "BotTokenRotated")
+            if (here !== null) {
+              // its poller or webhook still hold the old token: the node runs it again with the new one
+              const hosting = io.host!.node()!
+              yield* hosting.supervisor.stopBot(botId)
+              yield* hosting.startBot(botId)
+            }
+            const applied: Applied = here ?? (yield* applyOrAskNode({
               log: s.log,
               botId,
               actor: "owner:cli",
               input: () => ({ _tag: "RotateToken", tokenCiphertext: checked.tokenCiphertext, at: new Date().toISOString() }),
               control: controlOf(config, opts.wait),
               request: { _tag: "RotateToken", botId, tokenCiphertext: checked.tokenCiphertext }
-            })
+            }))
             // recorded here (no node ran it, e.g. stopped on the revoked token): listed bots run again
             const rows = yield* botRows({ log: s.log, inbox: s.inbox, sql: s.sql, only: [botId] })
-            const nodesTold = !("node" in applied) && rows[0]?.inListedFleet === true ? yield* announceStart(config, botId) : 0
+            const nodesTold = !("node" in applied) && rows[0]?.inListedFleet === true ? yield* announceStart(io, config, botId) : 0
             if (opts.json) printJson(io, { ...applied, telegramId: checked.telegramId, username: checked.username, nodesTold })
             else {
               printApplied(io, applied, false, "rotate-token")
@@ -275,9 +303,11 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .addOption(waitOption())
       .option("--json", "print the result as JSON")
       .action(async (botId: string, opts: { reason: string; wait: number; json?: boolean }) => {
-        const program = withStores((s, config) =>
+        const program = withStores(io, (s, config) =>
           Effect.gen(function* () {
-            const applied = yield* applyOrAskNode({
+            const command = name === "stop" ? ({ _tag: "Stop", reason: opts.reason } as const) : ({ _tag: "Remove", reason: opts.reason } as const)
+            const here = yield* onHostingNode(io, s.log, config, botId, command, name === "stop" ? "BotStopped" : "BotRemoved")
+            const applied: Applied = here ?? (yield* applyOrAskNode({
               log: s.log,
               botId,
               actor: "ops:cli",
@@ -287,9 +317,12 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                   : { _tag: "Remove", reason: opts.reason, at: new Date().toISOString() },
               control: controlOf(config, opts.wait),
               request: { _tag: name === "stop" ? "Stop" : "Remove", botId, reason: opts.reason }
-            })
+            }))
             // taken out of the directory after the fact is recorded: a failure in between leaves it listed, never lost
             yield* unlistBot(s.sql, botId)
+            // the hosting node supervises it no more either (a passivated bot would wake on its next update)
+            const hosting = io.host?.node() ?? null
+            if (hosting !== null) yield* hosting.supervisor.stopBot(botId)
             // recorded here (no node held the lease: the bot was passivated, or its node is gone):
             // nodes that still supervise it stop doing so, or its next update would wake it
             if (!("node" in applied)) yield* tellNodes(config, { _tag: name === "stop" ? "Stop" : "Remove", botId, reason: opts.reason })

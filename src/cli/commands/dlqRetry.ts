@@ -1,3 +1,4 @@
+import { storesFor } from "../hosted.js"
 import { Command } from "commander"
 import type { RedisClient } from "../../health/redisHealth.js"
 import { Data, Effect, Option, Redacted } from "effect"
@@ -8,7 +9,6 @@ import { redisKeys } from "../../events/partition.js"
 import { makeRedisEventLog } from "../../events/redisEventLog.js"
 import { openRedis } from "../../health/redisHealth.js"
 import { parsePosition } from "../../events/postgresPosition.js"
-import { openStores } from "../../runtime/stores.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { runCommand, UsageError } from "../runtime.js"
@@ -157,7 +157,7 @@ export const dlqRetryCommand = (io: CliIo, setExit: SetExit): Command =>
               )
               retry = (d) => retryOnRedis(redis, config.redisPrefix, d)
             } else {
-              const s = yield* openStores(config)
+              const s = yield* storesFor(io, config)
               log = s.log
               retry = (d) => retryOnPostgres(s.sql, d)
             }

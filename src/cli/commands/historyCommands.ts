@@ -11,6 +11,7 @@ import { makeProgress, printJson } from "../io.js"
 import type { CliIo } from "../io.js"
 import { eventLogLayer, runCommand, UsageError } from "../runtime.js"
 import { lastMatching } from "../streamReader.js"
+import { eventLogLayerFor } from "../hosted.js"
 import { checkBotId } from "./importCommand.js"
 
 type SetExit = (code: number) => void
@@ -27,7 +28,7 @@ export const inspectCommand = (io: CliIo, setExit: SetExit): Command =>
         const at = yield* parseAt(opts.at)
         printJson(io, redact(yield* inspectBot(botId, at)))
       })
-      setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, eventLogLayerFor(io), { env: io.env, stderr: io.stderr }))
     })
 
 const parseVersion = (name: string, text: string | undefined): Effect.Effect<number | undefined, UsageError> =>
@@ -48,7 +49,7 @@ const TAIL_PAGE = 1000
  * filters (looking as far back as it takes, through the archive), or with every one that passes
  * from --from on. An unknown bot, or --from beyond the stream's next version, is an error.
  */
-export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<void> = Effect.never): Command =>
+export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<void> = io.closed ? Effect.promise(() => io.closed!) : Effect.never): Command =>
   new Command("tail")
     .description("show a bot's events as they are appended: version, time, type, summary")
     .argument("<bot>", "bot id")
@@ -90,7 +91,7 @@ export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<voi
         yield* poll
         if (opts.follow) yield* Effect.race(Effect.forever(Effect.zipRight(Effect.sleep(interval), poll)), stop)
       })
-      setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, eventLogLayerFor(io), { env: io.env, stderr: io.stderr }))
     })
 
 /** `botfleet events <bot> --export file.ndjson | --import file.ndjson`. */

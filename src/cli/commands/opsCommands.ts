@@ -1,3 +1,4 @@
+import { eventLogLayerFor } from "../hosted.js"
 import { Command } from "commander"
 import { Data, Effect } from "effect"
 import { AppConfig } from "../../config.js"
@@ -11,7 +12,7 @@ import type { DeadLetter } from "../../events/eventLog.js"
 import { makeProgress, printJson, printTable } from "../io.js"
 import { listInboxDeadLetters, openInboxStores } from "./dlqInbox.js"
 import type { CliIo } from "../io.js"
-import { CommandFailed, eventLogLayer, migrationSqlLayer, runCommand, UsageError } from "../runtime.js"
+import { CommandFailed, migrationSqlLayer, runCommand, UsageError } from "../runtime.js"
 
 /** The archive is the source of every rebuild, so it is not offered as something to rebuild. */
 const REBUILDABLE = PROJECTIONS.filter((p) => p !== "archive")
@@ -79,7 +80,7 @@ export const dlqCommand = (io: CliIo, setExit: SetExit): Command =>
             all.map((d) => ({ partition: d.partition, id: d.id, group: d.group, position: d.position, deliveries: d.deliveryCount, at: d.at, reason: d.reason.slice(0, 80) }))
           )
         })
-        setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
+        setExit(await runCommand(program, eventLogLayerFor(io), { env: io.env, stderr: io.stderr }))
       })
   )
 

@@ -9,7 +9,7 @@ import { DIVERGED_REASON, HELD_REASON, readDivergences } from "../../projections
 import { projectionLag } from "../../projections/lag.js"
 import { makeNodeRegistry } from "../../runtime/nodeRegistry.js"
 import type { NodeRow } from "../../runtime/nodeRegistry.js"
-import { openStores } from "../../runtime/stores.js"
+import { storesFor } from "../hosted.js"
 import { botRows } from "../bots/botRows.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
@@ -42,7 +42,7 @@ export const statusCommand = (io: CliIo, setExit: SetExit): Command =>
       const program = Effect.scoped(
         Effect.gen(function* () {
           const config = yield* AppConfig
-          const s = yield* openStores(config)
+          const s = yield* storesFor(io, config)
           const bots = yield* botRows({ log: s.log, inbox: s.inbox, sql: s.sql })
           const lag = yield* projectionLag({ log: s.log, sql: s.sql })
           const partitions = yield* Effect.forEach(lag, (l) =>
