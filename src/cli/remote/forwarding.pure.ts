@@ -22,7 +22,9 @@ const forwarded: Readonly<Record<string, true | ReadonlyArray<string>>> = {
   tokens: true,
   owners: true,
   audit: ["verify"],
-  dlq: ["list", "retry"]
+  dlq: ["list", "retry"],
+  broadcast: true,
+  users: true
 }
 
 const why: Readonly<Record<string, string>> = {
@@ -34,7 +36,6 @@ const why: Readonly<Record<string, string>> = {
   events: "it reads or writes a local file of events",
   replay: "it runs a bot's history against code in this process",
   divergence: "it rewrites hot-log entries the node reads",
-  broadcast: "it is not yet sent to a running node",
   dlq: "reading or changing a bot's inbox dead letters is not yet sent to a running node"
 }
 

@@ -19,7 +19,9 @@ describe("forwardingOf", () => {
       ["owners", "list"],
       ["audit", "verify"],
       ["dlq", "list"],
-      ["dlq", "retry", "0", "1-0"]
+      ["dlq", "retry", "0", "1-0"],
+      ["broadcast", "create", "demo-sunny", "--segment", "all", "--text", "hi"],
+      ["users", "tag", "demo-sunny", "1", "vip"]
     ]) {
       expect(forwardingOf(argv), argv.join(" ")).toEqual({ _tag: "Forward" })
     }
@@ -40,8 +42,7 @@ describe("forwardingOf", () => {
       [["rebuild", "--all"], "rebuild"],
       [["events", "x", "--export", "f"], "events"],
       [["replay", "x"], "replay"],
-      [["dlq", "list", "--bot", "x"], "dlq list"],
-      [["broadcast", "list"], "broadcast"]
+      [["dlq", "list", "--bot", "x"], "dlq list"]
     ] as const) {
       const f = forwardingOf(argv)
       expect(f._tag, argv.join(" ")).toBe("Refuse")

@@ -63,6 +63,16 @@ describe("commands run by the embedded node for another process", () => {
     expect((await hosted(["audit", "verify"])).code).toBe(0)
   })
 
+  it("creates and lists broadcasts and tags users on the node's database", async () => {
+    const created = await hosted(["broadcast", "create", "demo-sunny", "--segment", "language=xx", "--text", "News"])
+    // nobody speaks xx: refused by the node's store, the same typed error as the direct path
+    expect(created.code).toBe(1)
+    expect(created.err).toMatch(/segment|no user|empty/i)
+    expect((await hosted(["broadcast", "list", "demo-sunny"])).code).toBe(0)
+    const tagged = await hosted(["users", "tag", "demo-sunny", "4242", "vip"])
+    expect([tagged.code, tagged.err]).toEqual([0, ""])
+  })
+
   it("changes bots through their actors on the node, and records itself what no actor runs", async () => {
     const configured = await hosted(["bots", "configure", "demo-clerk", "--set", "greeting=Hi", "--json"])
     expect(configured.code).toBe(0)
