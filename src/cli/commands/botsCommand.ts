@@ -51,8 +51,9 @@ export const printBotRows = (io: CliIo, rows: ReadonlyArray<BotRow>, json: boole
     io,
     rows.map((r) => ({
       bot: r.botId,
-      // the name the banner and the chat page show beside the id (a Telegram username: with its @)
-      name: r.name === null ? "" : /^[A-Za-z][A-Za-z0-9_]{3,31}$/.test(r.name) ? `@${r.name}` : r.name,
+      // the name the banner and the chat page show beside the id (a bot's Telegram username, which
+      // ends in "bot", with its @; a name given with --name as it is)
+      name: r.name === null ? "" : /^[A-Za-z][A-Za-z0-9_]{1,29}bot$/i.test(r.name) ? `@${r.name}` : r.name,
       state: r.state,
       version: r.version,
       mode: r.mode ?? "",
