@@ -27,7 +27,10 @@ import { chatFacts, makeTokens, project, seedBot, testConfig } from "./restSuppo
  */
 
 /** The page's document, as the functions run in the browser see it (this project compiles without the DOM library). */
-interface BrowserElement { readonly textContent: string | null }
+interface BrowserElement {
+  readonly textContent: string | null
+  getBoundingClientRect(): { readonly left: number; readonly top: number; readonly right: number; readonly bottom: number; readonly width: number }
+}
 declare const document: {
   querySelector(selector: string): BrowserElement | null
   getElementById(id: string): BrowserElement | null
@@ -134,12 +137,16 @@ describe("the dashboard", () => {
   }, 120_000)
 })
 
-/** Where an element is drawn, in CSS pixels of the window. */
-const boxOf = async (page: Page, selector: string) => {
-  const box = await page.locator(selector).first().boundingBox()
-  if (box === null) throw new Error(`${selector} is not drawn`)
-  return { left: box.x, top: box.y, right: box.x + box.width, bottom: box.y + box.height, width: box.width }
-}
+/**
+ * Where elements are drawn, in CSS pixels of the window, all measured at one instant (the chat
+ * page redraws its messages every 700 ms: separate look-ups could fall between two drawings).
+ */
+const boxesOf = (page: Page, selectors: ReadonlyArray<string>) =>
+  page.evaluate((all) => all.map((selector) => {
+    const r = document.querySelector(selector)?.getBoundingClientRect()
+    if (r === undefined) throw new Error(`${selector} is not drawn`)
+    return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width }
+  }), selectors)
 
 describe("the sandbox chat page", () => {
   // 300 characters without a space: the page must wrap it, keep its bot list and stay in the window
@@ -176,16 +183,15 @@ describe("the sandbox chat page", () => {
       const log = await page.locator("#log").evaluate((el) => ({ scroll: (el as unknown as { scrollWidth: number }).scrollWidth, client: (el as unknown as { clientWidth: number }).clientWidth }))
       expect(log.scroll).toBeLessThanOrEqual(log.client)
       // the bot list is still there and wide enough to read and tap
-      const nav = await boxOf(page, "nav")
-      const picked = await boxOf(page, `nav button[data-u="${bot.username}"]`)
+      const [nav, picked, mine, theirs, input, send] = await boxesOf(page, ["nav", `nav button[data-u="${bot.username}"]`, ".m.me", ".m.bot", "input[name=text]", "form button"])
+      if (!nav || !picked || !mine || !theirs || !input || !send) throw new Error("not every element was measured")
       if (width === 1280) expect(nav.width).toBeGreaterThanOrEqual(220)
       else expect(nav.width).toBe(width)
       expect(picked.width).toBeGreaterThanOrEqual(140)
       expect(picked.left).toBeGreaterThanOrEqual(0)
       expect(picked.right).toBeLessThanOrEqual(width)
       // both messages are inside the window, wrapped (taller than one line)
-      for (const selector of [".m.me", ".m.bot"]) {
-        const m = await boxOf(page, selector)
+      for (const m of [mine, theirs]) {
         expect(m.left).toBeGreaterThanOrEqual(0)
         expect(m.right).toBeLessThanOrEqual(width)
         expect(m.top).toBeGreaterThanOrEqual(0)
@@ -193,8 +199,6 @@ describe("the sandbox chat page", () => {
         expect(m.bottom - m.top).toBeGreaterThan(40)
       }
       // and the message box can still be typed into and sent from
-      const input = await boxOf(page, "input[name=text]")
-      const send = await boxOf(page, "form button")
       expect(input.width).toBeGreaterThanOrEqual(150)
       expect(send.right).toBeLessThanOrEqual(width)
       await page.screenshot({ path: join(SHOTS, `sandbox-chat-${width}.png`) })
