@@ -102,6 +102,8 @@ describe("the dashboard", () => {
       page.on("console", (m) => void (m.type() === "error" && errors.push(m.text())))
       await logIn(page, tokens.aliceRead)
       await page.waitForSelector("tr.bot.selected")
+      // the bot under the one name the banner, the chat page and the CLI show
+      expect(await page.textContent("tr.bot.selected")).toContain("alice-bot (@a_fixture_bot)")
       await page.fill("#from", "2026-11-01")
       await page.fill("#to", "2026-11-30")
       await page.dispatchEvent("#to", "change")
@@ -112,6 +114,7 @@ describe("the dashboard", () => {
       expect(await drawn(page, "usersChart")).toBe(expected.days.reduce((s, d) => s + d.newUsers + d.returningUsers, 0))
       expect(await drawn(page, "weeklyChart")).toBeGreaterThan(0)
       expect(await page.locator("#chats tbody tr").count()).toBe(2)
+      expect(await page.textContent("#botTitle")).toBe("alice-bot (@a_fixture_bot)")
       // readable: nothing wider than the window
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width)
       await page.screenshot({ path: join(SHOTS, `dashboard-owner-${width}.png`), fullPage: true })
