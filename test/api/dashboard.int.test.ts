@@ -171,6 +171,8 @@ describe("the sandbox chat page", () => {
       expect(await page.textContent(`nav button[data-u="${bot.username}"]`)).toContain(`${bot.fleetId}@${bot.username}`)
       if (open === "/sandbox") await page.click(`nav button[data-u="${bot.username}"]`)
       await page.waitForSelector(`nav button.on[data-u="${bot.username}"]`)
+      // the chat says whom it is with, phone included
+      expect(await page.textContent("#title")).toBe(`${bot.fleetId} · @${bot.username}`)
       await page.fill("input[name=text]", longWord)
       await page.click("form button")
       await page.waitForSelector(".m.me")
