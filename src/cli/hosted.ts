@@ -9,6 +9,7 @@ import { openStores } from "../runtime/stores.js"
 import type { NodeStores, StoresUnavailable } from "../runtime/stores.js"
 import type { HostedNode } from "./hostedNode.js"
 import type { CliIo } from "./io.js"
+import { eventLogAndSqlLayer } from "./logAndSql.js"
 import { eventLogLayer, sqlLayer } from "./runtime.js"
 
 /*
@@ -26,6 +27,12 @@ export const storesFor = (io: CliIo, config: BotfleetConfig): Effect.Effect<Node
 /** `eventLogLayer`, or the hosting node's log. */
 export const eventLogLayerFor = (io: CliIo) => (config: BotfleetConfig) =>
   io.host !== undefined ? Layer.succeed(EventLog, io.host.stores.log) : eventLogLayer(config)
+
+/** `eventLogAndSqlLayer`, or the hosting node's log and database. */
+export const eventLogAndSqlLayerFor = (io: CliIo) => (config: BotfleetConfig) =>
+  io.host !== undefined
+    ? Layer.merge(Layer.succeed(EventLog, io.host.stores.log), Layer.succeed(Sql, io.host.stores.sql))
+    : eventLogAndSqlLayer(config)
 
 /** `sqlLayer`, or the hosting node's database. */
 export const sqlLayerFor = (io: CliIo) => (config: BotfleetConfig) => (io.host !== undefined ? Layer.succeed(Sql, io.host.stores.sql) : sqlLayer(config))

@@ -82,6 +82,17 @@ export const DEMO_BOTS: ReadonlyArray<DemoBot> = [
   }
 ]
 
+/**
+ * The demo bot a name means: its id (`demo-sunny`) or its username, with or without the @
+ * (`@sunny_demo_bot`, `sunny_demo_bot`), in any case. Lets every command find a demo bot by the
+ * name the banner and the chat page show, even before a projection has its row.
+ */
+export const demoBotNamed = (name: string): DemoBot | undefined => {
+  const key = name.trim().toLowerCase()
+  const username = key.replace(/^@/, "")
+  return DEMO_BOTS.find((b) => (!key.startsWith("@") && b.botId === key) || b.username === username)
+}
+
 /** A sandbox token: Telegram's shape (`<digits>:<35 chars>`), random, only ever stored encrypted. */
 const newSandboxToken = () => Redacted.make(`${randomInt(1_000_000_000, 2_000_000_000)}:${randomBytes(26).toString("base64url")}`)
 

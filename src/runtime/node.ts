@@ -191,7 +191,7 @@ export const startNode = (config: BotfleetConfig, options: NodeOptions): Effect.
       try {
         sandbox.world.botByToken(token)
       } catch {
-        sandbox.world.createBot({ username: p.name, token })
+        sandbox.world.createBot({ username: p.name, token, fleetId: p.botId })
       }
     }
     /*

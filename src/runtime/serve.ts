@@ -18,12 +18,14 @@ export const bannerFor = (node: RunningNode): ReadonlyArray<string> => {
     lines.push("", `Chat with the bots in your browser: ${root}/sandbox`)
     const first = node.demoBots[0]
     if (first) {
+      // one name per bot, as the chat page and `botfleet bots list` show it: the id with the @username
       lines.push(
-        `Demo bots: ${node.demoBots.map((b) => "@" + b.username).join(", ")}`,
+        `Demo bots: ${node.demoBots.map((b) => `${b.botId} (@${b.username})`).join(", ")}`,
+        `  every command, REST API route and sandbox URL takes either name, e.g. botfleet tail ${first.botId} or botfleet tail @${first.username}`,
         "",
         "Or with curl, say something as user 42, then read the bot's replies:",
-        `  curl -s -X POST ${root}/sandbox/${first.username}/say -H 'content-type: application/json' -d '{"userId":42,"firstName":"Ada","text":"/start"}'`,
-        `  curl -s ${root}/sandbox/${first.username}/messages?chatId=42`
+        `  curl -s -X POST ${root}/sandbox/${first.botId}/say -H 'content-type: application/json' -d '{"userId":42,"firstName":"Ada","text":"/start"}'`,
+        `  curl -s ${root}/sandbox/${first.botId}/messages?chatId=42`
       )
     }
   }

@@ -86,8 +86,9 @@ describe("REST API endpoints", () => {
     expect([refused.status, refused.body.error.code]).toEqual([422, "config_invalid"])
     expect(refused.body.error.problems.map((p: { path: string }) => p.path).sort()).toEqual(["greating", "greeting"])
     expect(await Effect.runPromise(log.streamVersion("alice-bot"))).toBe(before)
-    const ok = await api.call("PATCH", "/api/v1/bots/alice-bot/config", tokens.aliceWrite, { greeting: "Welcome, {name}!" })
-    expect([ok.status, ok.body.events, ok.body.version]).toEqual([200, ["BotConfigChanged"], before + 1])
+    // named by its username: the same bot changes
+    const ok = await api.call("PATCH", "/api/v1/bots/@a_fixture_bot/config", tokens.aliceWrite, { greeting: "Welcome, {name}!" })
+    expect([ok.status, ok.body.botId, ok.body.events, ok.body.version]).toEqual([200, "alice-bot", ["BotConfigChanged"], before + 1])
     const events = await Effect.runPromise(log.readStream("alice-bot", { from: before + 1 }))
     expect(events[0]!.actor).toMatch(/^owner:alice:api:[0-9a-f]{16}$/)
     await sqlOf().query("INSERT INTO fleet_bots (bot_id) VALUES ('alice-bot') ON CONFLICT DO NOTHING")
@@ -95,10 +96,22 @@ describe("REST API endpoints", () => {
     const stopped = await api.call("POST", "/api/v1/bots/alice-bot/stop", tokens.aliceWrite, { reason: "holiday" })
     expect([stopped.status, stopped.body.botId]).toEqual([200, "alice-bot"])
     expect((await sqlOf().query("SELECT bot_id FROM fleet_bots")).rows).toEqual([])
-    const started = await api.call("POST", "/api/v1/bots/alice-bot/start", tokens.aliceWrite)
+    const started = await api.call("POST", "/api/v1/bots/a_fixture_bot/start", tokens.aliceWrite)
     expect(started.body).toEqual({ botId: "alice-bot", listed: true })
     const { rows } = await sqlOf().query("SELECT bot_id FROM fleet_bots")
     expect(rows).toEqual([{ bot_id: "alice-bot" }])
+  })
+
+  it("names a bot by id or name, and refuses a name two of the owner's bots share (409 ambiguous_bot)", async () => {
+    await seedBot(log, "alice-twin", chatFacts("alice", "a", 300))
+    await project(log, sqlOf(), 2)
+    const shared = await api.call("GET", "/api/v1/bots/@a_fixture_bot/users", tokens.aliceRead)
+    expect([shared.status, shared.body.error.code]).toEqual([409, "ambiguous_bot"])
+    expect(shared.body.error.message).toContain("name the bot by its id")
+    const byId = await api.call("GET", "/api/v1/bots/alice-twin/users", tokens.aliceRead)
+    expect(byId.body.items.map((u: { userId: number }) => u.userId)).toEqual([300, 301])
+    expect((await api.call("GET", "/api/v1/bots/@nobody_bot", tokens.aliceRead)).status).toBe(404)
+    await sqlOf().query("DELETE FROM bots WHERE bot_id = 'alice-twin'")
   })
 
   it("answers ops routes for admin tokens: fleet status, dead letters, audit verify", async () => {

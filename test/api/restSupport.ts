@@ -24,7 +24,7 @@ const day = (d: number, h = 10, m = 0, s = 0) => new Date(Date.UTC(2026, 10, d, 
 
 export const chatFacts = (ownerId: string, prefix: string, firstUser: number): ReadonlyArray<{ data: DomainEvent; at: string }> => {
   const facts: Array<{ data: DomainEvent; at: string }> = [
-    { data: { _tag: "BotRegistered", ownerId, name: `${prefix} bot`, kind: "builtin", mode: "sandbox", tokenCiphertext: "v1:sealed", config: { greeting: "hi" } }, at: day(2, 9) }
+    { data: { _tag: "BotRegistered", ownerId, name: `${prefix}_fixture_bot`, kind: "builtin", mode: "sandbox", tokenCiphertext: "v1:sealed", config: { greeting: "hi" } }, at: day(2, 9) }
   ]
   let message = 1
   // user 1 talks on days 2 and 10 (a returning user), user 2 on day 10 only

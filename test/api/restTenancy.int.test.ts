@@ -70,26 +70,34 @@ describe("REST API tenancy (row-level security decides)", () => {
     const list = await api.call("GET", "/api/v1/bots", tokens.aliceRead)
     expect(list.status).toBe(200)
     expect(list.body.items.map((b: { botId: string }) => b.botId)).toEqual(["alice-bot"])
-    for (const url of BOB.reads) {
-      const mine = await api.call("GET", url.replace(/bob-bot/g, "alice-bot").replace(/\/200\//, "/100/").replace("Ada", "a-Ada"), tokens.aliceRead)
-      expect(mine.status, url).toBe(200)
+    // by id, and by name (the Telegram username it was registered under) with and without the @
+    for (const ref of ["alice-bot", "@a_fixture_bot", "a_fixture_bot", "A_Fixture_Bot"]) {
+      for (const url of BOB.reads) {
+        const mine = await api.call("GET", url.replace(/bob-bot/g, ref).replace(/\/200\//, "/100/").replace("Ada", "a-Ada"), tokens.aliceRead)
+        expect(mine.status, `${ref}: ${url}`).toBe(200)
+      }
     }
+    const byName = await api.call("GET", "/api/v1/bots/@a_fixture_bot", tokens.aliceRead)
+    expect(byName.body).toMatchObject({ botId: "alice-bot", name: "a_fixture_bot" })
     const users = await api.call("GET", "/api/v1/bots/alice-bot/users", tokens.aliceRead)
     expect(users.body.items.map((u: { firstName: string }) => u.firstName)).toEqual(["a-Ada", "a-Grace"])
   })
 
   it("owner A gets 404 for every route given owner B's ids, and the changes change nothing", async () => {
     const before = await Effect.runPromise(log.streamVersion("bob-bot"))
-    for (const url of BOB.reads) {
-      const r = await api.call("GET", url, tokens.aliceRead)
-      expect(r.status, url).toBe(404)
-      expect(r.body.error.code, url).toBe("not_found")
-      expect(JSON.stringify(r.body)).not.toMatch(/b-Ada|b-Grace|hello from b/)
-    }
-    for (const [method, url, body] of BOB.writes) {
-      const r = await api.call(method, url, tokens.aliceWrite, body)
-      expect(r.status, `${method} ${url}`).toBe(404)
-      expect(r.body.error.code).toBe("not_found")
+    // bob's bot by its id or its name: the same 404 as a bot that does not exist
+    for (const ref of ["bob-bot", "@b_fixture_bot", "b_fixture_bot"]) {
+      for (const url of BOB.reads) {
+        const r = await api.call("GET", url.replace(/bob-bot/g, ref), tokens.aliceRead)
+        expect(r.status, `${ref}: ${url}`).toBe(404)
+        expect(r.body.error.code, url).toBe("not_found")
+        expect(JSON.stringify(r.body)).not.toMatch(/b-Ada|b-Grace|hello from b/)
+      }
+      for (const [method, url, body] of BOB.writes) {
+        const r = await api.call(method, url.replace(/bob-bot/g, ref), tokens.aliceWrite, body)
+        expect(r.status, `${ref}: ${method} ${url}`).toBe(404)
+        expect(r.body.error.code).toBe("not_found")
+      }
     }
     expect(await Effect.runPromise(log.streamVersion("bob-bot"))).toBe(before)
   })

@@ -1,8 +1,9 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeAuthenticator } from "../../src/api/auth/apiTokens.js"
 import { makePgSql } from "../../src/db/pgSql.js"
 import type { SqlClient } from "../../src/db/sql.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
@@ -18,7 +19,9 @@ import { captureCli } from "./support.js"
 
 /*
  * botfleet backup → restore onto an empty Redis prefix and database → the projections come back
- * row for row; a damaged backup is refused before anything is written. Real Redis and Postgres.
+ * row for row, and so do the REST API's owners and tokens (a token made before the backup works
+ * after the restore, a revoked one stays refused); a damaged backup is refused before anything is
+ * written. Real Redis and Postgres.
  */
 
 interface Site {
@@ -91,6 +94,14 @@ const conversation = (chatId: number, userId: number, from: number): Array<Domai
   received(chatId, userId, from + 2, "second")
 ]
 
+/** What the target's API answers a presented token: the principal, or why it refuses it. */
+const authenticate = async (s: Site, token: string) => {
+  const verdict = await Effect.runPromise(makeAuthenticator(s.sql)(token))
+  return Either.isRight(verdict) ? verdict.right : verdict.left
+}
+
+let tokens: { read: string; write: string; admin: string; revoked: string; expired: string; readId: string; revokedId: string }
+
 const countEvents = async (s: Site) => {
   let n = 0
   for (let p = 0; p < s.log.partitions; p++) n += (await Effect.runPromise(s.log.readPartition(p))).length
@@ -118,6 +129,20 @@ beforeAll(async () => {
   // part 2: events in the Redis tail only (not archived yet when the backup runs)
   await appendFacts(source.log, "alpha", conversation(100, 10, 10))
   await appendFacts(source.log, "delta", [registered("owner-2", "delta"), ...conversation(200, 20, 1)])
+  // REST API access: two owners, tokens of every scope, one revoked and one expired
+  expect((await cli(source, "owners", "add", "owner-0", "--name", "Owner Zero")).code).toBe(0)
+  expect((await cli(source, "owners", "add", "owner-1")).code).toBe(0)
+  const make = async (...args: Array<string>) => JSON.parse((await cli(source, "tokens", "create", ...args, "--json")).out) as { token: string; tokenId: string }
+  const read = await make("--owner", "owner-0", "--label", "dashboard")
+  const write = await make("--owner", "owner-1", "--scope", "write", "--expires", "30d")
+  const admin = await make("--admin")
+  const revoked = await make("--owner", "owner-0")
+  const expired = await make("--owner", "owner-1")
+  expect((await cli(source, "tokens", "revoke", revoked.tokenId)).code).toBe(0)
+  await source.sql.query("UPDATE api_tokens SET expires_at = now() - interval '1 hour' WHERE token_id = $1", [expired.tokenId])
+  // used once: its last-used time is part of what comes back
+  expect(await authenticate(source, read.token)).toMatchObject({ ownerId: "owner-0", scope: "read" })
+  tokens = { read: read.token, write: write.token, admin: admin.token, revoked: revoked.token, expired: expired.token, readId: read.tokenId, revokedId: revoked.tokenId }
 }, 60_000)
 
 afterAll(async () => {
@@ -136,6 +161,7 @@ describe("botfleet backup / restore", () => {
     // alpha 6 + 4, bravo 6, charlie 6, delta 5
     expect(manifest).toMatchObject({ format: "botfleet-backup", formatVersion: 1, bots: 4, events: 27, undecodable: 0 })
     expect(manifest.files.find((f: { file: string }) => f.file === "fleet_bots.ndjson").count).toBe(3)
+    expect(manifest.files.find((f: { file: string }) => f.file === "api_access.ndjson")).toMatchObject({ kind: "access", count: 7 })
     // the token stays ciphertext
     const alphaFile = manifest.files.find((f: { partition?: number }) => f.partition === source.log.partitionOf("alpha")).file
     expect(await readFile(join(backupDir, alphaFile), "utf8")).toContain("v1:secret-ciphertext")
@@ -172,11 +198,26 @@ describe("botfleet backup / restore", () => {
     await writeFile(join(incomplete, "manifest.json"), JSON.stringify({ ...manifest, formatVersion: 2 }))
     expect((await cli(target, "restore", incomplete)).err).toContain("manifest.json: format version 2 is not supported")
     expect(await countEvents(target)).toBe(0)
+    expect((await target.sql.query("SELECT * FROM api_tokens")).rows).toEqual([])
 
     const r = await cli(target, "restore", backupDir, "--json")
     expect(r.err).toBe("")
     expect(r.code).toBe(0)
-    expect(JSON.parse(r.out)).toMatchObject({ bots: 4, events: 27, fleetBots: 3, projected: 27, deadLettered: 0 })
+    expect(JSON.parse(r.out)).toMatchObject({ bots: 4, events: 27, fleetBots: 3, apiOwners: 2, apiTokens: 5, projected: 27, deadLettered: 0 })
+
+    // the ops surface comes back: the same owners and tokens, and each token answers as before
+    expect((await cli(target, "owners", "list", "--json")).out).toBe((await cli(source, "owners", "list", "--json")).out)
+    const listed = (await cli(source, "tokens", "list", "--json")).out
+    expect((await cli(target, "tokens", "list", "--json")).out).toBe(listed)
+    expect(JSON.parse(listed).find((t: { tokenId: string }) => t.tokenId === tokens.readId)).toMatchObject({ label: "dashboard", lastUsedAt: expect.any(String) })
+    expect(await authenticate(target, tokens.read)).toMatchObject({ ownerId: "owner-0", scope: "read" })
+    expect(await authenticate(target, tokens.write)).toMatchObject({ ownerId: "owner-1", scope: "write" })
+    expect(await authenticate(target, tokens.admin)).toMatchObject({ ownerId: null, scope: "admin" })
+    expect(await authenticate(target, tokens.revoked)).toBe("revoked")
+    expect(await authenticate(target, tokens.expired)).toBe("expired")
+    // nothing in the backup reveals a token: only hashes
+    const accessFile = await readFile(join(backupDir, "api_access.ndjson"), "utf8")
+    for (const t of Object.values(tokens)) if (t.startsWith("bft_")) expect(accessFile).not.toContain(t.split("_").pop())
 
     // versions, event ids and metadata preserved
     for (const bot of ["alpha", "delta"]) {

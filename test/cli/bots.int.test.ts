@@ -74,7 +74,7 @@ describe("botfleet bots", () => {
       { botId: "shop", state: "registered", version: 1, name: "shop_bot", mode: "polling", node: null, crashes: 0, lastError: null, inboxLag: 0, inListedFleet: true, ai: null }
     ])
     const table = await cli({}, "bots", "list")
-    expect(table.out).toMatch(/shop\s+registered\s+1\s+polling/)
+    expect(table.out).toMatch(/shop\s+@shop_bot\s+registered\s+1\s+polling/)
   })
 
   it("reads the token from stdin in the real command (bin/botfleet.js), never printing it", async () => {

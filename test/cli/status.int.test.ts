@@ -77,7 +77,7 @@ describe("botfleet status", () => {
     const table = await cli("status")
     expect(table.code).toBe(0)
     expect(table.out).toContain("1 bot in the fleet directory")
-    expect(table.out).toMatch(/shop\s+running\s+3\s+sandbox\s+-\s+1\s+2\s+handler threw: boom/)
+    expect(table.out).toMatch(/shop\s+shop\s+running\s+3\s+sandbox\s+-\s+1\s+2\s+handler threw: boom/)
   })
 })
 

@@ -39,8 +39,9 @@ describe("embedded runtime (npm start): PGlite under DATA_DIR, sandbox, demo fle
     // the sandbox is new (it lives in memory): the bots are known to it again, with their stored tokens
     await say(second, "sunny_demo_bot", { userId: 7, firstName: "Ada", text: "/start" })
     await expect.poll(() => replies(second, "sunny_demo_bot", 7), { timeout: 20_000 }).toEqual(["Welcome back, Ada! 😊"])
-    await say(second, "clerk_demo_bot", { userId: 8, firstName: "Bo", text: "/hours" })
-    await expect.poll(() => replies(second, "clerk_demo_bot", 8), { timeout: 20_000 }).toEqual([
+    // the sandbox knows each bot by its fleet id too (the name the banner, the chat page and the CLI show)
+    await say(second, "demo-clerk", { userId: 8, firstName: "Bo", text: "/hours" })
+    await expect.poll(() => replies(second, "@clerk_demo_bot", 8), { timeout: 20_000 }).toEqual([
       "The office is open from 9:00 to 17:00, Monday to Friday.\n\n— The Clerk"
     ])
     // nothing from the first run was answered again

@@ -38,16 +38,22 @@ async function login() {
 function showBots(bots) {
   fill("bots", bots, (tr, b) => {
     tr.className = "bot"; tr.dataset.bot = b.botId;
-    cell(tr, b.name + " (" + b.botId + ")"); cell(tr, b.state); cell(tr, b.kind); cell(tr, b.lastActivityAt);
+    cell(tr, label(b.botId, b.name)); cell(tr, b.state); cell(tr, b.kind); cell(tr, b.lastActivityAt);
     tr.addEventListener("click", () => selectBot(b.botId, b.name));
   });
   if (bots.length > 0) selectBot(bots[0].botId, bots[0].name);
 }
 const iso = (d) => d.toISOString().slice(0, 10);
+// one name for a bot everywhere (banner, chat page, CLI): its id, with its @username (a name that
+// ends in "bot" is a Telegram username) or the name it was registered under
+function label(botId, name) {
+  if (!name || name === botId) return botId;
+  return botId + " (" + (/^[A-Za-z][A-Za-z0-9_]{1,29}bot$/i.test(name) ? "@" : "") + name + ")";
+}
 async function selectBot(botId, name) {
   showError(null);
   for (const tr of document.querySelectorAll("tr.bot")) tr.classList.toggle("selected", tr.dataset.bot === botId);
-  $("botView").hidden = false; $("botTitle").textContent = name + " (" + botId + ")"; $("botView").dataset.bot = botId;
+  $("botView").hidden = false; $("botTitle").textContent = label(botId, name); $("botView").dataset.bot = botId; $("botView").dataset.name = name || "";
   if (!$("to").value) { const now = new Date(); $("to").value = iso(now); $("from").value = iso(new Date(now.getTime() - 29 * 864e5)); }
   try {
     const [a, chats] = await Promise.all([
@@ -85,5 +91,5 @@ async function showFleet() {
 }
 $("loginForm").addEventListener("submit", (ev) => { ev.preventDefault(); token = $("token").value.trim(); sessionStorage.setItem("botfleet-token", token); login(); });
 $("logout").addEventListener("click", () => { sessionStorage.removeItem("botfleet-token"); location.reload(); });
-for (const id of ["from", "to"]) $(id).addEventListener("change", () => { const b = $("botView").dataset.bot; if (b) selectBot(b, $("botTitle").textContent.replace(/ \(.*/, "")); });
+for (const id of ["from", "to"]) $(id).addEventListener("change", () => { const b = $("botView").dataset.bot; if (b) selectBot(b, $("botView").dataset.name); });
 if (token) login();

@@ -142,9 +142,8 @@ export const analyticsRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     }
   }, async (req) => {
     const { from, to } = range(req.query)
-    const botId = req.params.botId
     return asOwner(deps, req, async (tx) => {
-      await visibleBot(tx, botId)
+      const botId = await visibleBot(tx, req.params.botId)
       return readAnalytics(tx, botId, from, to)
     })
   })

@@ -49,10 +49,25 @@ export const ownerOf = (req: FastifyRequest): string => {
 export const asOwner = <A>(deps: ApiDeps, req: FastifyRequest, fn: (tx: SqlTx) => Promise<A>): Promise<A> =>
   inRole(deps.sql, { role: "api", ownerId: ownerOf(req) }, fn)
 
-/** 404 unless the caller's owner can see the bot (its projection row, under row-level security). */
-export const visibleBot = async (tx: SqlTx, botId: string): Promise<void> => {
-  const { rows } = await tx.query("SELECT 1 FROM bots WHERE bot_id = $1", [botId])
-  if (rows.length === 0) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${botId} not found` })
+/**
+ * The bot a route names, as the caller's owner sees it (its projection row, under row-level
+ * security), by its id or by its name (the Telegram username unless it was registered under
+ * another), with or without the @: `demo-sunny`, `@sunny_demo_bot`, `sunny_demo_bot`. Returns its
+ * id; 404 unless the owner has such a bot, 409 when several of the owner's bots have the name.
+ * The id is looked up first, by primary key, so naming a bot by id costs what it did before.
+ */
+export const visibleBot = async (tx: SqlTx, ref: string): Promise<string> => {
+  if (!ref.startsWith("@")) {
+    const { rows } = await tx.query("SELECT 1 FROM bots WHERE bot_id = $1", [ref])
+    if (rows.length > 0) return ref
+  }
+  const { rows } = await tx.query<{ bot_id: string }>(
+    "SELECT bot_id FROM bots WHERE lower(name) = lower($1) ORDER BY (removed_at IS NULL) DESC, bot_id LIMIT 2",
+    [ref.replace(/^@/, "")]
+  )
+  if (rows.length === 0) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${ref} not found` })
+  if (rows.length > 1) throw new ApiError({ status: 409, code: "ambiguous_bot", detail: `several of your bots are named ${ref.replace(/^@/, "")}: name the bot by its id` })
+  return rows[0]!.bot_id
 }
 
 export const created = (reply: FastifyReply) => reply.code(201)

@@ -27,6 +27,7 @@ const TokenBody = { type: "string", minLength: 10, maxLength: 200, description: 
 
 export const botWriteRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app) => {
   const write = { access: "write" as const }
+  /** The bot the route names (by id or name) if it is the caller's: its id. */
   const mine = (req: FastifyRequest<{ Params: { botId: string } }>) => asOwner(deps, req, (tx) => visibleBot(tx, req.params.botId))
 
   app.post<{ Body: { botId: string; token: string; name?: string; kind?: string; mode?: "polling" | "webhook" } }>("/bots", {
@@ -66,23 +67,21 @@ export const botWriteRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app)
       response: { 200: Changed, ...errors }
     }
   }, async (req) => {
-    await mine(req)
-    return runWrite(deps.writes.configure(req.params.botId, req.body, actorOf(req)))
+    return runWrite(deps.writes.configure(await mine(req), req.body, actorOf(req)))
   })
 
   app.post<{ Params: { botId: string } }>("/bots/:botId/start", {
     config: write,
     schema: { tags: ["bots"], summary: "List a stopped bot in the fleet again: nodes start it", params: BotIdParams, response: { 200: { type: "object", properties: { botId: { type: "string" }, listed: { type: "boolean" } } }, ...errors } }
   }, async (req) => {
-    await mine(req)
-    return runWrite(deps.writes.start(req.params.botId))
+    return runWrite(deps.writes.start(await mine(req)))
   })
 
   for (const name of ["stop", "remove"] as const) {
     const handler = async (req: FastifyRequest<{ Params: { botId: string }; Body: { reason?: string } | undefined }>) => {
-      await mine(req)
+      const botId = await mine(req)
       const reason = req.body?.reason ?? `owner: ${name} over the API`
-      return runWrite(deps.writes[name](req.params.botId, reason, actorOf(req)))
+      return runWrite(deps.writes[name](botId, reason, actorOf(req)))
     }
     const schema = (summary: string) => ({ tags: ["bots"], summary, params: BotIdParams, body: ReasonBody, response: { 200: Changed, ...errors } })
     if (name === "stop") app.post("/bots/:botId/stop", { config: write, schema: schema("Stop a bot (BotStopped) and unlist it") }, handler)
@@ -99,7 +98,6 @@ export const botWriteRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app)
       response: { 200: Changed, ...errors }
     }
   }, async (req) => {
-    await mine(req)
-    return runWrite(deps.writes.rotateToken(req.params.botId, Redacted.make(req.body.token), actorOf(req)))
+    return runWrite(deps.writes.rotateToken(await mine(req), Redacted.make(req.body.token), actorOf(req)))
   })
 }

@@ -75,7 +75,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     config: read,
     schema: { tags: ["bots"], summary: "One bot", params: BotIdParams, response: { 200: Bot, ...errors } }
   }, async (req) => {
-    const row = await asOwner(deps, req, async (tx) => (await tx.query(`SELECT ${BOT_COLUMNS} FROM bots WHERE bot_id = $1`, [req.params.botId])).rows[0])
+    const row = await asOwner(deps, req, async (tx) => (await tx.query(`SELECT ${BOT_COLUMNS} FROM bots WHERE bot_id = $1`, [await visibleBot(tx, req.params.botId)])).rows[0])
     if (row === undefined) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${req.params.botId} not found` })
     return botOf(row)
   })
@@ -93,7 +93,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     const after = cursorKey(req.query.cursor, 1)
     const like = req.query.q === undefined ? null : `%${req.query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
     const rows = await asOwner(deps, req, async (tx) => {
-      await visibleBot(tx, req.params.botId)
+      const botId = await visibleBot(tx, req.params.botId)
       return (
         await tx.query(
           `SELECT user_id, first_name, last_name, username, language_code, first_seen_at::text, last_seen_at::text, blocked_at::text, messages_in
@@ -101,7 +101,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
             WHERE bot_id = $1 AND ($2::bigint IS NULL OR user_id > $2)
               AND ($3::text IS NULL OR first_name ILIKE $3 OR last_name ILIKE $3 OR username ILIKE $3)
             ORDER BY user_id LIMIT $4`,
-          [req.params.botId, after?.[0] ?? null, like, req.query.limit + 1]
+          [botId, after?.[0] ?? null, like, req.query.limit + 1]
         )
       ).rows
     })
@@ -134,14 +134,14 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 2)
     const rows = await asOwner(deps, req, async (tx) => {
-      await visibleBot(tx, req.params.botId)
+      const botId = await visibleBot(tx, req.params.botId)
       return (
         await tx.query(
           `SELECT chat_id, chat_type, first_message_at::text, last_message_at::text, messages_in, messages_out
              FROM chats
             WHERE bot_id = $1 AND ($2::timestamptz IS NULL OR (last_message_at, chat_id) < ($2::timestamptz, $3::bigint))
             ORDER BY last_message_at DESC, chat_id DESC LIMIT $4`,
-          [req.params.botId, after?.[0] ?? null, after?.[1] ?? null, req.query.limit + 1]
+          [botId, after?.[0] ?? null, after?.[1] ?? null, req.query.limit + 1]
         )
       ).rows
     })
@@ -172,11 +172,11 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     }, async (req) => {
       const before = cursorKey(req.query.cursor, 1)
       const rows = await asOwner(deps, req, async (tx) => {
-        await visibleBot(tx, req.params.botId)
+        const botId = await visibleBot(tx, req.params.botId)
         return (
           await tx.query(
             `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE bot_id = $1 AND ${where} AND ($3::int IS NULL OR version < $3) ORDER BY version DESC LIMIT $4`,
-            [req.params.botId, req.params.id, before?.[0] ?? null, req.query.limit + 1]
+            [botId, req.params.id, before?.[0] ?? null, req.query.limit + 1]
           )
         ).rows
       })
@@ -199,12 +199,12 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 1)
     const rows = await asOwner(deps, req, async (tx) => {
-      await visibleBot(tx, req.params.botId)
+      const botId = await visibleBot(tx, req.params.botId)
       return (
         await tx.query(
           `SELECT event_id, bot_id, version, type, schema_version, occurred_at::text, correlation_id, causation_id, actor, data
              FROM events_archive WHERE bot_id = $1 AND version > $2 ORDER BY version LIMIT $3`,
-          [req.params.botId, after?.[0] ?? 0, req.query.limit + 1]
+          [botId, after?.[0] ?? 0, req.query.limit + 1]
         )
       ).rows
     })

@@ -7,8 +7,8 @@ import { decodeFields } from "../../events/codec.js"
 import type { LogUnavailable } from "../../events/errors.js"
 import type { EventLogService } from "../../events/eventLog.js"
 import type { EventEnvelope } from "../../events/schema/envelope.js"
-import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, eventsFileName, FLEET_FILE, MANIFEST_FILE } from "./format.pure.js"
-import type { Manifest, ManifestFile } from "./format.pure.js"
+import { ACCESS_FILE, BACKUP_FORMAT, BACKUP_FORMAT_VERSION, eventsFileName, FLEET_FILE, MANIFEST_FILE } from "./format.pure.js"
+import type { AccessRow, Manifest, ManifestFile } from "./format.pure.js"
 
 /** The backup could not be written (or read, for restore): which file, and why. */
 export class BackupFailed extends Data.TaggedError("BackupFailed")<{ readonly file: string; readonly reason: string }> {
@@ -18,7 +18,8 @@ export class BackupFailed extends Data.TaggedError("BackupFailed")<{ readonly fi
 }
 
 export const SECRETS_NOTE =
-  "bot tokens are in the events as ciphertext only; the backup does not contain BOTFLEET_SECRET_KEY: keep the key apart, a restore needs the same key to use the tokens"
+  "bot tokens are in the events as ciphertext only; the backup does not contain BOTFLEET_SECRET_KEY: keep the key apart, a restore needs the same key to use the tokens. " +
+  "REST API tokens are kept as their SHA-256 hashes only (as the database keeps them): they work again after a restore, and nobody can read a token out of the backup"
 
 export interface BackupOptions {
   readonly log: EventLogService
@@ -35,6 +36,30 @@ interface ArchiveRow {
 }
 
 // occurred_at back as ISO-8601 exactly as stored (microseconds kept), as rebuild.ts reads it
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+
+/** The REST API's owners, then its tokens (hashes, scopes, expiry, revocation), as the access file's lines. */
+const readAccess = async (sql: SqlClient): Promise<Array<AccessRow>> => {
+  const owners = await sql.query<{ owner_id: string; name: string | null; created_at: string }>(
+    `SELECT owner_id, name, ${iso("created_at")} AS created_at FROM api_owners ORDER BY owner_id`
+  )
+  const tokens = await sql.query<{
+    token_id: string; owner_id: string | null; scope: "read" | "write" | "admin"; secret_hash: string; label: string | null
+    created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null
+  }>(
+    `SELECT token_id, owner_id, scope, secret_hash, label, ${iso("created_at")} AS created_at, ${iso("expires_at")} AS expires_at,
+            ${iso("revoked_at")} AS revoked_at, ${iso("last_used_at")} AS last_used_at
+       FROM api_tokens ORDER BY token_id`
+  )
+  return [
+    ...owners.rows.map((o): AccessRow => ({ type: "owner", ownerId: o.owner_id, name: o.name, createdAt: o.created_at })),
+    ...tokens.rows.map((t): AccessRow => ({
+      type: "token", tokenId: t.token_id, ownerId: t.owner_id, scope: t.scope, secretHash: t.secret_hash, label: t.label,
+      createdAt: t.created_at, expiresAt: t.expires_at, revokedAt: t.revoked_at, lastUsedAt: t.last_used_at
+    }))
+  ]
+}
+
 const ARCHIVE_COLUMNS = `bot_id, version, event_id, type, schema_version,
   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
   correlation_id, causation_id, actor, data::text AS data`
@@ -74,8 +99,8 @@ const hashedFile = async (dir: string, file: string) => {
 /**
  * Writes a backup of the whole event log into `dir` (created; it must be empty or absent): for
  * each partition, the events of the Redis tail and of the Postgres events archive, each (bot,
- * version) once, then the fleet directory, then manifest.json with counts and sha-256 of every
- * file. The tail is read before the archive: an event trimmed from the tail in between had been
+ * version) once, then the fleet directory, then the REST API's owners and tokens (hashes only),
+ * then manifest.json with counts and sha-256 of every file. The tail is read before the archive: an event trimmed from the tail in between had been
  * archived first, so nothing falls between the two reads. manifest.json is written last, so an
  * interrupted backup has none and restore refuses it. Snapshots, inboxes and offsets are not
  * backed up: state is rebuilt from the events.
@@ -181,6 +206,12 @@ export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, Backup
     ).rows
     yield* io(FLEET_FILE, "cannot write", () => fleet.write(fleetRows.map((r) => JSON.stringify({ botId: r.bot_id, addedAt: r.added_at }))))
     files.push({ file: FLEET_FILE, kind: "fleet", ...(yield* io(FLEET_FILE, "cannot finish", () => fleet.close())) })
+
+    // who may use the REST API: a restore gives back a working ops surface, not only the bots
+    const access = yield* io(ACCESS_FILE, "cannot create the file", () => hashedFile(dir, ACCESS_FILE))
+    const accessRows = yield* io("api_tokens", "cannot read the API owners and tokens", () => readAccess(sql))
+    yield* io(ACCESS_FILE, "cannot write", () => access.write(accessRows.map((r) => JSON.stringify(r))))
+    files.push({ file: ACCESS_FILE, kind: "access", ...(yield* io(ACCESS_FILE, "cannot finish", () => access.close())) })
 
     const manifest: Manifest = {
       format: BACKUP_FORMAT,

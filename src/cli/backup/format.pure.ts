@@ -5,8 +5,8 @@ import type { NewEvent } from "../../events/schema/envelope.js"
 
 /*
  * The backup folder's format (docs/cli.md, "Backup and restore"): one ndjson file of event
- * envelopes per partition of the source log, one ndjson file of fleet directory rows, and
- * manifest.json (written last) with the count and sha-256 of every file. Pure: parsing and
+ * envelopes per partition of the source log, one ndjson file of fleet directory rows, one of
+ * REST API owners and tokens (hashed: the secret is never stored anywhere), and manifest.json (written last) with the count and sha-256 of every file. Pure: parsing and
  * validation only, so restore can check everything before it writes anything.
  */
 
@@ -14,12 +14,14 @@ export const BACKUP_FORMAT = "botfleet-backup"
 export const BACKUP_FORMAT_VERSION = 1
 export const MANIFEST_FILE = "manifest.json"
 export const FLEET_FILE = "fleet_bots.ndjson"
+/** REST API access: owners, then tokens (sql/0055). Absent from backups written before it was kept. */
+export const ACCESS_FILE = "api_access.ndjson"
 
 export const eventsFileName = (partition: number): string => `events-p${String(partition).padStart(2, "0")}.ndjson`
 
 export interface ManifestFile {
   readonly file: string
-  readonly kind: "events" | "fleet"
+  readonly kind: "events" | "fleet" | "access"
   /** Source log partition (events files only). */
   readonly partition?: number
   /** Lines (events or fleet rows) in the file. */
@@ -72,7 +74,7 @@ export const parseManifest = (text: string): Either.Either<Manifest, string> => 
   if (!Array.isArray(m["files"])) return Either.left("files must be a list")
   const files: Array<ManifestFile> = []
   for (const f of m["files"] as Array<unknown>) {
-    if (!isRecord(f) || typeof f["file"] !== "string" || !SAFE_FILE.test(f["file"]) || (f["kind"] !== "events" && f["kind"] !== "fleet")) {
+    if (!isRecord(f) || typeof f["file"] !== "string" || !SAFE_FILE.test(f["file"]) || (f["kind"] !== "events" && f["kind"] !== "fleet" && f["kind"] !== "access")) {
       return Either.left(`a file entry is malformed: ${JSON.stringify(f)}`)
     }
     if (!isCount(f["count"]) || !isCount(f["bytes"]) || typeof f["sha256"] !== "string" || !/^[0-9a-f]{64}$/.test(f["sha256"])) {
@@ -142,6 +144,70 @@ export const parseFleetLine = (line: string): Either.Either<FleetRow, string> =>
     return Either.left("expected a fleet row ({botId, addedAt})")
   }
   return Either.right({ botId: r["botId"], addedAt: r["addedAt"] })
+}
+
+/** One line of the access file: an owner who may hold API tokens, or a token (its hash, never its secret). */
+export type AccessRow =
+  | { readonly type: "owner"; readonly ownerId: string; readonly name: string | null; readonly createdAt: string }
+  | {
+      readonly type: "token"
+      readonly tokenId: string
+      readonly ownerId: string | null
+      readonly scope: "read" | "write" | "admin"
+      readonly secretHash: string
+      readonly label: string | null
+      readonly createdAt: string
+      readonly expiresAt: string | null
+      readonly revokedAt: string | null
+      readonly lastUsedAt: string | null
+    }
+
+const OWNER_ID = /^[A-Za-z0-9_.@-]{1,64}$/
+/** An ISO-8601 time with its zone, as the backup writes them (Postgres takes it back as timestamptz). */
+const ISO_TIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$/
+const isTime = (v: unknown): v is string => typeof v === "string" && ISO_TIME.test(v)
+const isTimeOrNull = (v: unknown): v is string | null => v === null || isTime(v)
+const isTextOrNull = (v: unknown): v is string | null => v === null || typeof v === "string"
+
+/** Parses one access line; Left is the reason (checked as the tables would: a bad row is refused before anything is written). */
+export const parseAccessLine = (line: string): Either.Either<AccessRow, string> => {
+  let r: unknown
+  try {
+    r = JSON.parse(line)
+  } catch (err) {
+    return Either.left(`not a JSON line: ${(err as Error).message}`)
+  }
+  if (!isRecord(r)) return Either.left("expected an owner or a token row")
+  if (r["type"] === "owner") {
+    if (typeof r["ownerId"] !== "string" || !OWNER_ID.test(r["ownerId"]) || !isTextOrNull(r["name"]) || !isTime(r["createdAt"])) {
+      return Either.left("expected an owner row ({type: owner, ownerId, name, createdAt})")
+    }
+    return Either.right({ type: "owner", ownerId: r["ownerId"], name: r["name"], createdAt: r["createdAt"] })
+  }
+  if (r["type"] === "token") {
+    const scope = r["scope"]
+    const ownerId = r["ownerId"]
+    if (
+      typeof r["tokenId"] !== "string" || !/^[0-9a-f]{16}$/.test(r["tokenId"]) ||
+      (scope !== "read" && scope !== "write" && scope !== "admin") ||
+      !(ownerId === null || (typeof ownerId === "string" && OWNER_ID.test(ownerId))) || (scope === "admin") !== (ownerId === null) ||
+      typeof r["secretHash"] !== "string" || !/^sha256:[0-9a-f]{64}$/.test(r["secretHash"]) ||
+      !isTextOrNull(r["label"]) || !isTime(r["createdAt"]) || !isTimeOrNull(r["expiresAt"]) || !isTimeOrNull(r["revokedAt"]) || !isTimeOrNull(r["lastUsedAt"])
+    ) {
+      return Either.left("expected a token row ({type: token, tokenId, ownerId (null for admin), scope, secretHash, label, createdAt, expiresAt, revokedAt, lastUsedAt})")
+    }
+    return Either.right({
+      type: "token", tokenId: r["tokenId"], ownerId, scope, secretHash: r["secretHash"], label: r["label"],
+      createdAt: r["createdAt"], expiresAt: r["expiresAt"], revokedAt: r["revokedAt"], lastUsedAt: r["lastUsedAt"]
+    })
+  }
+  return Either.left(`unknown row type ${JSON.stringify(r["type"])} (expected owner or token)`)
+}
+
+/** Tokens naming an owner the file does not hold (the table refers to its owner): the problems. */
+export const accessProblems = (rows: ReadonlyArray<AccessRow>): ReadonlyArray<string> => {
+  const owners = new Set(rows.flatMap((r) => (r.type === "owner" ? [r.ownerId] : [])))
+  return rows.flatMap((r) => (r.type === "token" && r.ownerId !== null && !owners.has(r.ownerId) ? [`token ${r.tokenId} belongs to owner ${r.ownerId}, who is not in the file`] : []))
 }
 
 /**

@@ -9,8 +9,8 @@ import type { ProjectionFailed } from "../../projections/errors.js"
 import { makeProjector } from "../../projections/projector.js"
 import { BotBusy } from "../import/errors.js"
 import { BackupFailed } from "./backup.js"
-import { MANIFEST_FILE, parseEventLine, parseFleetLine, parseManifest, streamGaps } from "./format.pure.js"
-import type { BackupEvent, FleetRow, Manifest } from "./format.pure.js"
+import { accessProblems, MANIFEST_FILE, parseAccessLine, parseEventLine, parseFleetLine, parseManifest, streamGaps } from "./format.pure.js"
+import type { AccessRow, BackupEvent, FleetRow, Manifest } from "./format.pure.js"
 
 export interface RestoreOptions {
   readonly log: EventLogService
@@ -28,6 +28,9 @@ export interface RestoreReport {
   readonly bots: number
   readonly events: number
   readonly fleetBots: number
+  /** REST API owners and tokens restored (0 from a backup written before they were kept). */
+  readonly apiOwners: number
+  readonly apiTokens: number
   /** Log entries the projectors projected after the append. */
   readonly projected: number
   /** Entries the projections refused (dead-lettered with their reason; see botfleet dlq list). */
@@ -40,6 +43,7 @@ const verifyFiles = (dir: string, manifest: Manifest, onProgress: RestoreOptions
   Effect.gen(function* () {
     const events: Array<BackupEvent> = []
     const fleet: Array<FleetRow> = []
+    const access: Array<AccessRow> = []
     for (const [i, f] of manifest.files.entries()) {
       const buf = yield* Effect.tryPromise({
         try: () => readFile(join(dir, f.file)),
@@ -57,15 +61,23 @@ const verifyFiles = (dir: string, manifest: Manifest, onProgress: RestoreOptions
           const e = parseEventLine(text)
           if (Either.isLeft(e)) return yield* new BackupFailed({ file: `${f.file}:${n + 1}`, reason: e.left })
           events.push(e.right)
-        } else {
+        } else if (f.kind === "fleet") {
           const r = parseFleetLine(text)
           if (Either.isLeft(r)) return yield* new BackupFailed({ file: `${f.file}:${n + 1}`, reason: r.left })
           fleet.push(r.right)
+        } else {
+          const r = parseAccessLine(text)
+          if (Either.isLeft(r)) return yield* new BackupFailed({ file: `${f.file}:${n + 1}`, reason: r.left })
+          access.push(r.right)
         }
+      }
+      if (f.kind === "access") {
+        const problems = accessProblems(access)
+        if (problems.length > 0) return yield* new BackupFailed({ file: f.file, reason: problems.join("; ") })
       }
       onProgress?.("verify", i + 1, manifest.files.length)
     }
-    return { events, fleet }
+    return { events, fleet, access }
   })
 
 /** Streams grouped by bot, each in version order; refuses gaps and repeats. */
@@ -106,6 +118,38 @@ const checkEmpty = (log: EventLogService, sql: SqlClient, bots: ReadonlyArray<st
     }
   })
 
+/**
+ * The REST API's owners, then their tokens, as they were: hashes, scopes, expiry, revocation and
+ * last use. A row the target already has (an admin token made there to run the restore) is kept
+ * as it is. Returns how many of each the target holds from the backup.
+ */
+const restoreAccess = (sql: SqlClient, rows: ReadonlyArray<AccessRow>) =>
+  Effect.gen(function* () {
+    const owners = rows.flatMap((r) => (r.type === "owner" ? [r] : []))
+    const tokens = rows.flatMap((r) => (r.type === "token" ? [r] : []))
+    if (owners.length > 0) {
+      yield* sqlStep("api_owners", () =>
+        sql.query(
+          `INSERT INTO api_owners (owner_id, name, created_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT (owner_id) DO NOTHING`,
+          [owners.map((o) => o.ownerId), owners.map((o) => o.name), owners.map((o) => o.createdAt)]
+        )
+      )
+    }
+    if (tokens.length > 0) {
+      const column = <K extends keyof (typeof tokens)[number]>(k: K) => tokens.map((t) => t[k])
+      yield* sqlStep("api_tokens", () =>
+        sql.query(
+          `INSERT INTO api_tokens (token_id, owner_id, scope, secret_hash, label, created_at, expires_at, revoked_at, last_used_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
+           ON CONFLICT (token_id) DO NOTHING`,
+          [column("tokenId"), column("ownerId"), column("scope"), column("secretHash"), column("label"), column("createdAt"), column("expiresAt"), column("revokedAt"), column("lastUsedAt")]
+        )
+      )
+    }
+    return { owners: owners.length, tokens: tokens.length }
+  })
+
 /** Appends one bot's whole stream under its lease, in chunks, each at the version it must follow. */
 const appendStream = (log: EventLogService, nodeId: string, botId: string, stream: ReadonlyArray<BackupEvent>, chunk: number) =>
   Effect.gen(function* () {
@@ -130,7 +174,7 @@ const appendStream = (log: EventLogService, nodeId: string, botId: string, strea
  * checked before anything is written: the manifest, every file's size and sha-256, every line's
  * envelope and payload schema, every bot's versions (whole streams). Then each bot's stream is
  * appended under its lease with its versions, event ids, times, correlation and actors; the fleet
- * directory is restored; and the projectors run over the restored log until caught up, which
+ * directory and the REST API's owners and tokens are restored; and the projectors run over the restored log until caught up, which
  * rebuilds every projection and the events archive from the events. Log positions are new (they
  * belong to the target log).
  */
@@ -145,7 +189,7 @@ export const restoreBackup = (
     })
     const manifest = parseManifest(text)
     if (Either.isLeft(manifest)) return yield* new BackupFailed({ file: MANIFEST_FILE, reason: manifest.left })
-    const { events, fleet } = yield* verifyFiles(dir, manifest.right, opts.onProgress)
+    const { events, fleet, access } = yield* verifyFiles(dir, manifest.right, opts.onProgress)
     const streams = yield* groupStreams(events)
     yield* checkEmpty(log, sql, [...streams.keys()])
 
@@ -166,6 +210,8 @@ export const restoreBackup = (
       )
     }
 
+    const { owners, tokens } = yield* restoreAccess(sql, access)
+
     let projected = 0
     let deadLettered = 0
     for (let p = 0; p < log.partitions; p++) {
@@ -178,5 +224,5 @@ export const restoreBackup = (
         if (r.caughtUp) break
       }
     }
-    return { createdAt: manifest.right.createdAt, bots: streams.size, events: appended, fleetBots: fleet.length, projected, deadLettered }
+    return { createdAt: manifest.right.createdAt, bots: streams.size, events: appended, fleetBots: fleet.length, apiOwners: owners, apiTokens: tokens, projected, deadLettered }
   })

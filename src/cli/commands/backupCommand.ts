@@ -49,7 +49,7 @@ export const backupCommand = (io: CliIo, setExit: SetExit): Command => {
   const command = new Command("backup")
     // `backup list --json`: the subcommand's own options, not the parent's
     .enablePositionalOptions()
-    .description("back up the event log (events archive + Redis tail) and the fleet directory into a new folder, with checksums; or manage the backups in BACKUP_TARGET (now, list, verify, drill)")
+    .description("back up the event log (events archive + Redis tail), the fleet directory and the REST API's owners and tokens (hashed) into a new folder, with checksums; or manage the backups in BACKUP_TARGET (now, list, verify, drill)")
     .argument("<dir>", "folder to write (created; must be empty)")
     .option("--json", "print the manifest as JSON")
     .action(async (dir: string, opts: { json?: boolean }) => {
@@ -238,8 +238,8 @@ export const restoreCommand = (io: CliIo, setExit: SetExit): Command =>
           }).pipe(Effect.ensuring(Effect.sync(() => progress.stop())))
           if (opts.json) return printJson(io, { dir, ...report })
           io.stdout(
-            `restored ${report.events} events of ${report.bots} bots and ${report.fleetBots} fleet directory rows from ${dir} (backup of ${report.createdAt}); ` +
-              `projections rebuilt from ${report.projected} events`
+            `restored ${report.events} events of ${report.bots} bots, ${report.fleetBots} fleet directory rows and ${report.apiOwners} API owners with ${report.apiTokens} tokens ` +
+              `from ${dir} (backup of ${report.createdAt}); projections rebuilt from ${report.projected} events`
           )
           if (report.deadLettered > 0) io.stdout(`WARNING: ${report.deadLettered} events were refused by the projections: see botfleet dlq list`)
         })

@@ -18,6 +18,7 @@ import type { BotRow } from "../bots/botRows.js"
 import { applyOrAskNode, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
 import type { Applied } from "../bots/lifecycle.js"
 import { readToken } from "../bots/token.js"
+import { resolveBotRef } from "../bots/botRef.js"
 import { checkPatch, parseSets, showConfig } from "../bots/configure.js"
 import { makeSecretBox, sealApiKeyInPatch } from "../../ai/secretBox.js"
 import { printJson, printTable } from "../io.js"
@@ -59,6 +60,9 @@ export const printBotRows = (io: CliIo, rows: ReadonlyArray<BotRow>, json: boole
     io,
     rows.map((r) => ({
       bot: r.botId,
+      // the name the banner and the chat page show beside the id (a bot's Telegram username, which
+      // ends in "bot", with its @; a name given with --name as it is)
+      name: r.name === null ? "" : /^[A-Za-z][A-Za-z0-9_]{1,29}bot$/i.test(r.name) ? `@${r.name}` : r.name,
       state: r.state,
       version: r.version,
       mode: r.mode ?? "",
@@ -176,17 +180,19 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
   bots.addCommand(
     asSubcommand(io, new Command("configure")
       .description("change a bot's configuration with a JSON merge patch (BotConfigChanged), checked against its kind's schema; --show prints the configuration in effect")
-      .argument("<botId>", "the bot's id")
+      .argument("<bot>", "the bot's id, or its @username")
       .option("--set <key=value>", "set one key, a.b=value for a nested one (value parsed as JSON when it parses; null deletes); repeatable", collect, [])
       .option("--file <patch.json>", "a JSON merge patch (RFC 7386) to apply")
       .option("--show", "print the configuration in effect (recorded, and with the kind's defaults) instead")
       .addOption(waitOption())
       .option("--json", "print the result as JSON")
-      .action(async (botId: string, opts: { set: Array<string>; file?: string; show?: boolean; wait: number; json?: boolean }) => {
+      .action(async (ref: string, opts: { set: Array<string>; file?: string; show?: boolean; wait: number; json?: boolean }) => {
         const program = Effect.gen(function* () {
           if (opts.show === true) {
             if (opts.set.length > 0 || opts.file !== undefined) return yield* new UsageError({ detail: "--show prints the configuration: give it alone" })
-            const shown = yield* withStores(io, (s, config) => showConfig({ log: s.log, botId, botModules: config.botModules }))
+            const [botId, shown] = yield* withStores(io, (s, config) =>
+              Effect.flatMap(resolveBotRef(s, ref), (botId) => Effect.map(showConfig({ log: s.log, botId, botModules: config.botModules }), (shown) => [botId, shown] as const))
+            )
             if (opts.json) return printJson(io, shown)
             io.stdout(`bot ${botId} (kind ${shown.kind}, version ${shown.version}${shown.checked ? "" : ", no schema declared: not checked"}), configuration in effect:`)
             return io.stdout(JSON.stringify(shown.effective, null, 2))
@@ -199,7 +205,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                   catch: (e) => new UsageError({ detail: `--file ${opts.file}: ${e instanceof Error ? e.message : String(e)}` })
                 })
               : yield* parseSets(opts.set)
-          const applied = yield* withStores(io, (s, config) => {
+          const applied = yield* withStores(io, (s, config) => Effect.flatMap(resolveBotRef(s, ref), (botId) => {
             // a model API key is recorded sealed, never in clear (src/ai/secretBox.ts)
             const sealed = sealApiKeyInPatch(patch, botId, makeSecretBox(config.secretKey))
             // checked before anything is sent or recorded: a refused config changes nothing
@@ -218,7 +224,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
                     })
               )
             )
-          })
+          }))
           printApplied(io, applied, opts.json === true, "configure")
         })
         await run(io, setExit, program)
@@ -228,11 +234,12 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
   bots.addCommand(
     asSubcommand(io, new Command("start")
       .description("list a stopped or failed bot in the fleet directory again: nodes start it at their next start")
-      .argument("<botId>", "the bot's id")
+      .argument("<bot>", "the bot's id, or its @username")
       .option("--json", "print the result as JSON")
-      .action(async (botId: string, opts: { json?: boolean }) => {
+      .action(async (ref: string, opts: { json?: boolean }) => {
         const program = withStores(io, (s, config) =>
           Effect.gen(function* () {
+            const botId = yield* resolveBotRef(s, ref)
             const rows = yield* botRows({ log: s.log, inbox: s.inbox, sql: s.sql, only: [botId] })
             const row = rows[0]!
             if (row.version === 0) return yield* new UnknownBot({ botId })
@@ -250,13 +257,14 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
   bots.addCommand(
     asSubcommand(io, new Command("rotate-token")
       .description("give a bot a new token (stdin or BOT_TOKEN, never an argument): checked with getMe to be the same Telegram bot, sealed, recorded as BotTokenRotated; a bot stopped for a revoked token runs again")
-      .argument("<botId>", "the bot's id")
+      .argument("<bot>", "the bot's id, or its @username")
       .option("--api-root <url>", "Bot API root to check the token against (default: TELEGRAM_API_ROOT)")
       .addOption(waitOption())
       .option("--json", "print the result as JSON")
-      .action(async (botId: string, opts: { apiRoot?: string; wait: number; json?: boolean }) => {
+      .action(async (ref: string, opts: { apiRoot?: string; wait: number; json?: boolean }) => {
         const program = withStores(io, (s, config) =>
           Effect.gen(function* () {
+            const botId = yield* resolveBotRef(s, ref)
             const { state, version } = yield* foldBot(s.log, botId)
             if (version === 0) return yield* new UnknownBot({ botId })
             if (state.status === "removed") return yield* new CommandFailed({ detail: `bot ${botId} is removed: add it under a new id` })
@@ -298,13 +306,14 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
   const lifecycle = (name: "stop" | "remove", description: string) =>
     asSubcommand(io, new Command(name)
       .description(description)
-      .argument("<botId>", "the bot's id")
+      .argument("<bot>", "the bot's id, or its @username")
       .option("--reason <text>", "why (recorded)", `ops: botfleet bots ${name}`)
       .addOption(waitOption())
       .option("--json", "print the result as JSON")
-      .action(async (botId: string, opts: { reason: string; wait: number; json?: boolean }) => {
+      .action(async (ref: string, opts: { reason: string; wait: number; json?: boolean }) => {
         const program = withStores(io, (s, config) =>
           Effect.gen(function* () {
+            const botId = yield* resolveBotRef(s, ref)
             const command = name === "stop" ? ({ _tag: "Stop", reason: opts.reason } as const) : ({ _tag: "Remove", reason: opts.reason } as const)
             const here = yield* onHostingNode(io, s.log, config, botId, command, name === "stop" ? "BotStopped" : "BotRemoved")
             const applied: Applied = here ?? (yield* applyOrAskNode({

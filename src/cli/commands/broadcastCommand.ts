@@ -5,23 +5,28 @@ import { handoffPortsOf } from "../../actors/handoffDelivery.js"
 import { createBroadcast, controlBroadcast, listBroadcasts } from "../../broadcast/broadcastStore.js"
 import type { BroadcastRow } from "../../broadcast/broadcastStore.js"
 import { SegmentInvalid } from "../../broadcast/segment.pure.js"
-import { openStores } from "../../runtime/stores.js"
+import type { NodeStores } from "../../runtime/stores.js"
+import { storesFor } from "../hosted.js"
 import { MessageText } from "../../telegram/bots/configSchema.pure.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { runCommand, UsageError } from "../runtime.js"
 import { asSubcommand } from "./botsCommand.js"
 import { UnknownBot } from "../bots/lifecycle.js"
+import { resolveBotRef } from "../bots/botRef.js"
 import { Schema } from "effect"
 
 type SetExit = (code: number) => void
 
-const withSql = <A>(body: (s: Effect.Effect.Success<ReturnType<typeof openStores>>) => Promise<A>) =>
+/** Runs `body` with the stores and, when the command names a bot (by id or @username), its id. */
+const withSql = <A>(io: CliIo, body: (s: NodeStores, botId: string | undefined) => Promise<A>, bot?: string) =>
   Effect.scoped(
     Effect.gen(function* () {
       const config = yield* AppConfig
-      const s = yield* openStores(config)
-      return yield* Effect.tryPromise({ try: () => body(s), catch: (e) => (e instanceof SegmentInvalid ? new UsageError({ detail: `--segment: ${e.message}` }) : e) })
+      // inside the embedded node that holds DATA_DIR (a command sent to it): its own stores
+      const s = yield* storesFor(io, config)
+      const botId = bot === undefined ? undefined : yield* resolveBotRef(s, bot)
+      return yield* Effect.tryPromise({ try: () => body(s, botId), catch: (e) => (e instanceof SegmentInvalid ? new UsageError({ detail: `--segment: ${e.message}` }) : e) })
     })
   )
 
@@ -60,7 +65,7 @@ export const broadcastCommand = (io: CliIo, setExit: SetExit): Command => {
   cmd.addCommand(
     asSubcommand(io, new Command("create")
       .description("create a broadcast; a running node sends it (30 messages/s per bot at most, each user at most once)")
-      .argument("<bot>", "the bot's id")
+      .argument("<bot>", "the bot's id, or its @username")
       .requiredOption("--segment <filter>", "which users: all, language=de, seen<7d, seen>30d, messages>=3 (comma: all of them)")
       .requiredOption("--text <text>", "the message (at most 4,096 characters)")
       .option("--at <time>", "not before this time (ISO-8601, e.g. 2026-12-24T09:00:00Z)")
@@ -74,13 +79,13 @@ export const broadcastCommand = (io: CliIo, setExit: SetExit): Command => {
           return at
         })
         const program = Effect.flatMap(checked, (notBefore) =>
-          withSql(async (s) => {
-            const owner = await handoffPortsOf({ log: s.log, inbox: s.inbox }).ownerOf(bot)
-            if (owner === null) throw new UnknownBot({ botId: bot })
-            const row = await createBroadcast(s.sql, { botId: bot, ownerId: owner, text: opts.text, segment: opts.segment, notBefore })
+          withSql(io, async (s, botId = bot) => {
+            const owner = await handoffPortsOf({ log: s.log, inbox: s.inbox }).ownerOf(botId)
+            if (owner === null) throw new UnknownBot({ botId })
+            const row = await createBroadcast(s.sql, { botId, ownerId: owner, text: opts.text, segment: opts.segment, notBefore })
             if (opts.json) printJson(io, row)
-            else io.stdout(`broadcast ${row.broadcastId} created for bot ${bot}: ${row.total} recipients (${row.skippedBlocked} who blocked the bot left out), not before ${row.notBefore}`)
-          })
+            else io.stdout(`broadcast ${row.broadcastId} created for bot ${botId}: ${row.total} recipients (${row.skippedBlocked} who blocked the bot left out), not before ${row.notBefore}`)
+          }, bot)
         )
         await run(io, setExit, program)
       })
@@ -88,10 +93,10 @@ export const broadcastCommand = (io: CliIo, setExit: SetExit): Command => {
   cmd.addCommand(
     asSubcommand(io, new Command("list")
       .description("broadcasts with their progress (sent, blocked, failed, pending)")
-      .argument("[bot]", "only this bot's")
+      .argument("[bot]", "only this bot's (its id, or its @username)")
       .option("--json", "print as JSON")
       .action(async (bot: string | undefined, opts: { json?: boolean }) => {
-        await run(io, setExit, withSql(async (s) => print(io, await listBroadcasts(s.sql, bot), opts.json === true)))
+        await run(io, setExit, withSql(io, async (s, botId) => print(io, await listBroadcasts(s.sql, botId), opts.json === true), bot))
       })
   ))
   for (const action of ["pause", "resume", "cancel"] as const) {
@@ -102,7 +107,7 @@ export const broadcastCommand = (io: CliIo, setExit: SetExit): Command => {
         .option("--json", "print as JSON")
         .action(async (id: string, opts: { json?: boolean }) => {
           const program = Effect.flatMap(Effect.try({ try: () => idOf(id), catch: (e) => e as UsageError }), (n) =>
-            withSql(async (s) => {
+            withSql(io, async (s) => {
               const row = await controlBroadcast(s.sql, n, action)
               if (opts.json) printJson(io, row)
               else io.stdout(`broadcast ${n} is ${row.state}`)

@@ -8,6 +8,7 @@ import { resolveDivergence } from "../divergence/resolve.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { CommandFailed, runCommand } from "../runtime.js"
+import { resolveBotRef } from "../bots/botRef.js"
 import { asSubcommand } from "./botsCommand.js"
 
 type SetExit = (code: number) => void
@@ -41,12 +42,13 @@ export const divergenceCommand = (io: CliIo, setExit: SetExit): Command => {
     .addCommand(
       asSubcommand(io, new Command("resolve")
         .description("the archive's history wins: rewind the bot's hot stream to before its first diverged version and append the archive's events back (stop the bot first)")
-        .argument("<botId>", "the bot's id")
+        .argument("<bot>", "the bot's id, or its @username")
         .option("--json", "print the report as JSON")
-        .action(async (botId: string, opts: { json?: boolean }) => {
+        .action(async (ref: string, opts: { json?: boolean }) => {
           await run(Effect.scoped(Effect.gen(function* () {
             const config = yield* AppConfig
             const s = yield* openStores(config)
+            const botId = yield* resolveBotRef(s, ref)
             if (config.mode !== "production" || Option.isNone(config.redisUrl)) {
               return yield* new CommandFailed({ detail: "only the Redis hot log can diverge from the archive: embedded mode keeps both in one database" })
             }

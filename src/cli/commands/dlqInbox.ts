@@ -3,10 +3,12 @@ import type { Scope } from "effect"
 import type { InboxService, InboxUnavailable } from "../../actors/inbox.js"
 import { makeRedisInbox } from "../../actors/redisInbox.js"
 import type { BotfleetConfig } from "../../config.js"
+import type { SqlClient } from "../../db/sql.js"
 import type { LogUnavailable } from "../../events/errors.js"
 import type { EventLogService } from "../../events/eventLog.js"
 import { makeRedisEventLog } from "../../events/redisEventLog.js"
 import { openStores } from "../../runtime/stores.js"
+import { resolveBotRef } from "../bots/botRef.js"
 import { UnknownBot } from "../bots/lifecycle.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
@@ -41,14 +43,15 @@ export const checkEntryId = (entryId: string): Effect.Effect<string, UsageError>
   ENTRY_ID.test(entryId) ? Effect.succeed(entryId) : Effect.fail(new UsageError({ detail: `inbox entry id ${JSON.stringify(entryId)}: expected <number>-<number>, as botfleet dlq list --bot shows it` }))
 
 /**
- * The stores the inbox dead letters live in: Redis when REDIS_URL is set (no Postgres needed),
- * else the embedded database (PGlite under DATA_DIR; stop the fleet first).
+ * The stores the inbox dead letters live in: Redis when REDIS_URL is set (no Postgres needed, so
+ * a bot is named there by its id or a demo bot's name), else the embedded database (PGlite under
+ * DATA_DIR; stop the fleet first).
  */
-export const openInboxStores = (config: BotfleetConfig): Effect.Effect<{ log: EventLogService; inbox: InboxService }, unknown, Scope.Scope> =>
+export const openInboxStores = (config: BotfleetConfig): Effect.Effect<{ log: EventLogService; inbox: InboxService; sql: SqlClient | null }, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     if (Option.isNone(config.redisUrl)) {
       const s = yield* openStores(config)
-      return { log: s.log, inbox: s.inbox }
+      return { log: s.log, inbox: s.inbox, sql: s.sql }
     }
     const url = Redacted.value(config.redisUrl.value)
     const log = yield* Effect.acquireRelease(makeRedisEventLog({ url, prefix: config.redisPrefix, partitions: config.partitions }), (l) => l.close)
@@ -56,7 +59,7 @@ export const openInboxStores = (config: BotfleetConfig): Effect.Effect<{ log: Ev
       Effect.sync(() => makeRedisInbox({ url, prefix: config.redisPrefix, partitions: config.partitions })),
       (i) => i.close
     )
-    return { log, inbox }
+    return { log, inbox, sql: null }
   })
 
 const knownBot = (log: EventLogService, botId: string) =>
@@ -97,8 +100,9 @@ export const retryInboxDeadLetters = (o: {
   })
 
 /** `botfleet dlq list --bot <bot>`: the bot's inbox dead letters, oldest first. */
-export const listInboxDeadLetters = (io: CliIo, stores: { log: EventLogService; inbox: InboxService }, botId: string, json: boolean) =>
+export const listInboxDeadLetters = (io: CliIo, stores: { log: EventLogService; inbox: InboxService; sql: SqlClient | null }, ref: string, json: boolean) =>
   Effect.gen(function* () {
+    const botId = yield* resolveBotRef(stores, ref)
     yield* knownBot(stores.log, botId)
     const dead = yield* stores.inbox.readDeadLetters(botId)
     if (json) return printJson(io, dead.map((d) => ({ botId, ...d, updateId: updateIdOf(d.update) })))

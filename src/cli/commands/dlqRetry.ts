@@ -13,6 +13,7 @@ import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { runCommand, UsageError } from "../runtime.js"
 import { asSubcommand } from "./botsCommand.js"
+import { resolveBotRef } from "../bots/botRef.js"
 import { checkEntryId, openInboxStores, printInboxRetried, retryInboxDeadLetters } from "./dlqInbox.js"
 
 type SetExit = (code: number) => void
@@ -98,13 +99,14 @@ export const retryOnPostgres = (sql: SqlClient, d: DeadLetter) =>
     if (!moved) return yield* new CannotRetry({ id: d.id, reason: "its log entry has been trimmed (archived) since" })
   })
 
-const retryInbox = (io: CliIo, botId: string, entryId: string | undefined, extra: string | undefined, opts: { all?: boolean; json?: boolean }) =>
+const retryInbox = (io: CliIo, ref: string, entryId: string | undefined, extra: string | undefined, opts: { all?: boolean; json?: boolean }) =>
   Effect.scoped(
     Effect.gen(function* () {
       if (extra !== undefined) return yield* new UsageError({ detail: `with --bot, give one inbox entry id (got also ${JSON.stringify(extra)})` })
       if ((entryId === undefined) === (opts.all !== true)) return yield* new UsageError({ detail: "with --bot, give either an inbox entry id or --all" })
       const chosen = entryId === undefined ? null : yield* checkEntryId(entryId)
       const stores = yield* openInboxStores(yield* AppConfig)
+      const botId = yield* resolveBotRef(stores, ref)
       const done = yield* retryInboxDeadLetters({ ...stores, botId, entryId: chosen })
       printInboxRetried(io, botId, done, opts.json === true)
     })

@@ -9,9 +9,10 @@ import type { EventFilter } from "../eventText.pure.js"
 import { inspectBot, NothingAt, parseAt } from "../inspect.js"
 import { makeProgress, printJson } from "../io.js"
 import type { CliIo } from "../io.js"
-import { eventLogLayer, runCommand, UsageError } from "../runtime.js"
+import { runCommand, UsageError } from "../runtime.js"
 import { lastMatching } from "../streamReader.js"
-import { eventLogLayerFor } from "../hosted.js"
+import { eventLogAndSqlLayerFor } from "../hosted.js"
+import { resolveBot } from "../bots/botRef.js"
 import { checkBotId } from "./importCommand.js"
 
 type SetExit = (code: number) => void
@@ -20,15 +21,15 @@ type SetExit = (code: number) => void
 export const inspectCommand = (io: CliIo, setExit: SetExit): Command =>
   new Command("inspect")
     .description("print a bot's state at any point of its history, rebuilt from its events (JSON)")
-    .argument("<bot>", "bot id")
+    .argument("<bot>", "the bot's id, or its @username")
     .option("--at <version|time>", "a stream version (e.g. 120) or a time (ISO-8601); default: now")
     .action(async (bot: string, opts: { at?: string }) => {
       const program = Effect.gen(function* () {
-        const botId = yield* checkBotId(bot)
+        const botId = yield* resolveBot(bot)
         const at = yield* parseAt(opts.at)
         printJson(io, redact(yield* inspectBot(botId, at)))
       })
-      setExit(await runCommand(program, eventLogLayerFor(io), { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, eventLogAndSqlLayerFor(io), { env: io.env, stderr: io.stderr }))
     })
 
 const parseVersion = (name: string, text: string | undefined): Effect.Effect<number | undefined, UsageError> =>
@@ -52,7 +53,7 @@ const TAIL_PAGE = 1000
 export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<void> = io.closed ? Effect.promise(() => io.closed!) : Effect.never): Command =>
   new Command("tail")
     .description("show a bot's events as they are appended: version, time, type, summary")
-    .argument("<bot>", "bot id")
+    .argument("<bot>", "the bot's id, or its @username")
     .option("--from <version>", "first version to show (default: the last 10 events that pass the filters)")
     .option("--type <types>", "only these event types (comma-separated)")
     .option("--chat <chatId>", "only events about this chat")
@@ -61,7 +62,7 @@ export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<voi
     .option("--json", "one JSON envelope per line (ndjson)")
     .action(async (bot: string, opts: { from?: string; type?: string; chat?: string; follow: boolean; interval: string; json?: boolean }) => {
       const program = Effect.gen(function* () {
-        const botId = yield* checkBotId(bot)
+        const botId = yield* resolveBot(bot)
         const from = yield* parseVersion("--from", opts.from)
         const interval = yield* parseMs(opts.interval)
         const filter: EventFilter = {
@@ -91,21 +92,22 @@ export const tailCommand = (io: CliIo, setExit: SetExit, stop: Effect.Effect<voi
         yield* poll
         if (opts.follow) yield* Effect.race(Effect.forever(Effect.zipRight(Effect.sleep(interval), poll)), stop)
       })
-      setExit(await runCommand(program, eventLogLayerFor(io), { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, eventLogAndSqlLayerFor(io), { env: io.env, stderr: io.stderr }))
     })
 
 /** `botfleet events <bot> --export file.ndjson | --import file.ndjson`. */
 export const eventsCommand = (io: CliIo, setExit: SetExit): Command =>
   new Command("events")
     .description("export a bot's stream to ndjson, or import one into a new bot id (to debug locally)")
-    .argument("<bot>", "bot id")
+    .argument("<bot>", "the bot's id, or its @username")
     .addOption(new Opt("--export <file>", "write the stream to this new file").conflicts("import"))
     .addOption(new Opt("--import <file>", "append the file's events to this bot, which must have none yet"))
     .option("--json", "print the result as JSON")
     .action(async (bot: string, opts: { export?: string; import?: string; json?: boolean }) => {
       const progress = makeProgress(io, opts.json !== true)
       const program = Effect.gen(function* () {
-        const botId = yield* checkBotId(bot)
+        // an import makes a new bot: its id as given; an export reads an existing one, by id or name
+        const botId = opts.import !== undefined && opts.export === undefined ? yield* checkBotId(bot) : yield* resolveBot(bot)
         if (opts.export !== undefined) {
           const n = yield* exportEvents(botId, opts.export, (d, t) => progress.update("export", d, t)).pipe(Effect.ensuring(Effect.sync(() => progress.stop())))
           if (opts.json) printJson(io, { botId, exported: n, file: opts.export })
@@ -116,5 +118,5 @@ export const eventsCommand = (io: CliIo, setExit: SetExit): Command =>
           else io.stdout(`imported ${n} events into bot ${botId} from ${opts.import}`)
         } else return yield* new UsageError({ detail: "say what to do: --export <file> or --import <file>" })
       })
-      setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, eventLogAndSqlLayerFor(io), { env: io.env, stderr: io.stderr }))
     })

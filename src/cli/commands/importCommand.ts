@@ -9,7 +9,8 @@ import type { VerifyResult } from "../import/verify.js"
 import { makeProgress, printJson, printTable } from "../io.js"
 import { eventLogAndSqlLayer } from "../logAndSql.js"
 import type { CliIo } from "../io.js"
-import { CommandFailed, eventLogLayer, runCommand, UsageError } from "../runtime.js"
+import { CommandFailed, runCommand, UsageError } from "../runtime.js"
+import { resolveBot } from "../bots/botRef.js"
 
 export const checkBotId = (botId: string): Effect.Effect<string, UsageError> =>
   BOT_ID_PATTERN.test(botId)
@@ -70,7 +71,7 @@ const printVerify = (io: CliIo, r: VerifyResult): void => {
 export const importCommand = (io: CliIo, setExit: (code: number) => void): Command =>
   new Command("import")
     .description("import a legacy bot's JSON files (telegraf-session-local or the generic layout) into a bot's stream, losslessly")
-    .argument("<bot>", "id of the (registered) bot to import into")
+    .argument("<bot>", "the (registered) bot to import into: its id, or its @username")
     .argument("<files...>", "legacy JSON files")
     .option("--dry-run", "validate and report what would be imported; write nothing")
     .option("--verify", "write nothing; compare the files with the bot's folded state and the projections (exit 1 on any difference)")
@@ -80,7 +81,7 @@ export const importCommand = (io: CliIo, setExit: (code: number) => void): Comma
       if (opts.verify) {
         const verify = Effect.gen(function* () {
           if (opts.dryRun) return yield* new UsageError({ detail: "--verify and --dry-run do not go together: --verify writes nothing already" })
-          const botId = yield* checkBotId(bot)
+          const botId = yield* resolveBot(bot)
           const report = yield* verifyLegacyImport({ botId, files, onProgress: (phase, done, total) => progress.update(phase, done, total) }).pipe(
             Effect.ensuring(Effect.sync(() => progress.stop()))
           )
@@ -92,7 +93,7 @@ export const importCommand = (io: CliIo, setExit: (code: number) => void): Comma
         return
       }
       const program = Effect.gen(function* () {
-        const botId = yield* checkBotId(bot)
+        const botId = yield* resolveBot(bot)
         const config = yield* AppConfig
         const report = yield* importLegacy({
           botId,
@@ -107,5 +108,5 @@ export const importCommand = (io: CliIo, setExit: (code: number) => void): Comma
           return yield* new CommandFailed({ detail: "the import wrote events, but the log does not match the files: see the differences above" })
         }
       })
-      setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, eventLogAndSqlLayer, { env: io.env, stderr: io.stderr }))
     })

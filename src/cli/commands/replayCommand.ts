@@ -10,9 +10,10 @@ import { printJson } from "../io.js"
 import type { CliIo } from "../io.js"
 import { replayEvents } from "../replay/replay.js"
 import type { ReplayReport } from "../replay/replay.js"
-import { CommandFailed, eventLogLayer, runCommand, UsageError } from "../runtime.js"
+import { CommandFailed, runCommand, UsageError } from "../runtime.js"
 import { readStreamRange } from "../streamReader.js"
-import { checkBotId } from "./importCommand.js"
+import { resolveBot } from "../bots/botRef.js"
+import { eventLogAndSqlLayer } from "../logAndSql.js"
 
 export class KindsModuleFailed extends Data.TaggedError("KindsModuleFailed")<{ readonly module: string; readonly reason: string }> {
   override get message() {
@@ -62,14 +63,14 @@ const printReport = (io: CliIo, r: ReplayReport) => {
 export const replayCommand = (io: CliIo, setExit: (code: number) => void): Command =>
   new Command("replay")
     .description("re-run a bot's recorded inputs through the current code (recorded time, no network, no writes) and report every divergence")
-    .argument("<bot>", "bot id")
+    .argument("<bot>", "the bot's id, or its @username")
     .option("--from <version>", "first input version to re-run (earlier events are only folded)")
     .option("--to <version>", "last version to read")
     .option("--kinds <module>", "ES module exporting handlerFor(state) for custom bot kinds (default: the built-in kind and BOT_MODULES)")
     .option("--json", "print the report as JSON")
     .action(async (bot: string, opts: { from?: string; to?: string; kinds?: string; json?: boolean }) => {
       const program = Effect.gen(function* () {
-        const botId = yield* checkBotId(bot)
+        const botId = yield* resolveBot(bot)
         const from = yield* version("--from", opts.from)
         const to = yield* version("--to", opts.to)
         if (from !== undefined && to !== undefined && from > to) {
@@ -88,5 +89,5 @@ export const replayCommand = (io: CliIo, setExit: (code: number) => void): Comma
         else printReport(io, report)
         if (!report.identical) return yield* new CommandFailed({ detail: `replay diverged at version ${report.divergences[0]!.version}` })
       })
-      setExit(await runCommand(program, eventLogLayer, { env: io.env, stderr: io.stderr }))
+      setExit(await runCommand(program, eventLogAndSqlLayer, { env: io.env, stderr: io.stderr }))
     })

@@ -3,7 +3,8 @@ import { Effect } from "effect"
 import { AppConfig } from "../../config.js"
 import { handoffPortsOf } from "../../actors/handoffDelivery.js"
 import { requestTag } from "../../broadcast/userTagRequests.js"
-import { openStores } from "../../runtime/stores.js"
+import { resolveBotRef } from "../bots/botRef.js"
+import { storesFor } from "../hosted.js"
 import { printJson } from "../io.js"
 import type { CliIo } from "../io.js"
 import { runCommand, UsageError } from "../runtime.js"
@@ -26,16 +27,18 @@ export const usersCommand = (io: CliIo, setExit: SetExit): Command => {
         .description(on
           ? "tag a user of a bot (recorded by the bot as a fact on its stream when it takes the request: at once when it runs)"
           : "remove a tag from a user of a bot")
-        .argument("<bot>", "the bot's id")
+        .argument("<bot>", "the bot's id, or its @username")
         .argument("<user>", "the Telegram user id")
         .argument("<tag>", "1 to 32 lower-case letters, digits, _ or -")
         .option("--json", "print the result as JSON")
-        .action(async (bot: string, user: string, tag: string, opts: { json?: boolean }) => {
+        .action(async (ref: string, user: string, tag: string, opts: { json?: boolean }) => {
           const program = Effect.scoped(
             Effect.gen(function* () {
               const userId = yield* userIdOf(user)
               const config = yield* AppConfig
-              const s = yield* openStores(config)
+              // inside the embedded node that holds DATA_DIR (a command sent to it): its own stores
+              const s = yield* storesFor(io, config)
+              const bot = yield* resolveBotRef(s, ref)
               const owner = yield* Effect.promise(() => handoffPortsOf({ log: s.log, inbox: s.inbox }).ownerOf(bot))
               if (owner === null) return yield* new UnknownBot({ botId: bot })
               const r = yield* requestTag(s.inbox, { botId: bot, userId, tag, on })

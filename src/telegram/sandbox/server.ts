@@ -112,7 +112,7 @@ export const startSandbox = async (options: StartSandboxOptions = {}): Promise<S
     return reply.header("content-disposition", `inline; filename="${file.name.replace(/[^\w.-]/g, "_")}"`).type("application/octet-stream").send(Buffer.from(file.bytes))
   })
   app.get("/sandbox/bots", async () => ({
-    bots: world.bots().map((b) => ({ id: b.id, username: b.username, firstName: b.firstName, mode: b.webhook ? "webhook" : "polling" }))
+    bots: world.bots().map((b) => ({ id: b.id, username: b.username, firstName: b.firstName, botId: b.fleetId, mode: b.webhook ? "webhook" : "polling" }))
   }))
   app.post("/sandbox/bots", async (req, reply) => {
     const body = (req.body ?? {}) as { username?: unknown; firstName?: unknown }

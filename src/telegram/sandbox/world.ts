@@ -78,6 +78,8 @@ export interface SandboxBot {
   readonly id: number
   readonly username: string
   readonly firstName: string
+  /** The fleet's id for this bot (e.g. `demo-sunny`), when the fleet registered it: a second name for it here. */
+  readonly fleetId: string | null
   /** Current token; /revoke (rotateToken) replaces it. */
   token: string
   webhook: Webhook | null
@@ -128,6 +130,7 @@ export class SandboxWorld extends EventEmitter {
   readonly files = new Map<string, SandboxFile>()
   private readonly byToken = new Map<string, SandboxBot>()
   private readonly byUsername = new Map<string, SandboxBot>()
+  private readonly byFleetId = new Map<string, SandboxBot>()
   private readonly buckets = new TokenBuckets()
   private nextBotId = 7_000_000_000
   private nextMessageId = 1
@@ -141,10 +144,14 @@ export class SandboxWorld extends EventEmitter {
     this.limits = options.limits === undefined ? defaultSendLimits : options.limits
   }
 
-  /** Creates a bot and its token, as @BotFather would. */
-  createBot(args: { username: string; firstName?: string; token?: string }): SandboxBot {
+  /**
+   * Creates a bot and its token, as @BotFather would. `fleetId` is the fleet's id for it: every
+   * `/sandbox/<bot>/...` route then takes that id as well as the username.
+   */
+  createBot(args: { username: string; firstName?: string; token?: string; fleetId?: string }): SandboxBot {
     const username = args.username.replace(/^@/, "")
     if (this.byUsername.has(username.toLowerCase())) throw new ApiError(400, `Bad Request: bot @${username} already exists`)
+    const fleetId = args.fleetId ?? null
     // as on Telegram, a token starts with its bot's id: a given token (a bot the fleet already
     // knows, learned again after a restart) keeps the id it names
     const named = args.token !== undefined ? Number(args.token.split(":")[0]) : NaN
@@ -154,6 +161,7 @@ export class SandboxWorld extends EventEmitter {
       id,
       username,
       firstName: args.firstName ?? username,
+      fleetId,
       token,
       webhook: null,
       pending: [],
@@ -170,6 +178,8 @@ export class SandboxWorld extends EventEmitter {
     }
     this.byToken.set(token, bot)
     this.byUsername.set(username.toLowerCase(), bot)
+    // a username always wins over a fleet id that spells the same (bot() looks usernames up first)
+    if (fleetId !== null && !this.byFleetId.has(fleetId.toLowerCase())) this.byFleetId.set(fleetId.toLowerCase(), bot)
     return bot
   }
 
@@ -194,9 +204,11 @@ export class SandboxWorld extends EventEmitter {
     return bot
   }
 
-  bot(username: string): SandboxBot {
-    const bot = this.byUsername.get(username.replace(/^@/, "").toLowerCase())
-    if (!bot) throw new ApiError(404, `Not Found: no bot @${username} in the sandbox`)
+  /** A bot by its username (`@` optional) or by its fleet id; 404 otherwise. */
+  bot(name: string): SandboxBot {
+    const key = name.replace(/^@/, "").toLowerCase()
+    const bot = this.byUsername.get(key) ?? (name.startsWith("@") ? undefined : this.byFleetId.get(key))
+    if (!bot) throw new ApiError(404, `Not Found: no bot ${name.startsWith("@") ? name : `@${name} or ${name}`} in the sandbox`)
     return bot
   }
 

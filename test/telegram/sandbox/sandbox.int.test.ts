@@ -159,4 +159,23 @@ describe("Bot API sandbox", () => {
     expect(res.status).toBe(200)
     expect(await res.text()).toContain("botfleet sandbox chat")
   })
+
+  it("takes a fleet bot's id wherever it takes its username, and lists both", async () => {
+    const bot = sandbox.world.createBot({ username: "named_demo_bot", fleetId: "demo-named" })
+    const listed = (await (await fetch(`${sandbox.apiRoot}/sandbox/bots`)).json()) as { bots: Array<{ username: string; botId: string | null }> }
+    expect(listed.bots.find((b) => b.username === "named_demo_bot")).toMatchObject({ botId: "demo-named" })
+    expect(listed.bots.find((b) => b.username === "alpha_bot")).toMatchObject({ botId: null })
+    for (const [i, ref] of ["demo-named", "named_demo_bot", "@named_demo_bot", "Demo-Named"].entries()) {
+      const said = await post(`/sandbox/${encodeURIComponent(ref)}/say`, { userId: 500 + i, text: `hi ${i}` })
+      expect(said.status, ref).toBe(200)
+    }
+    const updates = await call(bot.token, "getUpdates", { timeout: 0 })
+    expect(updates.body.result.map((u: any) => u.message.text)).toEqual(["hi 0", "hi 1", "hi 2", "hi 3"])
+    await call(bot.token, "sendMessage", { chat_id: 500, text: "hello 500" })
+    const read = await fetch(`${sandbox.apiRoot}/sandbox/demo-named/messages?chatId=500`)
+    expect(((await read.json()) as any).messages.map((m: any) => m.text)).toEqual(["hello 500"])
+    // an @ means a username: the fleet id with an @ is no bot; nor is a name no bot has
+    expect((await post("/sandbox/@demo-named/say", { userId: 1, text: "x" })).status).toBe(404)
+    expect((await post("/sandbox/nobody/say", { userId: 1, text: "x" })).status).toBe(404)
+  })
 })
