@@ -100,7 +100,7 @@ describe("the CLI beside a running embedded node", () => {
 
     const list = await cli("bots", "list")
     expect(list.code).toBe(0)
-    expect(list.out).toMatch(/demo-sunny\s+running/)
+    expect(list.out).toMatch(/demo-sunny\s+@\w+\s+running/)
     const inspected = await cli("inspect", "demo-sunny")
     expect(inspected.code).toBe(0)
     expect((JSON.parse(inspected.out) as { eventCounts: Record<string, number> }).eventCounts["BotRegistered"]).toBe(1)
@@ -138,7 +138,7 @@ describe("the CLI beside a running embedded node", () => {
     expect((await cli("bots", "list")).out).not.toContain("demo-sunny")
     const started = await cli("bots", "start", "demo-sunny")
     expect([started.code, started.out]).toEqual([0, expect.stringContaining("1 running node told to start it now")])
-    await expect.poll(async () => (await cli("bots", "list")).out, { timeout: 30_000, interval: 500 }).toMatch(/demo-sunny\s+running\s+4/)
+    await expect.poll(async () => (await cli("bots", "list")).out, { timeout: 30_000, interval: 500 }).toMatch(/demo-sunny\s+@\w+\s+running\s+4/)
 
     // a new bot, its token on the CLI process's stdin
     const made = (await (await post(`${node.sandbox}/sandbox/bots`, { username: "extra_bot" })).json()) as { token: string }
@@ -206,7 +206,7 @@ describe("the CLI beside a running embedded node", () => {
     const next = await startNode(env)
     expect((JSON.parse(readFileSync(join(dataDir, "pglite.lock"), "utf8")) as { pid: number }).pid).toBe(next.child.pid)
     const list = await cliProcess(env, ["bots", "list"])
-    expect([list.code, list.out]).toEqual([0, expect.stringMatching(/demo-sunny\s+running/)])
+    expect([list.code, list.out]).toEqual([0, expect.stringMatching(/demo-sunny\s+@\w+\s+running/)])
     next.child.kill("SIGINT")
     expect(await next.exited).toBe(0)
   }, 300_000)

@@ -56,7 +56,7 @@ describe("commands run by the embedded node for another process", () => {
     const status = await hosted(["status", "--json"])
     expect([status.code, status.err]).toEqual([0, ""])
     expect((JSON.parse(status.out) as { bots: unknown[] }).bots).toHaveLength(4)
-    expect((await hosted(["bots", "list"])).out).toMatch(/demo-sage\s+running/)
+    expect((await hosted(["bots", "list"])).out).toMatch(/demo-sage\s+@\w+\s+running/)
     expect(JSON.parse((await hosted(["inspect", "demo-sage", "--at", "1"])).out)).toMatchObject({ version: 1 })
     expect((await hosted(["tail", "demo-sage", "--no-follow", "--json"])).out.split("\n")[0]).toContain('"type":"BotRegistered"')
     expect(await hosted(["dlq", "list"])).toEqual({ code: 0, out: "no dead-letter entries", err: "" })
@@ -103,7 +103,7 @@ describe("commands run by the embedded node for another process", () => {
     expect([rotated.code, rotated.err]).toEqual([0, ""])
     expect(JSON.parse(rotated.out)).toMatchObject({ events: ["BotTokenRotated"], node: "embedded", username: "barnacle_demo_bot" })
     expect(rotated.out).not.toContain(fresh)
-    await expect.poll(async () => (await hosted(["bots", "list"])).out, { timeout: 30_000, interval: 500 }).toMatch(/demo-barnacle\s+running/)
+    await expect.poll(async () => (await hosted(["bots", "list"])).out, { timeout: 30_000, interval: 500 }).toMatch(/demo-barnacle\s+@\w+\s+running/)
 
     expect((await hosted(["owners", "add", "demo"])).code).toBe(0)
     const token = JSON.parse((await hosted(["tokens", "create", "--owner", "demo", "--json"])).out) as { tokenId: string }
