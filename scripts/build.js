@@ -5,7 +5,7 @@
 // and a failed build only warns, since bin/botfleet.js and `npm start` then run the sources
 // through tsx; `npm run build` itself fails on any error.
 import { spawnSync } from "node:child_process"
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, utimesSync, writeFileSync } from "node:fs"
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, utimesSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -29,42 +29,6 @@ const copyAssets = (dir) => {
   return copied
 }
 
-/*
- * `import { Effect, Schema } from "effect"` loads effect's index, which loads every one of its
- * ~600 modules (fast-check's too, for Arbitrary) — the largest part of a command's start. The
- * index only re-exports each module as a namespace (`export * as Effect from "./Effect.js"`), so
- * `import * as Effect from "effect/Effect"` binds the very same module object and loads only what
- * is used. Rewritten in dist/ alone, on one line (the source maps stay right); any other form of
- * import, or a name that is not one of effect's modules, is left as it is.
- */
-const effectImport = /^import \{ ([^}]+) \} from "effect";$/gm
-
-const effectModules = () => {
-  const pkg = createRequire(import.meta.url)("effect/package.json")
-  return new Set(Object.keys(pkg.exports).map((k) => k.slice(2)))
-}
-
-const deepenEffectImports = (dir, modules) => {
-  let files = 0
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) files += deepenEffectImports(path, modules)
-    else if (entry.name.endsWith(".js")) {
-      const text = readFileSync(path, "utf8")
-      const deep = text.replace(effectImport, (whole, names) => {
-        const pairs = names.split(",").map((n) => n.trim().split(/\s+as\s+/))
-        if (!pairs.every(([name]) => modules.has(name))) return whole
-        return pairs.map(([name, local]) => `import * as ${local ?? name} from "effect/${name}";`).join(" ")
-      })
-      if (deep !== text) {
-        writeFileSync(path, deep)
-        files++
-      }
-    }
-  }
-  return files
-}
-
 const build = () => {
   if (!existsSync(join(root, "src"))) return prepare ? "skipped: no src/ here" : "failed: no src/ to compile"
   let tsc
@@ -78,12 +42,11 @@ const build = () => {
   const began = new Date()
   const r = spawnSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" })
   if (r.status !== 0) return `failed: tsc exited ${r.status ?? r.signal}`
-  const deepened = deepenEffectImports(join(root, "dist"), effectModules())
   const copied = copyAssets(join(root, "src"))
   const stamp = join(root, "dist", ".build-stamp")
   closeSync(openSync(stamp, "w"))
   utimesSync(stamp, began, began)
-  return `dist/ is current (${copied} asset files copied, effect imported by module in ${deepened} files)`
+  return `dist/ is current (${copied} asset files copied)`
 }
 
 const outcome = build()
