@@ -4,7 +4,10 @@
 # 1. build: the lockfile's exact dependencies, then tsc into dist/
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# scripts/build.js is npm's prepare step too: before src/ is here it skips (the layer of the
+# dependencies stays cached while only sources change)
 COPY package.json package-lock.json ./
+COPY scripts ./scripts
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -14,6 +17,7 @@ RUN npm run build
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY scripts ./scripts
 RUN npm ci --omit=dev --no-audit --no-fund
 
 # 3. the image: dist/, the migrations (applied by each node at start), package.json (the version)

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx (no build step), in this same process.
-import { register } from "tsx/esm/api"
+// The botfleet command: the compiled CLI (dist/cli/main.js) when the build is current, else the
+// TypeScript sources through tsx (bin/entry.js), in this same process.
+import { importEntry } from "./entry.js"
 
-register()
-const { main } = await import("../src/cli/main.ts")
+const { main } = await importEntry("cli/main")
 process.exitCode = await main(process.argv.slice(2))

@@ -125,7 +125,15 @@ describe("deployment files", () => {
     for (const m of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) for (const src of m[1]!.split(" ")) expect(existsSync(root(src)), src).toBe(true)
     expect(existsSync(root("src/cli/bin.ts"))).toBe(true)
     const pkg = JSON.parse(await text("package.json")) as { scripts: Record<string, string> }
-    expect(pkg.scripts["build"]).toContain("tsc -p tsconfig.build.json")
+    // npm run build and npm's prepare step (which every npm ci runs) are scripts/build.js, so each
+    // stage copies it before installing; it compiles with tsconfig.build.json
+    expect(pkg.scripts["build"]).toBe("node scripts/build.js")
+    expect(pkg.scripts["prepare"]).toBe("node scripts/build.js --prepare")
+    expect(await text("scripts/build.js")).toContain('"tsconfig.build.json"')
+    for (const stage of dockerfile.split(/^FROM /m).filter((s) => s.includes("npm ci"))) {
+      expect(stage.indexOf("COPY scripts ./scripts")).toBeGreaterThan(-1)
+      expect(stage.indexOf("COPY scripts ./scripts")).toBeLessThan(stage.indexOf("RUN npm ci"))
+    }
     const build = JSON.parse(await text("tsconfig.build.json")) as { compilerOptions: { outDir: string; rootDir: string } }
     expect(build.compilerOptions).toMatchObject({ outDir: "dist", rootDir: "src" })
   })
