@@ -111,7 +111,7 @@ const commands: ReadonlyArray<CommandEntry> = [
   {
     name: "backup",
     term: "backup [options] <dir>",
-    description: "back up the event log (events archive + Redis tail) and the fleet directory into a new folder, with checksums; or manage the backups in BACKUP_TARGET (now, list, verify, drill)",
+    description: "back up the event log (events archive + Redis tail), the fleet directory and the REST API's owners and tokens (hashed) into a new folder, with checksums; or manage the backups in BACKUP_TARGET (now, list, verify, drill)",
     load: async () => (await import("./commands/backupCommand.js")).backupCommand
   },
   {
