@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify"
 import type { InboxService } from "../../actors/inbox.js"
-import type { SqlClient, SqlTx } from "../../db/sql.js"
-import { inRole } from "../../db/roles.js"
+import type { QueryResult, SqlClient, SqlTx, Statement } from "../../db/sql.js"
+import { inRole, readInRole } from "../../db/roles.js"
 import type { DeadLetter, EventLogService } from "../../events/eventLog.js"
 import type { Effect } from "effect"
 import type { Principal } from "../auth/apiTokens.js"
@@ -49,10 +49,25 @@ export const ownerOf = (req: FastifyRequest): string => {
 export const asOwner = <A>(deps: ApiDeps, req: FastifyRequest, fn: (tx: SqlTx) => Promise<A>): Promise<A> =>
   inRole(deps.sql, { role: "api", ownerId: ownerOf(req) }, fn)
 
+/**
+ * The read routes' way: `statements` in one transaction as `botfleet_api` for the caller's owner,
+ * exactly as `asOwner`, but sent together (`readInRole`: one round trip to a Postgres server).
+ */
+export const readAsOwner = (deps: ApiDeps, req: FastifyRequest, statements: ReadonlyArray<Statement>): Promise<ReadonlyArray<QueryResult>> =>
+  readInRole(deps.sql, { role: "api", ownerId: ownerOf(req) }, statements)
+
+/** The bot's projection row if the caller's owner can see it (under row-level security): see `mustSee`. */
+export const botVisible = (botId: string): Statement => ({ text: "SELECT 1 FROM bots WHERE bot_id = $1", params: [botId] })
+
+/** 404 unless `botVisible`'s result has the bot: it does not exist, or another owner has it. */
+export const mustSee = (visible: QueryResult, botId: string): void => {
+  if (visible.rows.length === 0) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${botId} not found` })
+}
+
 /** 404 unless the caller's owner can see the bot (its projection row, under row-level security). */
 export const visibleBot = async (tx: SqlTx, botId: string): Promise<void> => {
-  const { rows } = await tx.query("SELECT 1 FROM bots WHERE bot_id = $1", [botId])
-  if (rows.length === 0) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${botId} not found` })
+  const v = botVisible(botId)
+  mustSee(await tx.query(v.text, v.params), botId)
 }
 
 export const created = (reply: FastifyReply) => reply.code(201)

@@ -1,15 +1,18 @@
-import type { FastifyPluginAsync } from "fastify"
+import type { FastifyPluginAsync, FastifyRequest } from "fastify"
+import type { Statement } from "../../db/sql.js"
 import { redact } from "../../logging.js"
 import type { ApiDeps } from "./apiContext.js"
-import { asOwner, visibleBot } from "./apiContext.js"
+import { botVisible, mustSee, readAsOwner } from "./apiContext.js"
 import { ApiError } from "./apiErrors.js"
 import { decodeCursor, pageOf } from "./cursor.pure.js"
 import { Bot, BotIdParams, BotUser, Chat, errors, Message, PageQuery, pageOf as pageSchema } from "./schemas.js"
 
 /*
  * What an owner reads: bots, their users and chats, messages, events. No query here names an
- * owner: each runs as the api role for the caller's owner (asOwner), and row-level security keeps
- * every other owner's rows out (test/api/restTenancy.int.test.ts proves it per route).
+ * owner: each runs as the api role for the caller's owner (readAsOwner), and row-level security
+ * keeps every other owner's rows out (test/api/restTenancy.int.test.ts proves it per route). A
+ * route about one bot sends the bot's visibility check with its query, in the same round trip:
+ * an empty page of a bot the owner cannot see is a 404, never an empty 200.
  */
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
@@ -58,15 +61,22 @@ type Paged = { cursor?: string; limit: number }
 
 export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app) => {
   const read = { access: "read" as const }
+  /** The rows of `query` (about the bot of the route), 404 if the caller cannot see that bot. */
+  const ofVisibleBot = async (req: FastifyRequest<{ Params: { botId: string } }>, query: Statement) => {
+    const [visible, result] = await readAsOwner(deps, req, [botVisible(req.params.botId), query])
+    mustSee(visible!, req.params.botId)
+    return result!.rows
+  }
 
   app.get<{ Querystring: Paged }>("/bots", {
     config: read,
     schema: { tags: ["bots"], summary: "The caller's bots", querystring: { type: "object", properties: PageQuery }, response: { 200: pageSchema(Bot), ...errors } }
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 1)
-    const rows = await asOwner(deps, req, async (tx) =>
-      (await tx.query(`SELECT ${BOT_COLUMNS} FROM bots WHERE ($1::text IS NULL OR bot_id > $1) ORDER BY bot_id LIMIT $2`, [after?.[0] ?? null, req.query.limit + 1])).rows
-    )
+    const [bots] = await readAsOwner(deps, req, [
+      { text: `SELECT ${BOT_COLUMNS} FROM bots WHERE ($1::text IS NULL OR bot_id > $1) ORDER BY bot_id LIMIT $2`, params: [after?.[0] ?? null, req.query.limit + 1] }
+    ])
+    const rows = bots!.rows
     const page = pageOf(rows, req.query.limit, (r) => [String(r["bot_id"])])
     return { items: page.items.map(botOf), nextCursor: page.nextCursor }
   })
@@ -75,7 +85,8 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     config: read,
     schema: { tags: ["bots"], summary: "One bot", params: BotIdParams, response: { 200: Bot, ...errors } }
   }, async (req) => {
-    const row = await asOwner(deps, req, async (tx) => (await tx.query(`SELECT ${BOT_COLUMNS} FROM bots WHERE bot_id = $1`, [req.params.botId])).rows[0])
+    const [bot] = await readAsOwner(deps, req, [{ text: `SELECT ${BOT_COLUMNS} FROM bots WHERE bot_id = $1`, params: [req.params.botId] }])
+    const row = bot!.rows[0]
     if (row === undefined) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${req.params.botId} not found` })
     return botOf(row)
   })
@@ -92,18 +103,13 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 1)
     const like = req.query.q === undefined ? null : `%${req.query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
-    const rows = await asOwner(deps, req, async (tx) => {
-      await visibleBot(tx, req.params.botId)
-      return (
-        await tx.query(
-          `SELECT user_id, first_name, last_name, username, language_code, first_seen_at::text, last_seen_at::text, blocked_at::text, messages_in
-             FROM bot_users
-            WHERE bot_id = $1 AND ($2::bigint IS NULL OR user_id > $2)
-              AND ($3::text IS NULL OR first_name ILIKE $3 OR last_name ILIKE $3 OR username ILIKE $3)
-            ORDER BY user_id LIMIT $4`,
-          [req.params.botId, after?.[0] ?? null, like, req.query.limit + 1]
-        )
-      ).rows
+    const rows = await ofVisibleBot(req, {
+      text: `SELECT user_id, first_name, last_name, username, language_code, first_seen_at::text, last_seen_at::text, blocked_at::text, messages_in
+               FROM bot_users
+              WHERE bot_id = $1 AND ($2::bigint IS NULL OR user_id > $2)
+                AND ($3::text IS NULL OR first_name ILIKE $3 OR last_name ILIKE $3 OR username ILIKE $3)
+              ORDER BY user_id LIMIT $4`,
+      params: [req.params.botId, after?.[0] ?? null, like, req.query.limit + 1]
     })
     const page = pageOf(rows, req.query.limit, (r) => [String(r["user_id"])])
     return {
@@ -133,17 +139,12 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     }
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 2)
-    const rows = await asOwner(deps, req, async (tx) => {
-      await visibleBot(tx, req.params.botId)
-      return (
-        await tx.query(
-          `SELECT chat_id, chat_type, first_message_at::text, last_message_at::text, messages_in, messages_out
-             FROM chats
-            WHERE bot_id = $1 AND ($2::timestamptz IS NULL OR (last_message_at, chat_id) < ($2::timestamptz, $3::bigint))
-            ORDER BY last_message_at DESC, chat_id DESC LIMIT $4`,
-          [req.params.botId, after?.[0] ?? null, after?.[1] ?? null, req.query.limit + 1]
-        )
-      ).rows
+    const rows = await ofVisibleBot(req, {
+      text: `SELECT chat_id, chat_type, first_message_at::text, last_message_at::text, messages_in, messages_out
+               FROM chats
+              WHERE bot_id = $1 AND ($2::timestamptz IS NULL OR (last_message_at, chat_id) < ($2::timestamptz, $3::bigint))
+              ORDER BY last_message_at DESC, chat_id DESC LIMIT $4`,
+      params: [req.params.botId, after?.[0] ?? null, after?.[1] ?? null, req.query.limit + 1]
     })
     const page = pageOf(rows, req.query.limit, (r) => [String(r["last_message_at"]), String(r["chat_id"])])
     return {
@@ -171,14 +172,9 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
       }
     }, async (req) => {
       const before = cursorKey(req.query.cursor, 1)
-      const rows = await asOwner(deps, req, async (tx) => {
-        await visibleBot(tx, req.params.botId)
-        return (
-          await tx.query(
-            `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE bot_id = $1 AND ${where} AND ($3::int IS NULL OR version < $3) ORDER BY version DESC LIMIT $4`,
-            [req.params.botId, req.params.id, before?.[0] ?? null, req.query.limit + 1]
-          )
-        ).rows
+      const rows = await ofVisibleBot(req, {
+        text: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE bot_id = $1 AND ${where} AND ($3::int IS NULL OR version < $3) ORDER BY version DESC LIMIT $4`,
+        params: [req.params.botId, req.params.id, before?.[0] ?? null, req.query.limit + 1]
       })
       const page = pageOf(rows, req.query.limit, (r) => [Number(r["version"])])
       return { items: page.items.map(messageOf), nextCursor: page.nextCursor }
@@ -198,15 +194,10 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     }
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 1)
-    const rows = await asOwner(deps, req, async (tx) => {
-      await visibleBot(tx, req.params.botId)
-      return (
-        await tx.query(
-          `SELECT event_id, bot_id, version, type, schema_version, occurred_at::text, correlation_id, causation_id, actor, data
-             FROM events_archive WHERE bot_id = $1 AND version > $2 ORDER BY version LIMIT $3`,
-          [req.params.botId, after?.[0] ?? 0, req.query.limit + 1]
-        )
-      ).rows
+    const rows = await ofVisibleBot(req, {
+      text: `SELECT event_id, bot_id, version, type, schema_version, occurred_at::text, correlation_id, causation_id, actor, data
+               FROM events_archive WHERE bot_id = $1 AND version > $2 ORDER BY version LIMIT $3`,
+      params: [req.params.botId, after?.[0] ?? 0, req.query.limit + 1]
     })
     const page = pageOf(rows, req.query.limit, (r) => [Number(r["version"])])
     return {
