@@ -28,7 +28,7 @@ export const nodeApi = (config: BotfleetConfig, stores: NodeStores, logRequest: 
     nodeId: config.nodeId,
     rateLimitPerMinute: config.apiRateLimit,
     logRequest,
-    authenticate: makeAuthenticator(stores.sql)
+    authenticate: makeAuthenticator(stores.sql, { cacheMs: config.apiTokenCacheSeconds * 1000 })
   })
   const plugin: FastifyPluginAsync = async (app) => {
     await app.register(rest)
