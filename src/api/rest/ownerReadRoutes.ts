@@ -59,6 +59,22 @@ const MESSAGE_COLUMNS = "version, direction, chat_id, user_id, message_id, text,
 
 type Paged = { cursor?: string; limit: number }
 
+/** A page of the caller's bots after `after` (the route's query; the bench runs it directly as its baseline). */
+export const botsPage = (after: string | number | null, limit: number): Statement => ({
+  text: `SELECT ${BOT_COLUMNS} FROM bots WHERE ($1::text IS NULL OR bot_id > $1) ORDER BY bot_id LIMIT $2`,
+  params: [after, limit]
+})
+
+/** A page of a bot's users after user id `after`, `like` matching a name (the route's query; the bench's baseline too). */
+export const usersPage = (botId: string, after: string | number | null, like: string | null, limit: number): Statement => ({
+  text: `SELECT user_id, first_name, last_name, username, language_code, first_seen_at::text, last_seen_at::text, blocked_at::text, messages_in
+           FROM bot_users
+          WHERE bot_id = $1 AND ($2::bigint IS NULL OR user_id > $2)
+            AND ($3::text IS NULL OR first_name ILIKE $3 OR last_name ILIKE $3 OR username ILIKE $3)
+          ORDER BY user_id LIMIT $4`,
+  params: [botId, after, like, limit]
+})
+
 export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app) => {
   const read = { access: "read" as const }
   /** The rows of `query` (about the bot of the route), 404 if the caller cannot see that bot. */
@@ -73,9 +89,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     schema: { tags: ["bots"], summary: "The caller's bots", querystring: { type: "object", properties: PageQuery }, response: { 200: pageSchema(Bot), ...errors } }
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 1)
-    const [bots] = await readAsOwner(deps, req, [
-      { text: `SELECT ${BOT_COLUMNS} FROM bots WHERE ($1::text IS NULL OR bot_id > $1) ORDER BY bot_id LIMIT $2`, params: [after?.[0] ?? null, req.query.limit + 1] }
-    ])
+    const [bots] = await readAsOwner(deps, req, [botsPage(after?.[0] ?? null, req.query.limit + 1)])
     const rows = bots!.rows
     const page = pageOf(rows, req.query.limit, (r) => [String(r["bot_id"])])
     return { items: page.items.map(botOf), nextCursor: page.nextCursor }
@@ -103,14 +117,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 1)
     const like = req.query.q === undefined ? null : `%${req.query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
-    const rows = await ofVisibleBot(req, {
-      text: `SELECT user_id, first_name, last_name, username, language_code, first_seen_at::text, last_seen_at::text, blocked_at::text, messages_in
-               FROM bot_users
-              WHERE bot_id = $1 AND ($2::bigint IS NULL OR user_id > $2)
-                AND ($3::text IS NULL OR first_name ILIKE $3 OR last_name ILIKE $3 OR username ILIKE $3)
-              ORDER BY user_id LIMIT $4`,
-      params: [req.params.botId, after?.[0] ?? null, like, req.query.limit + 1]
-    })
+    const rows = await ofVisibleBot(req, usersPage(req.params.botId, after?.[0] ?? null, like, req.query.limit + 1))
     const page = pageOf(rows, req.query.limit, (r) => [String(r["user_id"])])
     return {
       items: page.items.map((r) => ({
