@@ -83,7 +83,7 @@ export const run = async (): Promise<void> => {
       tokens.push((await Effect.runPromise(createToken(sql, { ownerId: `owner-${o}`, scope: "read", expiresAt: null, label: null }))).token)
     }
     const serverArgs = process.env["BENCH_API_NODE_ARGS"]?.split(" ").filter(Boolean) ?? []
-    server = await forkChild("../api/server.ts", { BENCH_API_DATABASE_URL: db.url, BENCH_API_POOL: String(CONCURRENCY), ...(serverArgs.length > 0 ? { NODE_OPTIONS: serverArgs.join(" ") } : {}) })
+    server = await forkChild("../api/server.ts", { BENCH_API_DATABASE_URL: db.url, BENCH_API_POOL: String(CONCURRENCY) }, serverArgs)
     load = await forkChild("../api/load.ts")
     const base = String(server.hello["base"])
     const today = new Date().toISOString().slice(0, 10)
@@ -93,11 +93,11 @@ export const run = async (): Promise<void> => {
       Array.from({ length: OWNERS * BOTS_PER_OWNER }, (_, i): Target => {
         const o = i % OWNERS
         const bot = `bot-${o + OWNERS * (Math.floor(i / OWNERS) % BOTS_PER_OWNER)}`
-        return { path: `/api/v1${path(bot)}`, token: tokens[o]!, statements: statements(bot).map((s) => ({ text: s.text, params: s.params ?? [] })) }
+        return { path: `/api/v1${path(bot)}`, token: tokens[o]!, statements: statements(bot).map((s) => ({ text: s.text, params: s.params ?? [], ...(s.name ? { name: s.name } : {}) })) }
       })
     const ownBots = (bot: string): Statement => {
       const page = botsPage(null, 51)
-      return { text: page.text.replace("WHERE ", "WHERE owner_id = $3 AND "), params: [...page.params!, `owner-${Number(bot.slice(4)) % OWNERS}`] }
+      return { name: "bf_bench_own_bots", text: page.text.replace("WHERE ", "WHERE owner_id = $3 AND "), params: [...page.params!, `owner-${Number(bot.slice(4)) % OWNERS}`] }
     }
     const endpoints = [
       // the direct query names the owner itself (what row-level security does for the API): without it, it would read every owner's bots

@@ -20,7 +20,7 @@ import { percentile } from "../report.js"
 export interface Target {
   readonly path: string
   readonly token: string
-  readonly statements: ReadonlyArray<{ readonly text: string; readonly params: ReadonlyArray<unknown> }>
+  readonly statements: ReadonlyArray<{ readonly text: string; readonly params: ReadonlyArray<unknown>; readonly name?: string }>
 }
 
 export interface LoadJob {
@@ -63,7 +63,8 @@ const requester = (job: LoadJob) => {
     one: async (t: Target) => {
       const client = await pool.connect()
       try {
-        await Promise.all(t.statements.map((s) => client.query(s.text, s.params as unknown[])))
+        // prepared under the same names as the API's
+        await Promise.all(t.statements.map((s) => client.query({ text: s.text, values: s.params as unknown[], ...(s.name ? { name: s.name } : {}) })))
       } finally {
         client.release()
       }

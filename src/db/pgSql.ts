@@ -205,7 +205,9 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
         // so the connection goes back to the pool idle, outside any transaction
         const settled = await Promise.allSettled([
           client.query("BEGIN"),
-          ...statements.map((s) => client.query(s.text, s.params as unknown[] | undefined)),
+          ...statements.map((s) =>
+            s.name === undefined ? client.query(s.text, s.params as unknown[] | undefined) : client.query({ name: s.name, text: s.text, values: s.params as unknown[] | undefined })
+          ),
           client.query("COMMIT")
         ])
         const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected")

@@ -90,6 +90,7 @@ export const inRole = async <A>(sql: SqlClient, scope: RoleScope, fn: (tx: SqlTx
 
 /** The first statement of a transaction run as a role: the role and both owner settings, transaction-local. */
 const enterRole = (s: { role: string; ownerId: string; ownerIds: string }): Statement => ({
+  name: "bf_enter_role",
   text: "SELECT set_config('role', $1, true), set_config('app.owner_id', $2, true), set_config('app.owner_ids', $3, true)",
   params: [s.role, s.ownerId, s.ownerIds]
 })

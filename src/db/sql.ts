@@ -4,6 +4,12 @@ import { Context } from "effect"
 export interface Statement {
   readonly text: string
   readonly params?: ReadonlyArray<unknown>
+  /**
+   * Prepares it under this name on each connection (`batch` on a Postgres server): the server
+   * parses and plans it once per connection, not on every run. For statements run often with a
+   * fixed text; one name, one text.
+   */
+  readonly name?: string
 }
 
 export interface QueryResult<R extends Record<string, unknown> = Record<string, unknown>> {

@@ -106,6 +106,22 @@ describe("database roles", () => {
     }
   })
 
+  it("a prepared statement shows each owner its own rows, however often it ran before and for whom", async () => {
+    const one = makePgSql(db.url, { max: 1 })
+    try {
+      const bots = { name: "t_bots", text: "SELECT bot_id FROM bots ORDER BY bot_id" }
+      // first prepared and run as the login itself (no row-level security): every bot
+      expect((await one.batch([bots]))[0]!.rows.length).toBeGreaterThanOrEqual(1)
+      // past the runs after which Postgres may switch to a generic plan
+      for (let i = 0; i < 8; i++) {
+        expect((await readInRole(one, { role: "api", ownerId: "owner-r" }, [bots]))[0]!.rows, `run ${i}`).toEqual([{ bot_id: "bot-r" }])
+        expect((await readInRole(one, { role: "api", ownerId: "someone-else" }, [bots]))[0]!.rows, `run ${i}`).toEqual([])
+      }
+    } finally {
+      await one.close()
+    }
+  })
+
   it("a transaction's role and owner end with it", async () => {
     const one = makePgSql(db.url, { max: 1 })
     try {

@@ -68,11 +68,13 @@ const Analytics = {
  */
 export const analyticsStatements = (botId: string, from: string, to: string): ReadonlyArray<Statement> => [
   {
+    name: "bf_api_days",
     text: `SELECT day::text, messages_in, messages_out, active_users, new_users FROM daily_stats
             WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
     params: [botId, from, to]
   },
   {
+    name: "bf_api_weeks",
     text: `SELECT date_trunc('week', day)::date::text AS week, count(DISTINCT user_id)::int AS users FROM daily_active_users
             WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY 1 ORDER BY 1`,
     params: [botId, from, to]
@@ -81,6 +83,7 @@ export const analyticsStatements = (botId: string, from: string, to: string): Re
   // messages with a window, not a lookup per reply; a day before `from` is read so the range's
   // first replies find what they answer)
   {
+    name: "bf_api_latency",
     text: `SELECT count(*)::int AS replies,
                   percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY ms) AS p
              FROM (
@@ -92,6 +95,7 @@ export const analyticsStatements = (botId: string, from: string, to: string): Re
     params: [botId, from, to]
   },
   {
+    name: "bf_api_cohorts",
     text: `WITH c AS (SELECT user_id, date_trunc('week', day)::date AS cohort FROM stats_first_seen
                        WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date),
                 a AS (SELECT DISTINCT user_id, date_trunc('week', day)::date AS wk FROM daily_active_users

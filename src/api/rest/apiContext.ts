@@ -57,7 +57,7 @@ export const readAsOwner = (deps: ApiDeps, req: FastifyRequest, statements: Read
   readInRole(deps.sql, { role: "api", ownerId: ownerOf(req) }, statements)
 
 /** The bot's projection row if the caller's owner can see it (under row-level security): see `mustSee`. */
-export const botVisible = (botId: string): Statement => ({ text: "SELECT 1 FROM bots WHERE bot_id = $1", params: [botId] })
+export const botVisible = (botId: string): Statement => ({ name: "bf_api_bot_visible", text: "SELECT 1 FROM bots WHERE bot_id = $1", params: [botId] })
 
 /** 404 unless `botVisible`'s result has the bot: it does not exist, or another owner has it. */
 export const mustSee = (visible: QueryResult, botId: string): void => {

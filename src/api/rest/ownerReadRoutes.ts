@@ -61,12 +61,14 @@ type Paged = { cursor?: string; limit: number }
 
 /** A page of the caller's bots after `after` (the route's query; the bench runs it directly as its baseline). */
 export const botsPage = (after: string | number | null, limit: number): Statement => ({
+  name: "bf_api_bots",
   text: `SELECT ${BOT_COLUMNS} FROM bots WHERE ($1::text IS NULL OR bot_id > $1) ORDER BY bot_id LIMIT $2`,
   params: [after, limit]
 })
 
 /** A page of a bot's users after user id `after`, `like` matching a name (the route's query; the bench's baseline too). */
 export const usersPage = (botId: string, after: string | number | null, like: string | null, limit: number): Statement => ({
+  name: "bf_api_users",
   text: `SELECT user_id, first_name, last_name, username, language_code, first_seen_at::text, last_seen_at::text, blocked_at::text, messages_in
            FROM bot_users
           WHERE bot_id = $1 AND ($2::bigint IS NULL OR user_id > $2)
@@ -99,7 +101,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     config: read,
     schema: { tags: ["bots"], summary: "One bot", params: BotIdParams, response: { 200: Bot, ...errors } }
   }, async (req) => {
-    const [bot] = await readAsOwner(deps, req, [{ text: `SELECT ${BOT_COLUMNS} FROM bots WHERE bot_id = $1`, params: [req.params.botId] }])
+    const [bot] = await readAsOwner(deps, req, [{ name: "bf_api_bot", text: `SELECT ${BOT_COLUMNS} FROM bots WHERE bot_id = $1`, params: [req.params.botId] }])
     const row = bot!.rows[0]
     if (row === undefined) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${req.params.botId} not found` })
     return botOf(row)
@@ -147,6 +149,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 2)
     const rows = await ofVisibleBot(req, {
+      name: "bf_api_chats",
       text: `SELECT chat_id, chat_type, first_message_at::text, last_message_at::text, messages_in, messages_out
                FROM chats
               WHERE bot_id = $1 AND ($2::timestamptz IS NULL OR (last_message_at, chat_id) < ($2::timestamptz, $3::bigint))
@@ -167,7 +170,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     }
   })
 
-  const messages = (path: string, summary: string, where: string) =>
+  const messages = (name: string, path: string, summary: string, where: string) =>
     app.get<{ Params: { botId: string; id: string }; Querystring: Paged }>(path, {
       config: read,
       schema: {
@@ -180,6 +183,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     }, async (req) => {
       const before = cursorKey(req.query.cursor, 1)
       const rows = await ofVisibleBot(req, {
+        name,
         text: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE bot_id = $1 AND ${where} AND ($3::int IS NULL OR version < $3) ORDER BY version DESC LIMIT $4`,
         params: [req.params.botId, req.params.id, before?.[0] ?? null, req.query.limit + 1]
       })
@@ -187,8 +191,8 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
       return { items: page.items.map(messageOf), nextCursor: page.nextCursor }
     })
   // a private chat's id is its user's id: the bot's answers to a user are the messages out to that chat
-  messages("/bots/:botId/users/:id/messages", "A user's recent messages (to and from the bot), newest first", "(user_id = $2::bigint OR (direction = 'out' AND chat_id = $2::bigint))")
-  messages("/bots/:botId/chats/:id/messages", "A conversation: the chat's messages, newest first", "chat_id = $2::bigint")
+  messages("bf_api_user_messages", "/bots/:botId/users/:id/messages", "A user's recent messages (to and from the bot), newest first", "(user_id = $2::bigint OR (direction = 'out' AND chat_id = $2::bigint))")
+  messages("bf_api_chat_messages", "/bots/:botId/chats/:id/messages", "A conversation: the chat's messages, newest first", "chat_id = $2::bigint")
 
   app.get<{ Params: { botId: string }; Querystring: Paged }>("/bots/:botId/events", {
     config: read,
@@ -202,6 +206,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
   }, async (req) => {
     const after = cursorKey(req.query.cursor, 1)
     const rows = await ofVisibleBot(req, {
+      name: "bf_api_events",
       text: `SELECT event_id, bot_id, version, type, schema_version, occurred_at::text, correlation_id, causation_id, actor, data
                FROM events_archive WHERE bot_id = $1 AND version > $2 ORDER BY version LIMIT $3`,
       params: [req.params.botId, after?.[0] ?? 0, req.query.limit + 1]
