@@ -113,13 +113,17 @@ export const run = async (): Promise<void> => {
     const env = { owners: OWNERS, bots: OWNERS * BOTS_PER_OWNER, users: USERS, messages: MESSAGES, concurrency: CONCURRENCY }
     for (const e of endpoints) {
       const loadBefore = loadLine()
+      const cpu0 = await server!.ask<{ cpuMicros: number }>({ op: "cpu" })
       const viaApi = await job("http", e.targets, { amount: e.requests })
+      const cpu1 = await server!.ask<{ cpuMicros: number }>({ op: "cpu" })
       const viaSql = await job("sql", e.targets, { amount: e.requests })
       for (const r of [viaApi, viaSql]) if (r.failed > 0) throw new Error(`${e.name}: ${r.failed} requests failed, first: ${r.firstFailure}`)
       report({
         bench: e.name, unit: "req/s", value: viaApi.perSecond,
         baseline: "the same statements sent straight to Postgres on pg from the load generator, same concurrency (no HTTP, token, transaction, role or RLS)",
         baselineValue: viaSql.perSecond, p50Ms: viaApi.p50, p99Ms: viaApi.p99, sqlP50Ms: viaSql.p50, sqlP99Ms: viaSql.p99,
+        // CPU per request (µs): the API server (its warm-up included), the HTTP client, the direct client
+        serverCpuUs: Math.round((cpu1.cpuMicros - cpu0.cpuMicros) / (e.requests + 50)), clientCpuUs: viaApi.clientCpuMicros, sqlClientCpuUs: viaSql.clientCpuMicros,
         requests: e.requests, ...env, loadAverage: `${loadBefore} -> ${loadLine()}`
       })
     }

@@ -42,6 +42,8 @@ export interface LoadResult {
   readonly perSecond: number
   readonly p50: number
   readonly p99: number
+  /** CPU time of this process (the client side) per request, µs. */
+  readonly clientCpuMicros: number
 }
 
 const ms = (v: number) => Math.round(v * 10) / 10
@@ -90,6 +92,7 @@ const runJob = async (job: LoadJob): Promise<LoadResult> => {
   try {
     for (let i = 0; i < job.warmup; i++) await timed(i, performance.now())
     times.length = 0
+    const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     if (job.rate === undefined) {
       let next = 0
@@ -114,8 +117,12 @@ const runJob = async (job: LoadJob): Promise<LoadResult> => {
       await Promise.all(inFlight)
     }
     const seconds = (performance.now() - t0) / 1000
+    const cpu = process.cpuUsage(cpu0)
     times.sort((a, b) => a - b)
-    return { done: times.length, failed, firstFailure, perSecond: Math.round(times.length / seconds), p50: ms(percentile(times, 50)), p99: ms(percentile(times, 99)) }
+    return {
+      done: times.length, failed, firstFailure, perSecond: Math.round(times.length / seconds), p50: ms(percentile(times, 50)), p99: ms(percentile(times, 99)),
+      clientCpuMicros: Math.round((cpu.user + cpu.system) / Math.max(1, times.length))
+    }
   } finally {
     await r.close()
   }

@@ -41,4 +41,8 @@ const stop = async () => {
 process.on("disconnect", () => void stop())
 process.on("SIGTERM", () => void stop())
 process.send!({ op: "listening", base })
-process.on("message", (m: { id: number }) => process.send!({ id: m.id, logged }))
+// asked before and after a phase: the server's CPU time (all threads), and the log bytes made
+process.on("message", (m: { id: number }) => {
+  const cpu = process.cpuUsage()
+  process.send!({ id: m.id, cpuMicros: cpu.user + cpu.system, logged })
+})
