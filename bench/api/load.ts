@@ -1,5 +1,6 @@
 import pg from "pg"
 import { Pool } from "undici"
+import { corked } from "../../src/db/pgSql.js"
 import { percentile } from "../report.js"
 
 /*
@@ -65,8 +66,8 @@ const requester = (job: LoadJob) => {
     one: async (t: Target) => {
       const client = await pool.connect()
       try {
-        // prepared under the same names as the API's
-        await Promise.all(t.statements.map((s) => client.query({ text: s.text, values: s.params as unknown[], ...(s.name ? { name: s.name } : {}) })))
+        // prepared under the same names as the API's, one socket write as the API's
+        await Promise.all(corked(client, () => t.statements.map((s) => client.query({ text: s.text, values: s.params as unknown[], ...(s.name ? { name: s.name } : {}) }))))
       } finally {
         client.release()
       }
