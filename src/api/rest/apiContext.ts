@@ -41,10 +41,11 @@ export const ownerOf = (req: FastifyRequest): string => {
 }
 
 /**
- * THE way an owner route reads the database: one transaction as the `botfleet_api` role with
+ * THE way an owner route uses the database: one transaction as the `botfleet_api` role with
  * `app.owner_id` set to the caller's owner, so row-level security decides what it sees. Handlers
  * never filter by owner themselves; a query that forgot to could still not see another owner's
- * rows.
+ * rows. Reads whose statements need no JavaScript between them use `readAsOwner` (the same, in one
+ * round trip); this one is for work that decides between statements.
  */
 export const asOwner = <A>(deps: ApiDeps, req: FastifyRequest, fn: (tx: SqlTx) => Promise<A>): Promise<A> =>
   inRole(deps.sql, { role: "api", ownerId: ownerOf(req) }, fn)
