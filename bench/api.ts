@@ -1,27 +1,32 @@
+import { loadavg } from "node:os"
 import { Effect } from "effect"
-import Fastify from "fastify"
-import { addOwner, createToken, makeAuthenticator } from "../src/api/auth/apiTokens.js"
-import { makeBotWrites } from "../src/api/rest/botWrites.js"
-import { restApi } from "../src/api/rest/restApi.js"
-import { readAnalytics } from "../src/api/rest/analyticsRoutes.js"
-import { makeMemoryInbox } from "../src/actors/memoryInbox.js"
-import { loadConfig } from "../src/config.js"
+import { addOwner, createToken } from "../src/api/auth/apiTokens.js"
+import { analyticsStatements } from "../src/api/rest/analyticsRoutes.js"
+import { botsPage, usersPage } from "../src/api/rest/ownerReadRoutes.js"
 import { migrate } from "../src/db/migrator.js"
 import { makePgSql } from "../src/db/pgSql.js"
-import type { SqlClient } from "../src/db/sql.js"
-import { makeMemoryEventLog } from "../src/events/memoryEventLog.js"
+import type { SqlClient, Statement } from "../src/db/sql.js"
 import { createScratchDatabase } from "../test/support/databases.js"
-import { percentile, report } from "./report.js"
+import type { LoadJob, LoadResult, Target } from "./api/load.js"
+import { forkChild } from "./e2e/procs.js"
+import { report } from "./report.js"
 
 /*
  * What the REST API costs over its own SQL. A database of OWNERS owners with BOTS_PER_OWNER bots
  * each, USERS users and MESSAGES messages spread over them (rows written straight into the
- * projection tables); then, at CONCURRENCY requests in flight:
- * - api.users / api.analytics: GET /bots/{id}/users?limit=50 and /bots/{id}/analytics (30 days)
- *   over HTTP with an owner token (token check, a transaction as botfleet_api under row-level
- *   security, JSON), p50/p99 ms and req/s;
- * - the baseline: the same queries run directly on `pg` as the login (no HTTP, no role, no RLS).
- * ratio of req/s: API / direct (the issue's target: >= 0.7). BENCH_SHORT=1: a tenth of the data.
+ * projection tables), and three processes: this one (seeds, then orchestrates), the API server
+ * (bench/api/server.ts: the node's REST API plugin over a pg pool) and the load generator
+ * (bench/api/load.ts). Per endpoint — GET /bots (list), /bots/{id}/users?limit=50 (list),
+ * /bots/{id}/analytics (30 days) — at CONCURRENCY requests in flight:
+ * - the API over HTTP with owner tokens (token check, one transaction as botfleet_api under
+ *   row-level security, JSON): req/s, p50/p99 ms;
+ * - the baseline, in the same run and from the same load-generator process at the same
+ *   concurrency: the same statements sent straight to Postgres on `pg` as the login (no HTTP, no
+ *   token, no transaction, no role, no row-level security);
+ * ratio of req/s: API / direct (the issue's target: >= 0.7). Then each list endpoint at RATE
+ * requests/s offered (open loop, timed from when each was due): p50/p99 (target p99 <= 50 ms).
+ * BENCH_SHORT=1: a tenth of the data. BENCH_API_NODE_ARGS: Node flags for the server process
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 
 const SHORT = process.env["BENCH_SHORT"] === "1"
@@ -29,8 +34,10 @@ const OWNERS = 50
 const BOTS_PER_OWNER = 2
 const USERS = SHORT ? 10_000 : 100_000
 const MESSAGES = SHORT ? 100_000 : 1_000_000
-const REQUESTS = SHORT ? 600 : 3_000
+const REQUESTS = SHORT ? 1_500 : 3_000
 const CONCURRENCY = 16
+const RATE = 500
+const RATE_SECONDS = SHORT ? 6 : 10
 const adminUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
 const seed = async (sql: SqlClient) => {
@@ -60,30 +67,13 @@ const seed = async (sql: SqlClient) => {
   `)
 }
 
-const measure = async (label: string, fn: (i: number) => Promise<void>) => {
-  for (let i = 0; i < 50; i++) await fn(i) // warm-up
-  const times: Array<number> = []
-  let next = 0
-  const t0 = performance.now()
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < REQUESTS) {
-        const i = next++
-        const s = performance.now()
-        await fn(i)
-        times.push(performance.now() - s)
-      }
-    })
-  )
-  const seconds = (performance.now() - t0) / 1000
-  times.sort((a, b) => a - b)
-  return { label, p50: Math.round(percentile(times, 50) * 10) / 10, p99: Math.round(percentile(times, 99) * 10) / 10, rps: Math.round(REQUESTS / seconds) }
-}
+const loadLine = () => loadavg().map((l) => Math.round(l * 10) / 10).join(" ")
 
 export const run = async (): Promise<void> => {
   const db = await createScratchDatabase(adminUrl, "bf_bench_api")
-  const sql = makePgSql(db.url, { max: CONCURRENCY })
-  const app = Fastify()
+  const sql = makePgSql(db.url, { max: 4 })
+  let server: Awaited<ReturnType<typeof forkChild>> | null = null
+  let load: Awaited<ReturnType<typeof forkChild>> | null = null
   try {
     await migrate(sql)
     await seed(sql)
@@ -92,41 +82,60 @@ export const run = async (): Promise<void> => {
       await Effect.runPromise(addOwner(sql, `owner-${o}`, null))
       tokens.push((await Effect.runPromise(createToken(sql, { ownerId: `owner-${o}`, scope: "read", expiresAt: null, label: null }))).token)
     }
-    const config = await Effect.runPromise(loadConfig({ BOTFLEET_SECRET_KEY: Buffer.alloc(32, 1).toString("base64"), LOG_LEVEL: "warning" }))
-    const log = makeMemoryEventLog({ partitions: 16 })
-    await app.register(
-      restApi({
-        sql, log, inbox: makeMemoryInbox(), writes: makeBotWrites({ config, log, sql, node: () => null }), partitions: 16,
-        retryDeadLetter: () => Effect.void, anchorKey: new Uint8Array(32), nodeId: "bench", rateLimitPerMinute: 0,
-        authenticate: makeAuthenticator(sql)
-      })
-    )
-    const base = await app.listen({ host: "127.0.0.1", port: 0 })
-    // request i: owner i % OWNERS, one of its bots
-    const botOf = (i: number) => { const o = i % OWNERS; return { o, bot: `bot-${o + OWNERS * (i % BOTS_PER_OWNER)}` } }
-    const get = async (i: number, path: (bot: string) => string) => {
-      const { o, bot } = botOf(i)
-      const res = await fetch(`${base}/api/v1${path(bot)}`, { headers: { authorization: `Bearer ${tokens[o]}` } })
-      if (res.status !== 200) throw new Error(`${path(bot)} answered ${res.status}: ${await res.text()}`)
-      await res.arrayBuffer()
-    }
+    const serverArgs = process.env["BENCH_API_NODE_ARGS"]?.split(" ").filter(Boolean) ?? []
+    server = await forkChild("../api/server.ts", { BENCH_API_DATABASE_URL: db.url, BENCH_API_POOL: String(CONCURRENCY) }, serverArgs)
+    load = await forkChild("../api/load.ts")
+    const base = String(server.hello["base"])
     const today = new Date().toISOString().slice(0, 10)
     const from = new Date(Date.now() - 29 * 86_400_000).toISOString().slice(0, 10)
-    const usersSql = (bot: string) => sql.query(
-      `SELECT user_id, first_name, last_name, username, language_code, first_seen_at::text, last_seen_at::text, blocked_at::text, messages_in
-         FROM bot_users WHERE bot_id = $1 ORDER BY user_id LIMIT 51`, [bot])
-    const analyticsSql = (bot: string) => readAnalytics(sql, bot, from, today)
-    const env = { owners: OWNERS, bots: OWNERS * BOTS_PER_OWNER, users: USERS, messages: MESSAGES, concurrency: CONCURRENCY, requests: REQUESTS }
-    for (const [name, apiPath, direct] of [
-      ["api.users", (bot: string) => `/bots/${bot}/users?limit=50`, usersSql],
-      ["api.analytics", (bot: string) => `/bots/${bot}/analytics?from=${from}&to=${today}`, analyticsSql]
-    ] as const) {
-      const viaApi = await measure(name, (i) => get(i, apiPath))
-      const viaSql = await measure(`${name}.sql`, async (i) => void (await direct(botOf(i).bot)))
-      report({ bench: name, unit: "req/s", value: viaApi.rps, baseline: "the same SQL directly on pg (no HTTP, no token check, no transaction or role)", baselineValue: viaSql.rps, p50Ms: viaApi.p50, p99Ms: viaApi.p99, sqlP50Ms: viaSql.p50, sqlP99Ms: viaSql.p99, ...env })
+    // target i: owner i % OWNERS, one of its bots; the statements are the route's own
+    const targets = (path: (bot: string) => string, statements: (bot: string) => ReadonlyArray<Statement>) =>
+      Array.from({ length: OWNERS * BOTS_PER_OWNER }, (_, i): Target => {
+        const o = i % OWNERS
+        const bot = `bot-${o + OWNERS * (Math.floor(i / OWNERS) % BOTS_PER_OWNER)}`
+        return { path: `/api/v1${path(bot)}`, token: tokens[o]!, statements: statements(bot).map((s) => ({ text: s.text, params: s.params ?? [], ...(s.name ? { name: s.name } : {}) })) }
+      })
+    const ownBots = (bot: string): Statement => {
+      const page = botsPage(null, 51)
+      return { name: "bf_bench_own_bots", text: page.text.replace("WHERE ", "WHERE owner_id = $3 AND "), params: [...page.params!, `owner-${Number(bot.slice(4)) % OWNERS}`] }
+    }
+    const endpoints = [
+      // the direct query names the owner itself (what row-level security does for the API): without it, it would read every owner's bots
+      { name: "api.bots", list: true, requests: REQUESTS, targets: targets(() => "/bots?limit=50", (bot) => [ownBots(bot)]) },
+      { name: "api.users", list: true, requests: REQUESTS, targets: targets((bot) => `/bots/${bot}/users?limit=50`, (bot) => [usersPage(bot, null, null, 51)]) },
+      {
+        name: "api.analytics", list: false, requests: Math.round(REQUESTS / 5),
+        targets: targets((bot) => `/bots/${bot}/analytics?from=${from}&to=${today}`, (bot) => analyticsStatements(bot, from, today))
+      }
+    ]
+    const job = (via: LoadJob["via"], t: ReadonlyArray<Target>, more: Partial<LoadJob>): Promise<LoadResult> =>
+      load!.ask<{ result: LoadResult }>({ job: { via, base, databaseUrl: db.url, targets: t, concurrency: CONCURRENCY, warmup: 50, ...more } }).then((r) => r.result)
+    const env = { owners: OWNERS, bots: OWNERS * BOTS_PER_OWNER, users: USERS, messages: MESSAGES, concurrency: CONCURRENCY }
+    for (const e of endpoints) {
+      const loadBefore = loadLine()
+      const cpu0 = await server!.ask<{ cpuMicros: number }>({ op: "cpu" })
+      const viaApi = await job("http", e.targets, { amount: e.requests })
+      const cpu1 = await server!.ask<{ cpuMicros: number }>({ op: "cpu" })
+      const viaSql = await job("sql", e.targets, { amount: e.requests })
+      for (const r of [viaApi, viaSql]) if (r.failed > 0) throw new Error(`${e.name}: ${r.failed} requests failed, first: ${r.firstFailure}`)
+      report({
+        bench: e.name, unit: "req/s", value: viaApi.perSecond,
+        baseline: "the same statements sent straight to Postgres on pg from the load generator, same concurrency (no HTTP, token, transaction, role or RLS)",
+        baselineValue: viaSql.perSecond, p50Ms: viaApi.p50, p99Ms: viaApi.p99, sqlP50Ms: viaSql.p50, sqlP99Ms: viaSql.p99,
+        // CPU per request (µs): the API server (its warm-up included), the HTTP client, the direct client
+        serverCpuUs: Math.round((cpu1.cpuMicros - cpu0.cpuMicros) / (e.requests + 50)), clientCpuUs: viaApi.clientCpuMicros, sqlClientCpuUs: viaSql.clientCpuMicros,
+        requests: e.requests, ...env, loadAverage: `${loadBefore} -> ${loadLine()}`
+      })
+    }
+    for (const e of endpoints.filter((x) => x.list)) {
+      const loadBefore = loadLine()
+      const atRate = await job("http", e.targets, { rate: RATE, seconds: RATE_SECONDS, concurrency: 64 })
+      if (atRate.failed > 0) throw new Error(`${e.name} at ${RATE}/s: ${atRate.failed} requests failed, first: ${atRate.firstFailure}`)
+      report({ bench: `${e.name}.at${RATE}`, unit: "ms p99", value: atRate.p99, p50Ms: atRate.p50, offered: RATE, answeredPerSecond: atRate.perSecond, seconds: RATE_SECONDS, ...env, loadAverage: `${loadBefore} -> ${loadLine()}` })
     }
   } finally {
-    await app.close()
+    await load?.stop()
+    await server?.stop()
     await sql.close()
     await db.drop()
   }

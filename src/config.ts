@@ -59,6 +59,8 @@ export interface BotfleetConfig {
   readonly metricsBotLabels: boolean
   /** REST API requests per token per minute (0: unlimited). */
   readonly apiRateLimit: number
+  /** How long a node believes an API token that checked out before reading its row again: the bound on revocation (0: every request). */
+  readonly apiTokenCacheSeconds: number
   /** Telegram's sending limits the Bot API sender keeps (per bot /s, per private chat /s, per group /min). */
   readonly sendLimits: { readonly perBotPerSecond: number; readonly perChatPerSecond: number; readonly perGroupPerMinute: number }
   /** Scheduled backups: a cron expression (UTC), or none. */
@@ -247,6 +249,11 @@ export const settings = {
     default: "false"
   },
   apiRateLimit: { name: "API_RATE_LIMIT", expects: "an integer from 0 to 1000000 (REST API requests per token per minute; 0: unlimited)", default: "600" },
+  apiTokenCacheSeconds: {
+    name: "API_TOKEN_CACHE_SECONDS",
+    expects: "an integer from 0 to 300 (seconds a node trusts an API token it checked, so a revoked token is refused within this time; 0: checked on every request)",
+    default: "5"
+  },
   sendPerBot: { name: "SEND_LIMIT_PER_BOT", expects: "an integer from 0 to 100000 (messages per second one bot sends, all chats together; 0: no limit across chats)", default: "30", live: true },
   sendPerChat: { name: "SEND_LIMIT_PER_CHAT", expects: "an integer from 1 to 100 (messages per second to one private chat)", default: "1", live: true },
   sendPerGroup: { name: "SEND_LIMIT_PER_GROUP", expects: "an integer from 1 to 1000 (messages per minute to one group or channel)", default: "20", live: true },
@@ -363,6 +370,7 @@ export const rawConfig = Config.all({
   actorBatch: withDefault(setting(settings.actorBatch, intIn(1, 10_000)), 64),
   metricsBotLabels: withDefault(setting(settings.metricsBotLabels, (s) => booleans.get(s.toLowerCase())), false),
   apiRateLimit: withDefault(setting(settings.apiRateLimit, intIn(0, 1_000_000)), 600),
+  apiTokenCacheSeconds: withDefault(setting(settings.apiTokenCacheSeconds, intIn(0, 300)), 5),
   sendPerBot: withDefault(setting(settings.sendPerBot, intIn(0, 100_000)), 30),
   sendPerChat: withDefault(setting(settings.sendPerChat, intIn(1, 100)), 1),
   sendPerGroup: withDefault(setting(settings.sendPerGroup, intIn(1, 1000)), 20),
@@ -518,6 +526,7 @@ export const finalize = <E, R>(
       actorBatch: raw.actorBatch,
       metricsBotLabels: raw.metricsBotLabels,
       apiRateLimit: raw.apiRateLimit,
+      apiTokenCacheSeconds: raw.apiTokenCacheSeconds,
       sendLimits: { perBotPerSecond: raw.sendPerBot, perChatPerSecond: raw.sendPerChat, perGroupPerMinute: raw.sendPerGroup },
       backupSchedule: raw.backupSchedule,
       backupTarget: backupTargetOf(raw, dataDir),
@@ -687,6 +696,7 @@ export const describeConfig = (c: BotfleetConfig): Record<string, string | numbe
   ACTOR_BATCH: c.actorBatch,
   METRICS_BOT_LABELS: String(c.metricsBotLabels),
   API_RATE_LIMIT: c.apiRateLimit,
+  API_TOKEN_CACHE_SECONDS: c.apiTokenCacheSeconds,
   SEND_LIMIT_PER_BOT: c.sendLimits.perBotPerSecond,
   SEND_LIMIT_PER_CHAT: c.sendLimits.perChatPerSecond,
   SEND_LIMIT_PER_GROUP: c.sendLimits.perGroupPerMinute,

@@ -15,9 +15,9 @@ export interface Child {
 
 const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once("exit", () => r())))
 
-/** Forks a bench/e2e/*.ts file through tsx and waits for its first message. */
-export const forkChild = async (file: string, env: Record<string, string> = {}): Promise<Child> => {
-  const p = fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ["--import", "tsx"], env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+/** Forks a bench/e2e/*.ts file through tsx (with `nodeArgs`, e.g. --cpu-prof) and waits for its first message. */
+export const forkChild = async (file: string, env: Record<string, string> = {}, nodeArgs: ReadonlyArray<string> = []): Promise<Child> => {
+  const p = fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: [...nodeArgs, "--import", "tsx"], env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit", "ipc"] })
   let next = 0
   const waiting = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>()
   const hello = await new Promise<Record<string, unknown>>((resolve, reject) => {

@@ -5,7 +5,7 @@ import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import type { Results, Transaction } from "@electric-sql/pglite"
 import { Effect, Layer } from "effect"
-import type { SqlClient, SqlTx } from "./sql.js"
+import type { QueryResult, SqlClient, SqlTx, Statement } from "./sql.js"
 import { Sql } from "./sql.js"
 import { discardClusterImage, emptyClusterImage } from "./pgliteTemplate.js"
 import { pgliteParsers } from "./typeParsing.js"
@@ -69,6 +69,16 @@ export const makePgliteSql = async (options: PgliteSqlOptions = {}): Promise<Sql
       await db.exec(script)
     },
     transaction: <A>(fn: (tx: SqlTx) => Promise<A>): Promise<A> => db.transaction((tx) => fn(asTx(tx))),
+    // one connection in the same process: nothing to pipeline, the statements run one by one
+    batch: (statements: ReadonlyArray<Statement>): Promise<ReadonlyArray<QueryResult>> =>
+      db.transaction(async (tx) => {
+        const out: Array<QueryResult> = []
+        for (const s of statements) {
+          const r = await tx.query<Record<string, unknown>>(s.text, s.params as unknown[] | undefined)
+          out.push({ rows: r.rows, rowCount: rowCountOf(r) })
+        }
+        return out
+      }),
     close: () => db.close()
   }
 }

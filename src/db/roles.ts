@@ -1,6 +1,6 @@
 import { Data, Either } from "effect"
 import { parseOwnerId } from "../events/ownerId.js"
-import type { SqlClient, SqlTx } from "./sql.js"
+import type { QueryResult, SqlClient, SqlTx, Statement } from "./sql.js"
 
 /*
  * Least privilege on one login: each unit of work runs in a transaction that first switches to the
@@ -77,18 +77,52 @@ const settingsOf = (scope: RoleScope): { role: string; ownerId: string; ownerIds
  */
 export const inRole = async <A>(sql: SqlClient, scope: RoleScope, fn: (tx: SqlTx) => Promise<A>): Promise<A> => {
   const s = settingsOf(scope)
+  const enter = enterRole(s)
   return sql.transaction(async (tx) => {
     try {
-      await tx.query("SELECT set_config('role', $1, true), set_config('app.owner_id', $2, true), set_config('app.owner_ids', $3, true)", [
-        s.role,
-        s.ownerId,
-        s.ownerIds
-      ])
+      await tx.query(enter.text, enter.params)
     } catch (cause) {
       throw new RoleSwitchFailed({ role: s.role, cause })
     }
     return fn(tx)
   })
+}
+
+/** The first statement of a transaction run as a role: the role and both owner settings, transaction-local. */
+const enterRole = (s: { role: string; ownerId: string; ownerIds: string }): Statement => ({
+  name: "bf_enter_role",
+  text: "SELECT set_config('role', $1, true), set_config('app.owner_id', $2, true), set_config('app.owner_ids', $3, true)",
+  params: [s.role, s.ownerId, s.ownerIds]
+})
+
+/**
+ * Postgres refusing the role itself: not a member (42501 "permission denied to set role") or no
+ * such role (22023). A statement of the batch refused for its own reasons (a table the role may
+ * not read: 42501 "permission denied for table") is not one.
+ */
+const isRoleRefusal = (e: unknown): boolean => {
+  const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined
+  const message = e instanceof Error ? e.message : ""
+  return (code === "42501" && /permission denied to set role/.test(message)) || (code === "22023" && /^role ".*" does not exist$/.test(message))
+}
+
+/**
+ * `inRole` for reads that need no JavaScript between their statements: the role statement and
+ * `statements` run in one transaction through `SqlClient.batch`, so on a Postgres server the whole
+ * transaction (BEGIN, role and owner settings, the reads, COMMIT) is one round trip. Same
+ * guarantees as `inRole`: owner ids validated first, the settings transaction-local and set before
+ * any statement of the batch is even parsed (the server takes the pipelined statements in order,
+ * and row-level security is applied when a statement is planned, as the role it runs as), a login
+ * that cannot take the role fails with RoleSwitchFailed; a statement's own failure rejects with
+ * its own error, after a rollback. Returns the results of `statements`, in order.
+ */
+export const readInRole = async (sql: SqlClient, scope: RoleScope, statements: ReadonlyArray<Statement>): Promise<ReadonlyArray<QueryResult>> => {
+  const s = settingsOf(scope)
+  try {
+    return (await sql.batch([enterRole(s), ...statements])).slice(1)
+  } catch (cause) {
+    throw isRoleRefusal(cause) ? new RoleSwitchFailed({ role: s.role, cause }) : cause
+  }
 }
 
 /**

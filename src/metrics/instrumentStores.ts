@@ -112,6 +112,7 @@ export const instrumentSql = (sql: SqlClient, store: StoreName): SqlClient => {
     dialect: sql.dialect,
     query: <R extends Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) => counted("query", () => sql.query<R>(text, params)),
     transaction: <A>(fn: (tx: SqlTx) => Promise<A>) => counted("transaction", () => sql.transaction(fn)),
+    batch: (statements) => counted("batch", () => sql.batch(statements)),
     exec: (script) => counted("exec", () => sql.exec(script)),
     close: () => sql.close()
   }

@@ -45,7 +45,7 @@ export const nodeApi = (
     nodeId: config.nodeId,
     rateLimitPerMinute: config.apiRateLimit,
     logRequest,
-    authenticate: makeAuthenticator(stores.sql)
+    authenticate: makeAuthenticator(stores.sql, { cacheMs: config.apiTokenCacheSeconds * 1000 })
   })
   const plugin: FastifyPluginAsync = async (app) => {
     await app.register(rest)

@@ -57,9 +57,11 @@ describe("botfleet owners and tokens", () => {
     expect(rows[0]!.secret_hash).toMatch(/^sha256:[0-9a-f]{64}$/)
     expect(JSON.stringify(rows)).not.toContain(token.slice(21))
 
-    const authenticate = makeAuthenticator(sql)
+    // no cache: the revocation below shows on the next request
+    const authenticate = makeAuthenticator(sql, { cacheMs: 0 })
     const ok = await Effect.runPromise(authenticate(token))
     expect(Either.getOrThrow(ok)).toMatchObject({ ownerId: "alice", scope: "write" })
+    await authenticate.flush()
 
     const listed = await cli("tokens", "list", "--json")
     const [row] = JSON.parse(listed.out)

@@ -2,6 +2,7 @@ import Fastify from "fastify"
 import type { FastifyInstance, FastifyPluginAsync } from "fastify"
 import { Effect } from "effect"
 import { addOwner, createToken, makeAuthenticator } from "../../src/api/auth/apiTokens.js"
+import type { Authenticator } from "../../src/api/auth/apiTokens.js"
 import type { ApiDeps } from "../../src/api/rest/apiContext.js"
 import { makeBotWrites } from "../../src/api/rest/botWrites.js"
 import { API_ROUTES, restApi } from "../../src/api/rest/restApi.js"
@@ -51,11 +52,14 @@ export const testConfig = (dataDir: string, partitions: number, env: Record<stri
 export interface TestApi {
   readonly app: FastifyInstance
   readonly lines: Array<Readonly<Record<string, unknown>>>
+  readonly authenticate: Authenticator
+  /** Moves the authenticator's clock on (its token cache: API_TOKEN_CACHE_SECONDS). */
+  readonly advanceClock: (ms: number) => void
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are read as loosely as a client would
   readonly call: (method: "GET" | "POST" | "PATCH" | "DELETE", url: string, token: string | null, body?: unknown) => Promise<{ status: number; body: any; headers: Record<string, unknown> }>
 }
 
-export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; env?: Record<string, string>; extra?: (deps: ApiDeps) => FastifyPluginAsync; inbox?: InboxService }): Promise<TestApi> => {
+export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; tokenCacheMs?: number; env?: Record<string, string>; extra?: (deps: ApiDeps) => FastifyPluginAsync; inbox?: InboxService }): Promise<TestApi> => {
   const config = await testConfig(o.dataDir, o.partitions, o.env)
   const lines: Array<Readonly<Record<string, unknown>>> = []
   const deps: ApiDeps = {
@@ -70,12 +74,16 @@ export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; da
     rateLimitPerMinute: o.rateLimitPerMinute ?? 0,
     logRequest: (l) => void lines.push(l)
   }
+  let skew = 0
+  const authenticate = makeAuthenticator(o.sql, { cacheMs: o.tokenCacheMs ?? 5_000, now: () => Date.now() + skew })
   const app = Fastify()
-  await app.register(restApi({ ...deps, authenticate: makeAuthenticator(o.sql) }, o.extra ? [...API_ROUTES, o.extra] : API_ROUTES))
+  await app.register(restApi({ ...deps, authenticate }, o.extra ? [...API_ROUTES, o.extra] : API_ROUTES))
   await app.ready()
   return {
     app,
     lines,
+    authenticate,
+    advanceClock: (ms) => void (skew += ms),
     call: async (method, url, token, body) => {
       const res = await app.inject({
         method,

@@ -124,8 +124,11 @@ describe("REST API tenancy (row-level security decides)", () => {
     const revoked = await tokens.make("alice", "write")
     expect((await api.call("GET", url, revoked.token)).status).toBe(200)
     await Effect.runPromise(revokeToken(sqlOf(), revoked.tokenId))
+    // the node believes a token it checked for API_TOKEN_CACHE_SECONDS (5 s here), not longer
+    api.advanceClock(5_000)
     const r = await api.call("GET", url, revoked.token)
     expect([r.status, r.body.error.message]).toEqual([401, "the API token was revoked"])
+    expect((await api.call("GET", url, revoked.token)).status).toBe(401)
     expect(r.headers["cache-control"]).toBe("no-store")
     const logged = JSON.stringify(api.lines)
     expect(logged).toContain(revoked.tokenId)
@@ -148,6 +151,7 @@ describe("REST API tenancy (row-level security decides)", () => {
   })
 
   it("records when a token was last used", async () => {
+    await api.authenticate.flush()
     const { rows } = await sqlOf().query<{ n: number }>("SELECT count(*)::int AS n FROM api_tokens WHERE last_used_at IS NOT NULL")
     expect(rows[0]!.n).toBeGreaterThanOrEqual(3)
   })

@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DEFAULT_MIGRATIONS_DIR, migrate } from "../../src/db/migrator.js"
 import { makePgSql } from "../../src/db/pgSql.js"
-import { inRole, missingRoleGrants } from "../../src/db/roles.js"
+import { inRole, missingRoleGrants, readInRole } from "../../src/db/roles.js"
 import type { SqlClient } from "../../src/db/sql.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
 import { makeProjector } from "../../src/projections/projector.js"
@@ -71,11 +71,54 @@ describe("database roles", () => {
       expect(await missingRoleGrants(restricted)).toEqual([`GRANT botfleet_projector TO ${login};`, `GRANT botfleet_auditor TO ${login};`])
       const seen = await inRole(restricted, { role: "api", ownerId: "owner-r" }, async (tx) => (await tx.query<{ bot_id: string }>("SELECT bot_id FROM bots")).rows)
       expect(seen).toEqual([{ bot_id: "bot-r" }])
+      const batched = await readInRole(restricted, { role: "api", ownerId: "owner-r" }, [{ text: "SELECT bot_id FROM bots" }])
+      expect(batched[0]!.rows).toEqual([{ bot_id: "bot-r" }])
+      expect(await readInRole(restricted, { role: "auditor", ownerIds: ["owner-r"] }, [{ text: "SELECT 1" }]).catch((e: unknown) => e)).toMatchObject({
+        _tag: "RoleSwitchFailed",
+        role: "botfleet_auditor"
+      })
+      // a statement the role may not run fails as itself, not as a role switch
+      expect(await readInRole(restricted, { role: "api", ownerId: "owner-r" }, [{ text: "SELECT * FROM api_tokens" }]).catch((e: unknown) => e)).toMatchObject({ code: "42501" })
       // granted the role, the login still sees nothing without it: the api role is what reads
       const direct = await restricted.query<{ n: string }>("SELECT count(*) AS n FROM bots").catch((e: Error) => e.message)
       expect(direct).toEqual({ rows: [{ n: "0" }], rowCount: 1 })
     } finally {
       await restricted.close()
+    }
+  })
+
+  it("a batch runs every statement as the role, for the owner, and the settings end with it", async () => {
+    const one = makePgSql(db.url, { max: 1 })
+    try {
+      const [who, bots] = await readInRole(one, { role: "api", ownerId: "owner-r" }, [
+        { text: "SELECT current_user AS who, current_setting('app.owner_id') AS owner" },
+        { text: "SELECT bot_id FROM bots" }
+      ])
+      expect(who!.rows).toEqual([{ who: "botfleet_api", owner: "owner-r" }])
+      expect(bots!.rows).toEqual([{ bot_id: "bot-r" }])
+      expect((await readInRole(one, { role: "api", ownerId: "someone-else" }, [{ text: "SELECT bot_id FROM bots" }]))[0]!.rows).toEqual([])
+      await expect(readInRole(one, { role: "api", ownerId: "owner-r" }, [{ text: "SELECT 1/0" }])).rejects.toThrow(/division by zero/)
+      await expect(readInRole(one, { role: "api", ownerId: "not valid!" }, [{ text: "SELECT 1" }])).rejects.toMatchObject({ _tag: "OwnerIdInvalid" })
+      const { rows } = await one.query<{ who: string; owner: string }>("SELECT current_user AS who, current_setting('app.owner_id', true) AS owner")
+      expect(rows[0]).toEqual({ who: "postgres", owner: "" })
+    } finally {
+      await one.close()
+    }
+  })
+
+  it("a prepared statement shows each owner its own rows, however often it ran before and for whom", async () => {
+    const one = makePgSql(db.url, { max: 1 })
+    try {
+      const bots = { name: "t_bots", text: "SELECT bot_id FROM bots ORDER BY bot_id" }
+      // first prepared and run as the login itself (no row-level security): every bot
+      expect((await one.batch([bots]))[0]!.rows.length).toBeGreaterThanOrEqual(1)
+      // past the runs after which Postgres may switch to a generic plan
+      for (let i = 0; i < 8; i++) {
+        expect((await readInRole(one, { role: "api", ownerId: "owner-r" }, [bots]))[0]!.rows, `run ${i}`).toEqual([{ bot_id: "bot-r" }])
+        expect((await readInRole(one, { role: "api", ownerId: "someone-else" }, [bots]))[0]!.rows, `run ${i}`).toEqual([])
+      }
+    } finally {
+      await one.close()
     }
   })
 

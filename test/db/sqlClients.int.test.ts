@@ -49,6 +49,35 @@ const suite = (name: string, make: () => Promise<{ sql: SqlClient; cleanup: () =
       expect((await sql.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }])
     })
 
+    it("runs a batch in one transaction and returns each statement's result in order", async () => {
+      const [inserted, counted, none] = await sql.batch([
+        { text: "INSERT INTO t (id) VALUES ($1), ($2)", params: [20, 21] },
+        { text: "SELECT count(*)::int AS n FROM t WHERE id >= $1", params: [20] },
+        { text: "SELECT id FROM t WHERE id = -1" }
+      ])
+      expect(inserted!.rowCount).toBe(2)
+      expect(counted!.rows).toEqual([{ n: 2 }])
+      expect(none).toEqual({ rows: [], rowCount: 0 })
+      // many batches at once on a few connections: each gets its own answers
+      const many = await Promise.all(Array.from({ length: 40 }, (_, i) => sql.batch([{ text: "SELECT $1::int AS i", params: [i] }, { text: "SELECT $1::int * 2 AS j", params: [i] }])))
+      expect(many.map(([a, b]) => [a!.rows[0]!["i"], b!.rows[0]!["j"]])).toEqual(Array.from({ length: 40 }, (_, i) => [i, 2 * i]))
+    })
+
+    it("rolls a whole batch back when one statement fails, rejecting with its error, and the client goes on", async () => {
+      const failure = await sql
+        .batch([
+          { text: "INSERT INTO t (id) VALUES (30)" },
+          { text: "INSERT INTO t (id) VALUES (1)" },
+          { text: "INSERT INTO t (id) VALUES (31)" }
+        ])
+        .catch((e: unknown) => e)
+      expect(failure).toMatchObject({ code: "23505" })
+      expect((await sql.query("SELECT id FROM t WHERE id IN (30, 31)")).rowCount).toBe(0)
+      // no transaction left open on the connection: a later write commits on its own
+      await sql.batch([{ text: "INSERT INTO t (id) VALUES (32)" }])
+      expect((await sql.query("SELECT id FROM t WHERE id = 32")).rowCount).toBe(1)
+    })
+
     it("surfaces SQL errors with their SQLSTATE code", async () => {
       await expect(sql.query("INSERT INTO t (id) VALUES (1)")).rejects.toMatchObject({ code: "23505" })
     })

@@ -82,6 +82,9 @@ describe("stores as /metrics sees them", () => {
         return { rows: [], rowCount: 0 }
       },
       transaction: async (fn) => fn({ dialect: "postgres", query: async () => { throw next! }, exec: async () => undefined }),
+      batch: async () => {
+        throw next!
+      },
       exec: async () => {
         throw next!
       },
@@ -95,8 +98,10 @@ describe("stores as /metrics sees them", () => {
     await expect(sql.query("SELECT 1")).rejects.toBe(unreachable)
     await expect(sql.transaction((tx) => tx.query("SELECT 1"))).rejects.toBe(unreachable)
     await expect(sql.exec("SELECT 1")).rejects.toBe(unreachable)
+    await expect(sql.batch([{ text: "SELECT 1" }])).rejects.toBe(unreachable)
     const text = await renderMetrics()
-    expect(sumOf(text, "botfleet_store_errors_total", { store: "postgres" })).toBe(3)
+    expect(sumOf(text, "botfleet_store_errors_total", { store: "postgres" })).toBe(4)
+    expect(sumOf(text, "botfleet_store_errors_total", { operation: "batch" })).toBe(1)
     expect(sumOf(text, "botfleet_store_errors_total", { operation: "transaction" })).toBe(1)
   })
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify"
-import type { SqlTx } from "../../db/sql.js"
+import type { QueryResult, Statement } from "../../db/sql.js"
 import type { ApiDeps } from "./apiContext.js"
-import { asOwner, visibleBot } from "./apiContext.js"
+import { botVisible, readForBot, readAsOwner } from "./apiContext.js"
 import { ApiError } from "./apiErrors.js"
 import { BotIdParams, errors } from "./schemas.js"
 
@@ -61,47 +61,61 @@ const Analytics = {
 } as const
 
 /**
- * The analytics of one bot from `from` to `to` (UTC dates): four statements on `tx`, whose
- * caller decides who runs them (the API: as the owner, under row-level security; the bench:
- * directly, as its baseline).
+ * The four statements of one bot's analytics from `from` to `to` (UTC dates), independent of each
+ * other, so they go to the database together; `analyticsOf` shapes their results. Whoever runs
+ * them decides as whom (the API: as the owner, under row-level security; the bench: directly, as
+ * its baseline).
  */
-export const readAnalytics = async (tx: Pick<SqlTx, "query">, botId: string, from: string, to: string) => {
-  const days = await tx.query<{ day: string; messages_in: number; messages_out: number; active_users: number; new_users: number }>(
-    `SELECT day::text, messages_in, messages_out, active_users, new_users FROM daily_stats
-      WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
-    [botId, from, to]
-  )
-  const weeks = await tx.query<{ week: string; users: number }>(
-    `SELECT date_trunc('week', day)::date::text AS week, count(DISTINCT user_id)::int AS users FROM daily_active_users
-      WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY 1 ORDER BY 1`,
-    [botId, from, to]
-  )
+export const analyticsStatements = (botId: string, from: string, to: string): ReadonlyArray<Statement> => [
+  {
+    name: "bf_api_days",
+    text: `SELECT day::text, messages_in, messages_out, active_users, new_users FROM daily_stats
+            WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
+    params: [botId, from, to]
+  },
+  {
+    name: "bf_api_weeks",
+    text: `SELECT date_trunc('week', day)::date::text AS week, count(DISTINCT user_id)::int AS users FROM daily_active_users
+            WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY 1 ORDER BY 1`,
+    params: [botId, from, to]
+  },
   // a reply's latency: from the chat's last message in at or before it (one pass over the range's
   // messages with a window, not a lookup per reply; a day before `from` is read so the range's
   // first replies find what they answer)
-  const latency = await tx.query<{ replies: number; p: Array<number | null> | null }>(
-    `SELECT count(*)::int AS replies,
-            percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY ms) AS p
-       FROM (
-         SELECT direction, delivery_state, at,
-                extract(epoch FROM (at - max(at) FILTER (WHERE direction = 'in') OVER (PARTITION BY chat_id ORDER BY at, version))) * 1000 AS ms
-           FROM messages
-          WHERE bot_id = $1 AND at >= $2::date - 1 AND at < $3::date + 1) x
-      WHERE direction = 'out' AND delivery_state = 'sent' AND ms IS NOT NULL AND at >= $2::date`,
-    [botId, from, to]
-  )
-  const cohorts = await tx.query<{ cohort: string; users: number; offsets: Array<number> | null; counts: Array<number> | null }>(
-    `WITH c AS (SELECT user_id, date_trunc('week', day)::date AS cohort FROM stats_first_seen
-                 WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date),
-          a AS (SELECT DISTINCT user_id, date_trunc('week', day)::date AS wk FROM daily_active_users
-                 WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date),
-          n AS (SELECT cohort, count(*)::int AS users FROM c GROUP BY cohort),
-          k AS (SELECT c.cohort, (a.wk - c.cohort) / 7 AS week, count(*)::int AS active
-                  FROM c JOIN a USING (user_id) WHERE a.wk >= c.cohort GROUP BY 1, 2)
-     SELECT n.cohort::text, n.users, array_agg(k.week ORDER BY k.week) AS offsets, array_agg(k.active ORDER BY k.week) AS counts
-       FROM n LEFT JOIN k USING (cohort) GROUP BY n.cohort, n.users ORDER BY n.cohort`,
-    [botId, from, to]
-  )
+  {
+    name: "bf_api_latency",
+    text: `SELECT count(*)::int AS replies,
+                  percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY ms) AS p
+             FROM (
+               SELECT direction, delivery_state, at,
+                      extract(epoch FROM (at - max(at) FILTER (WHERE direction = 'in') OVER (PARTITION BY chat_id ORDER BY at, version))) * 1000 AS ms
+                 FROM messages
+                WHERE bot_id = $1 AND at >= $2::date - 1 AND at < $3::date + 1) x
+            WHERE direction = 'out' AND delivery_state = 'sent' AND ms IS NOT NULL AND at >= $2::date`,
+    params: [botId, from, to]
+  },
+  {
+    name: "bf_api_cohorts",
+    text: `WITH c AS (SELECT user_id, date_trunc('week', day)::date AS cohort FROM stats_first_seen
+                       WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date),
+                a AS (SELECT DISTINCT user_id, date_trunc('week', day)::date AS wk FROM daily_active_users
+                       WHERE bot_id = $1 AND day BETWEEN $2::date AND $3::date),
+                n AS (SELECT cohort, count(*)::int AS users FROM c GROUP BY cohort),
+                k AS (SELECT c.cohort, (a.wk - c.cohort) / 7 AS week, count(*)::int AS active
+                        FROM c JOIN a USING (user_id) WHERE a.wk >= c.cohort GROUP BY 1, 2)
+           SELECT n.cohort::text, n.users, array_agg(k.week ORDER BY k.week) AS offsets, array_agg(k.active ORDER BY k.week) AS counts
+             FROM n LEFT JOIN k USING (cohort) GROUP BY n.cohort, n.users ORDER BY n.cohort`,
+    params: [botId, from, to]
+  }
+]
+
+type DayRow = { day: string; messages_in: number; messages_out: number; active_users: number; new_users: number }
+type LatencyRow = { replies: number; p: Array<number | null> | null }
+type CohortRow = { cohort: string; users: number; offsets: Array<number> | null; counts: Array<number> | null }
+
+/** The analytics answer from the results of `analyticsStatements`, in their order. */
+export const analyticsOf = (botId: string, from: string, to: string, results: ReadonlyArray<QueryResult>) => {
+  const [days, weeks, latency, cohorts] = results as unknown as readonly [QueryResult<DayRow>, QueryResult<{ week: string; users: number }>, QueryResult<LatencyRow>, QueryResult<CohortRow>]
   const p = latency.rows[0]?.p ?? null
   const round = (v: number | null | undefined) => (v === null || v === undefined ? null : Math.round(Number(v) * 10) / 10)
   return {
@@ -142,9 +156,9 @@ export const analyticsRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
     }
   }, async (req) => {
     const { from, to } = range(req.query)
-    return asOwner(deps, req, async (tx) => {
-      const botId = await visibleBot(tx, req.params.botId)
-      return readAnalytics(tx, botId, from, to)
+    return readForBot(deps, req, req.params.botId, async (botId) => {
+      const [visible, ...results] = await readAsOwner(deps, req, [botVisible(botId), ...analyticsStatements(botId, from, to)])
+      return visible!.rows.length === 0 ? null : analyticsOf(botId, from, to, results)
     })
   })
 }

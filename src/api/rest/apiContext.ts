@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify"
 import type { InboxService } from "../../actors/inbox.js"
-import type { SqlClient, SqlTx } from "../../db/sql.js"
-import { inRole } from "../../db/roles.js"
+import type { QueryResult, SqlClient, SqlTx, Statement } from "../../db/sql.js"
+import { inRole, readInRole } from "../../db/roles.js"
 import type { DeadLetter, EventLogService } from "../../events/eventLog.js"
 import type { Effect } from "effect"
 import type { Principal } from "../auth/apiTokens.js"
@@ -41,10 +41,11 @@ export const ownerOf = (req: FastifyRequest): string => {
 }
 
 /**
- * THE way an owner route reads the database: one transaction as the `botfleet_api` role with
+ * THE way an owner route uses the database: one transaction as the `botfleet_api` role with
  * `app.owner_id` set to the caller's owner, so row-level security decides what it sees. Handlers
  * never filter by owner themselves; a query that forgot to could still not see another owner's
- * rows.
+ * rows. Reads whose statements need no JavaScript between them use `readAsOwner` (the same, in one
+ * round trip); this one is for work that decides between statements.
  */
 export const asOwner = <A>(deps: ApiDeps, req: FastifyRequest, fn: (tx: SqlTx) => Promise<A>): Promise<A> =>
   inRole(deps.sql, { role: "api", ownerId: ownerOf(req) }, fn)
@@ -68,6 +69,38 @@ export const visibleBot = async (tx: SqlTx, ref: string): Promise<string> => {
   if (rows.length === 0) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${ref} not found` })
   if (rows.length > 1) throw new ApiError({ status: 409, code: "ambiguous_bot", detail: `several of your bots are named ${ref.replace(/^@/, "")}: name the bot by its id` })
   return rows[0]!.bot_id
+}
+
+/**
+ * The read routes' way: `statements` in one transaction as `botfleet_api` for the caller's owner,
+ * exactly as `asOwner`, but sent together (`readInRole`: one round trip to a Postgres server).
+ */
+export const readAsOwner = (deps: ApiDeps, req: FastifyRequest, statements: ReadonlyArray<Statement>): Promise<ReadonlyArray<QueryResult>> =>
+  readInRole(deps.sql, { role: "api", ownerId: ownerOf(req) }, statements)
+
+/** The bot's projection row if the caller's owner can see it (under row-level security): see `mustSee`. */
+export const botVisible = (botId: string): Statement => ({ name: "bf_api_bot_visible", text: "SELECT 1 FROM bots WHERE bot_id = $1", params: [botId] })
+
+/** 404 unless `botVisible`'s result has the bot: it does not exist, or another owner has it. */
+export const mustSee = (visible: QueryResult, botId: string): void => {
+  if (visible.rows.length === 0) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${botId} not found` })
+}
+
+/**
+ * A read for the bot a route names (`ref`: its id, or its name as `visibleBot` takes it), done in
+ * one round trip when `ref` is the id of a bot the caller sees: `read(botId)` answers null when
+ * its visibility check found no such bot. Only then is the name looked up (another round trip),
+ * and the read done again for the id it names; 404 / 409 as `visibleBot`.
+ */
+export const readForBot = async <R>(deps: ApiDeps, req: FastifyRequest, ref: string, read: (botId: string) => Promise<R | null>): Promise<R> => {
+  if (!ref.startsWith("@")) {
+    const byId = await read(ref)
+    if (byId !== null) return byId
+  }
+  const botId = await asOwner(deps, req, (tx) => visibleBot(tx, ref))
+  const r = await read(botId)
+  if (r === null) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${ref} not found` })
+  return r
 }
 
 export const created = (reply: FastifyReply) => reply.code(201)

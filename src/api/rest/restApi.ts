@@ -4,7 +4,7 @@ import swaggerUi from "@fastify/swagger-ui"
 import type { FastifyError, FastifyPluginAsync, FastifyRequest } from "fastify"
 import { Effect, Either } from "effect"
 import { bearerOf, scopeAllows } from "../auth/apiToken.pure.js"
-import type { makeAuthenticator, Principal } from "../auth/apiTokens.js"
+import type { Authenticator, Principal } from "../auth/apiTokens.js"
 import type { ApiDeps } from "./apiContext.js"
 import { ApiError, errorBody, toApiError } from "./apiErrors.js"
 import { analyticsRoutes } from "./analyticsRoutes.js"
@@ -44,7 +44,7 @@ const REFUSED: Record<string, string> = {
 export const API_ROUTES: ReadonlyArray<(deps: ApiDeps) => FastifyPluginAsync> = [ownerReadRoutes, analyticsRoutes, botWriteRoutes, broadcastRoutes, userTagRoutes, opsRoutes]
 
 export const restApi = (
-  deps: ApiDeps & { readonly authenticate: ReturnType<typeof makeAuthenticator> },
+  deps: ApiDeps & { readonly authenticate: Authenticator },
   routes: ReadonlyArray<(deps: ApiDeps) => FastifyPluginAsync> = API_ROUTES
 ): FastifyPluginAsync => async (app) => {
   await app.register(swagger, {
@@ -59,6 +59,8 @@ export const restApi = (
   await app.register(swaggerUi, { routePrefix: "/docs" })
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger())
 
+  // the last-used times still waiting for their background write
+  app.addHook("onClose", async () => deps.authenticate.flush())
   app.decorateRequest("principal", undefined)
   app.addHook("onRequest", async (req) => {
     const access = req.routeOptions.config.access
