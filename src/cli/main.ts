@@ -41,7 +41,8 @@ const commands: ReadonlyArray<readonly [name: string, load: () => Promise<Comman
   ["divergence", async () => (await import("./commands/divergenceCommand.js")).divergenceCommand],
   ["owners", async () => (await import("./commands/apiAccessCommands.js")).ownersCommand],
   ["tokens", async () => (await import("./commands/apiAccessCommands.js")).tokensCommand],
-  ["broadcast", async () => (await import("./commands/broadcastCommand.js")).broadcastCommand]
+  ["broadcast", async () => (await import("./commands/broadcastCommand.js")).broadcastCommand],
+  ["users", async () => (await import("./commands/usersCommand.js")).usersCommand]
 ]
 
 /**

@@ -21,7 +21,7 @@ export const nodeApi = (config: BotfleetConfig, stores: NodeStores, logRequest: 
     sql: stores.sql,
     log: stores.log,
     inbox: stores.inbox,
-    writes: makeBotWrites({ config, log: stores.log, sql: stores.sql, node: () => hooks }),
+    writes: makeBotWrites({ config, log: stores.log, sql: stores.sql, node: () => hooks, userKeys: { keys: stores.userKeys, cache: stores.keyCache } }),
     partitions: config.partitions,
     retryDeadLetter: (d) => (stores.redis !== null ? retryOnRedis(stores.redis, config.redisPrefix, d) : retryOnPostgres(stores.sql, d)),
     anchorKey: anchorKeyFrom(Redacted.value(config.secretKey)),
