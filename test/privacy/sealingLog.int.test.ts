@@ -74,7 +74,7 @@ const sealingSuite = (name: string, open: () => Promise<Backend>) =>
       expect((await run(log.readStream(botId))).map((e) => e.data)).toEqual(events)
       const partition = await run(log.readPartition(log.partitionOf(botId)))
       const mine = partition.filter((d) => Either.isRight(d.event) && d.event.right.botId === botId)
-      expect(mine.map((d) => (d.event as Either.Right<never, { data: DomainEvent }>).right.data)).toEqual(events)
+      expect(mine.map((d) => Either.getOrThrow(d.event).data)).toEqual(events)
       // the raw fields (what the projector archives and the audit chain hashes) stay sealed
       expect(mine.map((d) => d.raw["data"]).join("\n")).not.toContain("Zelda")
 
