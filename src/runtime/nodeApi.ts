@@ -28,6 +28,7 @@ export const nodeApi = (config: BotfleetConfig, stores: NodeStores, logRequest: 
     nodeId: config.nodeId,
     rateLimitPerMinute: config.apiRateLimit,
     logRequest,
+    keyCache: stores.keyCache,
     authenticate: makeAuthenticator(stores.sql)
   })
   const plugin: FastifyPluginAsync = async (app) => {

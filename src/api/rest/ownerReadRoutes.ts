@@ -1,3 +1,4 @@
+import { openData } from "../../privacy/sealingLog.js"
 import type { FastifyPluginAsync } from "fastify"
 import { redact } from "../../logging.js"
 import type { ApiDeps } from "./apiContext.js"
@@ -209,8 +210,11 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
       ).rows
     })
     const page = pageOf(rows, req.query.limit, (r) => [Number(r["version"])])
+    // the archive holds personal fields sealed: opened as every reader of the log sees them ([erased] once forgotten)
+    const keyCache = deps.keyCache
+    const opened = keyCache ? await Promise.all(page.items.map((r) => openData(keyCache, req.params.botId, r["data"]))) : page.items.map((r) => r["data"])
     return {
-      items: page.items.map((r) =>
+      items: page.items.map((r, i) =>
         redact({
           eventId: r["event_id"],
           botId: r["bot_id"],
@@ -221,7 +225,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
           correlationId: r["correlation_id"],
           causationId: r["causation_id"],
           actor: r["actor"],
-          data: r["data"]
+          data: opened[i]
         })
       ),
       nextCursor: page.nextCursor
