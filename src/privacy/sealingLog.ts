@@ -84,14 +84,25 @@ const sealRequest = (cache: KeyCache, req: AppendRequest): Promise<AppendRequest
     (events) => ({ ...req, events })
   )
 
+const UNSEALED = Symbol("botfleet.unsealedLog")
+
+/**
+ * The log under the sealing decorator (the log itself when it has none): for the writers that
+ * must store events exactly as they were stored before, a restore of a backup above all: an event
+ * written in clear before sealing existed is restored in clear, so the restored archive and the
+ * audit chain's event hashes are the backed-up ones.
+ */
+export const unsealedLog = (log: EventLogService): EventLogService => (log as EventLogService & { [UNSEALED]?: EventLogService })[UNSEALED] ?? log
+
 /** The log with personal fields sealed on append and opened on read (see the top of this file). */
 export const withSealing = (log: EventLogService, cache: KeyCache): EventLogService => {
   const openAll = (events: ReadonlyArray<RecordedEvent>, op: string): Effect.Effect<ReadonlyArray<RecordedEvent>, LogUnavailable> =>
     Effect.tryPromise({ try: () => Promise.all(events.map((e) => openEvent(cache, e))), catch: keyStoreFailed(op) })
   const openDeliveries = (ds: ReadonlyArray<Delivery>, op: string) =>
     Effect.tryPromise({ try: () => Promise.all(ds.map((d) => openDelivery(cache, d))), catch: keyStoreFailed(op) })
-  return {
+  const sealing: EventLogService & { [UNSEALED]: EventLogService } = {
     ...log,
+    [UNSEALED]: log,
     append: (req) =>
       Effect.tryPromise({ try: () => sealRequest(cache, req), catch: keyStoreFailed("append") }).pipe(Effect.flatMap((sealed) => log.append(sealed))),
     appendMany: (reqs) =>
@@ -106,6 +117,7 @@ export const withSealing = (log: EventLogService, cache: KeyCache): EventLogServ
         Effect.flatMap((r) => openDeliveries(r.deliveries, "reclaim").pipe(Effect.map((deliveries) => ({ ...r, deliveries }))))
       )
   }
+  return sealing
 }
 
 /** The events archive read with sealed values opened (actors hydrate from it what the hot log trimmed). */
