@@ -17,7 +17,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   soak: ["./soak.ts"],
   fleet: ["./fleet.ts"],
   broadcast: ["./broadcast.ts"],
-  cli: ["./cli.ts"]
+  cli: ["./cli.ts"],
+  sealing: ["./sealing.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))

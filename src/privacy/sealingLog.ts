@@ -47,7 +47,15 @@ export const sealEvent = async (cache: KeyCache, botId: string, data: DomainEven
   // an event with nothing in clear (no text, or sealed already) costs no key lookup
   if (!clear) return data
   const k = await cache.keyState(botId, subject, true)
-  return mapPersonal(data, (s) => (k._tag === "Key" ? sealWithKey(k.key, botId, subject, s) : ERASED))
+  if (k._tag !== "Key") return mapPersonal(data, () => ERASED)
+  // a text repeated within one event (a name in the update's `from` and its `chat`) is sealed
+  // once: the cipher setup is most of the cost, and equal values inside one event say nothing new
+  const memo = new Map<string, string>()
+  return mapPersonal(data, (s) => {
+    let sealed = memo.get(s)
+    if (sealed === undefined) memo.set(s, (sealed = sealWithKey(k.key, botId, subject, s)))
+    return sealed
+  })
 }
 
 /** The payload with every sealed value opened (or `[erased]`); the same object when it holds none. */
@@ -55,14 +63,20 @@ export const openData = async <A>(cache: KeyCache, botId: string, data: A): Prom
   const users = sealedUsers(data)
   if (users.size === 0) return data
   const keys = await keysFor(cache, botId, users, false)
+  const memo = new Map<string, string>()
   return mapSealed(data, (u, s) => {
+    const known = memo.get(s)
+    if (known !== undefined) return known
     const k = keys.get(u)!
+    let open: string
     try {
-      return openWithKey(k._tag === "Key" ? k.key : null, botId, s)
+      open = openWithKey(k._tag === "Key" ? k.key : null, botId, s)
     } catch {
       // a value that does not open with its user's key (tampered, or moved between bots) reads as erased, not as a crash of every reader
-      return ERASED
+      open = ERASED
     }
+    memo.set(s, open)
+    return open
   })
 }
 
