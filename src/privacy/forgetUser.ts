@@ -101,6 +101,14 @@ export const purgeUserRows = async (sql: SqlClient, botId: string, userId: numbe
     `s:${u}:%`
   ])
   counts["actor_entries"] = r.rowCount
+  // updates of the user a handler threw on, kept for `dlq retry --bot` (embedded mode's inbox;
+  // the Redis inbox's dead letters are not reached: docs/privacy.md)
+  const dl = await sql.query(
+    `DELETE FROM inbox_dead_letters WHERE bot_id = $1 AND EXISTS (
+       SELECT 1 FROM jsonb_each(update) p WHERE jsonb_typeof(p.value) = 'object' AND p.value -> 'from' ->> 'id' = $2::text)`,
+    [botId, u]
+  )
+  counts["inbox_dead_letters"] = dl.rowCount
   return counts
 }
 

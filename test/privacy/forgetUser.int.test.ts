@@ -80,6 +80,11 @@ describe("users forget (Postgres: log, projections, audit, backup)", () => {
     }))
     await run(log.releaseLease(lease))
     await projectAll(log, sql)
+    // an update of Zelda's a handler threw on, waiting in the inbox's dead letters
+    await sql.query("INSERT INTO inbox_dead_letters (bot_id, entry_id, update, reason, at) VALUES ($1, '9', $2, 'boom', now())", [
+      BOT,
+      JSON.stringify({ update_id: 9, message: { message_id: 9, from: { id: 42, first_name: "Zelda" }, chat: { id: 42, type: "private" }, text: "secret diary page" } })
+    ])
   }, 60_000)
 
   afterAll(async () => {
@@ -122,6 +127,7 @@ describe("users forget (Postgres: log, projections, audit, backup)", () => {
     expect(report.recordedAt).toBeGreaterThan(0)
     expect(report.purged["bot_users"]).toBe(1)
     expect(report.purged["chats"]).toBe(1)
+    expect(report.purged["inbox_dead_letters"]).toBe(1)
     expect(report.purged["messages"]).toBeGreaterThanOrEqual(4)
     expect(progress[0]).toBe("key destroyed")
 
