@@ -18,7 +18,8 @@ const suites: Record<string, ReadonlyArray<string>> = {
   fleet: ["./fleet.ts"],
   broadcast: ["./broadcast.ts"],
   "broadcast-kill": ["./broadcastKill.ts"],
-  cli: ["./cli.ts"]
+  cli: ["./cli.ts"],
+  sealing: ["./sealing.ts"]
 }
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"))

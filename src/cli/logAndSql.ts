@@ -1,4 +1,5 @@
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { openUserKeys, withSealing } from "../privacy/sealingLog.js"
 import type { BotfleetConfig } from "../config.js"
 import { migrate } from "../db/migrator.js"
 import { lockPgliteDir } from "../db/pgliteLock.js"
@@ -27,7 +28,8 @@ export const eventLogAndSqlLayer = (config: BotfleetConfig): Layer.Layer<EventLo
             (s) => Effect.promise(() => s.close())
           )
           yield* Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) })
-          const log = withArchiveReadThrough(makePostgresEventLog({ sql, partitions: config.partitions }), makePostgresEventArchive(sql))
+          const { cache } = openUserKeys(sql, Redacted.value(config.secretKey), { listen: false })
+          const log = withSealing(withArchiveReadThrough(makePostgresEventLog({ sql, partitions: config.partitions }), makePostgresEventArchive(sql)), cache)
           return Context.make(EventLog, log).pipe(Context.add(Sql, sql))
         })
       )

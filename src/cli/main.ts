@@ -153,7 +153,7 @@ const commands: ReadonlyArray<CommandEntry> = [
   {
     name: "users",
     term: "users",
-    description: "a bot's users: tag, untag (tags select broadcast segments: tag=vip)",
+    description: "a bot's users: tag, untag (tags select broadcast segments: tag=vip), forget (GDPR erasure)",
     load: async () => (await import("./commands/usersCommand.js")).usersCommand
   }
 ]

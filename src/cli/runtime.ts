@@ -13,6 +13,7 @@ import { EventLog } from "../events/eventLog.js"
 import { makePostgresEventLog } from "../events/postgresEventLog.js"
 import { logDependencyHealthHere } from "../health/processHealth.js"
 import { makeRedisEventLog } from "../events/redisEventLog.js"
+import { openUserKeys, withSealing } from "../privacy/sealingLog.js"
 import { jsonLoggerLayer, redactString } from "../logging.js"
 
 /*
@@ -56,7 +57,8 @@ export const eventLogLayer = (config: BotfleetConfig): Layer.Layer<EventLog, Emb
             Effect.sync(() => makePgSql(Redacted.value(db), { max: 2, applicationName: "botfleet-cli-archive" })),
             (s) => Effect.promise(() => s.close())
           )
-          return withArchiveReadThrough(log, makePostgresEventArchive(sql))
+          const { cache } = openUserKeys(sql, Redacted.value(config.secretKey), { listen: false })
+          return withSealing(withArchiveReadThrough(log, makePostgresEventArchive(sql)), cache)
         })
       ),
     onNone: () =>
@@ -69,7 +71,8 @@ export const eventLogLayer = (config: BotfleetConfig): Layer.Layer<EventLog, Emb
             (sql) => Effect.promise(() => sql.close())
           )
           yield* Effect.tryPromise({ try: () => migrate(sql), catch: (cause) => new EmbeddedDatabaseFailed({ dir: config.pgliteDir, cause }) })
-          return withArchiveReadThrough(makePostgresEventLog({ sql, partitions: config.partitions }), makePostgresEventArchive(sql))
+          const { cache } = openUserKeys(sql, Redacted.value(config.secretKey), { listen: false })
+          return withSealing(withArchiveReadThrough(makePostgresEventLog({ sql, partitions: config.partitions }), makePostgresEventArchive(sql)), cache)
         })
       )
   })

@@ -1,10 +1,11 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto"
 import { Data } from "effect"
 import type { SqlClient } from "../db/sql.js"
+import { ERASED, formatSealed, parseSealed } from "./sealedValue.pure.js"
 
 /**
- * Per-user data keys for crypto-shredding (groundwork of issue 14's "forgetting a user"; see
- * docs/privacy.md for what is and is not built). A user of a bot gets a random 256-bit key the
+ * Per-user data keys for crypto-shredding (issue 14, "forgetting a user"; see
+ * docs/privacy.md). A user of a bot gets a random 256-bit key the
  * first time one is asked for; the key is stored sealed with a key derived from the fleet key, in
  * `user_keys` (sql/0131), never in the event log. `seal`/`open` encrypt a personal field with it
  * (AES-256-GCM, a fresh nonce per value, the bot and user bound in as associated data so a sealed
@@ -12,11 +13,7 @@ import type { SqlClient } from "../db/sql.js"
  * `[erased]` for every value sealed with it, wherever a copy of it lives.
  */
 
-/** What an erased field reads as. */
-export const ERASED = "[erased]"
-
-/** A sealed value as it would sit in an event: a prefix, then base64url(nonce ‖ ciphertext ‖ tag). */
-const PREFIX = "sealed:v1:"
+export { ERASED, isSealed } from "./sealedValue.pure.js"
 
 export class UserForgotten extends Data.TaggedError("UserForgotten")<{ readonly botId: string; readonly userId: number }> {
   override get message() {
@@ -49,8 +46,23 @@ const gcmOpen = (key: Uint8Array, sealed: string, ad: Uint8Array): Buffer => {
   return Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()])
 }
 
-/** Whether a field value is a sealed one. */
-export const isSealed = (v: unknown): v is string => typeof v === "string" && v.startsWith(PREFIX)
+/** Seals `value` of user `userId` with their key (the value format: sealedValue.pure.ts). */
+export const sealWithKey = (key: Uint8Array, botId: string, userId: number, value: string): string =>
+  formatSealed(userId, gcmSeal(key, Buffer.from(value, "utf8"), aad(botId, userId)))
+
+/**
+ * Opens a sealed value with its user's key; `[erased]` when the key is gone (null). A value that
+ * is not sealed comes back as it is. Throws when the value does not open with this key (tampered,
+ * or moved from another bot or user).
+ */
+export const openWithKey = (key: Uint8Array | null, botId: string, sealed: string): string => {
+  const parsed = parseSealed(sealed)
+  if (parsed === null) return sealed
+  return key === null ? ERASED : gcmOpen(key, parsed.body, aad(botId, parsed.userId)).toString("utf8")
+}
+
+/** A user's key as the store holds it: the key, none yet, or destroyed (the user was forgotten). */
+export type KeyState = { readonly _tag: "Key"; readonly key: Buffer } | { readonly _tag: "None" } | { readonly _tag: "Forgotten" }
 
 export interface UserKeys {
   /** Seals a personal field of a user; creates the user's key on first use. Fails with UserForgotten for a forgotten user. */
@@ -59,6 +71,8 @@ export interface UserKeys {
   readonly open: (botId: string, userId: number, sealed: string) => Promise<string>
   /** Destroys the user's key and marks them forgotten (idempotent); resolves with false when they already were. */
   readonly forget: (botId: string, userId: number, by: string) => Promise<boolean>
+  /** The user's key; with `create`, made first when the user has none (never for a forgotten user). */
+  readonly keyState: (botId: string, userId: number, create: boolean) => Promise<KeyState>
 }
 
 /**
@@ -67,7 +81,7 @@ export interface UserKeys {
  */
 export const makeUserKeys = (sql: SqlClient, fleetKey: Uint8Array): UserKeys => {
   const kek = Buffer.from(hkdfSync("sha256", fleetKey, Buffer.alloc(0), "botfleet user keys v1", 32))
-  // no cache: a key another process destroyed must stop opening values here at once
+  // no cache here: the cache with its bound on staleness is keyCache.ts
   const query = async <R extends Record<string, unknown>>(operation: string, text: string, params: ReadonlyArray<unknown>) => {
     try {
       return await sql.query<R>(text, params)
@@ -75,28 +89,33 @@ export const makeUserKeys = (sql: SqlClient, fleetKey: Uint8Array): UserKeys => 
       throw new KeyStoreUnavailable({ operation, cause })
     }
   }
-  const keyOf = async (botId: string, userId: number, create: boolean): Promise<Buffer | null> => {
+  const keyState = async (botId: string, userId: number, create: boolean): Promise<KeyState> => {
     if (create) {
       // first writer wins: a concurrent creator reads the key the winner stored
       const fresh = gcmSeal(kek, randomBytes(32), aad(botId, userId))
       await query("create", "INSERT INTO user_keys (bot_id, user_id, sealed_key) VALUES ($1, $2, $3) ON CONFLICT (bot_id, user_id) DO NOTHING", [botId, userId, fresh])
     }
-    const { rows } = await query<{ sealed_key: string | null; forgotten_at: unknown }>("read", "SELECT sealed_key, forgotten_at FROM user_keys WHERE bot_id = $1 AND user_id = $2", [botId, userId])
+    const { rows } = await query<{ sealed_key: string | null }>("read", "SELECT sealed_key FROM user_keys WHERE bot_id = $1 AND user_id = $2", [botId, userId])
     const row = rows[0]
-    if (row && row.sealed_key === null) {
-      if (create) throw new UserForgotten({ botId, userId })
-      return null
-    }
-    if (!row) return null
-    return gcmOpen(kek, row.sealed_key!, aad(botId, userId))
+    if (!row) return { _tag: "None" }
+    if (row.sealed_key === null) return { _tag: "Forgotten" }
+    return { _tag: "Key", key: gcmOpen(kek, row.sealed_key, aad(botId, userId)) }
   }
   return {
-    seal: async (botId, userId, value) => PREFIX + gcmSeal((await keyOf(botId, userId, true))!, Buffer.from(value, "utf8"), aad(botId, userId)),
-    open: async (botId, userId, sealed) => {
-      if (!isSealed(sealed)) return sealed
-      const key = await keyOf(botId, userId, false)
-      return key === null ? ERASED : gcmOpen(key, sealed.slice(PREFIX.length), aad(botId, userId)).toString("utf8")
+    seal: async (botId, userId, value) => {
+      const k = await keyState(botId, userId, true)
+      if (k._tag !== "Key") throw new UserForgotten({ botId, userId })
+      return sealWithKey(k.key, botId, userId, value)
     },
+    open: async (botId, userId, sealed) => {
+      const parsed = parseSealed(sealed)
+      if (parsed === null) return sealed
+      // the user named in the value must be the one asked for: a value moved to another user does not open
+      if (parsed.userId !== userId) throw new Error(`sealed value of user ${parsed.userId} read as user ${userId}'s`)
+      const k = await keyState(botId, userId, false)
+      return openWithKey(k._tag === "Key" ? k.key : null, botId, sealed)
+    },
+    keyState,
     forget: async (botId, userId, by) => {
       const { rowCount } = await query(
         "forget",

@@ -1,3 +1,5 @@
+import type { KeyCache } from "../privacy/keyCache.js"
+import { openData } from "../privacy/sealingLog.js"
 import { Effect, Either } from "effect"
 import type { SqlClient, SqlTx } from "../db/sql.js"
 import { ARCHIVE_COLUMNS, archiveFields, decodeArchiveRecord } from "./archiveRecord.js"
@@ -47,6 +49,12 @@ export interface RebuildOptions {
   readonly onProgress?: (p: RebuildProgress) => void
   /** Switch the rebuilt tables in (default true); false only compares. */
   readonly swap?: boolean
+  /**
+   * Opens the sealed personal fields of the archived events as the projectors see them
+   * (docs/privacy.md); absent, rebuilt rows would hold the sealed text. A forgotten user's rows
+   * come back with `[erased]` fields (the live tables have none: a difference the report shows).
+   */
+  readonly keyCache?: KeyCache
 }
 
 /** Turns archive rows back into log entries (the archive keeps the fields as the log stored them). */
@@ -111,8 +119,18 @@ export const rebuild = (opts: RebuildOptions): Effect.Effect<RebuildReport, Rebu
   const batchSize = opts.batchSize ?? 5000
   const progress = opts.onProgress ?? (() => undefined)
 
+  const open = async (inputs: ReadonlyArray<ProjectionInput>): Promise<ReadonlyArray<ProjectionInput>> => {
+    const cache = opts.keyCache
+    if (!cache) return inputs
+    return Promise.all(inputs.map(async (i) => {
+      const data = await openData(cache, i.event.botId, i.event.data)
+      return data === i.event.data ? i : { ...i, event: { ...i.event, data } }
+    }))
+  }
   const apply = async (tx: SqlTx, rows: ReadonlyArray<ArchiveRecord>, seen: Map<string, number>) => {
-    const { inputs, owners, undecodable } = toInputs(rows)
+    const decoded = toInputs(rows)
+    const { owners, undecodable } = decoded
+    const inputs = await open(decoded.inputs)
     for (const r of rows) seen.set(r.bot_id, Math.max(seen.get(r.bot_id) ?? 0, r.version))
     const mapped = mapBatch(inputs, owners)
     // the audit chain is rebuilt onto the shadow table's lanes: the same chain the projector made

@@ -1,3 +1,4 @@
+import { withOpenedArchive } from "../privacy/sealingLog.js"
 import { randomBytes } from "node:crypto"
 import { BroadcastChannel } from "node:worker_threads"
 import { Option, Redacted } from "effect"
@@ -62,7 +63,8 @@ export const makeActorHost = async (
   const limits = sendLimitsOf(config.sendLimits)
   if (config.mode === "embedded" || config.workerThreads === 0 || Option.isNone(config.redisUrl)) {
     const sender = new Sender({ limits })
-    const archive = makePostgresEventArchive(stores.sql)
+    // hydration reads what the hot log trimmed from the archive: opened like the log's events
+    const archive = withOpenedArchive(makePostgresEventArchive(stores.sql), stores.keyCache)
     // model calls (AI replies) and handoffs (to the target's inbox) are recorded calls beside the Bot API's
     const executeCall = withHandoffs(
       withModelCalls(makeCallExecutor({ vault: o.vault, sender, apiRootFor: o.apiRootFor }), {

@@ -5,6 +5,7 @@ import type { Scope } from "effect"
 import { openRedis, publishCounted } from "../health/redisHealth.js"
 import type { ActorCommand } from "../actors/actor.js"
 import type { Supervisor } from "../actors/supervisor.js"
+import { announceForget } from "../privacy/keyCache.js"
 
 /*
  * The fleet's control channel (Redis pub/sub, production mode): how `botfleet bots configure |
@@ -24,6 +25,12 @@ export const ControlRequest = Schema.Union(
   /** The new token, checked and sealed by the CLI: only its ciphertext crosses the channel. */
   Schema.TaggedStruct("RotateToken", { requestId: Schema.String, botId: Schema.String, tokenCiphertext: Schema.String }),
   Schema.TaggedStruct("StartBot", { requestId: Schema.String, botId: Schema.String }),
+  /**
+   * A user of the bot was forgotten (docs/privacy.md): every node drops the user's key from the
+   * key caches of all its threads, and the node running the bot runs it again, so its memory
+   * holds nothing of the user that was opened before the key was destroyed. No answer.
+   */
+  Schema.TaggedStruct("ForgetUser", { requestId: Schema.String, botId: Schema.String, userId: Schema.Number }),
   /** A live setting for one node (`target` its id) or every node ("*"); value null: back to the start value. */
   Schema.TaggedStruct("SetSetting", { requestId: Schema.String, target: Schema.String, name: Schema.String, value: Schema.NullOr(Schema.String) }),
   /** Each addressed node answers with every setting's value in effect and its source. */
@@ -64,7 +71,7 @@ export interface ControlServerOptions {
   readonly onNodeRequest?: (request: NodeRequest) => Effect.Effect<unknown>
 }
 
-const commandOf = (r: Exclude<BotRequest, { _tag: "StartBot" }>): ActorCommand => {
+const commandOf = (r: Exclude<BotRequest, { _tag: "StartBot" | "ForgetUser" }>): ActorCommand => {
   switch (r._tag) {
     case "Configure":
       return { _tag: "ChangeConfig", patch: r.patch }
@@ -76,6 +83,15 @@ const commandOf = (r: Exclude<BotRequest, { _tag: "StartBot" }>): ActorCommand =
       return { _tag: "RotateToken", tokenCiphertext: r.tokenCiphertext }
   }
 }
+
+/** Runs a bot again when this node runs it: its state is folded afresh from the log (after a user's erasure: `[erased]`). */
+export const restartIfRunning = (o: { readonly supervisor: Supervisor; readonly startBot: (botId: string) => Effect.Effect<void> }, botId: string) =>
+  Effect.gen(function* () {
+    const status = yield* o.supervisor.status(botId)
+    if (status?.state !== "running") return
+    yield* o.supervisor.stopBot(botId)
+    yield* o.startBot(botId)
+  })
 
 /** Serves the control channel for this node, in the scope (its two Redis connections close with it). */
 export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never, Scope.Scope> =>
@@ -98,6 +114,10 @@ export const serveControl = (o: ControlServerOptions): Effect.Effect<void, never
           return
         }
         if (req._tag === "StartBot") return yield* o.startBot(req.botId)
+        if (req._tag === "ForgetUser") {
+          announceForget(req.botId, req.userId)
+          return yield* restartIfRunning(o, req.botId)
+        }
         const status = yield* o.supervisor.status(req.botId)
         const holder = status !== null && status.fence !== null
         if (status?.state !== "running") {
@@ -190,7 +210,7 @@ export const sendControl = (
         },
         catch: (cause) => new ControlUnavailable({ cause })
       })
-      if (request._tag === "StartBot" || o.awaitReply === false) return { heardBy: yield* publish, version: null as number | null, released: false }
+      if (request._tag === "StartBot" || request._tag === "ForgetUser" || o.awaitReply === false) return { heardBy: yield* publish, version: null as number | null, released: false }
       const sub = yield* open(openRedis(o.redisUrl, "control-reply", { maxRetriesPerRequest: 1, lazyConnect: true }))
       const answer = Effect.async<ControlReply>((resume) => {
         sub.on("message", (_c: string, raw: string) => {

@@ -11,6 +11,8 @@ import { makeTokenVault } from "../telegram/tokenVault.js"
 import { withModelCalls } from "../ai/modelCalls.js"
 import { makeSecretBox } from "../ai/secretBox.js"
 import { Redacted } from "effect"
+import { makePgSql } from "../db/pgSql.js"
+import { openUserKeys, withOpenedArchive, withSealing } from "../privacy/sealingLog.js"
 
 /** What each worker thread of a node's pool is built from: plain data, cloned into the thread. */
 export interface FleetWorkerOptions {
@@ -71,6 +73,11 @@ export const createActorDeps = async (o: FleetWorkerOptions): Promise<ActorDeps>
     }),
     handoffPortsOf(base)
   )
+  // personal fields sealed on append, opened on read, with this thread's own key cache (its
+  // entries dropped by the node's forget announcements, keyCache.ts); no database: nothing sealed
+  const sealing = o.databaseUrl === null ? null : openUserKeys(makePgSql(o.databaseUrl, { max: 2, applicationName: "botfleet-user-keys" }), key).cache
+  const log = sealing === null ? base.log : withSealing(base.log, sealing)
+  const archive = sealing === null || base.archive === undefined ? base.archive : withOpenedArchive(base.archive, sealing)
   // measured on this thread; its heartbeats carry the measurements to the main thread (metrics)
-  return { ...base, log: instrumentLog(base.log, "redis"), inbox: instrumentInbox(base.inbox, "redis"), handlerFor: registry.handlerFor, executeCall }
+  return { ...base, ...(archive ? { archive } : {}), log: instrumentLog(log, "redis"), inbox: instrumentInbox(base.inbox, "redis"), handlerFor: registry.handlerFor, executeCall }
 }

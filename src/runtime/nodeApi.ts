@@ -38,13 +38,14 @@ export const nodeApi = (
     sql: stores.sql,
     log: stores.log,
     inbox: stores.inbox,
-    writes: makeBotWrites({ config, log: stores.log, sql: stores.sql, node: () => hooks }),
+    writes: makeBotWrites({ config, log: stores.log, sql: stores.sql, node: () => hooks, userKeys: { keys: stores.userKeys, cache: stores.keyCache } }),
     partitions: config.partitions,
     retryDeadLetter: (d) => (stores.redis !== null ? retryOnRedis(stores.redis, config.redisPrefix, d) : retryOnPostgres(stores.sql, d)),
     anchorKey: anchorKeyFrom(Redacted.value(config.secretKey)),
     nodeId: config.nodeId,
     rateLimitPerMinute: config.apiRateLimit,
     logRequest,
+    keyCache: stores.keyCache,
     authenticate: makeAuthenticator(stores.sql, { cacheMs: config.apiTokenCacheSeconds * 1000 })
   })
   const plugin: FastifyPluginAsync = async (app) => {

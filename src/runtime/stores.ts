@@ -25,6 +25,9 @@ import type { IngressStore } from "../telegram/ingressStore.js"
 import { redisIngressStore } from "../telegram/redisIngressStore.js"
 import { redisUpdateDedupe } from "../telegram/updateDedupe.js"
 import type { UpdateDedupe } from "../telegram/updateDedupe.js"
+import type { KeyCache } from "../privacy/keyCache.js"
+import { openUserKeys, withSealing } from "../privacy/sealingLog.js"
+import type { UserKeys } from "../privacy/userKeys.js"
 
 /** Everything a node stores, for the configured mode. */
 export interface NodeStores {
@@ -46,6 +49,9 @@ export interface NodeStores {
   readonly ingress?: IngressStore
   /** Production mode's Redis connection (readiness ping, memory gauges); null in embedded mode. */
   readonly redis: RedisClient | null
+  /** Per-user keys (`user_keys`, in `sql`) and this process's cache of them: both logs seal and open with it (docs/privacy.md). */
+  readonly userKeys: UserKeys
+  readonly keyCache: KeyCache
 }
 
 /** A store could not be opened or migrated at start-up. */
@@ -111,10 +117,14 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       // waiting readers need not poll the table
       const inbox = makePostgresInbox({ sql, pollMs: 10_000 })
       yield* Effect.addFinalizer(() => inbox.close)
+      const { keys, cache } = openUserKeys(sql, Redacted.value(config.secretKey))
+      yield* Effect.addFinalizer(() => Effect.sync(() => cache.close()))
       return {
         sql,
-        log: withArchiveReadThrough(log, makePostgresEventArchive(sql)),
-        hotLog: log,
+        log: withSealing(withArchiveReadThrough(log, makePostgresEventArchive(sql)), cache),
+        hotLog: withSealing(log, cache),
+        userKeys: keys,
+        keyCache: cache,
         inbox,
         snapshots: makePostgresSnapshotStore(sql),
         offsets: postgresOffsetStore(sql),
@@ -144,10 +154,14 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
     const shared = { redis, prefix: config.redisPrefix, partitions: config.partitions }
     const inbox = makeRedisInbox(shared)
     yield* Effect.addFinalizer(() => inbox.close)
+    const { keys, cache } = openUserKeys(sql, Redacted.value(config.secretKey))
+    yield* Effect.addFinalizer(() => Effect.sync(() => cache.close()))
     return {
       sql,
-      log: withArchiveReadThrough(log, makePostgresEventArchive(sql)),
-      hotLog: log,
+      log: withSealing(withArchiveReadThrough(log, makePostgresEventArchive(sql)), cache),
+      hotLog: withSealing(log, cache),
+      userKeys: keys,
+      keyCache: cache,
       inbox,
       // on Postgres, not Redis: a bot's entries grow with its users, and Redis holds only the hot log
       snapshots: makePostgresSnapshotStore(sql),

@@ -14,6 +14,7 @@ import type { SqlClient } from "../../src/db/sql.js"
 import type { DomainEvent } from "../../src/events/schema/envelope.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { makeProjector } from "../../src/projections/projector.js"
+import type { KeyCache } from "../../src/privacy/keyCache.js"
 import { appendNewBot, newEvent } from "../support/events.js"
 
 /*
@@ -59,20 +60,21 @@ export interface TestApi {
   readonly call: (method: "GET" | "POST" | "PATCH" | "DELETE", url: string, token: string | null, body?: unknown) => Promise<{ status: number; body: any; headers: Record<string, unknown> }>
 }
 
-export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; tokenCacheMs?: number; env?: Record<string, string>; extra?: (deps: ApiDeps) => FastifyPluginAsync; inbox?: InboxService }): Promise<TestApi> => {
+export const startTestApi = async (o: { sql: SqlClient; log: EventLogService; dataDir: string; partitions: number; rateLimitPerMinute?: number; tokenCacheMs?: number; env?: Record<string, string>; extra?: (deps: ApiDeps) => FastifyPluginAsync; inbox?: InboxService; forgetSettleMs?: number; keyCache?: KeyCache }): Promise<TestApi> => {
   const config = await testConfig(o.dataDir, o.partitions, o.env)
   const lines: Array<Readonly<Record<string, unknown>>> = []
   const deps: ApiDeps = {
     sql: o.sql,
     log: o.log,
     inbox: o.inbox ?? makeMemoryInbox(),
-    writes: makeBotWrites({ config, log: o.log, sql: o.sql, node: () => null }),
+    writes: makeBotWrites({ config, log: o.log, sql: o.sql, node: () => null, ...(o.forgetSettleMs !== undefined ? { forgetSettle: o.forgetSettleMs } : {}) }),
     partitions: o.partitions,
     retryDeadLetter: (d) => retryOnPostgres(o.sql, d),
     anchorKey: new Uint8Array(32),
     nodeId: "test-node",
     rateLimitPerMinute: o.rateLimitPerMinute ?? 0,
-    logRequest: (l) => void lines.push(l)
+    logRequest: (l) => void lines.push(l),
+    ...(o.keyCache ? { keyCache: o.keyCache } : {})
   }
   let skew = 0
   const authenticate = makeAuthenticator(o.sql, { cacheMs: o.tokenCacheMs ?? 5_000, now: () => Date.now() + skew })

@@ -253,7 +253,8 @@ export const evolve = (state: BotState, event: DomainEvent): BotState => {
     }
     case "ReplySent":
     case "SnapshotTaken":
-    case "FleetSettingChanged": // a fleet event: never in a bot's stream
+    case "FleetSettingChanged": // fleet events: never in a bot's stream
+    case "UserForgotten":
       return state
     default:
       return absurd(event)

@@ -5,6 +5,7 @@ import { inRole, readInRole } from "../../db/roles.js"
 import type { DeadLetter, EventLogService } from "../../events/eventLog.js"
 import type { Effect } from "effect"
 import type { Principal } from "../auth/apiTokens.js"
+import type { KeyCache } from "../../privacy/keyCache.js"
 import { ApiError } from "./apiErrors.js"
 import type { BotWrites } from "./botWrites.js"
 
@@ -22,6 +23,8 @@ export interface ApiDeps {
   readonly nodeId: string
   /** Requests per token (or per address without one) per minute; 0: unlimited. */
   readonly rateLimitPerMinute: number
+  /** Opens the sealed personal fields of archived events (docs/privacy.md); absent: they are shown sealed. */
+  readonly keyCache?: KeyCache
   /** One line per answered request: method, route, status, time, token id (never the token). */
   readonly logRequest?: (line: Readonly<Record<string, unknown>>) => void
 }

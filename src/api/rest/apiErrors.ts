@@ -45,6 +45,8 @@ const MAPPED: Record<string, readonly [number, string]> = {
   ControlUnavailable: [503, "unavailable"],
   SqlUnavailable: [503, "unavailable"],
   LogUnavailable: [503, "unavailable"],
+  KeyStoreUnavailable: [503, "unavailable"],
+  FleetStreamBusy: [503, "unavailable"],
   ApiAccessUnavailable: [503, "unavailable"],
   RoleSwitchFailed: [503, "unavailable"],
   SegmentInvalid: [400, "invalid_request"],
@@ -58,6 +60,11 @@ const MAPPED: Record<string, readonly [number, string]> = {
 export const toApiError = (e: unknown): ApiError => {
   if (e instanceof ApiError) return e
   const tag = tagOf(e)
+  // an unknown bot or user is a 404, a user id that is not one a 400 (the message says which)
+  if (tag === "ForgetRefused") {
+    const bad = (e as { reason?: unknown }).reason === "BadUserId"
+    return new ApiError({ status: bad ? 400 : 404, code: bad ? "invalid_request" : "not_found", detail: messageOf(e) })
+  }
   const mapped = MAPPED[tag]
   if (mapped) {
     const problems = tag === "BotConfigRefused" ? (e as { problems: ReadonlyArray<unknown> }).problems : undefined

@@ -88,6 +88,32 @@ export const botWriteRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app)
     else app.delete("/bots/:botId", { config: write, schema: schema("Remove a bot for good (BotRemoved)") }, handler)
   }
 
+  app.delete<{ Params: { botId: string; userId: string } }>("/bots/:botId/users/:userId", {
+    config: write,
+    schema: {
+      tags: ["bots"],
+      summary: "Forget a user of the bot (GDPR erasure, docs/privacy.md): destroy their key, purge their rows, record UserForgotten. Idempotent; answers once the second purge is done (a few seconds)",
+      params: { type: "object", required: ["botId", "userId"], properties: { botId: BotIdParams.properties.botId, userId: { type: "string", minLength: 1, maxLength: 20 } } },
+      response: {
+        200: {
+          type: "object",
+          properties: {
+            botId: { type: "string" },
+            userId: { type: "integer" },
+            alreadyForgotten: { type: "boolean" },
+            purged: { type: "object", additionalProperties: { type: "integer" } },
+            clearTextEvents: { type: "integer", description: "events of the user written before sealing: still readable, out of reach of the erasure" },
+            recordedAt: { type: ["integer", "null"], description: "the fleet stream's version of the UserForgotten event (null: recorded by an earlier call)" }
+          }
+        },
+        ...errors
+      }
+    }
+  }, async (req) => {
+    const botId = await mine(req)
+    return runWrite(deps.writes.forgetUser(botId, req.params.userId, actorOf(req)))
+  })
+
   app.post<{ Params: { botId: string }; Body: { token: string } }>("/bots/:botId/rotate-token", {
     config: write,
     schema: {

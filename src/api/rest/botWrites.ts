@@ -1,5 +1,6 @@
 import { Effect, Option, Redacted } from "effect"
 import type { ActorCommand } from "../../actors/actor.js"
+import type { Duration } from "effect"
 import type { Supervisor } from "../../actors/supervisor.js"
 import { applyOnNode } from "../../cli/hosted.js"
 import { applyOrAskNode, cliLeaseOwner, UnknownBot } from "../../cli/bots/lifecycle.js"
@@ -8,7 +9,12 @@ import { checkPatch } from "../../cli/bots/configure.js"
 import type { BotfleetConfig } from "../../config.js"
 import type { SqlClient } from "../../db/sql.js"
 import type { EventLogService } from "../../events/eventLog.js"
-import { sendControl } from "../../runtime/control.js"
+import { restartIfRunning, sendControl } from "../../runtime/control.js"
+import { forgetUser } from "../../privacy/forgetUser.js"
+import type { ForgetReport } from "../../privacy/forgetUser.js"
+import type { KeyCache } from "../../privacy/keyCache.js"
+import { openUserKeys } from "../../privacy/sealingLog.js"
+import type { UserKeys } from "../../privacy/userKeys.js"
 import { makeFleetDirectory } from "../../runtime/fleetDirectory.js"
 import { registerBot } from "../../runtime/registerBot.js"
 import { checkAndSealToken } from "../../telegram/registration.js"
@@ -36,6 +42,8 @@ export interface BotWrites {
   readonly stop: (botId: string, reason: string, actor: string) => Effect.Effect<Changed, unknown>
   readonly remove: (botId: string, reason: string, actor: string) => Effect.Effect<Changed, unknown>
   readonly rotateToken: (botId: string, token: Redacted.Redacted<string>, actor: string) => Effect.Effect<Changed, unknown>
+  /** `users forget` (docs/privacy.md): destroys the user's key, purges their rows, records UserForgotten. */
+  readonly forgetUser: (botId: string, userIdText: string, actor: string, onProgress?: (line: string) => void) => Effect.Effect<ForgetReport, unknown>
 }
 
 /** The node's side of it, once its supervisor runs (absent: every command goes the CLI's way). */
@@ -49,8 +57,13 @@ export const makeBotWrites = (o: {
   readonly log: EventLogService
   readonly sql: SqlClient
   readonly node: () => NodeHooks | null
+  /** The process's user keys and their cache (a node's stores); absent: a cache of its own over `sql`. */
+  readonly userKeys?: { readonly keys: UserKeys; readonly cache: KeyCache }
+  /** How long `forgetUser` waits before its second purge (default: the key cache's TTL plus a second). */
+  readonly forgetSettle?: Duration.DurationInput
 }): BotWrites => {
   const vault = makeTokenVault(o.config.secretKey)
+  const privacy = o.userKeys ?? openUserKeys(o.sql, Redacted.value(o.config.secretKey), { listen: false })
   const control = (timeoutMs = 15_000) =>
     Option.isSome(o.config.redisUrl) ? { redisUrl: Redacted.value(o.config.redisUrl.value), prefix: o.config.redisPrefix, timeoutMs } : null
   const versionOf = (botId: string) => o.log.streamVersion(botId)
@@ -137,6 +150,25 @@ export const makeBotWrites = (o: {
       }),
     stop: (botId, reason, actor) => lifecycle("stop", botId, reason, actor),
     remove: (botId, reason, actor) => lifecycle("remove", botId, reason, actor),
+    forgetUser: (botId, userIdText, actor, onProgress) =>
+      forgetUser(
+        {
+          log: o.log,
+          sql: o.sql,
+          keys: privacy.keys,
+          cache: privacy.cache,
+          ...(o.forgetSettle !== undefined ? { settle: o.forgetSettle } : {}),
+          ...(onProgress ? { onProgress } : {}),
+          announce: (bot, userId) =>
+            Effect.gen(function* () {
+              const node = o.node()
+              if (node !== null) yield* restartIfRunning(node, bot)
+              const c = control()
+              if (c !== null) yield* Effect.ignore(sendControl({ ...c, awaitReply: false }, { _tag: "ForgetUser", botId: bot, userId }))
+            })
+        },
+        { botId, userIdText, actor }
+      ),
     rotateToken: (botId, token, actor) =>
       Effect.gen(function* () {
         const { state, version } = yield* foldBot(o.log, botId)

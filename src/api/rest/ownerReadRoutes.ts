@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from "fastify"
 import type { Statement } from "../../db/sql.js"
+import { openData } from "../../privacy/sealingLog.js"
 import { redact } from "../../logging.js"
 import type { ApiDeps } from "./apiContext.js"
 import { botVisible, readForBot, readAsOwner } from "./apiContext.js"
@@ -215,8 +216,11 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
       params: [botId, after?.[0] ?? 0, req.query.limit + 1]
     }))
     const page = pageOf(rows, req.query.limit, (r) => [Number(r["version"])])
+    // the archive holds personal fields sealed: opened as every reader of the log sees them ([erased] once forgotten)
+    const keyCache = deps.keyCache
+    const opened = keyCache ? await Promise.all(page.items.map((r) => openData(keyCache, String(r["bot_id"]), r["data"]))) : page.items.map((r) => r["data"])
     return {
-      items: page.items.map((r) =>
+      items: page.items.map((r, i) =>
         redact({
           eventId: r["event_id"],
           botId: r["bot_id"],
@@ -227,7 +231,7 @@ export const ownerReadRoutes = (deps: ApiDeps): FastifyPluginAsync => async (app
           correlationId: r["correlation_id"],
           causationId: r["causation_id"],
           actor: r["actor"],
-          data: r["data"]
+          data: opened[i]
         })
       ),
       nextCursor: page.nextCursor

@@ -150,7 +150,10 @@ export const writeBackup = (opts: BackupOptions): Effect.Effect<Manifest, Backup
               undecodable++
               continue
             }
-            const e = d.event.right
+            // as stored, not as read: personal fields stay sealed in the backup (docs/privacy.md),
+            // whatever opening the log does for its readers
+            const stored = decodeFields(d.raw)
+            const e = Either.isRight(stored) ? stored.right : d.event.right
             seen.add(`${e.botId}\u0000${e.version}`)
             bots.add(e.botId)
             lines.push(line(e))

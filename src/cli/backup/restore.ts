@@ -1,3 +1,4 @@
+import { unsealedLog } from "../../privacy/sealingLog.js"
 import { createHash } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -151,8 +152,11 @@ const restoreAccess = (sql: SqlClient, rows: ReadonlyArray<AccessRow>) =>
   })
 
 /** Appends one bot's whole stream under its lease, in chunks, each at the version it must follow. */
-const appendStream = (log: EventLogService, nodeId: string, botId: string, stream: ReadonlyArray<BackupEvent>, chunk: number) =>
+const appendStream = (sealingLog: EventLogService, nodeId: string, botId: string, stream: ReadonlyArray<BackupEvent>, chunk: number) =>
   Effect.gen(function* () {
+    // as backed up: sealed fields stay sealed, events written in clear before sealing stay in
+    // clear, so the archive and the audit chain's event hashes come back the same (docs/privacy.md)
+    const log = unsealedLog(sealingLog)
     const lease = yield* log.acquireLease(botId, nodeId, LEASE_MS)
     if (!lease) return yield* new BotBusy({ botId, nodeId: (yield* log.readLease(botId))?.nodeId ?? "another node" })
     yield* Effect.gen(function* () {

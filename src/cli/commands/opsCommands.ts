@@ -1,6 +1,7 @@
 import { eventLogLayerFor } from "../hosted.js"
 import { Command } from "commander"
-import { Data, Effect } from "effect"
+import { Data, Effect, Redacted } from "effect"
+import { openUserKeys } from "../../privacy/sealingLog.js"
 import { AppConfig } from "../../config.js"
 import { migrate } from "../../db/migrator.js"
 import { Sql } from "../../db/sql.js"
@@ -102,8 +103,11 @@ export const rebuildCommand = (io: CliIo, setExit: SetExit): Command =>
           return yield* new UsageError({ detail: `no projection named ${JSON.stringify(projection)} to rebuild: choose one of ${REBUILDABLE.join(", ")}` })
         }
         const sql = yield* Sql
+        const config = yield* AppConfig
+        const { cache } = openUserKeys(sql, Redacted.value(config.secretKey), { listen: false })
         const report = yield* rebuild({
           sql,
+          keyCache: cache,
           projection: projection as ProjectionName,
           swap: opts.compareOnly !== true,
           onProgress: (p) => progress.update(p.phase, p.done, p.total)

@@ -51,6 +51,7 @@ const version = (name: string, text: string | undefined): Effect.Effect<number |
 
 const printReport = (io: CliIo, r: ReplayReport) => {
   io.stdout(`replayed ${r.inputsReplayed} inputs of bot ${r.botId} (versions ${r.from}..${r.to}, ${r.eventsRead} events read) through the current code`)
+  if (r.erasedInputs > 0) io.stdout(`${r.erasedInputs} inputs of forgotten users ([erased]) folded as recorded, not compared`)
   if (r.identical) return io.stdout("identical: the current code makes exactly the recorded decisions")
   io.stdout(`DIVERGED: ${r.divergences.length} divergence${r.divergences.length === 1 ? "" : "s"}, first at version ${r.divergences[0]!.version}`)
   for (const d of r.divergences) {

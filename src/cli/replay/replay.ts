@@ -1,3 +1,4 @@
+import { containsErased } from "../../privacy/personalFields.pure.js"
 import { makeBotDecider } from "../../actors/decider/decide.js"
 import { encodeState } from "../../actors/decider/snapshot.js"
 import { evolve, initialState } from "../../actors/decider/state.js"
@@ -34,6 +35,12 @@ export interface ReplayReport {
   readonly to: number
   readonly eventsRead: number
   readonly inputsReplayed: number
+  /**
+   * Inputs of forgotten users (their update reads `[erased]`, docs/privacy.md): folded as
+   * recorded, not decided again, since the current code would be deciding on `[erased]` where the
+   * recorded decision saw the user's text. Counted, never a divergence.
+   */
+  readonly erasedInputs: number
   readonly identical: boolean
   readonly divergences: ReadonlyArray<Divergence>
 }
@@ -107,6 +114,7 @@ export const replayEvents = async (
   const divergences: Array<Divergence> = []
   const updateAt = updatesByEntry(events)
   const replayed = new Set<string>()
+  const erased = new Set<string>()
   /** Entries whose decision diverged once: their later steps would only repeat the difference. */
   const diverged = new Set<string>()
   let state = initialState
@@ -121,6 +129,12 @@ export const replayEvents = async (
     }
     const end = stepEnd(events, i)
     const recorded = events.slice(i, end).map((r) => r.data)
+    if (containsErased(update.update)) {
+      erased.add(e.correlationId)
+      state = fold(state, recorded)
+      i = end
+      continue
+    }
     replayed.add(e.correlationId)
     let produced: ReadonlyArray<DomainEvent> | undefined
     try {
@@ -164,6 +178,7 @@ export const replayEvents = async (
     to: Math.min(to, events[events.length - 1]?.version ?? 0),
     eventsRead: events.length,
     inputsReplayed: replayed.size,
+    erasedInputs: erased.size,
     identical: divergences.length === 0,
     divergences
   }

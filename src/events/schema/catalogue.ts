@@ -155,6 +155,20 @@ export const FleetSettingChanged = Schema.TaggedStruct("FleetSettingChanged", {
 })
 
 /**
+ * A user of a bot was forgotten (`botfleet users forget`, docs/privacy.md): their key is destroyed,
+ * so every personal field sealed with it reads `[erased]`, and their projection rows are purged.
+ * A fleet event (FLEET_STREAM): recorded by whoever ran the command, whether or not a node runs
+ * the bot. Holds no personal data: the bot and the user's numeric Telegram id, which every event
+ * of that user carries in clear anyway. Who: the envelope's actor.
+ */
+export const UserForgotten = Schema.TaggedStruct("UserForgotten", {
+  botId: Schema.String,
+  userId: Schema.Number,
+  /** Events of the user in that bot's log still holding personal fields in clear (written before sealing existed). */
+  clearTextEvents: Schema.Number
+})
+
+/**
  * The bot answered update `updateId` with a model's completion: the turn joins the
  * chat's conversation memory and its tokens count against the day's budgets (`day`, UTC).
  */
@@ -224,7 +238,8 @@ export const DomainEvent = Schema.Union(
   AiReplied,
   ConversationSummarized,
   AiFallbackUsed,
-  PersonalityAdapted
+  PersonalityAdapted,
+  UserForgotten
 )
 export type DomainEvent = typeof DomainEvent.Type
 export type EventType = DomainEvent["_tag"]

@@ -54,6 +54,7 @@ export const registry: { readonly [T in EventType]: EventTypeSpec } = {
   LegacyRecordImported: v1(C.LegacyRecordImported),
   UserUnblockedBot: v1(C.UserUnblockedBot),
   FleetSettingChanged: v1(C.FleetSettingChanged),
+  UserForgotten: v1(C.UserForgotten),
   AiReplied: v1(C.AiReplied),
   ConversationSummarized: v1(C.ConversationSummarized),
   AiFallbackUsed: v1(C.AiFallbackUsed),

@@ -53,6 +53,8 @@ export const auditSummary = (e: DomainEvent): Record<string, unknown> | null => 
     case "FleetSettingChanged":
       // live settings are never secret (secret settings need a restart), so values are shown
       return { setting: e.setting, value: e.value, scope: e.scope, nodes: e.nodes.map((n) => ({ nodeId: n.nodeId, old: n.old, value: n.value })) }
+    case "UserForgotten":
+      return { botId: e.botId, userId: e.userId, clearTextEvents: e.clearTextEvents }
     case "UpdateReceived":
     case "UpdateDuplicateDropped":
     case "BotApiCallIntended":

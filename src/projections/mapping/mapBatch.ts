@@ -374,6 +374,7 @@ export const mapBatch = (inputs: ReadonlyArray<ProjectionInput>, owners: Readonl
       case "UpdateFailed":
       case "SnapshotTaken":
       case "FleetSettingChanged":
+      case "UserForgotten":
       case "AiReplied":
       case "ConversationSummarized":
       case "AiFallbackUsed":
