@@ -265,9 +265,11 @@ export class BotActor {
         await this.runCommand(this.commands.shift()!)
         continue
       }
-      // after a short read, wait first: the wait returns at once (often with the entries) when
-      // some are there, which saves a read per wake-up
-      const waited = lastRead < batch ? await this.idle(batch) : undefined
+      // wait only after a read that found nothing: a bot that just handled entries usually has
+      // more by now, and a plain read costs one command where a wait costs its partition's
+      // blocking read re-issued (CLIENT UNBLOCK + XREAD, disturbing the other waiters); a bot
+      // that found nothing waits, and the wait returns at once with entries that came meanwhile
+      const waited = lastRead === 0 ? await this.idle(batch) : undefined
       if (this.commands.length > 0 || this.stopReason !== null) continue
       const entries = waited && waited.length > 0 ? waited : await run(this.deps.inbox.readAfter(this.botId, this.state.inboxCursor, batch))
       lastRead = entries.length
