@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { Redis } from "ioredis"
+import pg from "pg"
 import { main as cli } from "../src/cli/main.js"
 import { webhookSecretFor } from "../src/telegram/webhookSecret.js"
 import { createScratchDatabase } from "../test/support/databases.js"
@@ -57,6 +58,14 @@ interface Side {
   readonly target: string
   readonly fleet: ReadonlyArray<Route>
   readonly busy: Route
+  /** What the side asked of Redis and Postgres so far (botfleet only): see `workOf`. */
+  readonly work?: () => Promise<Work>
+}
+
+/** Redis commands by name (INFO commandstats: exact when the bench has its Redis to itself) and Postgres transactions of the node's database. */
+interface Work {
+  readonly redis: ReadonlyMap<string, number>
+  readonly pgXacts: number
 }
 
 interface Phase {
@@ -71,6 +80,8 @@ interface Phase {
   readonly p99: number
   /** CPU time of the side's process (all threads) per update sent, µs. */
   readonly cpuUsPerUpdate: number
+  /** Per update sent: Redis commands (all, and the busiest by name) and Postgres transactions. */
+  readonly work?: { readonly redisCalls: number; readonly pgXacts: number; readonly byCommand: Readonly<Record<string, number>> }
 }
 
 /** utime + stime of a process, ms (Linux /proc; clock ticks of 10 ms). */
@@ -93,6 +104,7 @@ const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "ta
   const base = updateIds
   updateIds += job.amount + 1000
   const cpu0 = cpuMsOf(side.pid)
+  const work0 = await side.work?.()
   const { noReplies: _, ...loadJob } = job
   const r = await load.ask<{ result: LoadResult }>({ job: { connections: CONNECTIONS, text: "/start", ...loadJob, target: side.target, updateIdBase: base } satisfies LoadJob })
   const result = r.result
@@ -110,6 +122,7 @@ const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "ta
   }
   const cpu1 = cpuMsOf(side.pid)
   await sleep(200) // a doubled reply would come right after the last one
+  const work1 = work0 && (await side.work?.())
   const { arrivals } = await api.ask<{ arrivals: ReadonlyArray<[string, number[]]> }>({ op: "collect" })
   const got = new Map(arrivals)
   const sentBy = new Map<string, number[]>()
@@ -146,8 +159,35 @@ const phase = async (api: Child, load: Child, side: Side, job: Omit<LoadJob, "ta
     doubled,
     p50: round1(percentile(latencies, 50)),
     p99: round1(percentile(latencies, 99)),
-    cpuUsPerUpdate: Math.round(((cpu1 - cpu0) * 1000) / result.sent.length)
+    cpuUsPerUpdate: Math.round(((cpu1 - cpu0) * 1000) / result.sent.length),
+    ...(work0 && work1 ? { work: workPerUpdate(work0, work1, result.sent.length) } : {})
   }
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100
+const workPerUpdate = (a: Work, b: Work, updates: number) => {
+  const byCommand: Record<string, number> = {}
+  let calls = 0
+  for (const [cmd, n] of b.redis) {
+    const d = n - (a.redis.get(cmd) ?? 0)
+    calls += d
+    if (d / updates >= 0.05) byCommand[cmd] = round2(d / updates)
+  }
+  return { redisCalls: round2(calls / updates), pgXacts: round2((b.pgXacts - a.pgXacts) / updates), byCommand }
+}
+
+/**
+ * The work counters of a botfleet side. Postgres publishes a backend's transaction counts about
+ * once a second (PGSTAT_MIN_INTERVAL), so a phase's figure can be off by a second's worth.
+ */
+const workOf = (redis: Redis, admin: pg.Client, database: string) => async (): Promise<Work> => {
+  const info = await redis.info("commandstats")
+  const counts = new Map<string, number>()
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts.set(m[1]!, Number(m[2]))
+  await sleep(1100)
+  await admin.query("SELECT pg_stat_clear_snapshot()")
+  const { rows } = await admin.query<{ n: string }>("SELECT (xact_commit + xact_rollback)::text AS n FROM pg_stat_database WHERE datname = $1", [database])
+  return { redis: counts, pgXacts: Number(rows[0]?.n ?? 0) }
 }
 
 /** The same measurements on one side; returns them by name. */
@@ -203,6 +243,8 @@ const botfleetSide = async (api: Child, load: Child) => {
   }
   const quiet = { stdout: () => undefined, stderr: (t: string) => void process.stderr.write(t + "\n"), stderrIsTTY: false }
   let node: ReturnType<typeof spawnBotfleet> | null = null
+  let workRedis: Redis | null = null
+  let workPg: pg.Client | null = null
   try {
     if ((await cli(["migrate"], { ...quiet, env })) !== 0) throw new Error("botfleet migrate failed")
     const routes: Route[] = []
@@ -223,8 +265,14 @@ const botfleetSide = async (api: Child, load: Child) => {
       if (ready && webhooks >= BOTS + 1) break
       await sleep(200)
     }
-    return await measure(api, load, { name: "botfleet", pid: node.process.pid!, target: env["PUBLIC_URL"]!, fleet: routes.slice(0, BOTS), busy: routes[BOTS]! })
+    workRedis = new Redis(redisUrl)
+    workPg = new pg.Client({ connectionString: adminUrl })
+    await workPg.connect()
+    const work = workOf(workRedis, workPg, new URL(db.url).pathname.slice(1))
+    return await measure(api, load, { name: "botfleet", pid: node.process.pid!, target: env["PUBLIC_URL"]!, fleet: routes.slice(0, BOTS), busy: routes[BOTS]!, work })
   } finally {
+    workRedis?.disconnect()
+    await workPg?.end()
     await node?.stop()
     const redis = new Redis(redisUrl)
     await deleteKeysUnder(redis, prefix)
@@ -299,6 +347,10 @@ export const run = async (): Promise<void> => {
     const s = fleet["single"]!
     const ps = plain["single"]!
     report({ bench: "e2e.single-bot", unit: "replies/s", value: s.repliesPerS, baseline: "one plain telegraf webhook bot", baselineValue: ps.repliesPerS, chats: SINGLE_CHATS, updates: SINGLE, lost: s.lost, doubled: s.doubled, baselineLost: ps.lost, baselineDoubled: ps.doubled, p50: s.p50, p99: s.p99, target: ">= 1000" })
+    // what an update asks of the shared stores, whatever the machine's load (no baseline: telegraf keeps nothing)
+    for (const [name, f] of [["burst", b], ["single-bot", s]] as const) {
+      if (f.work) report({ bench: `e2e.work_per_update.${name}`, unit: "Redis commands", value: f.work.redisCalls, pgTransactions: f.work.pgXacts, byCommand: f.work.byCommand })
+    }
   } finally {
     await load.stop()
     await api.stop()

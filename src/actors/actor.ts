@@ -50,7 +50,11 @@ export interface ActorConfig {
   readonly snapshotEvery?: number
   /** Inbox entries read, and at most decided together, per round (default 64). */
   readonly batchSize?: number
-  /** Longest wait for new inbox entries before reading again anyway (default 2000 ms). */
+  /**
+   * Longest wait for new inbox entries before reading again anyway (default 10 s): only a safety
+   * net, since the inbox wakes the actor when entries come; every end of a wait re-issues its
+   * partition's blocking read, so a short one made idle bots cost Redis commands.
+   */
   readonly idleWaitMs?: number
   /** A handler slower than this fails its update (dead-lettered, default 10 s). */
   readonly inputBudgetMs?: number
@@ -157,6 +161,8 @@ export class BotActor {
   private callingSince: number | null = null
   private readonly now: () => number
   private killedFor: string | null = null
+  /** Hydrated and BotStarted recorded: `status()` tells the truth from here on. */
+  private started = false
 
   constructor(
     private readonly deps: ActorDeps,
@@ -211,10 +217,17 @@ export class BotActor {
     }
   }
 
-  /** Queues a command; it runs between batches, never concurrently with one. */
+  /**
+   * Queues a command; it runs between batches, never concurrently with one. `Status` is answered at
+   * once instead: it only reads the committed state, and waking an idle actor for it cost a
+   * re-issued blocking read of its whole partition (the supervisor asks every running bot about
+   * once a second, so a node of idle bots spent most of its Redis commands on that).
+   */
   send(cmd: ActorCommand): Promise<ActorStatus> {
     return new Promise((resolve, reject) => {
       if (this.endedWith !== null) return reject(this.endedWith)
+      // (once started: before that the state is not hydrated yet, and the answer waits for it)
+      if (cmd._tag === "Status" && this.started) return resolve(this.status())
       this.commands.push({ cmd, resolve, reject })
       this.wakeCommand?.()
     })
@@ -239,6 +252,7 @@ export class BotActor {
   private async runUntilStopped(onStarted?: (s: ActorStatus) => void): Promise<ActorStatus> {
     await this.resident.hydrate()
     await this.apply({ _tag: "Start", nodeId: this.config.nodeId, fence: this.config.fence, at: this.iso() }, `node:${this.config.nodeId}`, undefined, false)
+    this.started = true
     onStarted?.(this.status())
     // after reporting started: a snapshot due after a long tail must not delay the activation
     await this.resident.snapshotIfDue()
@@ -251,9 +265,11 @@ export class BotActor {
         await this.runCommand(this.commands.shift()!)
         continue
       }
-      // after a short read, wait first: the wait returns at once (often with the entries) when
-      // some are there, which saves a read per wake-up
-      const waited = lastRead < batch ? await this.idle(batch) : undefined
+      // wait only after a read that found nothing: a bot that just handled entries usually has
+      // more by now, and a plain read costs one command where a wait costs its partition's
+      // blocking read re-issued (CLIENT UNBLOCK + XREAD, disturbing the other waiters); a bot
+      // that found nothing waits, and the wait returns at once with entries that came meanwhile
+      const waited = lastRead === 0 ? await this.idle(batch) : undefined
       if (this.commands.length > 0 || this.stopReason !== null) continue
       const entries = waited && waited.length > 0 ? waited : await run(this.deps.inbox.readAfter(this.botId, this.state.inboxCursor, batch))
       lastRead = entries.length
@@ -285,7 +301,7 @@ export class BotActor {
       })
     })
     return run(
-      Effect.raceFirst(this.deps.inbox.waitFor(this.botId, this.state.inboxCursor, this.config.idleWaitMs ?? 2000, count), woken).pipe(
+      Effect.raceFirst(this.deps.inbox.waitFor(this.botId, this.state.inboxCursor, this.config.idleWaitMs ?? 10_000, count), woken).pipe(
         Effect.ensuring(Effect.sync(() => (this.wakeCommand = null)))
       )
     )

@@ -108,4 +108,21 @@ describe("bot actor (in memory)", () => {
     // a command sent to the dead actor is answered with why it died, not left waiting forever
     await expect(actor.send({ _tag: "Stop", reason: "too late" })).rejects.toMatchObject({ _tag: "LeaseLost" })
   })
+
+  it("answers Status at once without breaking an idle wait (each re-wait re-issues its partition's blocking read)", async () => {
+    const base = setup()
+    let waits = 0
+    const deps: ActorDeps = { ...base, inbox: { ...base.inbox, waitFor: (...args) => (waits++, base.inbox.waitFor(...args)) } }
+    const lease = (await run(deps.log.acquireLease("b5", "n1", 60_000)))!
+    const actor = new BotActor(deps, { botId: "b5", nodeId: "n1", fence: lease.fence })
+    const done = actor.run()
+    await until(() => waits === 1)
+    for (let i = 0; i < 20; i++) expect((await actor.send({ _tag: "Status" })).status).toBe("running")
+    expect(waits).toBe(1)
+    // the wait still ends for input, and the status then reflects it
+    await run(deps.inbox.enqueue("b5", text(1, "hi")))
+    await until(async () => (await actor.send({ _tag: "Status" })).updatesHandled === 1)
+    await actor.send({ _tag: "Stop", reason: "done" })
+    expect((await done).updatesHandled).toBe(1)
+  })
 })

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { beforeAll, beforeEach, describe, expect, it } from "vitest"
 import type { SqlClient } from "../../src/db/sql.js"
 import { makeMemoryEventLog } from "../../src/events/memoryEventLog.js"
@@ -6,6 +6,7 @@ import { makeRedisEventLog } from "../../src/events/redisEventLog.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { partitionLag } from "../../src/projections/lag.js"
 import { makeProjector } from "../../src/projections/projector.js"
+import { runProjectors } from "../../src/projections/runner.js"
 import { useMigratedDatabase } from "../support/db.js"
 import { createTestPrefix } from "../support/redis.js"
 import { appendFacts, dumpTables, received, registered, truncateProjections } from "./fixtures.js"
@@ -136,5 +137,32 @@ describe("projector", () => {
       await Effect.runPromise(redisLog.close)
       await cleanup()
     }
+  })
+})
+
+describe("projectors at work (runner)", () => {
+  it("projects a trickle of events in a few transactions, not one each, and every event once", async () => {
+    const log = makeMemoryEventLog({ partitions: 1 })
+    await appendFacts(log, "bot-t", [registered("owner-t", "Trickle")])
+    const commits: number[] = []
+    const fiber = Effect.runFork(
+      runProjectors({ log, sql, idleSleep: "5 millis", coalesce: "300 millis", onCommitted: (b) => void commits.push(b.events.length) })
+    )
+    try {
+      // an event every 40 ms, as a bot answering steadily writes them: each would find the
+      // projector idle and get a transaction of its own
+      for (let i = 0; i < 20; i++) {
+        await appendFacts(log, "bot-t", [received(100 + i, 7, i + 1)])
+        await new Promise((r) => setTimeout(r, 40))
+      }
+      const end = Date.now() + 20_000
+      while (Date.now() < end && commits.reduce((a, b) => a + b, 0) < 21) await new Promise((r) => setTimeout(r, 20))
+    } finally {
+      await Effect.runPromise(Fiber.interrupt(fiber))
+    }
+    expect(commits.reduce((a, b) => a + b, 0)).toBe(21)
+    expect(commits.length).toBeLessThanOrEqual(10)
+    const msgs = (await sql.query<{ n: string }>("SELECT count(*)::text AS n FROM messages")).rows
+    expect(msgs).toEqual([{ n: "20" }])
   })
 })

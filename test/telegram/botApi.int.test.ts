@@ -1,3 +1,5 @@
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { apiRootFor, callBotApi, isIdempotentMethod, makeBotApi } from "../../src/telegram/botApi.js"
@@ -53,6 +55,22 @@ describe("Bot API client", () => {
         expect(r.left.message).not.toContain(secretPart)
         expect(JSON.stringify(r.left)).not.toContain(secretPart)
       }
+    }
+  })
+
+  it("gives up on a server that accepts the call and never answers, as unavailable (timed out), and on a non-JSON answer", async () => {
+    const silent = createServer(() => undefined)
+    const garbled = createServer((_req, res) => res.writeHead(502, { "content-type": "text/html" }).end("<html>bad gateway</html>"))
+    await Promise.all([silent, garbled].map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", r))))
+    const rootOf = (s: typeof silent) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`
+    try {
+      const hung = await either(callBotApi("1:secret-token", "sendMessage", { chat_id: 1, text: "x" }, { apiRoot: rootOf(silent), timeoutMs: 300 }))
+      expect(Either.isLeft(hung) && hung.left).toMatchObject({ _tag: "TelegramUnavailable", status: null, reason: "timed out" })
+      const bad = await either(callBotApi("1:secret-token", "sendMessage", { chat_id: 1, text: "x" }, { apiRoot: rootOf(garbled) }))
+      expect(Either.isLeft(bad) && bad.left).toMatchObject({ _tag: "TelegramUnavailable", status: 502, reason: "HTTP 502" })
+    } finally {
+      silent.closeAllConnections()
+      await Promise.all([silent, garbled].map((s) => new Promise((r) => s.close(r))))
     }
   })
 
