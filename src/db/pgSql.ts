@@ -160,6 +160,31 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
       })
     })
 
+  /**
+   * One pooled connection held for `use`, with a listener for its errors all along: a checked-out
+   * client has no listener of the pool's, and a backend terminated while we hold it ('idle in
+   * transaction') would emit an unhandled 'error' and kill the process (57P01). A connection that
+   * broke (its error, a statement that met a dead server, or `breaks`) is destroyed, never
+   * returned to the pool.
+   */
+  const held = async <A>(use: (client: pg.PoolClient, breaks: (e: Error) => void) => Promise<A>): Promise<A> => {
+    let broken: Error | undefined
+    const onError = (e: Error) => {
+      broken = e
+      suspect()
+    }
+    const client = await guarded(() => checkOut(onError))
+    try {
+      return await use(client, (e) => (broken = e))
+    } catch (e) {
+      if (e instanceof SqlUnavailable) broken ??= e
+      throw e
+    } finally {
+      client.removeListener("error", onError)
+      client.release(broken)
+    }
+  }
+
   const asTx = (client: pg.PoolClient): SqlTx => ({
     dialect: "postgres",
     query: <R extends Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) =>
@@ -185,17 +210,8 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
       guarded(async () => {
         await pool.query(script)
       }),
-    transaction: async <A>(fn: (tx: SqlTx) => Promise<A>): Promise<A> => {
-      let broken: Error | undefined
-      // a checked-out client has no listener of the pool's: without this one, a backend
-      // terminated while we hold it ('idle in transaction') emits an unhandled 'error' and the
-      // process dies (57P01)
-      const onError = (e: Error) => {
-        broken = e
-        suspect()
-      }
-      const client = await guarded(() => checkOut(onError))
-      try {
+    transaction: <A>(fn: (tx: SqlTx) => Promise<A>): Promise<A> =>
+      held(async (client, breaks) => {
         await asTx(client).query("BEGIN")
         try {
           const a = await fn(asTx(client))
@@ -206,27 +222,13 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
             await client.query("ROLLBACK")
           } catch (rollbackError) {
             // the connection is unusable: destroy it instead of returning it to the pool
-            broken = rollbackError as Error
+            breaks(rollbackError as Error)
           }
           throw e
         }
-      } catch (e) {
-        // a statement met a dead connection: it must not go back to the pool
-        if (e instanceof SqlUnavailable) broken ??= e
-        throw e
-      } finally {
-        client.removeListener("error", onError)
-        client.release(broken)
-      }
-    },
-    batch: async (statements: ReadonlyArray<Statement>): Promise<ReadonlyArray<QueryResult>> => {
-      let broken: Error | undefined
-      const onError = (e: Error) => {
-        broken = e
-        suspect()
-      }
-      const client = await guarded(() => checkOut(onError))
-      try {
+      }),
+    batch: (statements: ReadonlyArray<Statement>): Promise<ReadonlyArray<QueryResult>> =>
+      held(async (client) => {
         // all sent at once (the client pipelines: each query is written as it is issued, and the
         // cork makes them one socket write, which is what a request costs most under load);
         // answers come back in order. A failed statement aborts the transaction: the ones after it
@@ -247,14 +249,7 @@ export const makePgSql = (connectionString: string, options: PgSqlOptions = {}):
           const v = (r as PromiseFulfilledResult<pg.QueryResult>).value
           return { rows: v.rows, rowCount: v.rowCount ?? 0 }
         })
-      } catch (e) {
-        if (e instanceof SqlUnavailable) broken ??= e
-        throw e
-      } finally {
-        client.removeListener("error", onError)
-        client.release(broken)
-      }
-    },
+      }),
     close: () => {
       closed = true
       if (probe !== null) Effect.runFork(Fiber.interrupt(probe))
