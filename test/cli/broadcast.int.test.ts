@@ -1,44 +1,19 @@
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makePgSql } from "../../src/db/pgSql.js"
-import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
-import { createTestDatabase } from "../support/db.js"
-import { createTestPrefix } from "../support/redis.js"
-import { captureCli } from "./support.js"
+import { productionCliEnv } from "./support.js"
+import type { ProductionCliEnv } from "./support.js"
 
 /* `botfleet broadcast` and its line in `status`, in production mode (Redis log, Postgres). */
 
-let env: Record<string, string>
 let sandbox: Sandbox
+let cli: ProductionCliEnv["cli"]
 let cleanup: () => Promise<void>
 let dbUrl: string
 
-const cli = (extraEnv: Record<string, string>, ...argv: Array<string>) => captureCli({ ...env, ...extraEnv }, argv)
-
 beforeAll(async () => {
-  const db = await createTestDatabase("cli-broadcast")
-  dbUrl = db.url
-  const redis = createTestPrefix("cli-broadcast")
-  sandbox = await startSandbox()
-  const dir = await mkdtemp(join(tmpdir(), "bf-cli-broadcast-"))
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: redis.prefix,
-    BOTFLEET_SECRET_KEY: Buffer.alloc(32, 7).toString("base64"),
-    TELEGRAM_API_ROOT: sandbox.apiRoot,
-    DATA_DIR: dir,
-    LOG_LEVEL: "warning"
-  }
-  cleanup = async () => {
-    await sandbox.close()
-    await redis.cleanup()
-    await db.drop()
-    await rm(dir, { recursive: true, force: true })
-  }
+  const setting = await productionCliEnv("cli-broadcast")
+  ;({ sandbox, cli, cleanup, dbUrl } = setting)
 })
 afterAll(async () => {
   await cleanup()

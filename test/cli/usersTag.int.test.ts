@@ -1,44 +1,21 @@
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tagRequestOf } from "../../src/actors/decider/userTags.js"
 import { makeRedisInbox } from "../../src/actors/redisInbox.js"
-import { startSandbox } from "../../src/telegram/sandbox/server.js"
 import type { Sandbox } from "../../src/telegram/sandbox/server.js"
-import { createTestDatabase } from "../support/db.js"
-import { createTestPrefix } from "../support/redis.js"
-import { captureCli } from "./support.js"
+import { productionCliEnv } from "./support.js"
+import type { ProductionCliEnv } from "./support.js"
 
 /* `botfleet users tag|untag`, in production mode (Redis log and inboxes, Postgres). */
 
 let env: Record<string, string>
 let sandbox: Sandbox
+let cli: ProductionCliEnv["cli"]
 let cleanup: () => Promise<void>
 
-const cli = (extraEnv: Record<string, string>, ...argv: Array<string>) => captureCli({ ...env, ...extraEnv }, argv)
-
 beforeAll(async () => {
-  const db = await createTestDatabase("cli-users-tag")
-  const redis = createTestPrefix("cli-users-tag")
-  sandbox = await startSandbox()
-  const dir = await mkdtemp(join(tmpdir(), "bf-cli-users-tag-"))
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: redis.prefix,
-    BOTFLEET_SECRET_KEY: Buffer.alloc(32, 7).toString("base64"),
-    TELEGRAM_API_ROOT: sandbox.apiRoot,
-    DATA_DIR: dir,
-    LOG_LEVEL: "warning"
-  }
-  cleanup = async () => {
-    await sandbox.close()
-    await redis.cleanup()
-    await db.drop()
-    await rm(dir, { recursive: true, force: true })
-  }
+  const setting = await productionCliEnv("cli-users-tag")
+  ;({ env, sandbox, cli, cleanup } = setting)
 })
 afterAll(async () => {
   await cleanup()
