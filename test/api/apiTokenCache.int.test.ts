@@ -29,16 +29,26 @@ const lastUsed = async (tokenId: string) =>
   (await sqlOf().query<{ at: string | null }>("SELECT (extract(epoch FROM last_used_at) * 1000)::bigint::text AS at FROM api_tokens WHERE token_id = $1", [tokenId])).rows[0]!.at
 
 describe("API token checks", () => {
-  it("believes a checked token for the cache time: a revocation is refused once it has passed", async () => {
+  it("believes a checked token for the cache time: a revocation by another process is refused once it has passed", async () => {
     const c = clock()
     const authenticate = makeAuthenticator(sqlOf(), { cacheMs: 5_000, now: c.now })
     const t = await newToken()
     expect(Either.getOrThrow(await run(authenticate(t.token)))).toEqual({ tokenId: t.tokenId, scope: "read", ownerId: "carol" })
-    await run(revokeToken(sqlOf(), t.tokenId))
+    // as another node's `tokens revoke` would: the row changes, this process is not told
+    await sqlOf().query("UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1", [t.tokenId])
     c.advance(4_999)
     expect(Either.isRight(await run(authenticate(t.token)))).toBe(true)
     c.advance(1)
     expect(await run(authenticate(t.token))).toEqual(Either.left("revoked"))
+    expect(await run(authenticate(t.token))).toEqual(Either.left("revoked"))
+  })
+
+  it("refuses a token revoked in this process on its next request, cached or not", async () => {
+    const c = clock()
+    const authenticate = makeAuthenticator(sqlOf(), { cacheMs: 60_000, now: c.now })
+    const t = await newToken()
+    expect(Either.isRight(await run(authenticate(t.token)))).toBe(true)
+    await run(revokeToken(sqlOf(), t.tokenId))
     expect(await run(authenticate(t.token))).toEqual(Either.left("revoked"))
   })
 

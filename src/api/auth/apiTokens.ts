@@ -140,6 +140,13 @@ export const listTokens = (sql: SqlClient, ownerId?: string) =>
     )
   )
 
+/**
+ * The authenticators of this process: a token revoked here (the CLI a node runs for another
+ * process, an embedded node's own commands) is dropped from their caches at once; other processes
+ * refuse it within their cache time.
+ */
+const authenticatorCaches = new Set<Map<string, unknown>>()
+
 /** Revokes a token for good (its next request is refused). Revoking twice is not an error. */
 export const revokeToken = (sql: SqlClient, tokenId: string) =>
   Effect.gen(function* () {
@@ -148,6 +155,7 @@ export const revokeToken = (sql: SqlClient, tokenId: string) =>
     )
     const row = r.rows[0]
     if (row === undefined) return yield* new TokenUnknown({ tokenId })
+    for (const cache of authenticatorCaches) cache.delete(tokenId)
     return { tokenId, revokedAt: row.revoked_at }
   })
 
@@ -162,7 +170,7 @@ export interface AuthenticatorOptions {
   /**
    * How long a token that checked out is believed without reading its row again (default 5 s; 0:
    * every request reads it). The bound on revocation: a token revoked in the database is refused
-   * by every node within this time. Expiry is exact: the cached expiry time is checked each time.
+   * by every node within this time (by this process's at once when revoked here). Expiry is exact: the cached expiry time is checked each time.
    */
   readonly cacheMs?: number
   /** The clock (tests move it). */
@@ -195,6 +203,8 @@ export const makeAuthenticator = (sql: SqlClient, options: AuthenticatorOptions 
   const cacheMs = options.cacheMs ?? 5_000
   const now = options.now ?? Date.now
   const verified = new Map<string, Verified>()
+  // a cache of a few kilobytes per process lifetime: authenticators are made once per node
+  authenticatorCaches.add(verified)
   const touched = new Map<string, number>()
   const due = new Map<string, number>()
   let flushing: ReturnType<typeof setTimeout> | null = null
