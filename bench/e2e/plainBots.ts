@@ -42,7 +42,9 @@ const start = async (job: Job): Promise<string> => {
     memory.use(async (ctx, next) => {
       const at = new Date().toISOString()
       const state: BotView = { status: "running", ownerId: null, name: username, kind: "builtin", mode: "webhook", config: {}, users, sessions: { get: (k: string) => sessions.get(k) as Json | undefined }, legacy: { get: () => undefined }, entries: { get: () => undefined } }
-      Object.assign(ctx, { at, botState: state })
+      // a plain bot has no fleet: no other bot sends it messages, and it sends none (the bench's /start needs neither)
+      const fleet = { message: null, send: () => Promise.reject(new Error("no fleet in a plain telegraf bot")), tag: () => undefined, untag: () => undefined }
+      Object.assign(ctx, { at, botState: state, fleet })
       const key = `${ctx.from?.id}:${ctx.chat?.id}`
       ctx.session = sessions.get(key)
       await next()
