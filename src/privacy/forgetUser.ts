@@ -79,8 +79,18 @@ const PROJECTION_PURGES: ReadonlyArray<readonly [table: string, where: string]> 
   ["bot_users", "user_id = $2"],
   ["messages", "(user_id = $2 OR chat_id = $2)"],
   ["chats", "chat_id = $2"],
-  ["bot_sessions", "(user_id = $2 OR chat_id = $2)"],
-  ["imported_records", "(record_key = $2::text OR record_key LIKE $2::text || ':%')"]
+  // a session key of a custom or legacy layout the table has no user for (`<chat_instance>:<from>`)
+  ["bot_sessions", "(user_id = $2 OR chat_id = $2 OR session_key LIKE '%:' || $2::text)"],
+  // whose a record is, as personalFields.pure.ts's legacySubject says (the records sealed with the user's key)
+  [
+    "imported_records",
+    `(CASE
+        WHEN collection = 'sessions' THEN record_key LIKE '%:' || $2::text OR record_key LIKE $2::text || ':-%'
+        WHEN collection IN ('users', 'data.users') THEN COALESCE(record ->> 'id', record_key) = $2::text
+        WHEN collection = 'chats' THEN record ->> 'id' = $2::text
+        ELSE COALESCE(record ->> 'from_id', record ->> 'user_id', record ->> 'chat_id') = $2::text
+      END)`
+  ]
 ]
 
 /** Deletes the user's projection rows and keyed actor state; the counts per table. */
