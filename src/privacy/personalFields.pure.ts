@@ -21,8 +21,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 const positive = (n: unknown): number | null => (typeof n === "number" && Number.isSafeInteger(n) && n > 0 ? n : null)
 
-/** The sender of a raw Telegram update: the `from` of its one payload (message, callback query...). */
-const updateSender = (update: unknown): number | null => {
+/** The sender of a raw Telegram update: the `from` of its one payload (message, callback query...), else its private chat. */
+export const updateSender = (update: unknown): number | null => {
   if (!isObject(update)) return null
   for (const [k, v] of Object.entries(update)) {
     if (k === "update_id" || !isObject(v)) continue

@@ -30,8 +30,23 @@ export class KeyStoreUnavailable extends Data.TaggedError("KeyStoreUnavailable")
 
 const aad = (botId: string, userId: number) => Buffer.from(`${botId}\u0000${userId}`)
 
+// nonces are cut from a pool of random bytes, never reused (the pool is replaced, not refilled in
+// place): one randomBytes call per 4,096 values instead of one per value, a quarter of a seal's cost
+const NONCES = 4096
+let noncePool = Buffer.alloc(0)
+let nonceAt = 0
+const freshNonce = (): Buffer => {
+  if (nonceAt + 12 > noncePool.length) {
+    noncePool = randomBytes(12 * NONCES)
+    nonceAt = 0
+  }
+  const n = noncePool.subarray(nonceAt, nonceAt + 12)
+  nonceAt += 12
+  return n
+}
+
 const gcmSeal = (key: Uint8Array, plain: Uint8Array, ad: Uint8Array): string => {
-  const nonce = randomBytes(12)
+  const nonce = freshNonce()
   const c = createCipheriv("aes-256-gcm", key, nonce)
   c.setAAD(ad)
   const body = Buffer.concat([c.update(plain), c.final()])
