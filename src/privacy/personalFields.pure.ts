@@ -128,6 +128,10 @@ export const mapPersonal = (e: DomainEvent, fIn: (s: string) => string): DomainE
       return { ...e, user: f(e.user), assistant: f(e.assistant) }
     case "ConversationSummarized":
       return { ...e, summary: f(e.summary) }
+    case "PersonalityAdapted":
+      // the language a person writes in is theirs; formality and length are three-valued
+      // literals, kept in clear (docs/privacy.md, "PersonalityAdapted")
+      return e.language === undefined ? e : { ...e, language: f(e.language) }
     case "UpdateReceived":
       return { ...e, update: mapPersonalDeep(e.update, f) }
     case "BotApiCallIntended":

@@ -27,6 +27,7 @@ const personalEvents = (userId: number, text: string): ReadonlyArray<DomainEvent
   { _tag: "AiReplied", chatId: userId, userId, updateId: 1, model: "m", day: "2026-12-01", promptTokens: 1, completionTokens: 1, user: text, assistant: text, at },
   { _tag: "ConversationSummarized", chatId: userId, summary: text, dropped: 2 },
   { _tag: "SessionChanged", key: `${userId}:${userId}`, patch: { note: text, count: 3 } },
+  { _tag: "PersonalityAdapted", userId, language: text, formality: "formal", at },
   legacy("users", String(userId), { id: userId, first_name: text, language_code: "en", is_bot: false }),
   legacy("data.users", "0", { id: userId, username: text }),
   // telegraf-session-local keys a session chat first; every string of it is the user's
