@@ -74,11 +74,16 @@ export const makeKeyCache = (keys: UserKeys, o: KeyCacheOptions = {}): KeyCache 
     entries.set(k, hit)
     return hit.state
   }
+  // least recently used first: one iterator for the whole eviction, since each fresh iterator
+  // walks over the slots deleted before it (a batch of thousands would be quadratic)
+  const evict = () => {
+    if (entries.size <= max) return
+    const oldest = entries.keys()
+    while (entries.size > max) entries.delete(oldest.next().value!)
+  }
   const remember = (k: string, state: KeyState) => {
     entries.delete(k)
-    if (state._tag === "None") return
-    entries.set(k, { state, at: now() })
-    while (entries.size > max) entries.delete(entries.keys().next().value!)
+    if (state._tag !== "None") entries.set(k, { state, at: now() })
   }
   return {
     ttlMs,
@@ -91,6 +96,7 @@ export const makeKeyCache = (keys: UserKeys, o: KeyCacheOptions = {}): KeyCache 
       if (hit !== undefined) return hit
       const state = await keys.keyState(botId, userId, create)
       remember(k, state)
+      evict()
       return state
     },
     keyStates: async (botId, userIds, create) => {
@@ -110,6 +116,7 @@ export const makeKeyCache = (keys: UserKeys, o: KeyCacheOptions = {}): KeyCache 
         remember(id(botId, u), state)
         out.set(u, state)
       }
+      evict()
       return out
     }
   }
