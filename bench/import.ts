@@ -9,6 +9,10 @@ import { EventLog } from "../src/events/eventLog.js"
 import type { EventLogService } from "../src/events/eventLog.js"
 import { makeMemoryEventLog } from "../src/events/memoryEventLog.js"
 import { makeRedisEventLog } from "../src/events/redisEventLog.js"
+import { migrate } from "../src/db/migrator.js"
+import { makePgSql } from "../src/db/pgSql.js"
+import { openUserKeys, withSealing } from "../src/privacy/sealingLog.js"
+import { createScratchDatabase } from "../test/support/databases.js"
 import { rate, report } from "./report.js"
 import { deleteKeysUnder } from "../test/support/redisCleanup.js"
 
@@ -17,7 +21,10 @@ import { deleteKeysUnder } from "../test/support/redisCleanup.js"
  * back, reconcile) against the same-run baseline of reading and JSON-parsing the same files
  * without acting on them. Target ≥ 10,000 records/s on Redis. Each line also gives the CPU time
  * the import took in this process and the load average: on the shared 2-core machine the wall
- * clock figure moves with whatever else runs, the CPU time much less.
+ * clock figure moves with whatever else runs, the CPU time much less. `import.redis.sealed` is
+ * the same import through the sealing log (docs/privacy.md: each legacy user's records sealed
+ * with their key, ~60,000 keys made in batches, keys in Postgres), its baseline the unsealed
+ * Redis import of the same run.
  */
 
 const SESSIONS = 60_000
@@ -72,9 +79,19 @@ export const run = async (): Promise<void> => {
   const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
   const prefix = `bfbench-${randomBytes(3).toString("hex")}`
   const redisLog = await Effect.runPromise(makeRedisEventLog({ url, prefix }))
+  const db = await createScratchDatabase(process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres", "bf_bench_import")
+  const sql = makePgSql(db.url)
   try {
-    report({ bench: "import.redis", unit: "records/s", ...(await importWith(redisLog, "bench-redis")), baseline: "read+JSON.parse", baselineValue: baseline, records })
+    const plain = await importWith(redisLog, "bench-redis")
+    report({ bench: "import.redis", unit: "records/s", ...plain, baseline: "read+JSON.parse", baselineValue: baseline, records })
+    await migrate(sql)
+    const { cache } = openUserKeys(sql, Buffer.alloc(32, 1), { listen: false })
+    const sealed = await importWith(withSealing(redisLog, cache), "bench-redis-sealed")
+    cache.close()
+    report({ bench: "import.redis.sealed", unit: "records/s", ...sealed, baseline: "import.redis (no sealing)", baselineValue: plain.value, records })
   } finally {
+    await sql.close()
+    await db.drop()
     await Effect.runPromise(redisLog.close)
     const redis = new Redis(url)
     await deleteKeysUnder(redis, prefix)

@@ -75,6 +75,11 @@ export interface InboxService {
    * The decider handles the update again because `UpdateFailed` does not mark its update_id as seen.
    */
   readonly retryDeadLetter: (botId: string, entryId: string) => Effect.Effect<string | null, InboxUnavailable>
+  /**
+   * Deletes a dead letter for good, every copy of it (`users forget`: an update of a forgotten
+   * user, kept in clear, must not outlive the erasure). Resolves with the copies deleted (0: none).
+   */
+  readonly dropDeadLetter: (botId: string, entryId: string) => Effect.Effect<number, InboxUnavailable>
   readonly close: Effect.Effect<void>
 }
 

@@ -70,6 +70,13 @@ export const makeMemoryInbox = (now: () => number = Date.now): InboxService => {
         dead.set(botId, list.filter((d) => d.entryId !== entryId))
         return push(botId, found.update)
       }),
+    dropDeadLetter: (botId, entryId) =>
+      Effect.sync(() => {
+        const list = dead.get(botId) ?? []
+        const kept = list.filter((d) => d.entryId !== entryId)
+        dead.set(botId, kept)
+        return list.length - kept.length
+      }),
     close: Effect.void
   }
 }

@@ -154,6 +154,8 @@ export const makePostgresInbox = (o: PostgresInboxOptions): InboxService => {
           })
         )
       ),
+    dropDeadLetter: (botId, entryId) =>
+      tryQuery("dropDeadLetter", async () => (await sql.query("DELETE FROM inbox_dead_letters WHERE bot_id = $1 AND entry_id = $2", [botId, entryId])).rowCount),
     close: Effect.sync(() => {
       for (const set of waiters.values()) for (const w of [...set]) w()
     })

@@ -46,6 +46,23 @@ if not update then return false end
 return redis.call('XADD', KEYS[2], '*', 'u', update)
 `
 
+/** Deletes every copy of a dead letter (KEYS[1] the dead-letter stream, ARGV[1] its inbox entry id); the count. */
+const DROP_DEAD_LETTER = `
+local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+local n = 0
+for _, e in ipairs(entries) do
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'entryId' and f[i + 1] == ARGV[1] then
+      redis.call('XDEL', KEYS[1], e[1])
+      n = n + 1
+      break
+    end
+  end
+end
+return n
+`
+
 /** Entry ids are `<server ms>-<seq>`: the receive time is the server's clock at XADD, for every node alike. */
 const receivedAtOf = (id: string) => new Date(Number(id.split("-")[0])).toISOString()
 
@@ -130,6 +147,7 @@ export const makeRedisInbox = (options: RedisInboxOptions = {}): InboxService =>
         const id = await redis.eval(RETRY_DEAD_LETTER, 2, deadKeyOf(botId), keyOf(botId), entryId)
         return typeof id === "string" ? id : null
       }),
+    dropDeadLetter: (botId, entryId) => call("dropDeadLetter", async () => Number(await redis.eval(DROP_DEAD_LETTER, 1, deadKeyOf(botId), entryId))),
     close: Effect.promise(async () => {
       readers.close()
       if (owned) await redis.quit().catch(() => undefined)

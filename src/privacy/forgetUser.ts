@@ -8,7 +8,8 @@ import type { FleetStreamBusy } from "../runtime/fleetEvents.js"
 import { appendFleetEvent } from "../runtime/fleetEvents.js"
 import type { KeyCache } from "./keyCache.js"
 import { announceForget } from "./keyCache.js"
-import { hasClearPersonal } from "./personalFields.pure.js"
+import type { InboxService, InboxUnavailable } from "../actors/inbox.js"
+import { hasClearPersonal, updateSender } from "./personalFields.pure.js"
 import type { UserKeys } from "./userKeys.js"
 import { KeyStoreUnavailable } from "./userKeys.js"
 
@@ -66,6 +67,11 @@ export interface ForgetUserDeps {
   readonly cache: KeyCache
   /** Tells the other processes (the nodes: the control channel) that the user was forgotten; this process's threads are told by BroadcastChannel. */
   readonly announce?: (botId: string, userId: number) => Effect.Effect<void>
+  /**
+   * The bots' inboxes (production: Redis): the user's dead letters there are deleted too. They
+   * hold the raw update in clear, unsealed (the inbox is before the log's sealing boundary).
+   */
+  readonly inbox?: InboxService
   /** How long to wait before the second purge (default: the key cache's TTL plus a second). */
   readonly settle?: Duration.DurationInput
   /** Progress lines (each step, each page of the stream read). */
@@ -79,8 +85,18 @@ const PROJECTION_PURGES: ReadonlyArray<readonly [table: string, where: string]> 
   ["bot_users", "user_id = $2"],
   ["messages", "(user_id = $2 OR chat_id = $2)"],
   ["chats", "chat_id = $2"],
-  ["bot_sessions", "(user_id = $2 OR chat_id = $2)"],
-  ["imported_records", "(record_key = $2::text OR record_key LIKE $2::text || ':%')"]
+  // a session key of a custom or legacy layout the table has no user for (`<chat_instance>:<from>`)
+  ["bot_sessions", "(user_id = $2 OR chat_id = $2 OR session_key LIKE '%:' || $2::text)"],
+  // whose a record is, as personalFields.pure.ts's legacySubject says (the records sealed with the user's key)
+  [
+    "imported_records",
+    `(CASE
+        WHEN collection = 'sessions' THEN record_key LIKE '%:' || $2::text OR record_key LIKE $2::text || ':-%'
+        WHEN collection IN ('users', 'data.users') THEN COALESCE(record ->> 'id', record_key) = $2::text
+        WHEN collection = 'chats' THEN record ->> 'id' = $2::text
+        ELSE COALESCE(record ->> 'from_id', record ->> 'user_id', record ->> 'chat_id') = $2::text
+      END)`
+  ]
 ]
 
 /** Deletes the user's projection rows and keyed actor state; the counts per table. */
@@ -102,7 +118,7 @@ export const purgeUserRows = async (sql: SqlClient, botId: string, userId: numbe
   ])
   counts["actor_entries"] = r.rowCount
   // updates of the user a handler threw on, kept for `dlq retry --bot` (embedded mode's inbox;
-  // the Redis inbox's dead letters are not reached: docs/privacy.md)
+  // the Redis inbox's are deleted through the inbox port: purgeDeadLetters)
   const dl = await sql.query(
     `DELETE FROM inbox_dead_letters WHERE bot_id = $1 AND EXISTS (
        SELECT 1 FROM jsonb_each(update) p WHERE jsonb_typeof(p.value) = 'object' AND p.value -> 'from' ->> 'id' = $2::text)`,
@@ -111,6 +127,15 @@ export const purgeUserRows = async (sql: SqlClient, botId: string, userId: numbe
   counts["inbox_dead_letters"] = dl.rowCount
   return counts
 }
+
+/** Deletes the dead letters of the inbox that the user sent (every copy of each); how many. */
+const purgeDeadLetters = (inbox: InboxService, botId: string, userId: number): Effect.Effect<number, InboxUnavailable> =>
+  Effect.gen(function* () {
+    const theirs = (yield* inbox.readDeadLetters(botId)).filter((d) => updateSender(d.update) === userId)
+    let n = 0
+    for (const entryId of new Set(theirs.map((d) => d.entryId))) n += yield* inbox.dropDeadLetter(botId, entryId)
+    return n
+  })
 
 const add = (a: Record<string, number>, b: Record<string, number>) => {
   for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v
@@ -138,7 +163,7 @@ const alreadyRecorded = (log: EventLogService, botId: string, userId: number) =>
 export const forgetUser = (
   d: ForgetUserDeps,
   o: { readonly botId: string; readonly userIdText: string; readonly actor: string }
-): Effect.Effect<ForgetReport, ForgetRefused | KeyStoreUnavailable | LogUnavailable | InvalidEvent | AppendError | FleetStreamBusy> =>
+): Effect.Effect<ForgetReport, ForgetRefused | KeyStoreUnavailable | LogUnavailable | InvalidEvent | AppendError | FleetStreamBusy | InboxUnavailable> =>
   Effect.gen(function* () {
     const progress = d.onProgress ?? (() => undefined)
     const { botId } = o
@@ -163,11 +188,15 @@ export const forgetUser = (
     if (d.announce) yield* d.announce(botId, userId)
 
     const purged: Record<string, number> = {}
-    add(purged, yield* Effect.tryPromise({ try: () => purgeUserRows(d.sql, botId, userId), catch: keyStore("purge") }))
+    const purgeAll = Effect.gen(function* () {
+      add(purged, yield* Effect.tryPromise({ try: () => purgeUserRows(d.sql, botId, userId), catch: keyStore("purge") }))
+      if (d.inbox) add(purged, { inbox_dead_letters: yield* purgeDeadLetters(d.inbox, botId, userId) })
+    })
+    yield* purgeAll
     const settle = Duration.decode(d.settle ?? Duration.millis(d.cache.ttlMs + 1000))
     progress(`projections purged; purging again in ${Duration.toMillis(settle) / 1000} s, once every node's key cache has let the key go`)
     yield* Effect.sleep(settle)
-    add(purged, yield* Effect.tryPromise({ try: () => purgeUserRows(d.sql, botId, userId), catch: keyStore("purge") }))
+    yield* purgeAll
     progress("projections purged again; counting the user's events still in clear")
 
     const clearTextEvents = yield* countClearText(d.log, botId, userId, progress)

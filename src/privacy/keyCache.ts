@@ -15,6 +15,8 @@ import type { KeyState, UserKeys } from "./userKeys.js"
  */
 export interface KeyCache {
   readonly keyState: (botId: string, userId: number, create: boolean) => Promise<KeyState>
+  /** The keys of many users of one bot: the cached ones, and the rest in one batch of the store (`UserKeys.keyStates`). */
+  readonly keyStates: (botId: string, userIds: Iterable<number>, create: boolean) => Promise<Map<number, KeyState>>
   /** Drops one user's key from this cache (a forget seen here). */
   readonly invalidate: (botId: string, userId: number) => void
   readonly size: () => number
@@ -64,6 +66,25 @@ export const makeKeyCache = (keys: UserKeys, o: KeyCacheOptions = {}): KeyCache 
       if (isForget(m)) invalidate(m.botId, m.userId)
     }
   }
+  const fresh = (k: string): KeyState | undefined => {
+    const hit = entries.get(k)
+    if (hit === undefined || now() - hit.at >= ttlMs) return undefined
+    // most recently used moves to the end of the Map's order
+    entries.delete(k)
+    entries.set(k, hit)
+    return hit.state
+  }
+  // least recently used first: one iterator for the whole eviction, since each fresh iterator
+  // walks over the slots deleted before it (a batch of thousands would be quadratic)
+  const evict = () => {
+    if (entries.size <= max) return
+    const oldest = entries.keys()
+    while (entries.size > max) entries.delete(oldest.next().value!)
+  }
+  const remember = (k: string, state: KeyState) => {
+    entries.delete(k)
+    if (state._tag !== "None") entries.set(k, { state, at: now() })
+  }
   return {
     ttlMs,
     size: () => entries.size,
@@ -71,22 +92,32 @@ export const makeKeyCache = (keys: UserKeys, o: KeyCacheOptions = {}): KeyCache 
     close: () => channel?.close(),
     keyState: async (botId, userId, create) => {
       const k = id(botId, userId)
-      const hit = entries.get(k)
-      if (hit !== undefined && now() - hit.at < ttlMs) {
-        // most recently used moves to the end of the Map's order
-        entries.delete(k)
-        entries.set(k, hit)
-        return hit.state
-      }
+      const hit = fresh(k)
+      if (hit !== undefined) return hit
       const state = await keys.keyState(botId, userId, create)
-      if (state._tag === "None") {
-        entries.delete(k)
-        return state
-      }
-      entries.delete(k)
-      entries.set(k, { state, at: now() })
-      while (entries.size > max) entries.delete(entries.keys().next().value!)
+      remember(k, state)
+      evict()
       return state
+    },
+    keyStates: async (botId, userIds, create) => {
+      const out = new Map<number, KeyState>()
+      const missing = new Set<number>()
+      for (const u of userIds) {
+        if (out.has(u) || missing.has(u)) continue
+        const hit = fresh(id(botId, u))
+        if (hit !== undefined) out.set(u, hit)
+        else missing.add(u)
+      }
+      if (missing.size === 0) return out
+      const [first] = missing
+      // one user alone (a conversation's append): the single lookup, cheaper than unnest's statement
+      const got = missing.size === 1 ? new Map([[first!, await keys.keyState(botId, first!, create)]]) : await keys.keyStates(botId, [...missing], create)
+      for (const [u, state] of got) {
+        remember(id(botId, u), state)
+        out.set(u, state)
+      }
+      evict()
+      return out
     }
   }
 }

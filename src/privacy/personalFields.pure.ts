@@ -1,3 +1,4 @@
+import { legacySessionTarget, USER_COLLECTIONS } from "../actors/decider/legacy.js"
 import type { DomainEvent } from "../events/schema/catalogue.js"
 import { ERASED, isSealed, parseSealed } from "./sealedValue.pure.js"
 
@@ -20,8 +21,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 const positive = (n: unknown): number | null => (typeof n === "number" && Number.isSafeInteger(n) && n > 0 ? n : null)
 
-/** The sender of a raw Telegram update: the `from` of its one payload (message, callback query...). */
-const updateSender = (update: unknown): number | null => {
+/** The sender of a raw Telegram update: the `from` of its one payload (message, callback query...), else its private chat. */
+export const updateSender = (update: unknown): number | null => {
   if (!isObject(update)) return null
   for (const [k, v] of Object.entries(update)) {
     if (k === "update_id" || !isObject(v)) continue
@@ -45,6 +46,22 @@ const sessionUser = (key: string): number | null => {
   return m ? positive(Number(m[1])) : null
 }
 
+/**
+ * Whose an imported legacy record is: a session's user (its key, either layout: `<from>:<chat>`
+ * or telegraf-session-local's `<chat>:<from>`); a `users` record's user (its `id`, else its key);
+ * a `chats` record's `id` (a private chat's id is its user's); any other record's sender or user
+ * (`from_id`, `user_id`), else its private chat (`chat_id`). A record naming no positive id (a
+ * group, a setting) has no subject and is not sealed. The `id` of a bot's own collection
+ * (`data.todos`) is not taken for a user: it numbers the bot's own things.
+ */
+export const legacySubject = (collection: string, key: string, record: unknown): number | null => {
+  if (collection === "sessions") return positive(legacySessionTarget(key).userId)
+  const r = isObject(record) ? record : {}
+  if (USER_COLLECTIONS.has(collection)) return positive(r["id"]) ?? (/^\d{1,16}$/.test(key) ? positive(Number(key)) : null)
+  if (collection === "chats") return positive(r["id"])
+  return positive(r["from_id"]) ?? positive(r["user_id"]) ?? positive(r["chat_id"])
+}
+
 /** The user whose key seals this event's personal fields; null: the event holds none (or none that is one user's). */
 export const subjectOf = (e: DomainEvent): number | null => {
   switch (e._tag) {
@@ -65,6 +82,8 @@ export const subjectOf = (e: DomainEvent): number | null => {
       return chatOfCall(e.result)
     case "SessionChanged":
       return sessionUser(e.key)
+    case "LegacyRecordImported":
+      return legacySubject(e.collection, e.key, e.record)
     default:
       return null
   }
@@ -109,6 +128,10 @@ export const mapPersonal = (e: DomainEvent, fIn: (s: string) => string): DomainE
       return { ...e, user: f(e.user), assistant: f(e.assistant) }
     case "ConversationSummarized":
       return { ...e, summary: f(e.summary) }
+    case "PersonalityAdapted":
+      // the language a person writes in is theirs; formality and length are three-valued
+      // literals, kept in clear (docs/privacy.md, "PersonalityAdapted")
+      return e.language === undefined ? e : { ...e, language: f(e.language) }
     case "UpdateReceived":
       return { ...e, update: mapPersonalDeep(e.update, f) }
     case "BotApiCallIntended":
@@ -117,6 +140,10 @@ export const mapPersonal = (e: DomainEvent, fIn: (s: string) => string): DomainE
       return { ...e, result: mapPersonalDeep(e.result, f) }
     case "SessionChanged":
       return { ...e, patch: mapAllStrings(e.patch, f) }
+    case "LegacyRecordImported":
+      // a session is what the old bot kept of its user, every string of it (as SessionChanged);
+      // other records: the personal keys, as in a raw update
+      return { ...e, record: e.collection === "sessions" ? mapAllStrings(e.record, f) : mapPersonalDeep(e.record, f) }
     default:
       return e
   }

@@ -25,28 +25,18 @@ import { makeUserKeys, openWithKey, sealWithKey } from "./userKeys.js"
  * erasure never changes, so `audit verify` still passes after one.
  */
 
-/** Keys of the users an event needs, looked up once each (through the cache: rarely a round trip). */
-const keysFor = async (cache: KeyCache, botId: string, users: Iterable<number>, create: boolean): Promise<Map<number, KeyState>> => {
-  const out = new Map<number, KeyState>()
-  for (const u of users) if (!out.has(u)) out.set(u, await cache.keyState(botId, u, create))
-  return out
-}
-
-/**
- * The event with its personal fields sealed. A forgotten user is never given a key again: what
- * they send after their erasure is recorded as `[erased]` from the start.
- */
-export const sealEvent = async (cache: KeyCache, botId: string, data: DomainEvent): Promise<DomainEvent> => {
-  const subject = subjectOf(data)
-  if (subject === null) return data
+/** Whether an event has a personal field in clear (one that sealing would change). */
+const hasClear = (data: DomainEvent): boolean => {
   let clear = false
   mapPersonal(data, (s) => {
     clear = true
     return s
   })
-  // an event with nothing in clear (no text, or sealed already) costs no key lookup
-  if (!clear) return data
-  const k = await cache.keyState(botId, subject, true)
+  return clear
+}
+
+/** The event sealed with its subject's key state (looked up by the caller); `[erased]` fields for a forgotten user. */
+const sealWith = (botId: string, subject: number, k: KeyState, data: DomainEvent): DomainEvent => {
   if (k._tag !== "Key") return mapPersonal(data, () => ERASED)
   // a text repeated within one event (a name in the update's `from` and its `chat`) is sealed
   // once: the cipher setup is most of the cost, and equal values inside one event say nothing new
@@ -58,19 +48,41 @@ export const sealEvent = async (cache: KeyCache, botId: string, data: DomainEven
   })
 }
 
-/** The payload with every sealed value opened (or `[erased]`); the same object when it holds none. */
-export const openData = async <A>(cache: KeyCache, botId: string, data: A): Promise<A> => {
-  const users = sealedUsers(data)
-  if (users.size === 0) return data
-  const keys = await keysFor(cache, botId, users, false)
+/**
+ * The events of one bot with their personal fields sealed. The keys of all their subjects are
+ * looked up together (`KeyCache.keyStates`: one round trip for those not cached), so an append
+ * of many users' events — an import above all — costs one key lookup, not one per user. A
+ * forgotten user is never given a key again: what they send after their erasure is recorded as
+ * `[erased]` from the start.
+ */
+export const sealEvents = async (cache: KeyCache, botId: string, datas: ReadonlyArray<DomainEvent>): Promise<ReadonlyArray<DomainEvent>> => {
+  // an event with nothing in clear (no text, or sealed already) costs no key lookup
+  const subjects = datas.map((d) => {
+    const subject = subjectOf(d)
+    return subject !== null && hasClear(d) ? subject : null
+  })
+  const users = subjects.filter((u): u is number => u !== null)
+  if (users.length === 0) return datas
+  const keys = await cache.keyStates(botId, users, true)
+  return datas.map((d, i) => {
+    const subject = subjects[i]
+    return subject === null || subject === undefined ? d : sealWith(botId, subject, keys.get(subject)!, d)
+  })
+}
+
+/** One event sealed (see sealEvents). */
+export const sealEvent = async (cache: KeyCache, botId: string, data: DomainEvent): Promise<DomainEvent> => (await sealEvents(cache, botId, [data]))[0]!
+
+/** A payload with every sealed value opened with the given keys (`[erased]` for a missing key, or a value that does not open). */
+const openWith = <A>(keys: ReadonlyMap<number, KeyState>, botId: string, data: A): A => {
   const memo = new Map<string, string>()
   return mapSealed(data, (u, s) => {
     const known = memo.get(s)
     if (known !== undefined) return known
-    const k = keys.get(u)!
+    const k = keys.get(u)
     let open: string
     try {
-      open = openWithKey(k._tag === "Key" ? k.key : null, botId, s)
+      open = openWithKey(k?._tag === "Key" ? k.key : null, botId, s)
     } catch {
       // a value that does not open with its user's key (tampered, or moved between bots) reads as erased, not as a crash of every reader
       open = ERASED
@@ -80,23 +92,51 @@ export const openData = async <A>(cache: KeyCache, botId: string, data: A): Prom
   })
 }
 
-const openEvent = async (cache: KeyCache, e: RecordedEvent): Promise<RecordedEvent> => {
-  const data = await openData(cache, e.botId, e.data)
-  return data === e.data ? e : { ...e, data }
+/** The payload with every sealed value opened (or `[erased]`); the same object when it holds none. */
+export const openData = async <A>(cache: KeyCache, botId: string, data: A): Promise<A> => {
+  const users = sealedUsers(data)
+  if (users.size === 0) return data
+  return openWith(await cache.keyStates(botId, users, false), botId, data)
 }
 
-const openDelivery = async (cache: KeyCache, d: Delivery): Promise<Delivery> => {
-  if (Either.isLeft(d.event)) return d
-  const e = await openEvent(cache, d.event.right)
-  return e === d.event.right ? d : { ...d, event: Either.right(e) }
+/** Events (of any bots) opened, the keys of each bot's users looked up once for the whole page. */
+const openEvents = async (cache: KeyCache, events: ReadonlyArray<RecordedEvent>): Promise<ReadonlyArray<RecordedEvent>> => {
+  const usersByBot = new Map<string, Set<number>>()
+  const sealedIn = events.map((e) => {
+    const users = sealedUsers(e.data)
+    if (users.size > 0) {
+      let set = usersByBot.get(e.botId)
+      if (set === undefined) usersByBot.set(e.botId, (set = new Set()))
+      for (const u of users) set.add(u)
+    }
+    return users.size > 0
+  })
+  if (usersByBot.size === 0) return events
+  const keysByBot = new Map<string, Map<number, KeyState>>()
+  for (const [botId, users] of usersByBot) keysByBot.set(botId, await cache.keyStates(botId, users, false))
+  return events.map((e, i) => (sealedIn[i] ? { ...e, data: openWith(keysByBot.get(e.botId)!, e.botId, e.data) } : e))
+}
+
+const openDeliveries = async (cache: KeyCache, ds: ReadonlyArray<Delivery>): Promise<ReadonlyArray<Delivery>> => {
+  const events = ds.flatMap((d) => (Either.isRight(d.event) ? [d.event.right] : []))
+  const opened = await openEvents(cache, events)
+  if (opened === events) return ds
+  let i = 0
+  return ds.map((d) => (Either.isRight(d.event) ? { ...d, event: Either.right(opened[i++]!) } : d))
 }
 
 const keyStoreFailed = (operation: string) => (cause: unknown) => new LogUnavailable({ operation: `${operation} (user keys)`, cause })
 
-const sealRequest = (cache: KeyCache, req: AppendRequest): Promise<AppendRequest> =>
-  Promise.all(req.events.map(async (e) => (e && typeof e === "object" && e.data ? { ...e, data: await sealEvent(cache, req.botId, e.data) } : e))).then(
-    (events) => ({ ...req, events })
-  )
+const sealRequest = async (cache: KeyCache, req: AppendRequest): Promise<AppendRequest> => {
+  const at = req.events.flatMap((e, i) => (e && typeof e === "object" && e.data ? [i] : []))
+  if (at.length === 0) return req
+  const sealed = await sealEvents(cache, req.botId, at.map((i) => req.events[i]!.data))
+  const events = [...req.events]
+  at.forEach((i, n) => {
+    if (sealed[n] !== events[i]!.data) events[i] = { ...events[i]!, data: sealed[n]! }
+  })
+  return { ...req, events }
+}
 
 const UNSEALED = Symbol("botfleet.unsealedLog")
 
@@ -111,9 +151,8 @@ export const unsealedLog = (log: EventLogService): EventLogService => (log as Ev
 /** The log with personal fields sealed on append and opened on read (see the top of this file). */
 export const withSealing = (log: EventLogService, cache: KeyCache): EventLogService => {
   const openAll = (events: ReadonlyArray<RecordedEvent>, op: string): Effect.Effect<ReadonlyArray<RecordedEvent>, LogUnavailable> =>
-    Effect.tryPromise({ try: () => Promise.all(events.map((e) => openEvent(cache, e))), catch: keyStoreFailed(op) })
-  const openDeliveries = (ds: ReadonlyArray<Delivery>, op: string) =>
-    Effect.tryPromise({ try: () => Promise.all(ds.map((d) => openDelivery(cache, d))), catch: keyStoreFailed(op) })
+    Effect.tryPromise({ try: () => openEvents(cache, events), catch: keyStoreFailed(op) })
+  const openPage = (ds: ReadonlyArray<Delivery>, op: string) => Effect.tryPromise({ try: () => openDeliveries(cache, ds), catch: keyStoreFailed(op) })
   const sealing: EventLogService & { [UNSEALED]: EventLogService } = {
     ...log,
     [UNSEALED]: log,
@@ -124,11 +163,11 @@ export const withSealing = (log: EventLogService, cache: KeyCache): EventLogServ
         Effect.flatMap((sealed) => log.appendMany(sealed))
       ),
     readStream: (botId, options) => log.readStream(botId, options).pipe(Effect.flatMap((events) => openAll(events, "readStream"))),
-    readPartition: (partition, options) => log.readPartition(partition, options).pipe(Effect.flatMap((ds) => openDeliveries(ds, "readPartition"))),
-    readGroup: (args) => log.readGroup(args).pipe(Effect.flatMap((ds) => openDeliveries(ds, "readGroup"))),
+    readPartition: (partition, options) => log.readPartition(partition, options).pipe(Effect.flatMap((ds) => openPage(ds, "readPartition"))),
+    readGroup: (args) => log.readGroup(args).pipe(Effect.flatMap((ds) => openPage(ds, "readGroup"))),
     reclaim: (args) =>
       log.reclaim(args).pipe(
-        Effect.flatMap((r) => openDeliveries(r.deliveries, "reclaim").pipe(Effect.map((deliveries) => ({ ...r, deliveries }))))
+        Effect.flatMap((r) => openPage(r.deliveries, "reclaim").pipe(Effect.map((deliveries) => ({ ...r, deliveries }))))
       )
   }
   return sealing
@@ -140,7 +179,7 @@ export const withOpenedArchive = (archive: EventArchiveService, cache: KeyCache)
     archive.readStream(botId, from, to).pipe(
       Effect.flatMap((events) =>
         Effect.tryPromise({
-          try: () => Promise.all(events.map((e) => openEvent(cache, e))),
+          try: () => openEvents(cache, events),
           catch: (cause) => new ArchiveUnavailable({ operation: "readStream (user keys)", cause })
         })
       )

@@ -2,7 +2,7 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { DomainEvent } from "../../src/events/schema/catalogue.js"
 import { makeKeyCache } from "../../src/privacy/keyCache.js"
-import { containsErased, hasClearPersonal, mapPersonal, mapSealed, sealedUsers, subjectOf } from "../../src/privacy/personalFields.pure.js"
+import { containsErased, hasClearPersonal, legacySubject, mapPersonal, mapSealed, sealedUsers, subjectOf } from "../../src/privacy/personalFields.pure.js"
 import { ERASED, formatSealed, parseSealed } from "../../src/privacy/sealedValue.pure.js"
 import type { KeyState, UserKeys } from "../../src/privacy/userKeys.js"
 import { textUpdate } from "../support/events.js"
@@ -13,6 +13,10 @@ const fakeOpen = (_u: number, s: string) => Buffer.from(parseSealed(s)!.body, "b
 
 const at = "2026-12-01T00:00:00.000Z"
 
+const legacy = (collection: string, key: string, record: unknown): DomainEvent => ({
+  _tag: "LegacyRecordImported", importId: "i", collection, key, record, source: "f.json#$", checksum: "c", at
+})
+
 const personalEvents = (userId: number, text: string): ReadonlyArray<DomainEvent> => [
   { _tag: "UserSeen", userId, firstName: text, lastName: `${text} Jr`, username: "zq", languageCode: "en", at },
   { _tag: "MessageReceived", chatId: userId, chatType: "private", userId, messageId: 1, text, at },
@@ -22,7 +26,16 @@ const personalEvents = (userId: number, text: string): ReadonlyArray<DomainEvent
   { _tag: "BotApiCallSucceeded", callId: "1:0", result: { message_id: 2, chat: { id: userId, type: "private", first_name: "Zed" }, text } },
   { _tag: "AiReplied", chatId: userId, userId, updateId: 1, model: "m", day: "2026-12-01", promptTokens: 1, completionTokens: 1, user: text, assistant: text, at },
   { _tag: "ConversationSummarized", chatId: userId, summary: text, dropped: 2 },
-  { _tag: "SessionChanged", key: `${userId}:${userId}`, patch: { note: text, count: 3 } }
+  { _tag: "SessionChanged", key: `${userId}:${userId}`, patch: { note: text, count: 3 } },
+  { _tag: "PersonalityAdapted", userId, language: text, formality: "formal", at },
+  legacy("users", String(userId), { id: userId, first_name: text, language_code: "en", is_bot: false }),
+  legacy("data.users", "0", { id: userId, username: text }),
+  // telegraf-session-local keys a session chat first; every string of it is the user's
+  legacy("sessions", `-100:${userId}`, { step: text, cart: [text], n: 1 }),
+  legacy("sessions", `${userId}:-100`, { step: text }),
+  legacy("chats", String(userId), { id: userId, type: "private", first_name: text }),
+  legacy("messages", `-100:1`, { chat_id: -100, message_id: 1, from_id: userId, text }),
+  legacy("messages", `${userId}:1`, { chat_id: userId, message_id: 1, caption: text })
 ]
 
 describe("personal fields of events", () => {
@@ -62,6 +75,26 @@ describe("personal fields of events", () => {
     expect(mapPersonal(erased, () => "x")).toEqual(erased)
   })
 
+  it("takes no user for imported records that name none: groups, settings, a bot's own numbered things, custom session keys", () => {
+    const none = [
+      legacy("chats", "-100", { id: -100, type: "supergroup", title: "Café" }),
+      legacy("settings", "welcome", "Welcome, {name}!"),
+      legacy("data.todos", "0", { id: 1, text: "buy milk" }),
+      legacy("sessions", "custom-key", { name: "Zoë" }),
+      legacy("users", "x", { id: "42", first_name: "Zoë" }),
+      legacy("messages", "-100:1", { chat_id: -100, message_id: 1, text: "hi all" })
+    ]
+    for (const e of none) {
+      expect(subjectOf(e)).toBeNull()
+      expect(hasClearPersonal(e, 42)).toBe(false)
+    }
+    // a users record keyed by its user, whatever its `id` holds
+    expect(legacySubject("users", "42", { first_name: "Zoë" })).toBe(42)
+    // personal keys only outside sessions: the rest of a record stays as the file held it
+    const sealed = mapPersonal(legacy("users", "42", { id: 42, first_name: "Zoë", language_code: "sv", tags: ["vip"] }), fakeSeal(42))
+    expect(sealed).toMatchObject({ record: { id: 42, language_code: "sv", tags: ["vip"] } })
+  })
+
   it("reads malformed sealed values as not sealed", () => {
     expect(parseSealed("sealed:v1:nouser")).toBeNull()
     expect(parseSealed("sealed:v1:abc:def")).toBeNull()
@@ -83,6 +116,16 @@ describe("the key cache", () => {
         const id = `${botId}:${userId}`
         if (!states.has(id) && create) states.set(id, { _tag: "Key", key: Buffer.alloc(32, userId) })
         return states.get(id) ?? { _tag: "None" }
+      },
+      keyStates: async (botId, userIds, create) => {
+        calls.push(`${botId}:[${userIds.join(",")}]:${create}`)
+        return new Map(
+          userIds.map((u) => {
+            const id = `${botId}:${u}`
+            if (!states.has(id) && create) states.set(id, { _tag: "Key", key: Buffer.alloc(32, u) })
+            return [u, states.get(id) ?? { _tag: "None" }] as const
+          })
+        )
       }
     }
     return { keys, calls, states }
@@ -106,6 +149,22 @@ describe("the key cache", () => {
     await cache.keyState("b", 9, false)
     await cache.keyState("b", 9, false)
     expect(s.calls.filter((c) => c === "b:9:false")).toHaveLength(2)
+    cache.close()
+  })
+
+  it("looks many users up at once: the cached ones from memory, the rest in one batch of the store", async () => {
+    const s = store()
+    const cache = makeKeyCache(s.keys, { listen: false })
+    await cache.keyState("b", 1, true)
+    s.states.set("b:3", { _tag: "Forgotten" })
+    const states = await cache.keyStates("b", [1, 2, 3, 2, 4], true)
+    expect([...states.keys()]).toEqual([1, 2, 3, 4])
+    expect(states.get(3)!._tag).toBe("Forgotten")
+    expect(s.calls).toEqual(["b:1:true", "b:[2,3,4]:true"])
+    // all cached now, a lone miss takes the single lookup
+    await cache.keyStates("b", [1, 2, 3, 4], false)
+    expect((await cache.keyStates("b", [4, 9], false)).get(9)!._tag).toBe("None")
+    expect(s.calls.slice(2)).toEqual(["b:9:false"])
     cache.close()
   })
 

@@ -38,4 +38,27 @@ describe("per-user keys (crypto-shredding groundwork)", () => {
     // with another fleet key the stored keys do not open
     await expect(makeUserKeys(sql(), Buffer.alloc(32, 1)).open("b", 2, other)).rejects.toThrow()
   })
+  it("looks up and makes the keys of many users together: the same keys, none for a forgotten user, nothing made without create", async () => {
+    const keys = makeUserKeys(sql(), fleetKey)
+    const users = Array.from({ length: 2500 }, (_, i) => 10_000 + i)
+    await keys.forget("many", 10_003, "owner:o")
+    const before = await keys.keyStates("many", [10_000, 10_001], false)
+    expect([...before.values()].map((k) => k._tag)).toEqual(["None", "None"])
+    const made = await keys.keyStates("many", [...users, 10_000], true)
+    expect(made.size).toBe(users.length)
+    expect(made.get(10_003)!._tag).toBe("Forgotten")
+    // each key is the one the single lookup reads (and seals values that open one by one)
+    for (const u of [10_000, 10_001, 12_499]) {
+      const k = made.get(u)!
+      const one = await keys.keyState("many", u, false)
+      expect(k._tag === "Key" && one._tag === "Key" && k.key.equals(one.key)).toBe(true)
+    }
+    // asked again (another process racing the first): the stored keys, not new ones
+    const again = await keys.keyStates("many", users, true)
+    const k0 = again.get(10_000)!
+    const m0 = made.get(10_000)!
+    expect(k0._tag === "Key" && m0._tag === "Key" && k0.key.equals(m0.key)).toBe(true)
+    const { rows } = await sql().query<{ n: string }>("SELECT count(*) AS n FROM user_keys WHERE bot_id = 'many' AND sealed_key IS NOT NULL")
+    expect(Number(rows[0]!.n)).toBe(users.length - 1)
+  })
 })

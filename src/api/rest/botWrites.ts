@@ -10,6 +10,7 @@ import type { BotfleetConfig } from "../../config.js"
 import type { SqlClient } from "../../db/sql.js"
 import type { EventLogService } from "../../events/eventLog.js"
 import { restartIfRunning, sendControl } from "../../runtime/control.js"
+import { makeRedisInbox } from "../../actors/redisInbox.js"
 import { forgetUser } from "../../privacy/forgetUser.js"
 import type { ForgetReport } from "../../privacy/forgetUser.js"
 import type { KeyCache } from "../../privacy/keyCache.js"
@@ -150,9 +151,14 @@ export const makeBotWrites = (o: {
       }),
     stop: (botId, reason, actor) => lifecycle("stop", botId, reason, actor),
     remove: (botId, reason, actor) => lifecycle("remove", botId, reason, actor),
-    forgetUser: (botId, userIdText, actor, onProgress) =>
-      forgetUser(
+    forgetUser: (botId, userIdText, actor, onProgress) => {
+      // production mode: the user's dead letters in the Redis inbox go too (embedded mode's are rows, purged with the rest)
+      const inbox = Option.isSome(o.config.redisUrl)
+        ? makeRedisInbox({ url: Redacted.value(o.config.redisUrl.value), prefix: o.config.redisPrefix, partitions: o.config.partitions })
+        : undefined
+      return forgetUser(
         {
+          ...(inbox ? { inbox } : {}),
           log: o.log,
           sql: o.sql,
           keys: privacy.keys,
@@ -168,7 +174,8 @@ export const makeBotWrites = (o: {
             })
         },
         { botId, userIdText, actor }
-      ),
+      ).pipe(Effect.ensuring(inbox ? inbox.close : Effect.void))
+    },
     rotateToken: (botId, token, actor) =>
       Effect.gen(function* () {
         const { state, version } = yield* foldBot(o.log, botId)

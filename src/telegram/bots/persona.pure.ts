@@ -139,7 +139,9 @@ export const systemPrompt = (p: Persona, adaptation: Adaptation, ownerPrompt: st
   const formality = adaptation.formality ?? p.formality
   if (formality !== "neutral") lines.push(formality === "formal" ? "Address the user formally." : "Address the user casually.")
   lines.push(p.emoji === "none" ? "Do not use emoji." : p.emoji === "lots" ? "Use emoji freely." : "Use an emoji now and then.")
-  const language = adaptation.language ?? p.language
+  // a learned language that is no code (`[erased]`: the user was forgotten) is not one to answer in
+  const learned = adaptation.language !== undefined && /^[a-z]{2}$/.test(adaptation.language) ? adaptation.language : undefined
+  const language = learned ?? p.language
   if (language) lines.push(`Answer in ${languageName(language)}.`)
   lines.push(LENGTH_HINT[adaptation.length ?? "medium"])
   if (ownerPrompt) lines.push(ownerPrompt)

@@ -51,6 +51,8 @@ describe("personas", () => {
     expect(prompt).toContain("Answer in German.")
     expect(prompt).toContain("one or two short sentences")
     expect(prompt.endsWith("Only talk about the weather.")).toBe(true)
+    // a forgotten user's learned language reads [erased]: the persona's own language is used
+    expect(systemPrompt(sunny, { language: "[erased]" }, null)).toContain("Answer in English.")
   })
 })
 
