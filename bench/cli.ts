@@ -18,6 +18,8 @@ import { percentile, report } from "./report.js"
  * the build and still does when dist/ is older than src/); median of RUNS, the runs of the four
  * interleaved so that load changes hit all alike. Baseline: `node -e 0`, the floor of any Node
  * process on this machine. Targets (issue 13): --version <= 200 ms, a read command <= 500 ms.
+ * BENCH_CLI_OTHER_BIN=<other checkout>/bin/botfleet.js adds that checkout's `bots list` to the same
+ * interleaved runs (before/after a change; build it there first).
  */
 
 const RUNS = process.env["BENCH_SHORT"] === "1" ? 3 : 7
@@ -25,6 +27,7 @@ const bin = fileURLToPath(new URL("../bin/botfleet.js", import.meta.url))
 const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 const adminUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
+const otherBin = process.env["BENCH_CLI_OTHER_BIN"]
 const srcBin = fileURLToPath(new URL("../src/cli/bin.ts", import.meta.url))
 const root = fileURLToPath(new URL("../", import.meta.url))
 
@@ -58,12 +61,13 @@ export const run = async (): Promise<void> => {
     const build = spawnSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "pipe"] })
     if (build.status !== 0) throw new Error(`npm run build failed: ${build.stderr.toString("utf8").slice(-2000)}`)
     const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100)
-    const [floor, version, list, versionTsx, listTsx] = medians([
+    const [floor, version, list, versionTsx, listTsx, listOther] = medians([
       { args: ["-e", "0"] },
       { args: [bin, "--version"] },
       { args: [bin, "bots", "list"], env },
       { args: ["--import", "tsx", srcBin, "--version"] },
-      { args: ["--import", "tsx", srcBin, "bots", "list"], env }
+      { args: ["--import", "tsx", srcBin, "bots", "list"], env },
+      ...(otherBin !== undefined ? [{ args: [otherBin, "bots", "list"], env }] : [])
     ])
     const machine = { runs: RUNS, loadBefore, loadAfter: loadavg().map((l) => Math.round(l * 100) / 100) }
     const line = (bench: string, value: number, extra: Record<string, unknown>) =>
@@ -72,6 +76,7 @@ export const run = async (): Promise<void> => {
     line("cli.startup.bots_list", list, { entry: "bin/botfleet.js (dist)", target: "<= 500", mode: "production (Redis + Postgres)", before: listTsx, speedup: Math.round((listTsx / list) * 100) / 100 })
     line("cli.startup.version.tsx", versionTsx, { entry: "src through tsx (before)" })
     line("cli.startup.bots_list.tsx", listTsx, { entry: "src through tsx (before)", mode: "production (Redis + Postgres)" })
+    if (listOther !== undefined) line("cli.startup.bots_list.other", listOther, { entry: otherBin, mode: "production (Redis + Postgres)", thisCheckout: list, speedup: Math.round((listOther / list) * 100) / 100 })
   } finally {
     const redis = new Redis(redisUrl)
     await deleteKeysUnder(redis, prefix)

@@ -9,6 +9,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, 
 import { createRequire } from "node:module"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
+import { rewriteEffectImports } from "./effectImports.js"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
 const prepare = process.argv.includes("--prepare")
@@ -42,6 +43,8 @@ const build = () => {
   const began = new Date()
   const r = spawnSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" })
   if (r.status !== 0) return `failed: tsc exited ${r.status ?? r.signal}`
+  // Effect module by module, not its whole index (effectImports.js): a CLI start loads less
+  rewriteEffectImports(join(root, "dist"))
   const copied = copyAssets(join(root, "src"))
   const stamp = join(root, "dist", ".build-stamp")
   closeSync(openSync(stamp, "w"))

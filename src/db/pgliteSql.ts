@@ -2,8 +2,7 @@ import { lockPgliteDir } from "./pgliteLock.js"
 import type { DataDirInUse, DataDirLockFailed } from "./pgliteLock.js"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { PGlite } from "@electric-sql/pglite"
-import type { Results, Transaction } from "@electric-sql/pglite"
+import type { PGlite, Results, Transaction } from "@electric-sql/pglite"
 import { Effect, Layer } from "effect"
 import type { QueryResult, SqlClient, SqlTx, Statement } from "./sql.js"
 import { Sql } from "./sql.js"
@@ -26,6 +25,9 @@ export interface PgliteSqlOptions {
  * empty-cluster image instead of running initdb; an existing data folder opens as it is.
  */
 const open = async (options: PgliteSqlOptions): Promise<PGlite> => {
+  // loaded here, not with this module: production mode (Postgres + Redis) never opens PGlite, and
+  // its modules cost a CLI start ~20 ms
+  const { PGlite } = await import("@electric-sql/pglite")
   const parsers = pgliteParsers()
   const where = options.dataDir === undefined ? {} : { dataDir: options.dataDir }
   if (options.dataDir !== undefined && existsSync(join(options.dataDir, "PG_VERSION"))) return PGlite.create({ ...where, parsers })

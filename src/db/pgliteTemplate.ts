@@ -4,7 +4,6 @@ import { readFile, rename, rm, writeFile } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { PGlite } from "@electric-sql/pglite"
 
 /**
  * A freshly initialised, empty PGlite cluster as a tarball, cached in the OS temp folder.
@@ -23,6 +22,8 @@ const imagePath = (): string => {
 let inProcess: Promise<Blob> | undefined
 
 const buildImage = async (): Promise<Blob> => {
+  // imported where used: this module is loaded in production mode too (pgliteSql.ts)
+  const { PGlite } = await import("@electric-sql/pglite")
   const db = await PGlite.create()
   try {
     const image = await db.dumpDataDir("none")

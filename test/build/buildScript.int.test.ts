@@ -48,6 +48,34 @@ describe("scripts/build.js", () => {
     expect((await checkout.node(["bin/botfleet.js", "a", "b"])).code).toBe(2)
   })
 
+  it("compiles imports of effect's index to imports of its modules, the same values, so a start loads only the modules it uses", async () => {
+    checkout = await makeCheckout()
+    await sources(
+      checkout,
+      [
+        'import { Effect, Option as O, pipe } from "effect"',
+        'import { Schema } from "effect"',
+        "const Port = Schema.NumberFromString.pipe(Schema.int())",
+        "export const main = async (argv: ReadonlyArray<string>): Promise<number> =>",
+        "  Effect.runSync(pipe(Schema.decodeUnknown(Port)(argv[0]), Effect.map((n) => O.getOrElse(O.some(n), () => 0)), Effect.orElseSucceed(() => 7)))",
+        ""
+      ].join("\n")
+    )
+    expect((await checkout.node(["scripts/build.js"])).code).toBe(0)
+    const compiled = readFileSync(join(checkout.dir, "dist/cli/main.js"), "utf8")
+    expect(compiled).not.toContain('from "effect"')
+    expect(compiled).toContain('import * as Effect from "effect/Effect"; import * as O from "effect/Option"; import { pipe } from "effect/Function";')
+    expect(compiled).toContain('import * as Schema from "effect/Schema";')
+    // the source map still points at the same lines: the imports stay on theirs
+    expect(compiled.split("\n").findIndex((l) => l.startsWith("const Port"))).toBe(2)
+    // and it runs: exit code 42 from a decoded "42", 7 from a refused "x"
+    expect((await checkout.node(["bin/botfleet.js", "42"])).code).toBe(42)
+    expect((await checkout.node(["bin/botfleet.js", "x"])).code).toBe(7)
+    // a second (incremental) build leaves them so
+    expect((await checkout.node(["scripts/build.js"])).code).toBe(0)
+    expect(readFileSync(join(checkout.dir, "dist/cli/main.js"), "utf8")).toBe(compiled)
+  })
+
   it("fails on a type error and leaves no stamp, so the sources keep running through tsx; as npm's prepare step it only warns", async () => {
     checkout = await makeCheckout()
     await sources(checkout, "export const main = async (): Promise<number> => 'not a number'\n")

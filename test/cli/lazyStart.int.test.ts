@@ -4,6 +4,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { productionCliEnv } from "./support.js"
+import type { ProductionCliEnv } from "./support.js"
 
 /*
  * `botfleet --version` and `--help` start at once because they load none of the heavy modules:
@@ -22,10 +24,10 @@ describe("a lazy start", () => {
   })
   afterAll(() => rm(dir, { recursive: true, force: true }))
 
-  const imports = async (name: string, args: ReadonlyArray<string>) => {
+  const imports = async (name: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
     const record = join(dir, name)
     const r = await new Promise<{ code: number; out: string }>((resolve) =>
-      execFile(process.execPath, ["--import", recorder, bin, ...args], { env: { ...process.env, RECORD_IMPORTS: record }, timeout: 60_000 }, (e, out) =>
+      execFile(process.execPath, ["--import", recorder, bin, ...args], { env: { ...process.env, ...env, RECORD_IMPORTS: record }, timeout: 60_000 }, (e, out) =>
         resolve({ code: e ? Number(e.code ?? 1) : 0, out })
       )
     )
@@ -54,4 +56,25 @@ describe("a lazy start", () => {
     expect(r.urls.some((u) => heavy.test(u))).toBe(true)
     expect(r.urls.filter((u) => /\/cli\/commands\/\w+\.(js|ts)$/.test(u)).map((u) => u.replace(/.*\/commands\//, ""))).toEqual([expect.stringMatching(/^botsCommand\./)])
   }, 60_000)
+
+  describe("bots list in production mode (Redis + Postgres)", () => {
+    let prod: ProductionCliEnv
+    beforeAll(async () => {
+      prod = await productionCliEnv("lazy_list")
+      expect((await prod.cli({}, "migrate")).code).toBe(0)
+    }, 60_000)
+    afterAll(() => prod.cleanup())
+
+    // what a read needs is the stores' clients; the rest belongs to other commands or to the node
+    const notForAList = /\/node_modules\/(@electric-sql\/pglite|piscina|fastify|@fastify\/[^/]+|telegraf|openai|undici|minio|cli-progress)\//
+
+    it("lists the bots with the Redis and Postgres clients, loading no embedded database, worker pool, HTTP server, Bot API client, bot kinds or model client", async () => {
+      const r = await imports("bots-list", ["bots", "list"], prod.env)
+      expect(r.code).toBe(0)
+      expect(r.out).toContain("no bots in the fleet directory")
+      expect(r.urls.some((u) => /\/node_modules\/ioredis\//.test(u))).toBe(true)
+      expect(r.urls.some((u) => /\/node_modules\/pg\//.test(u))).toBe(true)
+      expect(r.urls.filter((u) => notForAList.test(u))).toEqual([])
+    }, 60_000)
+  })
 })

@@ -11,7 +11,6 @@ import { registerBot } from "../../runtime/registerBot.js"
 import type { NodeStores } from "../../runtime/stores.js"
 import type { EventLogService } from "../../events/eventLog.js"
 import { applyOnNode, storesFor } from "../hosted.js"
-import { checkAndSealToken } from "../../telegram/registration.js"
 import { makeTokenVault, telegramIdOfToken } from "../../telegram/tokenVault.js"
 import { botRows, foldBot, unlistBot } from "../bots/botRows.js"
 import type { BotRow } from "../bots/botRows.js"
@@ -19,13 +18,20 @@ import { applyOrAskNode, cliLeaseOwner, UnknownBot } from "../bots/lifecycle.js"
 import type { Applied } from "../bots/lifecycle.js"
 import { readToken } from "../bots/token.js"
 import { resolveBotRef } from "../bots/botRef.js"
-import { checkPatch, parseSets, showConfig } from "../bots/configure.js"
 import { makeSecretBox, sealApiKeyInPatch } from "../../ai/secretBox.js"
 import { printJson, printTable } from "../io.js"
 import type { CliIo } from "../io.js"
 import { CommandFailed, runCommand, UsageError } from "../runtime.js"
 
 type SetExit = (code: number) => void
+
+/*
+ * Loaded by the subcommands that use them, not with this module: `bots list` (a read, which ops
+ * run often) needs neither the Bot API client (undici) nor the bot kinds' configuration schemas
+ * (telegraf), which cost its start ~200 ms.
+ */
+const registration = () => Effect.promise(() => import("../../telegram/registration.js"))
+const configuring = () => Effect.promise(() => import("../bots/configure.js"))
 
 /** The bot id is already taken (its stream has events). */
 export class BotExists extends Data.TaggedError("BotExists")<{ readonly botId: string; readonly version: number }> {
@@ -158,6 +164,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
             if (version > 0) return yield* new BotExists({ botId, version })
             const token = yield* readToken(io, botId)
             const vault = makeTokenVault(config.secretKey)
+            const { checkAndSealToken } = yield* registration()
             const me = yield* checkAndSealToken({ botId, token, vault, apiRoot: opts.apiRoot ?? config.telegramApiRoot })
             const registered = yield* registerBot({
               log: s.log,
@@ -188,6 +195,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
       .option("--json", "print the result as JSON")
       .action(async (ref: string, opts: { set: Array<string>; file?: string; show?: boolean; wait: number; json?: boolean }) => {
         const program = Effect.gen(function* () {
+          const { checkPatch, parseSets, showConfig } = yield* configuring()
           if (opts.show === true) {
             if (opts.set.length > 0 || opts.file !== undefined) return yield* new UsageError({ detail: "--show prints the configuration: give it alone" })
             const [botId, shown] = yield* withStores(io, (s, config) =>
@@ -273,6 +281,7 @@ export const botsCommand = (io: CliIo, setExit: SetExit): Command => {
             const current = state.tokenCiphertext === null ? null : yield* Effect.either(vault.open(botId, state.tokenCiphertext))
             const expected = current?._tag === "Right" ? Number(telegramIdOfToken(current.right)) : undefined
             const token = yield* readToken(io, botId)
+            const { checkAndSealToken } = yield* registration()
             const checked = yield* checkAndSealToken({ botId, token, vault, apiRoot: opts.apiRoot ?? config.telegramApiRoot, ...(expected ? { expectedTelegramId: expected } : {}) })
             const here = yield* onHostingNode(io, s.log, config, botId, { _tag: "RotateToken", tokenCiphertext: checked.tokenCiphertext }, "BotTokenRotated")
             if (here !== null) {
