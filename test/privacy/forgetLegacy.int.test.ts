@@ -14,7 +14,7 @@ import type { SqlClient } from "../../src/db/sql.js"
 import { EventLog } from "../../src/events/eventLog.js"
 import type { EventLogService } from "../../src/events/eventLog.js"
 import { makePostgresEventLog } from "../../src/events/postgresEventLog.js"
-import { makeProjector } from "../../src/projections/projector.js"
+import { projectAll as projectLog, rowsHolding } from "./support.js"
 import { forgetUser } from "../../src/privacy/forgetUser.js"
 import type { ForgetUserDeps } from "../../src/privacy/forgetUser.js"
 import { openUserKeys, withSealing } from "../../src/privacy/sealingLog.js"
@@ -33,19 +33,6 @@ const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/legacy/${na
 const files = [fixture("sessions.json"), fixture("generic.json")]
 const BOT = "old-bot"
 
-/** Rows of every table holding `needle` anywhere (any column, as text). */
-const rowsHolding = async (sql: SqlClient, needle: string): Promise<Record<string, number>> => {
-  const { rows: tables } = await sql.query<{ t: string }>(
-    "SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
-  )
-  const hits: Record<string, number> = {}
-  for (const { t } of tables) {
-    const { rows } = await sql.query<{ n: string }>(`SELECT count(*) AS n FROM ${t} x WHERE x::text ILIKE $1`, [`%${needle}%`])
-    if (Number(rows[0]!.n) > 0) hits[t] = Number(rows[0]!.n)
-  }
-  return hits
-}
-
 describe("users forget reaches imported legacy records (Postgres)", () => {
   let sql: SqlClient
   let drop: () => Promise<void>
@@ -53,12 +40,7 @@ describe("users forget reaches imported legacy records (Postgres)", () => {
   let log: EventLogService
   let deps: ForgetUserDeps
 
-  const projectAll = async () => {
-    for (let p = 0; p < log.partitions; p++) {
-      const projector = makeProjector({ log, sql, partition: p, blockMs: 0 })
-      for (;;) if ((await run(projector.step)).caughtUp) break
-    }
-  }
+  const projectAll = () => projectLog(log, sql)
 
   beforeAll(async () => {
     const db = await createTestDatabase("forget_legacy")

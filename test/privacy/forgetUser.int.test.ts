@@ -17,36 +17,16 @@ import type { EventLogService } from "../../src/events/eventLog.js"
 import { makePostgresEventLog } from "../../src/events/postgresEventLog.js"
 import { anchorKeyFrom } from "../../src/projections/auditChain.js"
 import { FLEET_STREAM } from "../../src/projections/mapping/fleet.js"
-import { makeProjector } from "../../src/projections/projector.js"
 import { rebuild } from "../../src/projections/rebuild.js"
 import { forgetUser } from "../../src/privacy/forgetUser.js"
 import type { ForgetUserDeps } from "../../src/privacy/forgetUser.js"
 import { openUserKeys, withSealing } from "../../src/privacy/sealingLog.js"
 import { createTestDatabase } from "../support/db.js"
 import { BOT, recordConversation } from "../support/recordConversation.js"
+import { projectAll, rowsHolding } from "./support.js"
 
 const run = <A, E>(eff: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(eff)
 const fleetKey = Buffer.alloc(32, 7)
-
-const projectAll = async (log: EventLogService, sql: SqlClient) => {
-  for (let p = 0; p < log.partitions; p++) {
-    const projector = makeProjector({ log, sql, partition: p, blockMs: 0 })
-    for (;;) if ((await run(projector.step)).caughtUp) break
-  }
-}
-
-/** Rows of every table of the database holding `needle` anywhere (any column, as text). */
-const rowsHolding = async (sql: SqlClient, needle: string): Promise<Record<string, number>> => {
-  const { rows: tables } = await sql.query<{ t: string }>(
-    "SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
-  )
-  const hits: Record<string, number> = {}
-  for (const { t } of tables) {
-    const { rows } = await sql.query<{ n: string }>(`SELECT count(*) AS n FROM ${t} x WHERE x::text ILIKE $1`, [`%${needle}%`])
-    if (Number(rows[0]!.n) > 0) hits[t] = Number(rows[0]!.n)
-  }
-  return hits
-}
 
 describe("users forget (Postgres: log, projections, audit, backup)", () => {
   let sql: SqlClient
