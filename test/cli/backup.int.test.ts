@@ -96,7 +96,10 @@ const conversation = (chatId: number, userId: number, from: number): Array<Domai
 
 /** What the target's API answers a presented token: the principal, or why it refuses it. */
 const authenticate = async (s: Site, token: string) => {
-  const verdict = await Effect.runPromise(makeAuthenticator(s.sql)(token))
+  const check = makeAuthenticator(s.sql)
+  const verdict = await Effect.runPromise(check(token))
+  // last-used times are written in the background: written now, so a backup taken next holds them
+  await check.flush()
   return Either.isRight(verdict) ? verdict.right : verdict.left
 }
 
