@@ -81,13 +81,8 @@ export const visibleBot = async (tx: SqlTx, ref: string): Promise<string> => {
 export const readAsOwner = (deps: ApiDeps, req: FastifyRequest, statements: ReadonlyArray<Statement>): Promise<ReadonlyArray<QueryResult>> =>
   readInRole(deps.sql, { role: "api", ownerId: ownerOf(req) }, statements)
 
-/** The bot's projection row if the caller's owner can see it (under row-level security): see `mustSee`. */
+/** The bot's projection row if the caller's owner can see it (under row-level security): see `readForBot`. */
 export const botVisible = (botId: string): Statement => ({ name: "bf_api_bot_visible", text: "SELECT 1 FROM bots WHERE bot_id = $1", params: [botId] })
-
-/** 404 unless `botVisible`'s result has the bot: it does not exist, or another owner has it. */
-export const mustSee = (visible: QueryResult, botId: string): void => {
-  if (visible.rows.length === 0) throw new ApiError({ status: 404, code: "not_found", detail: `bot ${botId} not found` })
-}
 
 /**
  * A read for the bot a route names (`ref`: its id, or its name as `visibleBot` takes it), done in
