@@ -2,6 +2,7 @@ import pg from "pg"
 import { Pool } from "undici"
 import { corked } from "../../src/db/pgSql.js"
 import { percentile } from "../report.js"
+import { serveJobs } from "../e2e/procs.js"
 
 /*
  * The load generator of `bench api`, in a process of its own (apart from the API server, as
@@ -129,11 +130,4 @@ const runJob = async (job: LoadJob): Promise<LoadResult> => {
   }
 }
 
-process.on("message", (msg: { id: number; job: LoadJob }) => {
-  runJob(msg.job).then(
-    (result) => process.send!({ id: msg.id, result }),
-    (e: unknown) => process.send!({ id: msg.id, error: String(e) })
-  )
-})
-process.on("disconnect", () => process.exit(0))
-process.send!({ op: "listening" })
+serveJobs(runJob)

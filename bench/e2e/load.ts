@@ -1,5 +1,6 @@
 // @ts-expect-error autocannon ships no types; the few fields used are typed below
 import autocannon from "autocannon"
+import { serveJobs } from "./procs.js"
 
 /*
  * The load generator of `bench e2e`, in a process of its own: autocannon posting Telegram updates
@@ -87,11 +88,4 @@ const runJob = (job: LoadJob): Promise<LoadResult> =>
     )
   })
 
-process.on("message", (msg: { id: number; job: LoadJob }) => {
-  runJob(msg.job).then(
-    (result) => process.send!({ id: msg.id, result }),
-    (e: unknown) => process.send!({ id: msg.id, error: String(e) })
-  )
-})
-process.on("disconnect", () => process.exit(0))
-process.send!({ op: "listening" })
+serveJobs(runJob)

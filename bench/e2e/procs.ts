@@ -13,6 +13,21 @@ export interface Child {
   readonly stop: () => Promise<void>
 }
 
+/**
+ * The child's side of `forkChild`: answers each `{ id, job }` with `runJob`'s result (or its
+ * error), exits when the parent disconnects, and says it is ready.
+ */
+export const serveJobs = <J>(runJob: (job: J) => Promise<unknown>): void => {
+  process.on("message", (msg: { id: number; job: J }) => {
+    runJob(msg.job).then(
+      (result) => process.send!({ id: msg.id, result }),
+      (e: unknown) => process.send!({ id: msg.id, error: String(e) })
+    )
+  })
+  process.on("disconnect", () => process.exit(0))
+  process.send!({ op: "listening" })
+}
+
 const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once("exit", () => r())))
 
 /** Forks a bench/e2e/*.ts file through tsx (with `nodeArgs`, e.g. --cpu-prof) and waits for its first message. */
@@ -42,7 +57,8 @@ export const forkChild = async (file: string, env: Record<string, string> = {}, 
       }),
     stop: async () => {
       // a disconnect is the child's cue to clean up (its Redis keys) and exit; SIGTERM if it does not
-      p.disconnect()
+      // (a child that died already has no channel left to close)
+      if (p.connected) p.disconnect()
       await Promise.race([exited(p), new Promise((r) => setTimeout(r, 10_000))])
       if (p.exitCode === null && p.signalCode === null) p.kill("SIGTERM")
       await exited(p)
