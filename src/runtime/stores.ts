@@ -17,7 +17,7 @@ import { withArchiveReadThrough } from "../events/archiveReadThrough.js"
 import type { EventLogService } from "../events/eventLog.js"
 import { makePostgresEventLog } from "../events/postgresEventLog.js"
 import { makeRedisEventLog } from "../events/redisEventLog.js"
-import { duplicateRedis, openRedis } from "../health/redisHealth.js"
+import { duplicateRedis, isCluster, openRedis } from "../health/redisHealth.js"
 import type { OffsetStore } from "../telegram/poller.js"
 import { postgresOffsetStore } from "../telegram/postgresOffsetStore.js"
 import { redisOffsetStore } from "../telegram/redisOffsetStore.js"
@@ -145,10 +145,19 @@ export const openStores = (config: BotfleetConfig): Effect.Effect<NodeStores, St
       },
       (r) => r.quit()
     )
-    // the webhook's own connection, auto-pipelined: the appends of concurrent requests share a write
-    const ingressRedis = yield* Effect.acquireRelease(
-      Effect.sync(() => duplicateRedis(redis, "ingress", { enableAutoPipelining: true })),
-      (r) => Effect.promise(() => r.quit().catch(() => undefined))
+    // the webhook's own connection, auto-pipelined: the appends of concurrent requests share a write.
+    // No offline queue on a single server: while Redis is unreachable an append fails at once and
+    // the webhook answers 503 in milliseconds; with one, a request waited through the reconnect
+    // attempts (their delays grow to 2 s) and answered seconds later. (A cluster keeps its queue:
+    // its failover retries ride on it.)
+    const ingressRedis = yield* opened(
+      "Redis at REDIS_URL (the webhook's connection)",
+      async () => {
+        const r = duplicateRedis(redis, "ingress", { enableAutoPipelining: true, ...(isCluster(redis) ? {} : { enableOfflineQueue: false }) })
+        await r.connect()
+        return r
+      },
+      (r) => r.quit().catch(() => undefined)
     )
     const log = yield* Effect.acquireRelease(makeRedisEventLog({ url: redisUrl, prefix: config.redisPrefix, partitions: config.partitions }), (l) => l.close)
     const shared = { redis, prefix: config.redisPrefix, partitions: config.partitions }

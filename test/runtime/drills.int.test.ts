@@ -260,6 +260,8 @@ describe("fault drills: botfleet run under load while its stores go away", () =>
     const duringOutage = sent.flatMap((u) => u.attempts).filter((a) => a.at > downFrom + 200 && a.at + a.ms < downTo)
     expect(duringOutage.length).toBeGreaterThan(0)
     expect(duringOutage.filter((a) => a.status !== 503)).toEqual([])
+    const outageMs = duringOutage.map((a) => a.ms).sort((x, y) => x - y)
+    console.log(JSON.stringify({ drill: "redis", answersDuringOutage: outageMs.length, p50Ms: outageMs[Math.floor(outageMs.length / 2)], p99Ms: outageMs[Math.floor(outageMs.length * 0.99)], slowestMs: outageMs.at(-1) }))
     // all updates sent were acknowledged in the end (after the outage)
     expect(summary.acknowledged).toBe(summary.tried)
     expect(logs).toContain("redis unreachable")
